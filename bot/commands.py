@@ -1,0 +1,520 @@
+"""Turn the text of an ``/incident …`` slash command into a command object.
+
+This is pure: it does not look at the clock, Slack or the database, and it
+never raises. Anything it cannot make sense of comes back as a
+:class:`UsageError` whose message says exactly what was wrong, so the Slack
+layer can reply with it verbatim.
+
+Times and due dates are only checked for *shape* here and kept as the raw
+text the user typed: turning "14:23" into an instant needs the user's zone
+and the current time, which belong to the service layer.
+
+Slack sends user text with its own escaping (``&amp;``, ``<@U123|ann>``);
+apart from recognising user mentions, that text is passed through untouched
+because converting markup is the renderer's job.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from typing import Final, Literal, TypeAlias, cast, get_args
+
+from bot.timeparse import (
+    ACCEPTED_DUE_FORMS,
+    ACCEPTED_TIME_FORMS,
+    DueParseError,
+    check_due_shape,
+    explain_bad_time,
+    looks_like_due_start,
+    split_time_prefix,
+)
+
+__all__ = [
+    "DEFAULT_COMMAND",
+    "HELP_TEXT",
+    "MAX_TIMELINE_LIMIT",
+    "MAX_TITLE_LENGTH",
+    "USAGE",
+    "AddAction",
+    "AssignRole",
+    "Backfill",
+    "Close",
+    "Command",
+    "Entry",
+    "EntryKind",
+    "Help",
+    "ListActions",
+    "Moment",
+    "MomentKind",
+    "Postmortem",
+    "RoleName",
+    "SetSeverity",
+    "ShowTimeline",
+    "Start",
+    "UsageError",
+    "help_text",
+    "parse_command",
+]
+
+DEFAULT_COMMAND: Final = "/incident"
+MAX_TITLE_LENGTH: Final = 150
+DEFAULT_TIMELINE_LIMIT: Final = 20
+# An upper bound keeps a typo like "timeline 20000" from trying to post a
+# message Slack would reject anyway.
+MAX_TIMELINE_LIMIT: Final = 500
+
+MomentKind: TypeAlias = Literal["started", "detected", "mitigated", "resolved"]
+EntryKind: TypeAlias = Literal[
+    "note", "finding", "hypothesis", "mitigation", "decision", "rootcause", "status"
+]
+RoleName: TypeAlias = Literal["lead", "comms", "scribe"]
+
+
+# ---------------------------------------------------------------------------
+# Command objects
+# ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Start:
+    title: str
+    severity: str | None  # normalised "sev1".."sev4"
+
+
+@dataclass(frozen=True)
+class Moment:
+    kind: MomentKind
+    at: str | None  # raw time text, resolved later with the user's zone
+    text: str
+
+
+@dataclass(frozen=True)
+class Close:
+    pass
+
+
+@dataclass(frozen=True)
+class Entry:
+    kind: EntryKind
+    at: str | None
+    text: str
+
+
+@dataclass(frozen=True)
+class SetSeverity:
+    level: str  # normalised "sev1".."sev4"
+
+
+@dataclass(frozen=True)
+class AssignRole:
+    role: RoleName
+    user_id: str
+
+
+@dataclass(frozen=True)
+class ShowTimeline:
+    limit: int = DEFAULT_TIMELINE_LIMIT
+
+
+@dataclass(frozen=True)
+class Help:
+    topic: str | None
+
+
+@dataclass(frozen=True)
+class AddAction:
+    text: str
+    owner_id: str | None
+    due: str | None  # raw due text, shape-checked only
+    priority: str | None  # "p0".."p3"
+
+
+@dataclass(frozen=True)
+class ListActions:
+    pass
+
+
+@dataclass(frozen=True)
+class Postmortem:
+    template: str | None
+
+
+@dataclass(frozen=True)
+class Backfill:
+    pass
+
+
+Command: TypeAlias = (
+    Start | Moment | Close | Entry | SetSeverity | AssignRole | ShowTimeline
+    | Help | AddAction | ListActions | Postmortem | Backfill
+)
+
+
+@dataclass(frozen=True)
+class UsageError:
+    """What was wrong with the command, and how that subcommand is used.
+
+    A value rather than an exception: a bad command is an expected outcome
+    that the caller must answer, not an exceptional one.
+    """
+
+    message: str
+    usage: str
+
+
+# ---------------------------------------------------------------------------
+# Usage and help text ("{cmd}" is replaced with the configured command name)
+# ---------------------------------------------------------------------------
+
+USAGE: Final[dict[str, str]] = {
+    "start": "{cmd} start <title> [sev1|sev2|sev3|sev4]",
+    "started": "{cmd} started [at <time>] [text]",
+    "detected": "{cmd} detected [at <time>] [text]",
+    "mitigated": "{cmd} mitigated [at <time>] [text]",
+    "resolved": "{cmd} resolved [at <time>] [text]",
+    "close": "{cmd} close",
+    "note": "{cmd} note [at <time>] <text>",
+    "finding": "{cmd} finding [at <time>] <text>",
+    "hypothesis": "{cmd} hypothesis [at <time>] <text>",
+    "mitigation": "{cmd} mitigation [at <time>] <text>",
+    "decision": "{cmd} decision [at <time>] <text>",
+    "rootcause": "{cmd} rootcause [at <time>] <text>",
+    "status": "{cmd} status [at <time>] <text>",
+    "severity": "{cmd} severity <sev1|sev2|sev3|sev4>",
+    "role": "{cmd} role <lead|comms|scribe> <@person>",
+    "timeline": "{cmd} timeline [N]",
+    "help": "{cmd} help [subcommand]",
+    "action": "{cmd} action <text> [@owner] [due <date>] [p0|p1|p2|p3]",
+    "actions": "{cmd} actions",
+    "postmortem": "{cmd} postmortem [template]",
+    "backfill": "{cmd} backfill",
+}
+
+_DESCRIPTIONS: Final[dict[str, str]] = {
+    "start": "open an incident in this channel",
+    "started": "record when the incident started",
+    "detected": "record when it was detected",
+    "mitigated": "record when the impact was mitigated",
+    "resolved": "record when it was resolved",
+    "close": "close the incident",
+    "note": "add a note to the timeline",
+    "finding": "record a finding",
+    "hypothesis": "record a hypothesis",
+    "mitigation": "record a mitigation step",
+    "decision": "record a decision",
+    "rootcause": "record the root cause (also root-cause)",
+    "status": "post a status update",
+    "severity": "change the severity",
+    "role": "assign the incident lead, comms or scribe",
+    "timeline": "show the last N timeline entries (default 20)",
+    "help": "show this help, or help for one subcommand",
+    "action": "add a follow-up action item",
+    "actions": "list the action items",
+    "postmortem": "draft the postmortem",
+    "backfill": "import the channel's earlier messages",
+}
+
+HELP_TEXT: Final = (
+    "Incident Scribe commands:\n"
+    + "\n".join(f"  {USAGE[name]}  –  {_DESCRIPTIONS[name]}" for name in USAGE)
+    + "\nTimes look like 14:23, 14:23 UTC, 10m ago; `{cmd} help <subcommand>` for more."
+)
+
+
+def help_text(command: str = DEFAULT_COMMAND) -> str:
+    """HELP_TEXT with the configured command name filled in."""
+    return _fill(HELP_TEXT, command)
+
+
+def _fill(template: str, command: str) -> str:
+    # str.replace rather than str.format: the text around the placeholder
+    # (including echoed user input) may contain braces.
+    return template.replace("{cmd}", command)
+
+
+# ---------------------------------------------------------------------------
+# Vocabulary
+# ---------------------------------------------------------------------------
+
+_MOMENT_KINDS: Final[tuple[str, ...]] = get_args(MomentKind)
+_ENTRY_KINDS: Final[tuple[str, ...]] = get_args(EntryKind)
+_ALIASES: Final[dict[str, str]] = {
+    "root-cause": "rootcause",
+    "root_cause": "rootcause",
+}
+_ROLE_ALIASES: Final[dict[str, RoleName]] = {
+    "lead": "lead", "ic": "lead", "commander": "lead",
+    "comms": "comms", "communications": "comms",
+    "scribe": "scribe",
+}
+
+# Slack escapes a picked user as <@U123ABC> or <@U123ABC|name>; enterprise
+# grid IDs start with W. The name part is optional and may contain spaces.
+_MENTION: Final = r"<@(?P<uid>[UW][A-Z0-9]+)(?:\|[^<>]*)?>"
+_MENTION_RE: Final = re.compile(_MENTION)
+_TRAILING_MENTION_RE: Final = re.compile(rf"(?:^|\s){_MENTION}\s*$")
+# "@ann" that Slack did not turn into a mention: typed, not picked.
+_TRAILING_PLAIN_AT_RE: Final = re.compile(r"(?:^|\s)(?P<name>@[\w.\-]+)\s*$")
+_TRAILING_PRIORITY_RE: Final = re.compile(r"(?:^|\s)(?P<p>p[0-3])\s*$", re.IGNORECASE)
+_DUE_WORD_RE: Final = re.compile(r"(?:^|(?<=\s))due\s+(?=\S)", re.IGNORECASE)
+_SEVERITY_RE: Final = re.compile(r"(?:sev)?(?P<n>[1-4])", re.IGNORECASE | re.ASCII)
+_TITLE_SEVERITY_RE: Final = re.compile(r"sev[1-4]", re.IGNORECASE | re.ASCII)
+_TEMPLATE_RE: Final = re.compile(r"[a-z0-9_-]{1,64}", re.ASCII)
+_FIRST_WORD_RE: Final = re.compile(r"\s*(?P<word>\S+)")
+
+
+def _canonical_subcommand(word: str) -> str | None:
+    name = word.lower()
+    name = _ALIASES.get(name, name)
+    return name if name in USAGE else None
+
+
+# ---------------------------------------------------------------------------
+# Parsing
+# ---------------------------------------------------------------------------
+
+def parse_command(text: str, *, command: str = DEFAULT_COMMAND) -> Command | UsageError:
+    """Parse the text after the slash command. Never raises."""
+    first = _FIRST_WORD_RE.match(text)
+    if first is None:
+        return Help(None)  # a bare "/incident" is a request for help
+    word = first.group("word")
+    rest = text[first.end():].strip()
+    name = _canonical_subcommand(word)
+    if name is None:
+        return _unknown_subcommand(word, command)
+
+    ctx = _Ctx(name=name, cmd=command)
+    if name == "start":
+        return _parse_start(rest, ctx)
+    if name in _MOMENT_KINDS:
+        return _parse_timed(rest, ctx, text_required=False)
+    if name in _ENTRY_KINDS:
+        return _parse_timed(rest, ctx, text_required=True)
+    if name in ("close", "actions", "backfill"):
+        if rest:
+            return ctx.error(f"`{command} {name}` takes no arguments, but got '{_clip(rest)}'.")
+        if name == "close":
+            return Close()
+        return ListActions() if name == "actions" else Backfill()
+    if name == "severity":
+        return _parse_severity(rest, ctx)
+    if name == "role":
+        return _parse_role(rest, ctx)
+    if name == "timeline":
+        return _parse_timeline(rest, ctx)
+    if name == "help":
+        return _parse_help(rest, command)
+    if name == "action":
+        return _parse_action(rest, ctx)
+    if name == "postmortem":
+        return _parse_postmortem(rest, ctx)
+    # Every USAGE key is handled above; this is only reachable if one is added
+    # without a parser, and even then the user gets an answer, not a crash.
+    return ctx.error(f"`{command} {name}` is not available yet.")
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    # Echoed user text is trimmed so a pasted log does not flood the reply.
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _unknown_subcommand(word: str, command: str, *, lead: str = "Unknown subcommand") -> UsageError:
+    known = list(USAGE) + list(_ALIASES)
+    close = difflib.get_close_matches(word.lower(), known, n=1, cutoff=0.6)
+    message = f"{lead} '{_clip(word, 30)}'."
+    if close:
+        suggestion = _ALIASES.get(close[0], close[0])
+        message += f" Did you mean `{command} {suggestion}`?"
+    message += f" Try `{command} help` for the list."
+    return UsageError(message, _fill(USAGE["help"], command))
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    """The subcommand being parsed and the configured command name.
+
+    Messages are built with ``ctx.cmd`` directly instead of substituting a
+    "{cmd}" placeholder afterwards, so user text that happens to contain
+    "{cmd}" is echoed back unchanged.
+    """
+
+    name: str
+    cmd: str
+
+    def error(self, message: str) -> UsageError:
+        return UsageError(message, _fill(USAGE[self.name], self.cmd))
+
+
+def _parse_start(rest: str, ctx: _Ctx) -> Start | UsageError:
+    severity: str | None = None
+    title = rest
+    words = rest.split()
+    if words and _TITLE_SEVERITY_RE.fullmatch(words[-1]):
+        severity = words[-1].lower()
+        title = rest[: rest.rfind(words[-1])].strip()
+    if not title:
+        return ctx.error(f"An incident needs a title, e.g. `{ctx.cmd} start Checkout errors sev2`.")
+    if len(title) > MAX_TITLE_LENGTH:
+        return ctx.error(
+            f"The title is {len(title)} characters long; the limit is {MAX_TITLE_LENGTH}."
+        )
+    return Start(title=title, severity=severity)
+
+
+def _parse_timed(rest: str, ctx: _Ctx, *, text_required: bool) -> Moment | Entry | UsageError:
+    at: str | None = None
+    body = rest
+    first = _FIRST_WORD_RE.match(rest)
+    if first is not None and first.group("word").lower() == "at":
+        after_at = rest[first.end():].strip()
+        if not after_at:
+            return ctx.error(f"Expected a time after 'at'.\n\n{ACCEPTED_TIME_FORMS}")
+        at, body = split_time_prefix(after_at)
+        if at is None:
+            fragment, problem = explain_bad_time(after_at)
+            if f"'{fragment}'" not in problem:  # name the words we tried to read
+                problem = f"'{_clip(fragment)}' is not a time I understand. {problem}"
+            return ctx.error(f"After 'at': {problem}\n\n{ACCEPTED_TIME_FORMS}")
+    if text_required and not body:
+        return ctx.error(f"`{ctx.cmd} {ctx.name}` needs some text.")
+    if ctx.name in _MOMENT_KINDS:
+        return Moment(kind=cast(MomentKind, ctx.name), at=at, text=body)
+    return Entry(kind=cast(EntryKind, ctx.name), at=at, text=body)
+
+
+def _parse_severity(rest: str, ctx: _Ctx) -> SetSeverity | UsageError:
+    if not rest:
+        return ctx.error("Which severity? Give one of sev1, sev2, sev3, sev4.")
+    match = _SEVERITY_RE.fullmatch(rest)
+    if match is None:
+        return ctx.error(f"'{_clip(rest)}' is not a severity; use sev1, sev2, sev3 or sev4.")
+    return SetSeverity(level=f"sev{match.group('n')}")
+
+
+def _parse_role(rest: str, ctx: _Ctx) -> AssignRole | UsageError:
+    first = _FIRST_WORD_RE.match(rest)
+    if first is None:
+        return ctx.error(f"Which role, and for whom? e.g. `{ctx.cmd} role lead @ann`.")
+    role_word = first.group("word")
+    role = _ROLE_ALIASES.get(role_word.lower())
+    if role is None:
+        return ctx.error(f"'{_clip(role_word)}' is not a role; use lead, comms or scribe.")
+    who = rest[first.end():].strip()
+    if not who:
+        return ctx.error(f"Who should be {role}? Add an @mention, e.g. `{ctx.cmd} role {role} @ann`.")
+    mention = _MENTION_RE.fullmatch(who)
+    if mention is not None:
+        return AssignRole(role=role, user_id=mention.group("uid"))
+    if who.startswith("@"):
+        return ctx.error(_PICK_FROM_AUTOCOMPLETE.format(name=_clip(who.split()[0], 40)))
+    return ctx.error(f"'{_clip(who)}' is not a single @mention of a person.")
+
+
+_PICK_FROM_AUTOCOMPLETE: Final = (
+    "'{name}' is plain text, not a Slack mention. Type @ and pick the person "
+    "from Slack's autocomplete list so the mention links to them."
+)
+
+
+def _parse_timeline(rest: str, ctx: _Ctx) -> ShowTimeline | UsageError:
+    if not rest:
+        return ShowTimeline()
+    if not re.fullmatch(r"[0-9]{1,6}", rest, re.ASCII):
+        return ctx.error(f"'{_clip(rest)}' is not a number of entries.")
+    limit = int(rest)
+    if not 1 <= limit <= MAX_TIMELINE_LIMIT:
+        return ctx.error(f"The number of entries must be between 1 and {MAX_TIMELINE_LIMIT}.")
+    return ShowTimeline(limit=limit)
+
+
+def _parse_help(rest: str, command: str) -> Help | UsageError:
+    first = _FIRST_WORD_RE.match(rest)
+    if first is None:
+        return Help(None)
+    # Only the first word matters: "help action items" still means "action".
+    topic = first.group("word")
+    name = _canonical_subcommand(topic)
+    if name is not None:
+        return Help(name)
+    return _unknown_subcommand(topic, command, lead="No help on")
+
+
+def _parse_postmortem(rest: str, ctx: _Ctx) -> Postmortem | UsageError:
+    if not rest:
+        return Postmortem(template=None)
+    template = rest.lower()
+    if _TEMPLATE_RE.fullmatch(template) is None:
+        return ctx.error(
+            f"'{_clip(rest)}' is not a template name: use letters, digits, '-' and '_' only."
+        )
+    return Postmortem(template=template)
+
+
+def _parse_action(rest: str, ctx: _Ctx) -> AddAction | UsageError:
+    """Peel the optional owner, due clause and priority off the end, in any order."""
+    remaining = rest
+    owner: str | None = None
+    due: str | None = None
+    priority: str | None = None
+    while True:
+        mention = _TRAILING_MENTION_RE.search(remaining)
+        if mention is not None:
+            if owner is not None:
+                return ctx.error("An action item has one owner; mention only one person.")
+            owner = mention.group("uid")
+            remaining = remaining[: mention.start()].rstrip()
+            continue
+        plain = _TRAILING_PLAIN_AT_RE.search(remaining)
+        if plain is not None:
+            return ctx.error(_PICK_FROM_AUTOCOMPLETE.format(name=_clip(plain.group("name"), 40)))
+        prio = _TRAILING_PRIORITY_RE.search(remaining)
+        if prio is not None:
+            if priority is not None:
+                return ctx.error("Give only one priority (p0, p1, p2 or p3).")
+            priority = prio.group("p").lower()
+            remaining = remaining[: prio.start()].rstrip()
+            continue
+        clause = _last_due_clause(remaining)
+        if isinstance(clause, UsageError):
+            return ctx.error(clause.message)
+        if clause is not None:
+            if due is not None:
+                return ctx.error("Give only one due date.")
+            start, due = clause
+            remaining = remaining[:start].rstrip()
+            continue
+        break
+    if not remaining:
+        return ctx.error("An action item needs a description, e.g. "
+                         f"`{ctx.cmd} action Add pool alerts @ann due friday p1`.")
+    return AddAction(text=remaining, owner_id=owner, due=due, priority=priority)
+
+
+def _last_due_clause(text: str) -> tuple[int, str] | UsageError | None:
+    """Find a trailing "due <date…>"; return where it starts and the date text.
+
+    Only the last "due" is considered, since the clause runs to the end. If
+    what follows it does not even look like a date ("due diligence") it is
+    taken as ordinary words; if it looks like one but is wrong ("due frday 5pm",
+    "due 12/01") the user is told why.
+    """
+    matches = list(_DUE_WORD_RE.finditer(text))
+    if not matches:
+        return None
+    last = matches[-1]
+    due_text = text[last.end():].strip()
+    try:
+        check_due_shape(due_text)
+    except DueParseError as exc:
+        words = due_text.split()
+        first_word = words[0] if words else ""
+        if looks_like_due_start(first_word) or "/" in first_word:
+            problem = exc.problem
+            if f"'{due_text}'" not in problem:  # name the words we tried to read
+                problem = f"'{_clip(due_text)}' is not a date I understand. {problem}"
+            # The usage line is filled in by the caller, which knows the command name.
+            return UsageError(f"After 'due': {problem}\n\n{ACCEPTED_DUE_FORMS}", "")
+        return None
+    return last.start(), due_text
