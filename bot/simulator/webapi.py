@@ -1,0 +1,444 @@
+"""`FakeSlackWebAPI`: the Slack Web API served over real HTTP on 127.0.0.1.
+
+The app talks to it exactly as to slack.com (its `SLACK_API_URL` is
+`base_url`), so the real slack_sdk request code, retry handlers and timeouts
+are exercised. Besides `/api/<method>` the same server takes the raw upload
+POSTs of the files v2 flow (`/upload/<file_id>`) and `respond()` POSTs to
+response URLs (`/response/<id>`).
+
+Every request is recorded (tokens stripped) after it has been answered, so
+when a test sees a call its effects are already visible in the workspace.
+
+Time: rate limiting and `RecordedCall.at` read `workspace.clock`, not the wall
+clock, so a test with a `FakeClock` decides when a rate-limit window ends.
+Fault delays, by contrast, are real waits: they exist to trip client timeouts.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import threading
+import time
+import traceback
+from collections import deque
+from email.parser import BytesParser
+from email.policy import HTTP
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+from urllib.parse import parse_qsl, urlsplit
+
+from .methods import SlackMethods, truthy
+from .records import Fault, RecordedCall, SlackError
+from .workspace import Workspace
+
+Answer = tuple[int, Any, dict[str, str]]  # status, JSON value (or text), extra headers
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True  # a hung client must never keep the test process alive
+
+    def __init__(self, api: FakeSlackWebAPI) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.api = api
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    server_version = "SlackSim/1.0"
+
+    def do_POST(self) -> None:
+        self.server.api._serve(self)
+
+    do_GET = do_POST
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # keep test output clean; RecordedCall is the log
+
+
+class FakeSlackWebAPI:
+    """A Slack Web API double. Start it, point a WebClient at `base_url`."""
+
+    def __init__(self, workspace: Workspace, *, page_size_cap: int = 1000) -> None:
+        self.workspace = workspace
+        self._methods = SlackMethods(workspace, self._root_url, page_size_cap)
+        self._calls: list[RecordedCall] = []
+        # Shares the workspace lock ("one lock"): wait_for predicates may read both.
+        self._changed = threading.Condition(workspace.lock)
+        self._faults: dict[str, deque[Fault]] = {}
+        self._rates: dict[str, float] = {}
+        self._last_accepted: dict[tuple[str, str], float] = {}
+        self._response_urls: dict[str, dict[str, Any]] = {}
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        # Tracebacks of simulator bugs, which are answered with HTTP 500.
+        self.errors: list[str] = []
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    def start(self) -> FakeSlackWebAPI:
+        if self._server is not None:
+            raise RuntimeError("FakeSlackWebAPI already started")
+        self._server = _Server(self)
+        # A short poll interval makes stop() (shutdown) take ~50 ms instead of up to 0.5 s.
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="fake-slack-api", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._stopping.set()  # wakes handlers sleeping in a delay fault
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = None
+
+    def __enter__(self) -> FakeSlackWebAPI:
+        return self.start() if self._server is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("FakeSlackWebAPI not started")
+        return int(self._server.server_address[1])
+
+    def _root_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """What the app's SLACK_API_URL / WebClient(base_url=...) should be."""
+        return f"{self._root_url()}/api/"
+
+    # -- state the tests read -------------------------------------------------------
+
+    @property
+    def page_size_cap(self) -> int:
+        return self._methods.page_size_cap
+
+    @page_size_cap.setter
+    def page_size_cap(self, cap: int) -> None:
+        self._methods.page_size_cap = cap
+
+    @property
+    def uploaded_files(self) -> dict[str, dict[str, Any]]:
+        """file_id -> {name, title, bytes, channel_id, initial_comment, thread_ts}."""
+        return self._methods.uploaded_files
+
+    @property
+    def canvases(self) -> dict[str, str]:
+        """canvas_id -> latest markdown."""
+        return self._methods.canvases
+
+    @property
+    def channel_canvases(self) -> dict[str, str]:
+        """channel_id -> canvas_id of its channel canvas."""
+        return self._methods.channel_canvases
+
+    @property
+    def views(self) -> dict[str, dict[str, Any]]:
+        return self._methods.views
+
+    @property
+    def ephemerals(self) -> list[dict[str, Any]]:
+        return self._methods.ephemerals
+
+    @property
+    def calls(self) -> list[RecordedCall]:
+        with self._changed:
+            return list(self._calls)
+
+    def calls_to(self, method: str) -> list[RecordedCall]:
+        with self._changed:
+            return [c for c in self._calls if c.method == method]
+
+    def clear_calls(self) -> None:
+        with self._changed:
+            self._calls.clear()
+
+    # -- scripting --------------------------------------------------------------------
+
+    def inject(self, method: str, *faults: Fault) -> None:
+        """Queue faults for the next calls to `method` (one per call, FIFO).
+
+        `method` may also be "upload_url" or "response_url" for those endpoints.
+        """
+        with self._changed:
+            self._faults.setdefault(method, deque()).extend(faults)
+
+    def rate_limit(self, method: str, per_channel_per_second: float | None) -> None:
+        """Allow `method` at most this often per channel; None lifts the limit.
+
+        Measured on `workspace.clock`, so with a FakeClock nothing expires until
+        the test advances it.
+        """
+        with self._changed:
+            if per_channel_per_second is None:
+                self._rates.pop(method, None)
+            else:
+                self._rates[method] = float(per_channel_per_second)
+
+    def new_response_url(self, *, channel_id: str | None, user_id: str, message_ts: str | None = None) -> str:
+        """Issue a response_url; `message_ts` is the message replace/delete_original act on."""
+        response_id = self.workspace.new_id("R")
+        with self._changed:
+            self._response_urls[response_id] = {"channel_id": channel_id, "user_id": user_id,
+                                                "message_ts": message_ts}
+        return f"{self._root_url()}/response/{response_id}"
+
+    def wait_for(self, predicate: Callable[[FakeSlackWebAPI], Any], timeout: float = 5.0) -> Any:
+        """Block until predicate(self) is truthy and return its value.
+
+        Woken by every recorded call, and re-checked every 50 ms as well because
+        the predicate may watch workspace state that changes without a call.
+        """
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                result = predicate(self)
+                if result:
+                    return result
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(self._timeout_message(predicate, timeout))
+                self._changed.wait(min(remaining, 0.05))
+
+    def _timeout_message(self, predicate: Callable[..., Any], timeout: float) -> str:
+        name = getattr(predicate, "__qualname__", repr(predicate))
+        code = getattr(predicate, "__code__", None)
+        where = f" ({code.co_filename}:{code.co_firstlineno})" if code else ""
+        recent = [
+            f"{c.method}{'' if c.ok else ' -> ' + str(c.response.get('error') if isinstance(c.response, dict) else c.status)}"
+            for c in self._calls[-20:]
+        ]
+        return (f"wait_for timed out after {timeout}s: {name}{where} stayed false; "
+                f"{len(self._calls)} calls recorded, last: {recent}")
+
+    # -- request handling -------------------------------------------------------------
+
+    def _serve(self, handler: _Handler) -> None:
+        at = self.workspace.now()
+        url = urlsplit(handler.path)
+        length = int(handler.headers.get("Content-Length") or 0)
+        body = handler.rfile.read(length) if length > 0 else b""
+        content_type = handler.headers.get("Content-Type", "")
+        if url.path.startswith("/api/"):
+            method = url.path[len("/api/"):]
+            answer = self._endpoint(method, url.path, at, lambda p: self._api(method, p, handler),
+                                    lambda: _parse_params(url.query, body, content_type))
+        elif url.path.startswith("/upload/"):
+            file_id = url.path[len("/upload/"):]
+            answer = self._endpoint("upload_url", url.path, at, lambda p: self._upload(file_id, body, content_type),
+                                    lambda: {"file_id": file_id, "size": len(body)})
+        elif url.path.startswith("/response/"):
+            response_id = url.path[len("/response/"):]
+            answer = self._endpoint("response_url", url.path, at, lambda p: self._respond(response_id, p),
+                                    lambda: _parse_json_object(body))
+        else:
+            answer = (404, "not found", {})
+        if answer is not None:
+            _write(handler, *answer)
+
+    def _endpoint(
+        self, method: str, path: str, at: float,
+        serve: Callable[[dict[str, Any]], Answer], parse: Callable[[], dict[str, Any]],
+    ) -> Answer | None:
+        """Shared pipeline: parse, apply a queued fault, serve, record."""
+        try:
+            params = parse()
+            secret_free = {k: v for k, v in params.items() if k != "token"}
+        except ValueError:
+            params, secret_free = {}, {}
+            bad_body: Answer | None = (200, {"ok": False, "error": "invalid_json"}, {}) if method not in (
+                "upload_url", "response_url") else (400, "invalid_payload", {})
+        else:
+            bad_body = None
+        with self._changed:
+            queue = self._faults.get(method)
+            fault = queue.popleft() if queue else None
+        if fault is not None and fault.delay > 0 and self._stopping.wait(fault.delay):
+            return None  # shutting down: drop the connection unanswered
+        if fault is not None and fault.replaces_answer:
+            answer = _fault_answer(fault)
+        elif bad_body is not None:
+            answer = bad_body
+        else:
+            try:
+                answer = serve(params)
+            except Exception:  # a simulator bug must not look like a hung Slack
+                self.errors.append(traceback.format_exc())
+                print(self.errors[-1], file=sys.stderr)
+                answer = (500, {"ok": False, "error": "internal_error"}, {})
+            if answer[0] == 429 and fault is None:
+                fault = Fault(status=429, error="ratelimited", retry_after=int(answer[2]["Retry-After"]))
+        self._record(RecordedCall(method, secret_free, at, fault, path, answer[1], answer[0]))
+        return answer
+
+    def _record(self, call: RecordedCall) -> None:
+        with self._changed:
+            self._calls.append(call)
+            self._changed.notify_all()
+
+    def _api(self, method: str, params: dict[str, Any], handler: _Handler) -> Answer:
+        handler_fn = self._methods.table.get(method)
+        if handler_fn is None:
+            return 200, {"ok": False, "error": "unknown_method"}, {}
+        token = params.get("token")
+        auth = handler.headers.get("Authorization", "")
+        if auth.lower().startswith("bearer "):
+            token = auth[len("bearer "):].strip()
+        if not token:
+            return 200, {"ok": False, "error": "not_authed"}, {}
+        if token not in self.workspace.known_tokens():
+            return 200, {"ok": False, "error": "invalid_auth"}, {}
+        with self._changed:
+            wait = self._rate_limited(method, params)
+            if wait is not None:
+                return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(wait)}
+            try:
+                result = handler_fn({k: v for k, v in params.items() if k != "token"})
+            except SlackError as err:
+                return 200, {"ok": False, "error": err.code, **err.extra}, {}
+            self._accepted(method, params)
+            return 200, {"ok": True, **result}, {}
+
+    def _rate_key(self, params: dict[str, Any]) -> str:
+        ref = str(params.get("channel", ""))
+        if ref in self.workspace.channels:
+            return ref
+        if ref in self.workspace.users:
+            return "D" + ref  # posting to a user id lands in their DM
+        channel = self.workspace.channel_by_name(ref)
+        return channel.id if channel else ref
+
+    def _rate_limited(self, method: str, params: dict[str, Any]) -> int | None:
+        """Seconds to wait (>= 1) if this call comes too soon, else None."""
+        rate = self._rates.get(method)
+        if not rate:
+            return None
+        last = self._last_accepted.get((method, self._rate_key(params)))
+        if last is None:
+            return None
+        remaining = 1.0 / rate - (self.workspace.now() - last)
+        if remaining <= 0:
+            return None
+        return max(1, math.ceil(remaining))
+
+    def _accepted(self, method: str, params: dict[str, Any]) -> None:
+        if method in self._rates:
+            self._last_accepted[(method, self._rate_key(params))] = self.workspace.now()
+
+    def _upload(self, file_id: str, body: bytes, content_type: str) -> Answer:
+        data = body
+        if content_type.lower().startswith("multipart/form-data"):
+            _, files = _parse_multipart(body, content_type)
+            data = next(iter(files.values()), b"")
+        with self._changed:
+            if not self._methods.receive_upload(file_id, data):
+                return 404, "not found", {}
+        return 200, f"OK - {len(data)}", {"Content-Type": "text/plain; charset=utf-8"}
+
+    def _respond(self, response_id: str, payload: dict[str, Any]) -> Answer:
+        """Apply a respond() POST the way Slack would to the originating message."""
+        with self._changed:
+            info = self._response_urls.get(response_id)
+            if info is None:
+                return 404, "no_active_hooks", {"Content-Type": "text/plain; charset=utf-8"}
+            ws = self.workspace
+            channel_id, message_ts = info["channel_id"], info["message_ts"]
+            original = ws.message(channel_id, message_ts) if channel_id and message_ts else None
+            if truthy(payload.get("delete_original")):
+                if original is not None:
+                    ws.delete(channel_id, message_ts)
+            elif truthy(payload.get("replace_original")) and original is not None:
+                fields = {k: payload[k] for k in ("blocks", "attachments") if k in payload}
+                ws.edit(channel_id, message_ts, payload.get("text"), edited_by=ws.bot_user_id, fields=fields)
+            elif payload.get("response_type") == "in_channel" and channel_id:
+                message = self._methods.bot_message(str(payload.get("text") or ""), payload)
+                if payload.get("thread_ts"):
+                    message["thread_ts"] = payload["thread_ts"]
+                ws.post(channel_id, message)
+            else:
+                self._methods.ephemerals.append({"channel": channel_id, "user": info["user_id"],
+                                                 "ts": ws.next_ts(), "message": dict(payload)})
+        return 200, "ok", {"Content-Type": "text/plain; charset=utf-8"}
+
+
+def _fault_answer(fault: Fault) -> Answer:
+    if fault.status == 429:
+        retry_after = fault.retry_after if fault.retry_after is not None else 1
+        return 429, {"ok": False, "error": fault.error or "ratelimited"}, {"Retry-After": str(retry_after)}
+    if fault.status >= 500:
+        return fault.status, {"ok": False, "error": fault.error or "fatal_error"}, {}
+    return fault.status, {"ok": False, "error": fault.error or "request_failed"}, {}
+
+
+def _parse_params(query: str, body: bytes, content_type: str) -> dict[str, Any]:
+    """Merge query-string and body params; raises ValueError on a broken JSON body.
+
+    slack_sdk sends "Content-Type: application/json" even for empty bodies
+    (e.g. auth.test), so an empty body is simply no params.
+    """
+    params: dict[str, Any] = dict(parse_qsl(query, keep_blank_values=True))
+    kind = content_type.split(";")[0].strip().lower()
+    if not body:
+        return params
+    if kind == "application/json":
+        params.update(_parse_json_object(body))
+    elif kind == "multipart/form-data":
+        fields, _ = _parse_multipart(body, content_type)
+        params.update(fields)
+    else:
+        params.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    return params
+
+
+def _parse_json_object(body: bytes) -> dict[str, Any]:
+    value = json.loads(body.decode("utf-8"))  # JSONDecodeError is a ValueError
+    if not isinstance(value, dict):
+        raise ValueError("JSON body is not an object")
+    return value
+
+
+def _parse_multipart(body: bytes, content_type: str) -> tuple[dict[str, str], dict[str, bytes]]:
+    """Split a multipart body into text fields and file parts (by field name)."""
+    message = BytesParser(policy=HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode("latin-1") + body)
+    fields: dict[str, str] = {}
+    files: dict[str, bytes] = {}
+    if not message.is_multipart():
+        return fields, files
+    for part in message.iter_parts():  # type: ignore[attr-defined]
+        name = part.get_param("name", header="content-disposition") or ""
+        payload = part.get_payload(decode=True) or b""
+        if part.get_filename() is not None:
+            files[name] = payload
+        else:
+            fields[name] = payload.decode("utf-8", "replace")
+    return fields, files
+
+
+def _write(handler: _Handler, status: int, payload: Any, headers: dict[str, str]) -> None:
+    if isinstance(payload, str):
+        data = payload.encode("utf-8")
+        headers = {"Content-Type": "text/plain; charset=utf-8", **headers}
+    else:
+        data = json.dumps(payload).encode("utf-8")
+        headers = {"Content-Type": "application/json; charset=utf-8", **headers}
+    try:
+        handler.send_response(status)
+        for key, value in headers.items():
+            handler.send_header(key, value)
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        handler.wfile.write(data)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the client gave up first (a delay fault doing its job)
