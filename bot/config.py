@@ -1,0 +1,242 @@
+"""Settings, read once from the environment (and an optional .env file).
+
+Nothing here runs at import time: `load_settings()` is called by the CLI, and tests
+build `Settings` directly. Every problem is collected so the user sees all of them at
+once, and secrets are kept out of `repr()` so a logged Settings object leaks nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import time
+from pathlib import Path
+from typing import Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+DEFAULT_DATABASE_URL = "sqlite:///scribe.db"
+COMMAND_PATTERN = re.compile(r"^/[a-z0-9_\-]{1,31}$")
+
+
+class SettingsError(Exception):
+    """Raised with every problem found, so the CLI can print them all and exit 2."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+@dataclass(frozen=True)
+class Settings:
+    slack_bot_token: str | None = field(default=None, repr=False)
+    slack_signing_secret: str | None = field(default=None, repr=False)
+    slack_app_token: str | None = field(default=None, repr=False)
+    slack_client_id: str | None = None
+    slack_client_secret: str | None = field(default=None, repr=False)
+    database_url: str = DEFAULT_DATABASE_URL
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+    port: int = 3000
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    command: str = "/incident"
+    key_reaction: str = "pushpin"
+    templates_dir: Path | None = None
+    postmortem_template: str = "standard"
+    blame_phrases: tuple[str, ...] | None = None
+    # Who may close incidents, mark drafts final and change others' action items:
+    # "lead" = the incident lead or whoever started the incident; "anyone" = everyone.
+    privileged_actions: str = "lead"
+    # Follow-up cadence (issue: action items).
+    reminder_days_before: int = 1
+    reminder_overdue_every_days: int = 2
+    reminder_local_time: time = time(9, 30)
+    digest_weekday: int = 0  # Monday
+    review_reminder_days: tuple[int, ...] = (7, 30, 91)
+    scheduler_enabled: bool = True
+    # How often (seconds) the scheduler looks for reminders that fell due.
+    scheduler_poll_seconds: float = 30.0
+    history_page_size: int = 15
+    workers: int = 16
+    log_level: str = "INFO"
+
+    @property
+    def socket_mode(self) -> bool:
+        return bool(self.slack_app_token)
+
+    @property
+    def oauth(self) -> bool:
+        return bool(self.slack_client_id and self.slack_client_secret)
+
+    def secrets(self) -> list[str]:
+        """Every secret value, so log filters can scrub them."""
+        values = [self.slack_bot_token, self.slack_signing_secret, self.slack_app_token, self.slack_client_secret]
+        return [v for v in values if v]
+
+
+def _int(env: Mapping[str, str], name: str, default: int, problems: list[str], lo: int, hi: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        problems.append(f"{name} must be a whole number between {lo} and {hi}, got {raw!r}.")
+        return default
+    if not lo <= value <= hi:
+        problems.append(f"{name} must be between {lo} and {hi}, got {value}.")
+        return default
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool, problems: list[str]) -> bool:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    problems.append(f"{name} must be true or false, got {raw!r}.")
+    return default
+
+
+def settings_from_env(env: Mapping[str, str], *, require_slack: bool = True) -> Settings:
+    """Build and validate Settings from a mapping; raises SettingsError listing every problem."""
+    problems: list[str] = []
+    get = lambda name: (env.get(name) or "").strip() or None  # noqa: E731
+
+    bot_token = get("SLACK_BOT_TOKEN")
+    signing_secret = get("SLACK_SIGNING_SECRET")
+    app_token = get("SLACK_APP_TOKEN")
+    client_id = get("SLACK_CLIENT_ID")
+    client_secret = get("SLACK_CLIENT_SECRET")
+    oauth = bool(client_id and client_secret)
+
+    if bool(client_id) != bool(client_secret):
+        problems.append("SLACK_CLIENT_ID and SLACK_CLIENT_SECRET go together: set both for multi-workspace OAuth, or neither.")
+    if require_slack and not oauth:
+        if not bot_token:
+            problems.append("SLACK_BOT_TOKEN is missing: copy the Bot User OAuth Token (xoxb-…) from your app's OAuth & Permissions page.")
+    if bot_token and not bot_token.startswith("xoxb-"):
+        problems.append("SLACK_BOT_TOKEN must be a bot token starting with xoxb-.")
+    if app_token and not app_token.startswith("xapp-"):
+        problems.append("SLACK_APP_TOKEN must be an app-level token starting with xapp- (or unset it to use HTTP mode).")
+    if require_slack and not app_token and not signing_secret:
+        problems.append("SLACK_SIGNING_SECRET is missing: HTTP mode needs it to verify requests (Basic Information → Signing Secret).")
+
+    database_url = get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    try:
+        url = make_url(database_url)
+        if url.get_backend_name() not in {"sqlite", "postgresql"}:
+            problems.append(f"DATABASE_URL must be a sqlite:/// or postgresql+psycopg:// URL, got a {url.get_backend_name()} URL.")
+    except ArgumentError:
+        problems.append("DATABASE_URL is not a valid database URL; use e.g. sqlite:///scribe.db or postgresql+psycopg://user@host/db.")
+
+    api_url = get("SLACK_API_URL") or DEFAULT_SLACK_API_URL
+    if not re.match(r"^https?://[^\s/]+(/\S*)?$", api_url):
+        problems.append(f"SLACK_API_URL must be an http(s) URL such as {DEFAULT_SLACK_API_URL}, got {api_url!r}.")
+    elif not api_url.endswith("/"):
+        api_url += "/"
+
+    port = _int(env, "PORT", 3000, problems, 1, 65535)
+
+    tz_name = get("SCRIBE_TIMEZONE") or "UTC"
+    try:
+        timezone = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(f"SCRIBE_TIMEZONE must be an IANA time zone such as Europe/Berlin or UTC, got {tz_name!r}.")
+        timezone = ZoneInfo("UTC")
+
+    command = get("SCRIBE_COMMAND") or "/incident"
+    if not COMMAND_PATTERN.match(command):
+        problems.append(f"SCRIBE_COMMAND must look like /incident (a slash, then up to 31 lowercase letters, digits, - or _), got {command!r}.")
+
+    key_reaction = (get("SCRIBE_KEY_REACTION") or "pushpin").strip(":")
+
+    templates_dir = get("SCRIBE_TEMPLATES_DIR")
+    templates_path = Path(templates_dir) if templates_dir else None
+    if templates_path is not None and not templates_path.is_dir():
+        problems.append(f"SCRIBE_TEMPLATES_DIR must be an existing folder of *.md.j2 templates, got {templates_dir!r}.")
+
+    blame_raw = get("SCRIBE_BLAME_PHRASES")
+    blame_phrases = tuple(p.strip() for p in blame_raw.split("|") if p.strip()) if blame_raw else None
+
+    privileged = (get("SCRIBE_PRIVILEGED_ACTIONS") or "lead").lower()
+    if privileged not in {"lead", "anyone"}:
+        problems.append(f"SCRIBE_PRIVILEGED_ACTIONS must be 'lead' or 'anyone', got {privileged!r}.")
+
+    reminder_time = time(9, 30)
+    raw_time = get("SCRIBE_REMINDER_TIME")
+    if raw_time:
+        match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", raw_time)
+        if match:
+            reminder_time = time(int(match.group(1)), int(match.group(2)))
+        else:
+            problems.append(f"SCRIBE_REMINDER_TIME must be a 24-hour local time like 09:30, got {raw_time!r}.")
+
+    review_days: tuple[int, ...] = (7, 30, 91)
+    raw_review = get("SCRIBE_REVIEW_REMINDER_DAYS")
+    if raw_review:
+        try:
+            review_days = tuple(sorted({int(x) for x in raw_review.split(",") if x.strip()}))
+            if any(d < 1 for d in review_days):
+                raise ValueError
+        except ValueError:
+            problems.append(f"SCRIBE_REVIEW_REMINDER_DAYS must be comma-separated whole days such as 7,30,91, got {raw_review!r}.")
+            review_days = (7, 30, 91)
+
+    weekdays = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    digest_raw = (get("SCRIBE_DIGEST_WEEKDAY") or "mon").lower()[:3]
+    if digest_raw not in weekdays:
+        problems.append(f"SCRIBE_DIGEST_WEEKDAY must be a weekday such as monday, got {get('SCRIBE_DIGEST_WEEKDAY')!r}.")
+        digest_raw = "mon"
+
+    log_level = (get("SCRIBE_LOG_LEVEL") or "INFO").upper()
+    if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        problems.append(f"SCRIBE_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}.")
+
+    settings = Settings(
+        slack_bot_token=bot_token,
+        slack_signing_secret=signing_secret,
+        slack_app_token=app_token,
+        slack_client_id=client_id,
+        slack_client_secret=client_secret,
+        database_url=database_url,
+        slack_api_url=api_url,
+        port=port,
+        timezone=timezone,
+        command=command,
+        key_reaction=key_reaction,
+        templates_dir=templates_path,
+        postmortem_template=get("SCRIBE_POSTMORTEM_TEMPLATE") or "standard",
+        blame_phrases=blame_phrases,
+        privileged_actions=privileged,
+        reminder_days_before=_int(env, "SCRIBE_REMINDER_DAYS_BEFORE", 1, problems, 0, 60),
+        reminder_overdue_every_days=_int(env, "SCRIBE_REMINDER_OVERDUE_EVERY_DAYS", 2, problems, 1, 60),
+        reminder_local_time=reminder_time,
+        digest_weekday=weekdays.index(digest_raw),
+        review_reminder_days=review_days,
+        scheduler_enabled=_bool(env, "SCRIBE_SCHEDULER", True, problems),
+        history_page_size=_int(env, "SCRIBE_HISTORY_PAGE_SIZE", 15, problems, 1, 999),
+        workers=_int(env, "SCRIBE_WORKERS", 16, problems, 1, 256),
+        log_level=log_level,
+    )
+    if problems:
+        raise SettingsError(problems)
+    return settings
+
+
+def load_settings(*, env_file: str | os.PathLike[str] | None = ".env", require_slack: bool = True) -> Settings:
+    """Read `.env` (without overriding real environment variables), then validate."""
+    if env_file is not None and Path(env_file).is_file():
+        from dotenv import dotenv_values
+
+        merged = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
+        merged.update(os.environ)
+        return settings_from_env(merged, require_slack=require_slack)
+    return settings_from_env(os.environ, require_slack=require_slack)

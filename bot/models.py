@@ -1,0 +1,288 @@
+"""Database tables, in SQLAlchemy 2.0 typed style.
+
+Every datetime column is `UTCDateTime`: aware UTC on the way in and out, with
+microseconds, on SQLite (which has no time-zone type) as well as PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+UTC = timezone.utc
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores aware datetimes as UTC; refuses naive ones so no local time sneaks in."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column; attach a time zone first")
+        value = value.astimezone(UTC)
+        # SQLite stores text; dropping tzinfo keeps the stored form uniform and sortable.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Incident(Base):
+    __tablename__ = "incidents"
+    __table_args__ = (
+        # One open incident per channel, enforced by the database so two processes
+        # racing on `/incident start` cannot both win.
+        Index(
+            "uq_incidents_open_channel",
+            "team_id",
+            "channel_id",
+            unique=True,
+            sqlite_where=text("closed_at IS NULL"),
+            postgresql_where=text("closed_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    channel_id: Mapped[str] = mapped_column(String(32), index=True)
+    channel_name: Mapped[str | None] = mapped_column(String(255))
+    title: Mapped[str] = mapped_column(String(255))
+    severity: Mapped[str | None] = mapped_column(String(8))
+    created_by: Mapped[str] = mapped_column(String(32))
+    declared_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    detected_at: Mapped[datetime | None]
+    mitigated_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+
+    roles: Mapped[list[RoleAssignment]] = relationship(back_populates="incident", cascade="all, delete-orphan")
+    entries: Mapped[list[TimelineEntry]] = relationship(back_populates="incident", cascade="all, delete-orphan")
+    action_items: Mapped[list[ActionItem]] = relationship(back_populates="incident", cascade="all, delete-orphan")
+
+    @property
+    def ref(self) -> str:
+        return f"INC-{self.id}"
+
+    @property
+    def status(self) -> str:
+        return "closed" if self.closed_at else "open"
+
+    def role_holder(self, role: str) -> str | None:
+        return next((r.user_id for r in self.roles if r.role == role), None)
+
+
+class RoleAssignment(Base):
+    __tablename__ = "role_assignments"
+    __table_args__ = (UniqueConstraint("incident_id", "role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[str] = mapped_column(String(32))
+    assigned_at: Mapped[datetime]
+
+    incident: Mapped[Incident] = relationship(back_populates="roles")
+
+
+class TimelineEntry(Base):
+    """One thing that happened: a captured message or an accepted command."""
+
+    __tablename__ = "timeline_entries"
+    __table_args__ = (
+        # The exactly-once guarantee: Slack redeliveries, reconnect repeats and
+        # backfill all collide here instead of producing a second entry.
+        UniqueConstraint("channel_id", "ts", name="uq_timeline_entries_channel_ts"),
+        UniqueConstraint("command_id", name="uq_timeline_entries_command_id"),
+        Index("ix_timeline_entries_incident_at", "incident_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    # Slack message ts for captured messages; NULL for command entries.
+    ts: Mapped[str | None] = mapped_column(String(32))
+    # A unique id for a command entry (the slash command's trigger_id) so a repeated
+    # request cannot add the same command twice.
+    command_id: Mapped[str | None] = mapped_column(String(128))
+    thread_ts: Mapped[str | None] = mapped_column(String(32))
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str | None] = mapped_column(Text)
+    author: Mapped[str | None] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(16))
+    key: Mapped[bool] = mapped_column(Boolean, default=False)
+    files: Mapped[list[Any] | None] = mapped_column(JSON)
+    edited_at: Mapped[datetime | None]
+    deleted_at: Mapped[datetime | None]
+    recorded_at: Mapped[datetime]
+
+    incident: Mapped[Incident] = relationship(back_populates="entries")
+    edits: Mapped[list[EntryEdit]] = relationship(back_populates="entry", cascade="all, delete-orphan", order_by="EntryEdit.id")
+    key_marks: Mapped[list[KeyMark]] = relationship(back_populates="entry", cascade="all, delete-orphan")
+
+
+class EntryEdit(Base):
+    """The text an entry had before an edit; purged with the entry's text on delete."""
+
+    __tablename__ = "entry_edits"
+    __table_args__ = (UniqueConstraint("entry_id", "edit_ts"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("timeline_entries.id", ondelete="CASCADE"), index=True)
+    previous_text: Mapped[str | None] = mapped_column(Text)
+    # The edit's own ts from Slack (message.edited.ts) makes a redelivered edit a no-op.
+    edit_ts: Mapped[str] = mapped_column(String(32))
+    edited_at: Mapped[datetime]
+
+    entry: Mapped[TimelineEntry] = relationship(back_populates="edits")
+
+
+class KeyMark(Base):
+    """Why an entry is a key event: a native pin, or one person's 📌 reaction.
+
+    Kept per marker so removing one person's reaction leaves a pin (or another
+    person's reaction) in force.
+    """
+
+    __tablename__ = "key_marks"
+    __table_args__ = (UniqueConstraint("entry_id", "marker", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("timeline_entries.id", ondelete="CASCADE"), index=True)
+    marker: Mapped[str] = mapped_column(String(16))  # "pin" or "reaction"
+    user_id: Mapped[str] = mapped_column(String(32), default="")
+    marked_at: Mapped[datetime]
+
+    entry: Mapped[TimelineEntry] = relationship(back_populates="key_marks")
+
+
+class UserProfile(Base):
+    """Cache of users.info: display names for drafts, time zones for typed times."""
+
+    __tablename__ = "user_profiles"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    display_name: Mapped[str | None] = mapped_column(String(255))
+    real_name: Mapped[str | None] = mapped_column(String(255))
+    tz: Mapped[str | None] = mapped_column(String(64))
+    fetched_at: Mapped[datetime]
+
+
+class ActionItem(Base):
+    __tablename__ = "action_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    owner_id: Mapped[str] = mapped_column(String(32))
+    created_by: Mapped[str] = mapped_column(String(32))
+    due_date: Mapped[date | None] = mapped_column(Date)
+    due_at: Mapped[datetime | None]
+    priority: Mapped[str | None] = mapped_column(String(4))
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    created_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    closed_by: Mapped[str | None] = mapped_column(String(32))
+
+    incident: Mapped[Incident] = relationship(back_populates="action_items")
+
+
+class Reminder(Base):
+    """One follow-up message to send. The row, not the scheduler, is the source of truth:
+    a send is claimed by an atomic status change, so several processes send it once."""
+
+    __tablename__ = "reminders"
+    __table_args__ = (
+        UniqueConstraint("dedupe_key"),
+        Index("ix_reminders_status_due", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
+    action_item_id: Mapped[int | None] = mapped_column(ForeignKey("action_items.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # before_due | due | overdue | digest | review
+    # e.g. "item:12:due:2026-12-01" — makes rescheduling idempotent.
+    dedupe_key: Mapped[str] = mapped_column(String(128))
+    due_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sending | sent | cancelled
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    channel_id: Mapped[str | None] = mapped_column(String(32))
+    message_ts: Mapped[str | None] = mapped_column(String(32))
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class Postmortem(Base):
+    """Review state and what people wrote in the Edit modal; survives regeneration."""
+
+    __tablename__ = "postmortems"
+
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default="draft")  # draft | in_review | final
+    template: Mapped[str | None] = mapped_column(String(64))
+    summary: Mapped[str | None] = mapped_column(Text)
+    impact: Mapped[str | None] = mapped_column(Text)
+    root_cause: Mapped[str | None] = mapped_column(Text)
+    contributing_factors: Mapped[str | None] = mapped_column(Text)
+    lessons: Mapped[str | None] = mapped_column(Text)
+    canvas_id: Mapped[str | None] = mapped_column(String(32))
+    summary_ts: Mapped[str | None] = mapped_column(String(32))
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str | None] = mapped_column(String(32))
+
+
+class PostmortemVersion(Base):
+    __tablename__ = "postmortem_versions"
+    __table_args__ = (UniqueConstraint("incident_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    template: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    markdown: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str | None] = mapped_column(String(32))
