@@ -1,0 +1,150 @@
+"""`scribe demo`: the real app, in HTTP mode, on SQLite in a temporary folder, against the
+local Slack simulator, replaying a realistic incident channel.
+
+The simulator's clock and the app's clock are one controllable clock, so an incident
+that lasts an hour replays in a couple of seconds with true-to-life timestamps.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import click
+
+from bot.config import Settings
+from bot.simulator.clock import FakeClock
+from bot.simulator.player import SlackPlayer
+from bot.simulator.webapi import FakeSlackWebAPI
+from bot.simulator.workspace import Workspace
+
+SIGNING_SECRET = "demo-signing-secret"
+CHANNEL = "C0DEMO1"
+
+
+def _hhmm(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+class DemoScript:
+    """Drives one incident, printing each step the way it would look in Slack."""
+
+    def __init__(self, player: SlackPlayer, clock: FakeClock):
+        self.player = player
+        self.clock = clock
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), timezone.utc)
+
+    def wait(self, minutes: float) -> None:
+        self.clock.advance(minutes * 60)
+
+    def say(self, user: str, text: str, **kwargs: object) -> str:
+        ts = self.player.say(user, CHANNEL, text, **kwargs)  # type: ignore[arg-type]
+        thread = " (in thread)" if kwargs.get("thread_ts") else ""
+        click.echo(f"  {self.now():%H:%M} <{user}>{thread} {text}")
+        return ts
+
+    def command(self, user: str, text: str) -> dict:
+        reply = self.player.command(user, CHANNEL, text)
+        body = reply.json() if reply.status == 200 else {"text": f"HTTP {reply.status}"}
+        click.echo(f"  {self.now():%H:%M} <{user}> /incident {text}")
+        first_line = (body.get("text") or "").splitlines()[0] if body.get("text") else ""
+        click.echo(f"         ↳ {first_line}")
+        return body
+
+
+def play_incident(script: DemoScript) -> None:
+    t0 = script.now()
+    script.say("U0BOB", "Anyone else seeing 502s on /checkout? Started a few minutes ago")
+    script.wait(2)
+    script.command("U0ANN", "start Checkout returns 502 after v2.3.1 deploy sev2")
+    script.command("U0ANN", "role lead <@U0ANN|ann>")
+    script.command("U0ANN", f"started at {_hhmm(t0 - timedelta(minutes=9))} first 502s in the load balancer logs")
+    script.command("U0BOB", "detected at 6m ago PagerDuty: checkout error rate > 5%")
+    script.wait(3)
+    parent = script.say("U0CHI", "Error rate is 31% on the checkout dashboard")
+    script.say("U0BOB", "DB connections flat at 100/100", thread_ts=parent)
+    script.say("U0CHI", "dashboard screenshot", files=[{"name": "checkout-errors.png"}])
+    script.wait(4)
+    guess = script.say("U0CHI", "db pool exhausted??")
+    script.player.edit("U0CHI", CHANNEL, guess, "DB connection pool exhausted: every connection is checked out and none come back")
+    click.echo("         (Chi edits the message)")
+    oops = script.say("U0BOB", "oops, wrong channel: lunch at 1?")
+    script.player.delete(CHANNEL, oops)
+    click.echo("         (Bob deletes the message)")
+    script.command("U0ANN", "hypothesis Connection leak introduced in v2.3.1")
+    script.wait(6)
+    rollback = script.say("U0ANN", "Rolling back checkout to v2.3.0 now")
+    script.player.pin("U0ANN", CHANNEL, rollback)
+    click.echo("         (Ann pins the message)")
+    script.command("U0ANN", "decision Roll back rather than raise the pool size")
+    # Slack redelivers the last message event (as if our first 200 got lost): still recorded once.
+    envelope = script.player.sent_events[-1]
+    script.player.send_event(envelope["event"], retry_num=1, retry_reason="http_timeout", event_id=envelope["event_id"])
+    script.wait(9)
+    done = script.say("U0BOB", "Rollback complete, connections dropping, error rate 0.4%")
+    script.player.react("U0CHI", CHANNEL, done, name="pushpin")
+    click.echo("         (Chi reacts with :pushpin:)")
+    script.command("U0ANN", "mitigated")
+    script.command("U0CHI", "rootcause v2.3.1 acquired a DB connection per request and never released it on the error path")
+    script.wait(25)
+    script.command("U0ANN", "resolved error rate back to baseline for 25 minutes")
+
+
+def run_demo(*, keep: bool = False) -> int:
+    from bot.runtime import Runtime
+    from bot.services.export import export_incident
+    from bot.services.incidents import latest_incident
+
+    workdir = Path(tempfile.mkdtemp(prefix="scribe-demo-"))
+    clock = FakeClock(start=(datetime.now(timezone.utc) - timedelta(hours=2)).timestamp())
+    workspace = Workspace(clock=clock)
+    workspace.add_user("U0ANN", name="ann", real_name="Ann Lee", tz="Europe/Berlin")
+    workspace.add_user("U0BOB", name="bob", real_name="Bob Stone", tz="America/New_York")
+    workspace.add_user("U0CHI", name="chi", real_name="Chi Okafor", tz="Asia/Tokyo")
+    workspace.add_channel(CHANNEL, name="inc-checkout-502")
+    api = FakeSlackWebAPI(workspace).start()
+    settings = Settings(
+        slack_bot_token=workspace.bot_token,
+        slack_signing_secret=SIGNING_SECRET,
+        database_url=f"sqlite:///{workdir / 'scribe.db'}",
+        slack_api_url=api.base_url,
+        port=0,
+        scheduler_enabled=False,
+    )
+    runtime = Runtime.start(
+        settings,
+        clock=lambda: datetime.fromtimestamp(clock(), timezone.utc),
+        host="127.0.0.1",
+        port=0,
+        background=True,
+        history_pause=lambda: None,
+    )
+    try:
+        click.echo(f"Incident Scribe demo: app on {runtime.url}, Slack simulator on {api.base_url}, database in {workdir}")
+        click.echo("\n#inc-checkout-502, replayed:")
+        player = SlackPlayer(workspace, api, app_url=runtime.url, signing_secret=SIGNING_SECRET)
+        play_incident(DemoScript(player, clock))
+
+        with runtime.app.scribe.session_factory() as session:  # type: ignore[attr-defined]
+            data = export_incident(session, latest_incident(session, channel_id=CHANNEL))
+        click.echo("\nExported timeline (scribe export --channel %s):" % CHANNEL)
+        for item in data["timeline"]:
+            key = "📌" if item["key"] else "  "
+            text = (item["text"] or "").replace("\n", " ")
+            click.echo(f"  {item['at']}  {key} {item['kind']:<10} {item['source']:<8} {item['author'] or '-':<8} {text[:70]}")
+        click.echo("\nMetrics:")
+        click.echo(json.dumps(data["metrics"], indent=2))
+        click.echo(f"\nSlack Web API calls the app made: {', '.join(sorted({c.method for c in api.calls}))}")
+        return 0
+    finally:
+        runtime.stop()
+        api.stop()
+        if keep:
+            click.echo(f"Demo database kept at {workdir / 'scribe.db'}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)

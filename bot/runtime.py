@@ -1,0 +1,123 @@
+"""Everything `scribe run` starts, in order, so tests, the demo and the benchmark start it the same way.
+
+1. migrate the database (several processes may do this at once; see migrations/env.py)
+2. build the Bolt app
+3. start follow-up scheduling (when enabled)
+4. catch up on what was said while we were down (in the background)
+5. serve: Socket Mode with SLACK_APP_TOKEN, else HTTP
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from bot.config import Settings
+from bot.db import make_engine, make_session_factory, upgrade
+from bot.server import HttpServer
+from bot.services.backfill import BackfillReport, BotIdentity, backfill_incident, open_incident_ids
+from bot.slack.app import create_app, utc_now
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    app: App
+    server: HttpServer | None = None
+    socket_handler: Any = None
+    backfill_thread: threading.Thread | None = None
+    backfill_reports: list[BackfillReport] = field(default_factory=list)
+    hooks_on_stop: list[Callable[[], None]] = field(default_factory=list)
+
+    @classmethod
+    def start(
+        cls,
+        settings: Settings,
+        *,
+        client: WebClient | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        host: str = "0.0.0.0",
+        port: int | None = None,
+        background: bool = False,
+        history_pause: Callable[[], None] | None = None,
+        start_scheduler: bool | None = None,
+    ) -> "Runtime":
+        upgrade(settings.database_url)
+        engine = make_engine(settings.database_url, pool_size=max(5, settings.workers))
+        factory = make_session_factory(engine)
+        app = create_app(settings, client, session_factory=factory, clock=clock)
+        scribe = app.scribe  # type: ignore[attr-defined]
+        if history_pause is not None:
+            scribe.extras["history_pause"] = history_pause
+        runtime = cls(settings=settings, app=app)
+        runtime.hooks_on_stop.append(engine.dispose)
+
+        runtime.backfill_thread = threading.Thread(target=runtime.catch_up, name="catch-up", daemon=True)
+        runtime.backfill_thread.start()
+
+        if settings.socket_mode:
+            from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+            runtime.socket_handler = SocketModeHandler(app, settings.slack_app_token)
+            if background:
+                runtime.socket_handler.connect()
+        else:
+            runtime.server = HttpServer(app, host=host, port=settings.port if port is None else port, threads=settings.workers)
+            if background:
+                runtime.server.start()
+            log.info("listening on http://%s:%s/slack/events", host, runtime.server.port)
+        return runtime
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None, "HTTP mode only"
+        return self.server.url
+
+    def catch_up(self) -> None:
+        """Backfill every open incident; a failure is logged, never fatal."""
+        scribe = self.app.scribe  # type: ignore[attr-defined]
+        client = self.app.client
+        try:
+            ids = open_incident_ids(scribe.session_factory)
+            if not ids or client is None or not client.token:
+                return
+            identity = client.auth_test()
+            bot = BotIdentity(user_id=identity.get("user_id"), bot_id=identity.get("bot_id"))
+            for incident_id in ids:
+                report = backfill_incident(
+                    scribe.session_factory,
+                    client,
+                    incident_id=incident_id,
+                    bot=bot,
+                    now=scribe.now,
+                    page_size=self.settings.history_page_size,
+                    pause=scribe.extras.get("history_pause") or (lambda: threading.Event().wait(1.0)),
+                )
+                self.backfill_reports.append(report)
+                log.info("%s", report.summary())
+        except (SlackApiError, SlackClientError, OSError) as error:
+            log.warning("catch-up on start failed: %s", type(error).__name__)
+
+    def serve_forever(self) -> None:
+        if self.socket_handler is not None:
+            self.socket_handler.start()
+        elif self.server is not None:
+            self.server.serve_forever()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+        if self.socket_handler is not None:
+            self.socket_handler.close()
+        for hook in reversed(self.hooks_on_stop):
+            hook()

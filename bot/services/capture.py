@@ -1,0 +1,163 @@
+"""Where a Slack message becomes a timeline entry.
+
+Capture is exact and idempotent:
+- an entry is keyed by (channel, ts), so redeliveries, reconnect repeats and backfill
+  all collapse into one row;
+- the entry's time is the message's own ts, never the time we happened to see it;
+- a delete leaves a tombstone without text, so a late redelivery of the original
+  message cannot bring the text back.
+Only channels with an open incident are captured; everything else is dropped unseen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.db import insert_ignoring_duplicates
+from bot.models import EntryEdit, Incident, KeyMark, TimelineEntry
+from bot.services.incidents import open_incident
+from bot.timeparse import datetime_to_slack_ts, slack_ts_to_datetime
+
+
+@dataclass(frozen=True)
+class CapturedMessage:
+    """The parts of a Slack message the timeline keeps (see bot.slack.payloads)."""
+
+    channel_id: str
+    ts: str
+    author: str | None
+    text: str
+    thread_ts: str | None = None
+    files: tuple[dict[str, Any], ...] = ()
+
+
+def _entry(session: Session, channel_id: str, ts: str) -> TimelineEntry | None:
+    return session.scalars(select(TimelineEntry).where(TimelineEntry.channel_id == channel_id, TimelineEntry.ts == ts)).one_or_none()
+
+
+def _values(incident: Incident, message: CapturedMessage, *, source: str, now: datetime) -> dict[str, Any]:
+    return dict(
+        incident_id=incident.id,
+        channel_id=message.channel_id,
+        ts=message.ts,
+        thread_ts=message.thread_ts if message.thread_ts != message.ts else None,
+        at=slack_ts_to_datetime(message.ts),
+        kind="message",
+        text=message.text,
+        author=message.author,
+        source=source,
+        key=False,
+        files=list(message.files) or None,
+        recorded_at=now,
+    )
+
+
+def record_message(session: Session, *, team_id: str, message: CapturedMessage, source: str = "message", now: datetime) -> bool:
+    """Store a message of an incident channel; True if it was new, False if already recorded or not captured."""
+    incident = open_incident(session, team_id=team_id, channel_id=message.channel_id)
+    if incident is None:
+        return False
+    return insert_ignoring_duplicates(session, TimelineEntry, _values(incident, message, source=source, now=now), ["channel_id", "ts"])
+
+
+def record_edit(
+    session: Session,
+    *,
+    team_id: str,
+    message: CapturedMessage,
+    previous_text: str | None,
+    edit_ts: str | None,
+    now: datetime,
+) -> bool:
+    """Apply an edit and keep the text it replaced. True if something changed."""
+    entry = _entry(session, message.channel_id, message.ts)
+    if entry is None:
+        # The edit overtook the original (its delivery failed and is being retried):
+        # record the message as it now reads, keeping the older text as history.
+        if not record_message(session, team_id=team_id, message=message, now=now):
+            return False
+        entry = _entry(session, message.channel_id, message.ts)
+        assert entry is not None
+        if previous_text is not None and previous_text != message.text and edit_ts:
+            entry.edits.append(EntryEdit(previous_text=previous_text, edit_ts=edit_ts, edited_at=slack_ts_to_datetime(edit_ts)))
+            entry.edited_at = slack_ts_to_datetime(edit_ts)
+        return True
+    if entry.deleted_at is not None or entry.text == message.text:
+        # Deleted messages stay deleted; Slack also sends message_changed for unfurls
+        # and new thread replies, which change nothing we keep.
+        return False
+    stamp = edit_ts or datetime_to_slack_ts(now)
+    if any(e.edit_ts == stamp for e in entry.edits):
+        return False
+    edited_at = slack_ts_to_datetime(stamp)
+    entry.edits.append(EntryEdit(previous_text=entry.text, edit_ts=stamp, edited_at=edited_at))
+    entry.text = message.text
+    entry.files = list(message.files) or entry.files
+    entry.edited_at = edited_at
+    return True
+
+
+def record_delete(session: Session, *, team_id: str, channel_id: str, ts: str, now: datetime) -> bool:
+    """Purge a deleted message's text and history; leave a tombstone so it can't come back."""
+    entry = _entry(session, channel_id, ts)
+    if entry is None:
+        incident = open_incident(session, team_id=team_id, channel_id=channel_id)
+        if incident is None:
+            return False
+        tombstone = CapturedMessage(channel_id=channel_id, ts=ts, author=None, text="")
+        values = _values(incident, tombstone, source="message", now=now) | {"text": None, "deleted_at": now}
+        return insert_ignoring_duplicates(session, TimelineEntry, values, ["channel_id", "ts"])
+    if entry.deleted_at is not None:
+        return False
+    entry.text = None
+    entry.files = None
+    entry.deleted_at = now
+    entry.key = False
+    entry.edits.clear()
+    entry.key_marks.clear()
+    return True
+
+
+def set_key_mark(
+    session: Session,
+    *,
+    team_id: str,
+    channel_id: str,
+    ts: str,
+    marker: str,
+    user_id: str,
+    marked: bool,
+    now: datetime,
+    fetch_message: Callable[[], CapturedMessage | None] | None = None,
+) -> bool:
+    """Mark (📌 reaction or pin) or unmark a message as a key event. True if the key flag changed.
+
+    A message we don't have yet (posted before `/incident start`, or missed) is fetched
+    with `fetch_message` and recorded, with the marker as its source.
+    """
+    entry = _entry(session, channel_id, ts)
+    if entry is None:
+        if not marked or fetch_message is None or open_incident(session, team_id=team_id, channel_id=channel_id) is None:
+            return False
+        message = fetch_message()
+        if message is None:
+            return False
+        record_message(session, team_id=team_id, message=message, source=marker, now=now)
+        entry = _entry(session, channel_id, ts)
+        if entry is None:
+            return False
+    if entry.deleted_at is not None:
+        return False
+    was_key = entry.key
+    existing = next((m for m in entry.key_marks if m.marker == marker and m.user_id == user_id), None)
+    if marked and existing is None:
+        entry.key_marks.append(KeyMark(marker=marker, user_id=user_id, marked_at=now))
+    elif not marked and existing is not None:
+        entry.key_marks.remove(existing)
+    entry.key = bool(entry.key_marks)
+    return entry.key != was_key

@@ -1,0 +1,178 @@
+"""Incidents and the entries that commands add to their timeline.
+
+Every function takes the caller's Session and never commits: the listener owns the
+transaction, so a command either lands whole or not at all.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.db import insert_ignoring_duplicates
+from bot.models import Incident, RoleAssignment, TimelineEntry
+from bot.services.errors import IncidentAlreadyOpen, NoOpenIncident, NotAllowed
+
+MOMENTS = ("started", "detected", "mitigated", "resolved")
+ENTRY_KINDS = ("note", "finding", "hypothesis", "mitigation", "decision", "rootcause", "status")
+ROLES = ("lead", "comms", "scribe")
+
+
+def open_incident(session: Session, *, team_id: str, channel_id: str) -> Incident | None:
+    return session.scalars(
+        select(Incident).where(Incident.team_id == team_id, Incident.channel_id == channel_id, Incident.closed_at.is_(None))
+    ).one_or_none()
+
+
+def require_open_incident(session: Session, *, team_id: str, channel_id: str, command: str = "/incident") -> Incident:
+    incident = open_incident(session, team_id=team_id, channel_id=channel_id)
+    if incident is None:
+        raise NoOpenIncident(command)
+    return incident
+
+
+def latest_incident(session: Session, *, channel_id: str, team_id: str | None = None) -> Incident | None:
+    """The open incident of a channel, else its most recently declared one."""
+    query = select(Incident).where(Incident.channel_id == channel_id)
+    if team_id is not None:
+        query = query.where(Incident.team_id == team_id)
+    return session.scalars(query.order_by(Incident.closed_at.is_not(None), Incident.declared_at.desc()).limit(1)).first()
+
+
+def add_command_entry(
+    session: Session,
+    *,
+    incident: Incident,
+    kind: str,
+    text: str | None,
+    at: datetime,
+    author: str,
+    command_id: str | None,
+    now: datetime,
+) -> bool:
+    """Record a command on the timeline; False if this exact command was already recorded."""
+    return insert_ignoring_duplicates(
+        session,
+        TimelineEntry,
+        dict(
+            incident_id=incident.id,
+            channel_id=incident.channel_id,
+            ts=None,
+            command_id=command_id,
+            at=at,
+            kind=kind,
+            text=text,
+            author=author,
+            source="command",
+            key=False,
+            recorded_at=now,
+        ),
+        ["command_id"],
+    )
+
+
+def start_incident(
+    session: Session,
+    *,
+    team_id: str,
+    channel_id: str,
+    channel_name: str | None,
+    title: str,
+    severity: str | None,
+    user_id: str,
+    now: datetime,
+    command_id: str | None,
+) -> Incident:
+    existing = open_incident(session, team_id=team_id, channel_id=channel_id)
+    if existing is not None:
+        raise IncidentAlreadyOpen(existing.ref, existing.title)
+    incident = Incident(
+        team_id=team_id,
+        channel_id=channel_id,
+        channel_name=channel_name,
+        title=title,
+        severity=severity,
+        created_by=user_id,
+        declared_at=now,
+    )
+    session.add(incident)
+    try:
+        # The partial unique index settles a race between two simultaneous starts.
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        existing = open_incident(session, team_id=team_id, channel_id=channel_id)
+        raise IncidentAlreadyOpen(existing.ref if existing else "an incident", existing.title if existing else "") from None
+    summary = title + (f" ({severity})" if severity else "")
+    add_command_entry(session, incident=incident, kind="declared", text=summary, at=now, author=user_id, command_id=command_id, now=now)
+    return incident
+
+
+def record_moment(
+    session: Session,
+    *,
+    incident: Incident,
+    moment: str,
+    at: datetime,
+    text: str,
+    user_id: str,
+    command_id: str | None,
+    now: datetime,
+) -> datetime | None:
+    """Set when the failure started/was detected/mitigated/resolved; returns the previous value."""
+    if moment not in MOMENTS:
+        raise ValueError(f"unknown moment {moment!r}")
+    attribute = f"{moment}_at"
+    previous = getattr(incident, attribute)
+    setattr(incident, attribute, at)
+    add_command_entry(session, incident=incident, kind=moment, text=text or None, at=at, author=user_id, command_id=command_id, now=now)
+    return previous
+
+
+def set_severity(session: Session, *, incident: Incident, level: str, user_id: str, command_id: str | None, now: datetime) -> str | None:
+    previous = incident.severity
+    incident.severity = level
+    text = f"Severity changed from {previous} to {level}" if previous else f"Severity set to {level}"
+    add_command_entry(session, incident=incident, kind="severity", text=text, at=now, author=user_id, command_id=command_id, now=now)
+    return previous
+
+
+def assign_role(session: Session, *, incident: Incident, role: str, assignee: str, user_id: str, command_id: str | None, now: datetime) -> None:
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}")
+    current = next((r for r in incident.roles if r.role == role), None)
+    if current is None:
+        incident.roles.append(RoleAssignment(role=role, user_id=assignee, assigned_at=now))
+    else:
+        current.user_id = assignee
+        current.assigned_at = now
+    add_command_entry(session, incident=incident, kind="role", text=f"<@{assignee}> is {role}", at=now, author=user_id, command_id=command_id, now=now)
+
+
+def may_act_as_lead(incident: Incident, user_id: str, *, rule: str) -> bool:
+    """The lead, or whoever started the incident, may do privileged things (unless the rule is 'anyone')."""
+    if rule == "anyone":
+        return True
+    return user_id in {incident.created_by, incident.role_holder("lead")}
+
+
+def close_incident(session: Session, *, incident: Incident, user_id: str, rule: str, command_id: str | None, now: datetime) -> None:
+    if not may_act_as_lead(incident, user_id, rule=rule):
+        lead = incident.role_holder("lead")
+        who = f"the incident lead (<@{lead}>)" if lead else "the incident lead"
+        raise NotAllowed(f"Only {who} or the person who started it (<@{incident.created_by}>) can close {incident.ref}.")
+    add_command_entry(session, incident=incident, kind="closed", text="Incident closed; recording stopped", at=now, author=user_id, command_id=command_id, now=now)
+    incident.closed_at = now
+
+
+def recent_entries(session: Session, *, incident: Incident, limit: int) -> list[TimelineEntry]:
+    rows = session.scalars(
+        select(TimelineEntry)
+        .where(TimelineEntry.incident_id == incident.id, TimelineEntry.deleted_at.is_(None))
+        .order_by(TimelineEntry.at.desc(), TimelineEntry.id.desc())
+        .limit(limit)
+    ).all()
+    return list(reversed(rows))

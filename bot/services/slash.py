@@ -1,0 +1,241 @@
+"""Carry out one `/incident …` command: parsed command in, reply out.
+
+The listener parses nothing and decides nothing; this module maps each command type
+to its service call and words the reply. Replies that record something go to the
+channel (so everyone sees the timeline grow); errors and lookups go only to the caller.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from sqlalchemy.orm import Session
+
+from bot import commands as cmd
+from bot.config import Settings
+from bot.markup import neutralize_mentions
+from bot.models import Incident, TimelineEntry
+from bot.services import incidents, people
+from bot.services.errors import ScribeError
+from bot.timeparse import TimeParseError, parse_moment
+
+SLOW_COMMANDS = (cmd.Postmortem, cmd.Backfill)
+
+KIND_LABEL = {
+    "declared": "Incident declared",
+    "started": "Failure started",
+    "detected": "Detected",
+    "mitigated": "Mitigated",
+    "resolved": "Resolved",
+    "closed": "Closed",
+    "note": "Note",
+    "finding": "Finding",
+    "hypothesis": "Hypothesis",
+    "mitigation": "Mitigation",
+    "decision": "Decision",
+    "rootcause": "Root cause",
+    "status": "Status update",
+    "severity": "Severity",
+    "role": "Role",
+    "message": "Message",
+    "action": "Action item",
+}
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """Who typed the command, where, and when we received it."""
+
+    team_id: str
+    channel_id: str
+    channel_name: str | None
+    user_id: str
+    command_id: str | None
+    now: datetime
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    in_channel: bool = False
+
+
+def stamp(at: datetime) -> str:
+    return at.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def safe(text: str) -> str:
+    """User text echoed into Slack must not ping @channel or people the user didn't mention."""
+    return neutralize_mentions(text)
+
+
+def _resolve_time(
+    session: Session, client: WebClient | None, settings: Settings, inv: Invocation, at_text: str | None
+) -> datetime:
+    if at_text is None:
+        return inv.now
+    user_tz = people.timezone_of(session, client, team_id=inv.team_id, user_id=inv.user_id, now=inv.now)
+    return parse_moment(at_text, now=inv.now, user_tz=user_tz, default_tz=settings.timezone)
+
+
+def _join_channel(client: WebClient | None, channel_id: str) -> str | None:
+    """Join a public channel so events arrive; for private ones, say how to invite the bot."""
+    if client is None:
+        return None
+    try:
+        client.conversations_join(channel=channel_id)
+        return None
+    except SlackApiError as error:
+        reason = error.response.get("error")
+        if reason in {"method_not_supported_for_channel_type", "channel_not_found", "is_private"}:
+            return "This is a private channel, so I can't join it myself: type `/invite @Incident Scribe` here so I can record it."
+        return f"I couldn't join this channel (Slack said `{reason}`): type `/invite @Incident Scribe` so I can record it."
+    except (SlackClientError, OSError):
+        return "I couldn't reach Slack to join this channel: type `/invite @Incident Scribe` so I can record it."
+
+
+def _format_timeline(entries: list[TimelineEntry], incident: Incident) -> str:
+    if not entries:
+        return f"{incident.ref} has no timeline entries yet."
+    lines = [f"*{incident.ref} — last {len(entries)} timeline entries* (UTC)"]
+    for e in entries:
+        label = KIND_LABEL.get(e.kind, e.kind)
+        who = f"<@{e.author}>" if e.author else "unknown"
+        key = " :pushpin:" if e.key else ""
+        text = safe((e.text or "").replace("\n", " "))
+        if len(text) > 200:
+            text = text[:199] + "…"
+        lines.append(f"• `{e.at.strftime('%m-%d %H:%M:%S')}` {label}{key} — {who}: {text}")
+    return "\n".join(lines)
+
+
+def run(
+    session: Session,
+    command: cmd.Command,
+    inv: Invocation,
+    *,
+    settings: Settings,
+    client: WebClient | None,
+    extra_handlers: dict[type, Callable[..., Reply]] | None = None,
+) -> Reply:
+    """Execute a parsed command that can finish within Slack's deadline."""
+    name = settings.command
+    if isinstance(command, cmd.Help):
+        return Reply(cmd.HELP_TEXT.format(cmd=name))
+
+    if isinstance(command, cmd.Start):
+        incident = incidents.start_incident(
+            session,
+            team_id=inv.team_id,
+            channel_id=inv.channel_id,
+            channel_name=inv.channel_name,
+            title=command.title,
+            severity=command.severity,
+            user_id=inv.user_id,
+            now=inv.now,
+            command_id=inv.command_id,
+        )
+        session.flush()
+        sev = f" ({command.severity})" if command.severity else ""
+        text = (
+            f":rotating_light: *{incident.ref} started*{sev}: {safe(command.title)}\n"
+            f"I'm recording this channel from {stamp(inv.now)}. Mark key moments with `{name} detected|mitigated|resolved [at <time>]`, "
+            f"pin or :{settings.key_reaction}: important messages, and `{name} help` for the rest."
+        )
+        warning = _join_channel(client, inv.channel_id)
+        if warning:
+            text += f"\n:warning: {warning}"
+        return Reply(text, in_channel=True)
+
+    if extra_handlers and type(command) in extra_handlers:
+        return extra_handlers[type(command)](session, command, inv, settings=settings, client=client)
+
+    incident = incidents.require_open_incident(session, team_id=inv.team_id, channel_id=inv.channel_id, command=name)
+
+    if isinstance(command, cmd.Moment):
+        at = _resolve_time(session, client, settings, inv, command.at)
+        previous = incidents.record_moment(
+            session, incident=incident, moment=command.kind, at=at, text=command.text, user_id=inv.user_id, command_id=inv.command_id, now=inv.now,
+        )
+        label = KIND_LABEL[command.kind]
+        text = f":stopwatch: *{label}* at {stamp(at)} for {incident.ref}"
+        if command.text:
+            text += f": {safe(command.text)}"
+        if previous is not None and previous != at:
+            text += f" (was {stamp(previous)})"
+        return Reply(text, in_channel=True)
+
+    if isinstance(command, cmd.Entry):
+        at = _resolve_time(session, client, settings, inv, command.at)
+        incidents.add_command_entry(
+            session, incident=incident, kind=command.kind, text=command.text, at=at, author=inv.user_id, command_id=inv.command_id, now=inv.now
+        )
+        when = "" if command.at is None else f" (at {stamp(at)})"
+        return Reply(f":memo: *{KIND_LABEL[command.kind]}* recorded{when}: {safe(command.text)}", in_channel=True)
+
+    if isinstance(command, cmd.SetSeverity):
+        previous = incidents.set_severity(session, incident=incident, level=command.level, user_id=inv.user_id, command_id=inv.command_id, now=inv.now)
+        change = f"from {previous} to {command.level}" if previous else f"set to {command.level}"
+        return Reply(f":warning: *Severity* of {incident.ref} {change}", in_channel=True)
+
+    if isinstance(command, cmd.AssignRole):
+        incidents.assign_role(
+            session, incident=incident, role=command.role, assignee=command.user_id, user_id=inv.user_id, command_id=inv.command_id, now=inv.now
+        )
+        return Reply(f":bust_in_silhouette: <@{command.user_id}> is now *{command.role}* for {incident.ref}", in_channel=True)
+
+    if isinstance(command, cmd.Close):
+        incidents.close_incident(
+            session, incident=incident, user_id=inv.user_id, rule=settings.privileged_actions, command_id=inv.command_id, now=inv.now
+        )
+        return Reply(
+            f":white_check_mark: *{incident.ref} closed* at {stamp(inv.now)}. Recording has stopped. "
+            f"Draft the postmortem with `{name} postmortem`.",
+            in_channel=True,
+        )
+
+    if isinstance(command, cmd.ShowTimeline):
+        entries = incidents.recent_entries(session, incident=incident, limit=command.limit)
+        return Reply(_format_timeline(entries, incident))
+
+    raise ScribeError(f"`{name} {type(command).__name__.lower()}` isn't available yet. Type `{name} help` for what you can do.")
+
+
+def error_reply(error: Exception, *, usage: str | None = None) -> Reply:
+    """Turn a user-fixable problem into an ephemeral reply."""
+    if isinstance(error, TimeParseError):
+        return Reply(f":x: {error}")
+    text = f":x: {error}"
+    if usage:
+        text += f"\nUsage: `{usage}`"
+    return Reply(text)
+
+
+def handle(
+    session_factory: Callable[[], object],
+    text: str,
+    inv: Invocation,
+    *,
+    settings: Settings,
+    client: WebClient | None,
+    extra_handlers: dict[type, Callable[..., Reply]] | None = None,
+) -> tuple[Reply, cmd.Command | None]:
+    """Parse and run a command in one transaction. Returns the reply and the parsed command
+    (None when the text didn't parse). User mistakes become ephemeral replies; nothing is
+    written when they happen, because the transaction rolls back."""
+    parsed = cmd.parse_command(text or "")
+    if isinstance(parsed, cmd.UsageError):
+        return Reply(f":x: {parsed.message}\nUsage: `{parsed.usage.format(cmd=settings.command)}`"), None
+    if isinstance(parsed, SLOW_COMMANDS):
+        return Reply(":hourglass_flowing_sand: Working on it…"), parsed
+    try:
+        with session_factory.begin() as session:  # type: ignore[attr-defined]
+            return run(session, parsed, inv, settings=settings, client=client, extra_handlers=extra_handlers), parsed
+    except TimeParseError as error:
+        return Reply(f":x: {error}"), parsed
+    except ScribeError as error:
+        return Reply(f":x: {error}"), parsed

@@ -1,0 +1,125 @@
+"""The Bolt app, built by a function so nothing happens at import time.
+
+`process_before_response=True` is the durability promise: Slack gets its 200 only
+after the listener's transaction committed. A crash before that means no 200, so
+Slack redelivers, and the (channel, ts) constraint makes the redelivery harmless.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from slack_bolt import App, BoltResponse
+from slack_sdk import WebClient
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.config import Settings
+from bot.db import make_engine, make_session_factory, transaction
+from bot.slack.client import make_client
+
+log = logging.getLogger(__name__)
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class Scribe:
+    """What listeners need besides the Slack request: settings, storage and the clock.
+
+    A middleware puts it into Bolt's context, so listeners receive it as `scribe`.
+    """
+
+    settings: Settings
+    session_factory: sessionmaker[Session]
+    clock: Callable[[], datetime] = utc_now
+    # Extra services that later features hang here (scheduler hooks, etc.).
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> "Scribe":
+        # Bolt deep-copies the context for lazy listeners; this is a shared service
+        # container (engine pool, clock), so the copy must be the same object.
+        return self
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        with transaction(self.session_factory) as session:
+            yield session
+
+
+def _is_slash_command(body: dict[str, Any]) -> bool:
+    return isinstance(body, dict) and "command" in body and "trigger_id" in body
+
+
+def create_app(
+    settings: Settings,
+    client: WebClient | None = None,
+    *,
+    session_factory: sessionmaker[Session] | None = None,
+    clock: Callable[[], datetime] = utc_now,
+    token_verification: bool = True,
+) -> App:
+    if session_factory is None:
+        session_factory = make_session_factory(make_engine(settings.database_url))
+    if client is None and not settings.oauth:
+        client = make_client(settings.slack_bot_token, settings.slack_api_url)
+
+    scribe = Scribe(settings=settings, session_factory=session_factory, clock=clock)
+    app_kwargs: dict[str, Any] = dict(
+        signing_secret=settings.slack_signing_secret or "socket-mode-has-no-signing-secret",
+        process_before_response=True,
+        token_verification_enabled=token_verification,
+        # Unknown event types get a quiet 200 from our catch-all listener instead.
+        raise_error_for_unhandled_request=False,
+    )
+    if settings.oauth:
+        from bot.slack.oauth import oauth_settings
+
+        app_kwargs["oauth_settings"] = oauth_settings(settings, session_factory)
+        if client is not None:
+            app_kwargs["client"] = client
+    else:
+        app_kwargs["client"] = client
+    app = App(**app_kwargs)
+    app.scribe = scribe  # type: ignore[attr-defined]
+
+    @app.middleware
+    def provide_scribe(context, next):  # type: ignore[no-untyped-def]
+        context["scribe"] = scribe
+        next()
+
+    @app.error
+    def on_error(error: Exception, body: dict[str, Any], logger: logging.Logger):  # type: ignore[no-untyped-def]
+        # Never log the body: it can hold a verification token and people's messages.
+        kind = "?"
+        if isinstance(body, dict):
+            kind = body.get("command") or (body.get("event") or {}).get("type") or body.get("type") or "?"
+        logger.error("listener failed for %s: %s: %s", kind, type(error).__name__, error, exc_info=error)
+        if _is_slash_command(body):
+            # Slack never retries a slash command, so a 500 only shows the user a cryptic
+            # "dispatch_failed". Tell them plainly instead; nothing was saved.
+            reply = {
+                "response_type": "ephemeral",
+                "text": ":warning: Sorry, I couldn't record that because of an internal error, and nothing was saved. "
+                "Please try again in a moment.",
+            }
+            return BoltResponse(status=200, body=json.dumps(reply), headers={"content-type": "application/json"})
+        if isinstance(body, dict) and body.get("type") in {"block_actions", "view_submission", "shortcut", "message_action"}:
+            return BoltResponse(status=200, body="")
+        # Events: answer 500 so Slack redelivers; the redelivery is deduplicated.
+        return None
+
+    from bot.slack.listeners import register_listeners
+
+    register_listeners(app)
+    return app

@@ -1,0 +1,82 @@
+"""The `/incident` slash command: ack with the reply, within Slack's 3 seconds.
+
+Quick commands are answered in the ack itself (`response_type: in_channel` posts the
+confirmation to the channel without an extra API call). Slow ones (postmortem,
+backfill) ack at once and finish in a lazy listener that answers via response_url.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+
+from bot import commands as cmd
+from bot.services import slash
+from bot.services.backfill import BotIdentity, backfill_incident
+from bot.services.incidents import require_open_incident
+from bot.services.errors import ScribeError
+from bot.slack.app import Scribe
+from bot.slack.client import deadline_client
+
+
+def invocation(command: dict[str, Any], scribe: Scribe) -> slash.Invocation:
+    return slash.Invocation(
+        team_id=command.get("team_id", ""),
+        channel_id=command.get("channel_id", ""),
+        channel_name=command.get("channel_name"),
+        user_id=command.get("user_id", ""),
+        command_id=command.get("trigger_id"),
+        now=scribe.now(),
+    )
+
+
+def incident_command(ack: Ack, command: dict[str, Any], client: WebClient, scribe: Scribe) -> None:
+    reply, _ = slash.handle(
+        scribe.session_factory,
+        command.get("text", ""),
+        invocation(command, scribe),
+        settings=scribe.settings,
+        client=deadline_client(client),
+        extra_handlers=scribe.extras.get("command_handlers"),
+    )
+    ack(response_type="in_channel" if reply.in_channel else "ephemeral", text=reply.text)
+
+
+def incident_command_slow(command: dict[str, Any], client: WebClient, respond: Respond, context: Any, scribe: Scribe) -> None:
+    """Runs after the ack for commands that may take longer than Slack's deadline."""
+    parsed = cmd.parse_command(command.get("text", "") or "")
+    inv = invocation(command, scribe)
+    if isinstance(parsed, cmd.Backfill):
+        try:
+            with scribe.transaction() as session:
+                incident_id = require_open_incident(session, team_id=inv.team_id, channel_id=inv.channel_id, command=scribe.settings.command).id
+        except ScribeError as error:
+            respond(response_type="ephemeral", text=f":x: {error}")
+            return
+        report = backfill_incident(
+            scribe.session_factory,
+            client,
+            incident_id=incident_id,
+            bot=BotIdentity(user_id=context.bot_user_id, bot_id=context.bot_id),
+            now=scribe.now,
+            page_size=scribe.settings.history_page_size,
+            pause=scribe.extras.get("history_pause") or _default_pause,
+        )
+        respond(response_type="ephemeral", text=report.summary())
+        return
+    slow = scribe.extras.get("slow_commands", {}).get(type(parsed))
+    if slow is not None:
+        slow(parsed, inv, client=client, respond=respond, scribe=scribe)
+
+
+def _default_pause() -> None:
+    import time
+
+    time.sleep(1.0)
+
+
+def register(app: App) -> None:
+    settings = app.scribe.settings  # type: ignore[attr-defined]
+    app.command(settings.command)(ack=incident_command, lazy=[incident_command_slow])

@@ -1,0 +1,116 @@
+"""Event listeners: messages, edits, deletes, 📌 reactions and pins → capture service.
+
+Each listener commits before returning; with process_before_response the 200 goes
+back only after that, and an exception answers 500 so Slack redelivers.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from slack_bolt import App, BoltContext
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.services import capture
+from bot.services.capture import CapturedMessage
+from bot.slack.app import Scribe
+from bot.slack.payloads import captured_message, is_recordable
+
+
+def on_message(event: dict[str, Any], context: BoltContext, scribe: Scribe) -> None:
+    if not is_recordable(event, bot_user_id=context.bot_user_id, bot_id=context.bot_id):
+        return
+    with scribe.transaction() as session:
+        capture.record_message(session, team_id=context.team_id, message=captured_message(event, channel_id=event["channel"]), now=scribe.now())
+
+
+def on_message_changed(event: dict[str, Any], context: BoltContext, scribe: Scribe) -> None:
+    message = event.get("message") or {}
+    if not message.get("ts") or not is_recordable(message, bot_user_id=context.bot_user_id, bot_id=context.bot_id):
+        return
+    previous = event.get("previous_message") or {}
+    with scribe.transaction() as session:
+        capture.record_edit(
+            session,
+            team_id=context.team_id,
+            message=captured_message(message, channel_id=event["channel"]),
+            previous_text=previous.get("text"),
+            edit_ts=(message.get("edited") or {}).get("ts"),
+            now=scribe.now(),
+        )
+
+
+def on_message_deleted(event: dict[str, Any], context: BoltContext, scribe: Scribe) -> None:
+    ts = event.get("deleted_ts") or (event.get("previous_message") or {}).get("ts")
+    if not ts:
+        return
+    with scribe.transaction() as session:
+        capture.record_delete(session, team_id=context.team_id, channel_id=event["channel"], ts=ts, now=scribe.now())
+
+
+def ignore(event: dict[str, Any]) -> None:
+    """Other message subtypes (joins, topic changes…) and event types we don't use: a quiet 200."""
+
+
+def _fetch_message(client: WebClient, channel_id: str, ts: str) -> CapturedMessage | None:
+    """Read one message by ts: from history, else from its thread (reactions don't say which)."""
+    try:
+        found = client.conversations_history(channel=channel_id, latest=ts, oldest=ts, inclusive=True, limit=1).get("messages") or []
+        if not found:
+            found = [m for m in client.conversations_replies(channel=channel_id, ts=ts, limit=1).get("messages") or [] if m.get("ts") == ts]
+    except SlackApiError:
+        return None
+    return captured_message(found[0], channel_id=channel_id) if found else None
+
+
+def on_reaction(event: dict[str, Any], context: BoltContext, client: WebClient, scribe: Scribe) -> None:
+    item = event.get("item") or {}
+    if event.get("reaction") != scribe.settings.key_reaction or item.get("type") != "message":
+        return
+    channel_id, ts = item["channel"], item["ts"]
+    with scribe.transaction() as session:
+        capture.set_key_mark(
+            session,
+            team_id=context.team_id,
+            channel_id=channel_id,
+            ts=ts,
+            marker="reaction",
+            user_id=event.get("user") or "",
+            marked=event["type"] == "reaction_added",
+            now=scribe.now(),
+            fetch_message=lambda: _fetch_message(client, channel_id, ts),
+        )
+
+
+def on_pin(event: dict[str, Any], context: BoltContext, scribe: Scribe) -> None:
+    item = event.get("item") or {}
+    message = item.get("message") or {}
+    channel_id = event.get("channel_id") or item.get("channel")
+    if item.get("type") != "message" or not message.get("ts") or not channel_id:
+        return
+    with scribe.transaction() as session:
+        capture.set_key_mark(
+            session,
+            team_id=context.team_id,
+            channel_id=channel_id,
+            ts=message["ts"],
+            marker="pin",
+            user_id="",
+            marked=event["type"] == "pin_added",
+            now=scribe.now(),
+            fetch_message=lambda: captured_message(message, channel_id=channel_id),
+        )
+
+
+def register(app: App) -> None:
+    # Bolt runs the first listener that matches, so specific subtypes come first.
+    app.event({"type": "message", "subtype": "message_changed"})(on_message_changed)
+    app.event({"type": "message", "subtype": "message_deleted"})(on_message_deleted)
+    app.event("message")(on_message)
+    app.event("reaction_added")(on_reaction)
+    app.event("reaction_removed")(on_reaction)
+    app.event("pin_added")(on_pin)
+    app.event("pin_removed")(on_pin)
+    app.event(re.compile(".*"))(ignore)
