@@ -1,0 +1,61 @@
+"""Settings: defaults, validation messages, exit code 2 without a traceback, no secrets in repr."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.config import DEFAULT_SLACK_API_URL, SettingsError, settings_from_env
+
+GOOD = {"SLACK_BOT_TOKEN": "xoxb-1-abc", "SLACK_SIGNING_SECRET": "s3cret-signing"}
+
+
+def test_defaults() -> None:
+    s = settings_from_env(GOOD)
+    assert s.database_url == "sqlite:///scribe.db"
+    assert s.slack_api_url == DEFAULT_SLACK_API_URL
+    assert s.port == 3000
+    assert s.timezone == ZoneInfo("UTC")
+    assert s.command == "/incident"
+    assert s.socket_mode is False
+
+
+def test_api_url_gets_trailing_slash_and_socket_mode_detected() -> None:
+    s = settings_from_env(GOOD | {"SLACK_API_URL": "https://slack-gov.com/api", "SLACK_APP_TOKEN": "xapp-1-x"})
+    assert s.slack_api_url == "https://slack-gov.com/api/"
+    assert s.socket_mode is True
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    with pytest.raises(SettingsError) as caught:
+        settings_from_env({"PORT": "eighty", "SCRIBE_TIMEZONE": "Mars/Olympus", "SCRIBE_COMMAND": "incident", "SLACK_APP_TOKEN": "xoxb-wrong"})
+    problems = caught.value.problems
+    assert any(p.startswith("SLACK_BOT_TOKEN is missing") for p in problems)
+    assert "PORT must be a whole number between 1 and 65535, got 'eighty'." in problems
+    assert any(p.startswith("SCRIBE_TIMEZONE must be an IANA time zone") for p in problems)
+    assert any(p.startswith("SCRIBE_COMMAND must look like /incident") for p in problems)
+    assert any(p.startswith("SLACK_APP_TOKEN must be an app-level token") for p in problems)
+    assert len(problems) == 5
+
+
+def test_secrets_are_not_in_repr() -> None:
+    s = settings_from_env(GOOD | {"SLACK_APP_TOKEN": "xapp-1-topsecret"})
+    assert "xoxb-1-abc" not in repr(s)
+    assert "s3cret-signing" not in repr(s)
+    assert "topsecret" not in repr(s)
+    assert sorted(s.secrets()) == sorted(["xoxb-1-abc", "s3cret-signing", "xapp-1-topsecret"])
+
+
+def test_bad_settings_exit_2_with_a_clear_message(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SCRIBE_", "DATABASE_URL", "PORT"))}
+    env.update({"SLACK_BOT_TOKEN": "not-a-token", "PORT": "99999", "SLACK_SIGNING_SECRET": "sig-secret-value"})
+    result = subprocess.run([sys.executable, "-m", "bot.cli", "run"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "SLACK_BOT_TOKEN must be a bot token starting with xoxb-." in result.stderr
+    assert "PORT must be between 1 and 65535, got 99999." in result.stderr
+    assert "sig-secret-value" not in result.stderr + result.stdout
