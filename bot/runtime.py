@@ -58,7 +58,7 @@ class Runtime:
         app = create_app(settings, client, session_factory=factory, clock=clock)
         scribe = app.scribe  # type: ignore[attr-defined]
         if history_pause is not None:
-            scribe.extras["history_pause"] = history_pause
+            scribe.history_pause = history_pause
         runtime = cls(settings=settings, app=app)
         runtime.hooks_on_stop.append(engine.dispose)
 
@@ -101,7 +101,7 @@ class Runtime:
                     bot=bot,
                     now=scribe.now,
                     page_size=self.settings.history_page_size,
-                    pause=scribe.extras.get("history_pause") or (lambda: threading.Event().wait(1.0)),
+                    pause=scribe.history_pause,
                 )
                 self.backfill_reports.append(report)
                 log.info("%s", report.summary())

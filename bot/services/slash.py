@@ -120,7 +120,6 @@ def run(
     *,
     settings: Settings,
     client: WebClient | None,
-    extra_handlers: dict[type, Callable[..., Reply]] | None = None,
 ) -> Reply:
     """Execute a parsed command that can finish within Slack's deadline."""
     name = settings.command
@@ -150,9 +149,6 @@ def run(
         if warning:
             text += f"\n:warning: {warning}"
         return Reply(text, in_channel=True)
-
-    if extra_handlers and type(command) in extra_handlers:
-        return extra_handlers[type(command)](session, command, inv, settings=settings, client=client)
 
     incident = incidents.require_open_incident(session, team_id=inv.team_id, channel_id=inv.channel_id, command=name)
 
@@ -222,7 +218,6 @@ def handle(
     *,
     settings: Settings,
     client: WebClient | None,
-    extra_handlers: dict[type, Callable[..., Reply]] | None = None,
 ) -> tuple[Reply, cmd.Command | None]:
     """Parse and run a command in one transaction. Returns the reply and the parsed command
     (None when the text didn't parse). User mistakes become ephemeral replies; nothing is
@@ -234,7 +229,7 @@ def handle(
         return Reply(":hourglass_flowing_sand: Working on it…"), parsed
     try:
         with session_factory.begin() as session:  # type: ignore[attr-defined]
-            return run(session, parsed, inv, settings=settings, client=client, extra_handlers=extra_handlers), parsed
+            return run(session, parsed, inv, settings=settings, client=client), parsed
     except TimeParseError as error:
         return Reply(f":x: {error}"), parsed
     except ScribeError as error:

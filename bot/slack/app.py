@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -40,8 +41,8 @@ class Scribe:
     settings: Settings
     session_factory: sessionmaker[Session]
     clock: Callable[[], datetime] = utc_now
-    # Extra services that later features hang here (scheduler hooks, etc.).
-    extras: dict[str, Any] = field(default_factory=dict)
+    # Spacing between catch-up page reads; Slack's history methods are rate-limited tightly.
+    history_pause: Callable[[], None] = field(default=lambda: time.sleep(1.0))
 
     def now(self) -> datetime:
         return self.clock()

@@ -39,7 +39,6 @@ def incident_command(ack: Ack, command: dict[str, Any], client: WebClient, scrib
         invocation(command, scribe),
         settings=scribe.settings,
         client=deadline_client(client),
-        extra_handlers=scribe.extras.get("command_handlers"),
     )
     ack(response_type="in_channel" if reply.in_channel else "ephemeral", text=reply.text)
 
@@ -62,19 +61,9 @@ def incident_command_slow(command: dict[str, Any], client: WebClient, respond: R
             bot=BotIdentity(user_id=context.bot_user_id, bot_id=context.bot_id),
             now=scribe.now,
             page_size=scribe.settings.history_page_size,
-            pause=scribe.extras.get("history_pause") or _default_pause,
+            pause=scribe.history_pause,
         )
         respond(response_type="ephemeral", text=report.summary())
-        return
-    slow = scribe.extras.get("slow_commands", {}).get(type(parsed))
-    if slow is not None:
-        slow(parsed, inv, client=client, respond=respond, scribe=scribe)
-
-
-def _default_pause() -> None:
-    import time
-
-    time.sleep(1.0)
 
 
 def register(app: App) -> None:
