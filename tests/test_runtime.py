@@ -1,0 +1,102 @@
+"""Start-up, modes, health, the CLI and the demo: what a user running `scribe` meets first."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from bot.cli import main
+from bot.models import TimelineEntry
+from bot.services import capture
+from tests.conftest import make_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_listener_failure_answers_500_and_the_redelivery_records_once(app, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    assert app.player.command("U0ANN", "C0INC", "start Checkout errors").status == 200
+    real = capture.record_message
+    calls = {"n": 0}
+
+    def fail_once(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("database went away")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(capture, "record_message", fail_once)
+    ts = app.player.say("U0BOB", "C0INC", "first try fails")
+    assert app.player.last_reply.status == 500
+    envelope = app.player.sent_events[-1]
+    assert app.player.send_event(envelope["event"], retry_num=1, retry_reason="http_error", event_id=envelope["event_id"]).status == 200
+    with app.session_factory() as s:
+        rows = list(s.scalars(select(TimelineEntry.ts).where(TimelineEntry.kind == "message")))
+    assert rows == [ts]
+
+
+def test_healthz_and_wrong_method(app) -> None:  # type: ignore[no-untyped-def]
+    base = app.runtime.url.rsplit("/slack/events", 1)[0]
+    with urllib.request.urlopen(base + "/healthz", timeout=5) as response:
+        assert response.status == 200
+        assert json.loads(response.read()) == {"ok": True}
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(app.runtime.url, timeout=5)
+    assert caught.value.code == 405
+
+
+def test_socket_mode_is_used_when_an_app_token_is_set(database_url, slack) -> None:  # type: ignore[no-untyped-def]
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    from bot.runtime import Runtime
+
+    settings = make_settings(database_url, slack.base_url, slack_app_token="xapp-1-sim")
+    runtime = Runtime.start(settings, host="127.0.0.1", background=False, history_pause=lambda: None)
+    try:
+        assert isinstance(runtime.socket_handler, SocketModeHandler)
+        assert runtime.server is None
+        assert runtime.app.scribe.settings.socket_mode is True
+    finally:
+        runtime.stop()
+
+
+def test_cli_db_upgrade_and_export(app, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    app.player.command("U0ANN", "C0INC", "start Checkout errors sev1")
+    app.player.command("U0ANN", "C0INC", "detected at 2026-01-15 14:23:00.5 UTC")
+    ts = app.player.say("U0BOB", "C0INC", "looking")
+    monkeypatch.setenv("DATABASE_URL", app.settings.database_url)
+    runner = CliRunner()
+    upgraded = runner.invoke(main, ["db", "upgrade"])
+    assert upgraded.exit_code == 0 and "Database is up to date." in upgraded.output
+    exported = runner.invoke(main, ["export", "--channel", "C0INC"])
+    assert exported.exit_code == 0, exported.output
+    data = json.loads(exported.output)
+    assert data["incident"]["severity"] == "sev1"
+    assert data["incident"]["detected_at"] == "2026-01-15T14:23:00.500000Z"
+    assert [t["ts"] for t in data["timeline"] if t["kind"] == "message"] == [ts]
+    missing = runner.invoke(main, ["export", "--channel", "C0NOPE"])
+    assert missing.exit_code == 1
+    assert "No incident has been recorded in channel C0NOPE" in missing.output
+
+
+def test_demo_replays_an_incident_end_to_end(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SCRIBE_", "DATABASE_URL"))}
+    result = subprocess.run([sys.executable, "-m", "bot.cli", "demo"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    assert "*INC-1 started* (sev2): Checkout returns 502 after v2.3.1 deploy" in out
+    timeline = out.split("Exported timeline", 1)[1].split("Metrics:", 1)[0]
+    assert "DB connection pool exhausted: every connection" in timeline  # the edit applied
+    assert "db pool exhausted??" not in timeline
+    assert "lunch" not in timeline  # the deleted message is gone
+    assert timeline.count("Rolling back checkout to v2.3.0 now") == 1  # redelivery recorded once
+    assert timeline.count("📌") == 2
+    metrics = json.loads(out.split("Metrics:", 1)[1].split("\n\n", 1)[0])
+    assert metrics["time_to_mitigate_s"] == 1680.0 and metrics["time_to_resolve_s"] == 3180.0
