@@ -19,31 +19,18 @@ from bot import commands as cmd
 from bot.config import Settings
 from bot.markup import neutralize_mentions
 from bot.models import Incident, TimelineEntry
+from bot.postmortem.context import KIND_LABELS, format_utc
 from bot.services import incidents, people
 from bot.services.errors import ScribeError
 from bot.timeparse import TimeParseError, parse_moment
 
 SLOW_COMMANDS = (cmd.Postmortem, cmd.Backfill)
 
-KIND_LABEL = {
-    "declared": "Incident declared",
-    "started": "Failure started",
-    "detected": "Detected",
-    "mitigated": "Mitigated",
-    "resolved": "Resolved",
-    "closed": "Closed",
-    "note": "Note",
-    "finding": "Finding",
-    "hypothesis": "Hypothesis",
-    "mitigation": "Mitigation",
-    "decision": "Decision",
-    "rootcause": "Root cause",
-    "status": "Status update",
-    "severity": "Severity",
-    "role": "Role",
-    "message": "Message",
-    "action": "Action item",
-}
+def kind_label(kind: str) -> str:
+    """The same words the postmortem uses, so the channel and the draft agree."""
+    if kind == "message":
+        return "Message"  # the draft's "Key message" only applies to pinned ones
+    return KIND_LABELS.get(kind, (kind, ""))[0]
 
 
 @dataclass(frozen=True)
@@ -62,10 +49,6 @@ class Invocation:
 class Reply:
     text: str
     in_channel: bool = False
-
-
-def stamp(at: datetime) -> str:
-    return at.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def safe(text: str) -> str:
@@ -103,7 +86,7 @@ def _format_timeline(entries: list[TimelineEntry], incident: Incident) -> str:
         return f"{incident.ref} has no timeline entries yet."
     lines = [f"*{incident.ref} — last {len(entries)} timeline entries* (UTC)"]
     for e in entries:
-        label = KIND_LABEL.get(e.kind, e.kind)
+        label = kind_label(e.kind)
         who = f"<@{e.author}>" if e.author else "unknown"
         key = " :pushpin:" if e.key else ""
         text = safe((e.text or "").replace("\n", " "))
@@ -142,7 +125,7 @@ def run(
         sev = f" ({command.severity})" if command.severity else ""
         text = (
             f":rotating_light: *{incident.ref} started*{sev}: {safe(command.title)}\n"
-            f"I'm recording this channel from {stamp(inv.now)}. Mark key moments with `{name} detected|mitigated|resolved [at <time>]`, "
+            f"I'm recording this channel from {format_utc(inv.now)}. Mark key moments with `{name} detected|mitigated|resolved [at <time>]`, "
             f"pin or :{settings.key_reaction}: important messages, and `{name} help` for the rest."
         )
         warning = _join_channel(client, inv.channel_id)
@@ -157,12 +140,12 @@ def run(
         previous = incidents.record_moment(
             session, incident=incident, moment=command.kind, at=at, text=command.text, user_id=inv.user_id, command_id=inv.command_id, now=inv.now,
         )
-        label = KIND_LABEL[command.kind]
-        text = f":stopwatch: *{label}* at {stamp(at)} for {incident.ref}"
+        label = kind_label(command.kind)
+        text = f":stopwatch: *{label}* at {format_utc(at)} for {incident.ref}"
         if command.text:
             text += f": {safe(command.text)}"
         if previous is not None and previous != at:
-            text += f" (was {stamp(previous)})"
+            text += f" (was {format_utc(previous)})"
         return Reply(text, in_channel=True)
 
     if isinstance(command, cmd.Entry):
@@ -170,8 +153,8 @@ def run(
         incidents.add_command_entry(
             session, incident=incident, kind=command.kind, text=command.text, at=at, author=inv.user_id, command_id=inv.command_id, now=inv.now
         )
-        when = "" if command.at is None else f" (at {stamp(at)})"
-        return Reply(f":memo: *{KIND_LABEL[command.kind]}* recorded{when}: {safe(command.text)}", in_channel=True)
+        when = "" if command.at is None else f" (at {format_utc(at)})"
+        return Reply(f":memo: *{kind_label(command.kind)}* recorded{when}: {safe(command.text)}", in_channel=True)
 
     if isinstance(command, cmd.SetSeverity):
         previous = incidents.set_severity(session, incident=incident, level=command.level, user_id=inv.user_id, command_id=inv.command_id, now=inv.now)
@@ -189,7 +172,7 @@ def run(
             session, incident=incident, user_id=inv.user_id, rule=settings.privileged_actions, command_id=inv.command_id, now=inv.now
         )
         return Reply(
-            f":white_check_mark: *{incident.ref} closed* at {stamp(inv.now)}. Recording has stopped. "
+            f":white_check_mark: *{incident.ref} closed* at {format_utc(inv.now)}. Recording has stopped. "
             f"Draft the postmortem with `{name} postmortem`.",
             in_channel=True,
         )
