@@ -105,6 +105,21 @@ def _bool(env: Mapping[str, str], name: str, default: bool, problems: list[str])
     return default
 
 
+def _seconds(env: Mapping[str, str], name: str, default: float, problems: list[str], lo: float, hi: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        problems.append(f"{name} must be a number of seconds between {lo:g} and {hi:g}, got {raw!r}.")
+        return default
+    if not lo <= value <= hi:
+        problems.append(f"{name} must be between {lo:g} and {hi:g} seconds, got {value:g}.")
+        return default
+    return value
+
+
 def settings_from_env(env: Mapping[str, str], *, require_slack: bool = True) -> Settings:
     """Build and validate Settings from a mapping; raises SettingsError listing every problem."""
     problems: list[str] = []
@@ -222,6 +237,7 @@ def settings_from_env(env: Mapping[str, str], *, require_slack: bool = True) -> 
         digest_weekday=weekdays.index(digest_raw),
         review_reminder_days=review_days,
         scheduler_enabled=_bool(env, "SCRIBE_SCHEDULER", True, problems),
+        scheduler_poll_seconds=_seconds(env, "SCRIBE_SCHEDULER_POLL_SECONDS", 30.0, problems, 0.1, 3600.0),
         history_page_size=_int(env, "SCRIBE_HISTORY_PAGE_SIZE", 15, problems, 1, 999),
         workers=_int(env, "SCRIBE_WORKERS", 16, problems, 1, 256),
         log_level=log_level,

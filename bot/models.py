@@ -224,6 +224,8 @@ class ActionItem(Base):
     created_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
     closed_by: Mapped[str | None] = mapped_column(String(32))
+    # "Snooze" from a reminder: no reminder before this instant (the due date is unchanged).
+    snoozed_until: Mapped[datetime | None]
 
     incident: Mapped[Incident] = relationship(back_populates="action_items")
 
@@ -241,12 +243,15 @@ class Reminder(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
     action_item_id: Mapped[int | None] = mapped_column(ForeignKey("action_items.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # before_due | due | overdue | digest | review
+    kind: Mapped[str] = mapped_column(String(16))  # before_due | due | overdue | snoozed | digest | review
     # e.g. "item:12:due:2026-12-01" — makes rescheduling idempotent.
     dedupe_key: Mapped[str] = mapped_column(String(128))
     due_at: Mapped[datetime]
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sending | sent | cancelled
+    # pending | sending | sent | cancelled | skipped (a later reminder for the same item was due too)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # After a failed send: not before this instant (exponential backoff). NULL = as soon as due.
+    next_attempt_at: Mapped[datetime | None]
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     claimed_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]

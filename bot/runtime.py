@@ -2,7 +2,7 @@
 
 1. migrate the database (several processes may do this at once; see migrations/env.py)
 2. build the Bolt app
-3. start follow-up scheduling (when enabled)
+3. start follow-up scheduling (when enabled): an APScheduler poller that sends due reminders
 4. catch up on what was said while we were down (in the background)
 5. serve: Socket Mode with SLACK_APP_TOKEN, else HTTP
 """
@@ -22,6 +22,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.config import Settings
 from bot.db import make_engine, make_session_factory, upgrade
+from bot.scheduler import FollowupScheduler, ReminderDelivery
 from bot.server import HttpServer
 from bot.services.backfill import BackfillReport, BotIdentity, backfill_incident, open_incident_ids
 from bot.slack.app import create_app, utc_now
@@ -38,6 +39,10 @@ class Runtime:
     backfill_thread: threading.Thread | None = None
     backfill_reports: list[BackfillReport] = field(default_factory=list)
     hooks_on_stop: list[Callable[[], None]] = field(default_factory=list)
+    # Always built, so tests and the demo can deliver due reminders deterministically
+    # (`runtime.reminders.run_due()`); the scheduler only calls it periodically.
+    reminders: ReminderDelivery | None = None
+    scheduler: FollowupScheduler | None = None
 
     @classmethod
     def start(
@@ -61,6 +66,13 @@ class Runtime:
             scribe.history_pause = history_pause
         runtime = cls(settings=settings, app=app)
         runtime.hooks_on_stop.append(engine.dispose)
+
+        runtime.reminders = ReminderDelivery(session_factory=factory, client=app.client, settings=settings, clock=clock)
+        if settings.scheduler_enabled if start_scheduler is None else start_scheduler:
+            runtime.scheduler = FollowupScheduler(runtime.reminders, engine, poll_seconds=settings.scheduler_poll_seconds)
+            runtime.scheduler.start()
+            # Hooks run in reverse: the scheduler stops before the engine it uses is disposed.
+            runtime.hooks_on_stop.append(runtime.scheduler.stop)
 
         runtime.backfill_thread = threading.Thread(target=runtime.catch_up, name="catch-up", daemon=True)
         runtime.backfill_thread.start()

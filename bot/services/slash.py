@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
+from typing import Any, Callable
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -20,7 +20,7 @@ from bot.config import Settings
 from bot.markup import neutralize_mentions
 from bot.models import Incident, TimelineEntry
 from bot.postmortem.context import KIND_LABELS, format_utc
-from bot.services import incidents, people
+from bot.services import actions, followups, incidents, people
 from bot.services.errors import ScribeError
 from bot.timeparse import TimeParseError, parse_moment
 
@@ -49,6 +49,7 @@ class Invocation:
 class Reply:
     text: str
     in_channel: bool = False
+    blocks: list[dict[str, Any]] | None = None
 
 
 def safe(text: str) -> str:
@@ -146,7 +147,18 @@ def run(
             text += f": {safe(command.text)}"
         if previous is not None and previous != at:
             text += f" (was {format_utc(previous)})"
+        if command.kind == "resolved":
+            followups.sync_reviews(session, incident, zone=settings.timezone, cadence=followups.Cadence.from_settings(settings))
         return Reply(text, in_channel=True)
+
+    if isinstance(command, cmd.AddAction):
+        return _add_action(session, command, incident, inv, settings=settings, client=client)
+
+    if isinstance(command, cmd.ListActions):
+        from bot.slack.followup_blocks import action_list
+
+        text, blocks = action_list(incident.ref, [actions.view_of(i) for i in actions.items_of(session, incident)], name)
+        return Reply(text, blocks=blocks)
 
     if isinstance(command, cmd.Entry):
         at = _resolve_time(session, client, settings, inv, command.at)
@@ -182,6 +194,33 @@ def run(
         return Reply(_format_timeline(entries, incident))
 
     raise ScribeError(f"`{name} {type(command).__name__.lower()}` isn't available yet. Type `{name} help` for what you can do.")
+
+
+def _add_action(
+    session: Session, command: cmd.AddAction, incident: Incident, inv: Invocation, *, settings: Settings, client: WebClient | None
+) -> Reply:
+    item = actions.add_item(
+        session,
+        incident=incident,
+        text=command.text,
+        owner_id=command.owner_id,
+        due_text=command.due,
+        priority=command.priority,
+        user_id=inv.user_id,
+        command_id=inv.command_id,
+        now=inv.now,
+        settings=settings,
+        client=client,
+    )
+    if item is None:
+        return Reply("That action item was already recorded.")
+    view = actions.view_of(item)
+    due = f", due {view.due_label}" if view.due_label else ", no due date"
+    priority = f" ({view.priority})" if view.priority else ""
+    text = f":clipboard: *Action item #{item.id}*{priority} for <@{item.owner_id}>{due}: {safe(item.text)}"
+    if view.due_label:
+        text += "\nI'll remind the owner by DM before it is due, and list open items here every week."
+    return Reply(text, in_channel=True)
 
 
 def error_reply(error: Exception, *, usage: str | None = None) -> Reply:

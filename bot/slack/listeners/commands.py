@@ -40,7 +40,7 @@ def incident_command(ack: Ack, command: dict[str, Any], client: WebClient, scrib
         settings=scribe.settings,
         client=deadline_client(client),
     )
-    ack(response_type="in_channel" if reply.in_channel else "ephemeral", text=reply.text)
+    ack(response_type="in_channel" if reply.in_channel else "ephemeral", text=reply.text, blocks=reply.blocks)
 
 
 def incident_command_slow(command: dict[str, Any], client: WebClient, respond: Respond, context: Any, scribe: Scribe) -> None:

@@ -1,0 +1,376 @@
+"""Delivering follow-ups: each reminder row sent once, by whichever process claims it first.
+
+APScheduler 3 (with its job store in our database) only provides the heartbeat: one
+interval job, `poll_due_reminders`, in every `scribe run` process. APScheduler 3 cannot
+coordinate one job store between processes, so every process may run the poller at the
+same moment; correctness comes from the `reminders` rows, never from the scheduler:
+
+1. **Claim.** A due row moves `pending → sending` with a conditional UPDATE
+   (`… WHERE id = :id AND status = 'pending'`). The database serialises the two
+   processes' UPDATEs on that row, and only one sees a changed row; on PostgreSQL
+   the candidates are also read `FOR UPDATE SKIP LOCKED`, so processes don't even
+   wait on each other's rows.
+2. **Send**, then **mark sent** with the message ts, only if our claim still stands.
+3. **Failures** put the row back to `pending` with `attempts`, `last_error` and an
+   exponential `next_attempt_at`; nothing is ever dropped. A 429 is waited out inside
+   the send (slack_sdk's RateLimitErrorRetryHandler honours Retry-After), and a 429
+   means Slack did not post the message, so the retry cannot make a duplicate.
+4. **Crashes.** A row left in `sending` by a process that died is re-claimable after
+   `CLAIM_LEASE`. This is the one place where exactly-once and never-lost pull apart:
+   the dead process may have crashed *after* Slack posted but *before* it recorded
+   that. chat.postMessage has no idempotency key, so instead every reminder carries
+   its dedupe key in Slack message metadata, and a re-claimed row first looks in the
+   channel's recent history for a message with that key; if it is there, the row is
+   marked sent without posting again. A duplicate would need the crash in that window
+   *and* the history check to fail, in which case we prefer sending twice (at least
+   once) over losing a reminder.
+
+Reminders that fell due while every process was down are simply due rows: the poller
+runs once at start and sends each once. Overdue repeats are new rows for the next slot
+(planned after each send), so a long outage yields one reminder, not a backlog.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from sqlalchemy import Engine, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.config import Settings
+from bot.models import ActionItem, Incident, Reminder
+from bot.services import actions, followups
+
+log = logging.getLogger(__name__)
+UTC = timezone.utc
+
+CLAIM_LEASE = timedelta(minutes=10)
+CLAIM_BATCH = 250
+MAX_BACKOFF = timedelta(hours=1)
+FIRST_BACKOFF = timedelta(minutes=1)
+METADATA_EVENT = "scribe_reminder"
+POLLER_JOB_ID = "scribe-reminder-poller"
+ITEM_KINDS = set(followups.ITEM_KINDS)
+
+
+def backoff(attempts: int) -> timedelta:
+    """1 min, 2, 4, … capped at an hour: a Slack outage is ridden out without hammering it."""
+    return min(FIRST_BACKOFF * (2 ** max(0, attempts - 1)), MAX_BACKOFF)
+
+
+@dataclass
+class DeliveryReport:
+    sent: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    skipped: int = 0
+    recovered: int = 0  # re-claimed rows found already posted, so not posted again
+    lost_claims: int = 0
+
+
+@dataclass
+class Outgoing:
+    reminder_id: int
+    dedupe_key: str
+    channel: str  # channel id, or a user id for a DM
+    owner_id: str | None
+    text: str
+    blocks: list[dict[str, Any]]
+    reclaimed_from: datetime | None  # the earlier claim's time, when a dead process held it
+
+
+@dataclass
+class _Claimed:
+    reminder_id: int
+    reclaimed_from: datetime | None
+
+
+def _due_condition(now: datetime) -> Any:
+    pending = (Reminder.status == "pending") & (Reminder.due_at <= now) & or_(Reminder.next_attempt_at.is_(None), Reminder.next_attempt_at <= now)
+    abandoned = (Reminder.status == "sending") & (Reminder.claimed_at < now - CLAIM_LEASE)
+    return or_(pending, abandoned)
+
+
+def skip_superseded(session: Session, now: datetime) -> int:
+    """When several DMs for one item are due at once (the bot was down), send only the latest."""
+    rows = session.execute(
+        select(Reminder.id, Reminder.action_item_id, Reminder.due_at).where(
+            Reminder.status == "pending", Reminder.due_at <= now, Reminder.action_item_id.is_not(None), Reminder.kind.in_(ITEM_KINDS)
+        )
+    ).all()
+    latest: dict[int, tuple[datetime, int]] = {}
+    for row_id, item_id, due_at in rows:
+        if item_id not in latest or (due_at, row_id) > latest[item_id]:
+            latest[item_id] = (due_at, row_id)
+    keep = {row_id for _, row_id in latest.values()}
+    stale = [row_id for row_id, _, _ in rows if row_id not in keep]
+    if stale:
+        session.execute(
+            update(Reminder).where(Reminder.id.in_(stale), Reminder.status == "pending").values(status="skipped", last_error="a later reminder for this item was due at the same time")
+        )
+    return len(stale)
+
+
+def claim_due(session: Session, *, now: datetime, worker: str, limit: int = CLAIM_BATCH) -> list[_Claimed]:
+    """Atomically take due rows for this worker; rows another process took are simply not ours."""
+    query = select(Reminder.id, Reminder.status, Reminder.claimed_at).where(_due_condition(now)).order_by(Reminder.due_at, Reminder.id).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    claimed: list[_Claimed] = []
+    for row_id, status, claimed_at in session.execute(query).all():
+        guard = Reminder.status == status
+        if status == "sending":
+            guard = guard & (Reminder.claimed_at == claimed_at)
+        result = session.execute(
+            update(Reminder)
+            .where(Reminder.id == row_id, guard)
+            .values(status="sending", claimed_by=worker, claimed_at=now, attempts=Reminder.attempts + 1)
+            .returning(Reminder.id)
+        )
+        if result.first() is not None:
+            claimed.append(_Claimed(row_id, claimed_at if status == "sending" else None))
+    return claimed
+
+
+def _open_item_views(session: Session, incident: Incident) -> list[actions.ItemView]:
+    return [actions.view_of(i) for i in actions.items_of(session, incident) if i.status == "open"]
+
+
+def compose(session: Session, reminder: Reminder) -> tuple[str, list[dict[str, Any]], str, str | None] | None:
+    """(text, blocks, destination, owner) for a reminder, or None when there is nothing left to say."""
+    from bot.slack import followup_blocks as fb
+
+    incident = session.get(Incident, reminder.incident_id)
+    if incident is None:
+        return None
+    if reminder.kind in ITEM_KINDS:
+        item = session.get(ActionItem, reminder.action_item_id) if reminder.action_item_id else None
+        if item is None or item.status != "open":
+            return None
+        text, blocks = fb.reminder_message(reminder.kind, actions.view_of(item))
+        return text, blocks, item.owner_id, item.owner_id
+    open_items = _open_item_views(session, incident)
+    if reminder.kind == "digest":
+        if not open_items:
+            return None
+        text, blocks = fb.digest_message(incident.ref, incident.title, open_items)
+        return text, blocks, incident.channel_id, None
+    if reminder.kind == "review":
+        days = int(reminder.dedupe_key.rsplit(":", 1)[1])
+        text, blocks = fb.review_message(incident.ref, incident.title, days, open_items)
+        return text, blocks, incident.channel_id, None
+    log.error("reminder %s has unknown kind %r; cancelling it", reminder.id, reminder.kind)
+    return None
+
+
+@dataclass
+class ReminderDelivery:
+    """Sends due reminders. `run_due()` is what the poller calls; tests call it directly."""
+
+    session_factory: sessionmaker[Session]
+    client: WebClient | None
+    settings: Settings
+    clock: Callable[[], datetime]
+    worker: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}")
+    # Parallel sends across channels; each channel's reminders go one after another,
+    # since Slack's chat.postMessage limit is per channel.
+    concurrency: int = 32
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def run_due(self, now: datetime | None = None) -> DeliveryReport:
+        """Send everything due at `now` (default: the clock), claim by claim, until nothing is due."""
+        report = DeliveryReport()
+        if self.client is None or not self.client.token:
+            log.warning("follow-ups not sent: no bot token (multi-workspace installs are not supported for reminders yet)")
+            return report
+        # One pass at a time per process; the other process is kept out by the claims.
+        with self._lock:
+            when = now or self.clock()
+            with self.session_factory.begin() as session:
+                report.skipped += skip_superseded(session, when)
+            while True:
+                with self.session_factory.begin() as session:
+                    claimed = claim_due(session, now=when, worker=self.worker)
+                if not claimed:
+                    break
+                self._deliver(claimed, when, report)
+        if report.sent or report.failed:
+            log.info("follow-ups: %s", report)
+        return report
+
+    # -- one batch ---------------------------------------------------------------------------
+
+    def _deliver(self, claimed: list[_Claimed], now: datetime, report: DeliveryReport) -> None:
+        outgoing: list[Outgoing] = []
+        with self.session_factory.begin() as session:
+            for claim in claimed:
+                reminder = session.get(Reminder, claim.reminder_id)
+                composed = compose(session, reminder) if reminder is not None else None
+                if reminder is None:
+                    continue
+                if composed is None:
+                    reminder.status, reminder.last_error = "cancelled", "nothing to remind about any more"
+                    report.cancelled += 1
+                    continue
+                text, blocks, destination, owner = composed
+                outgoing.append(Outgoing(reminder.id, reminder.dedupe_key, destination, owner, text, blocks, claim.reclaimed_from))
+        by_channel: dict[str, list[Outgoing]] = defaultdict(list)
+        for message in outgoing:
+            by_channel[message.channel].append(message)
+        if not by_channel:
+            return
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(by_channel)), thread_name_prefix="reminders") as pool:
+            for results in pool.map(lambda batch: [self._send_one(m, now) for m in batch], by_channel.values()):
+                for outcome in results:
+                    setattr(report, outcome, getattr(report, outcome) + 1)
+
+    def _send_one(self, message: Outgoing, now: datetime) -> str:
+        assert self.client is not None
+        try:
+            found = self._already_posted(message) if message.reclaimed_from is not None else None
+            if found is not None:
+                channel, ts = found
+                outcome = "recovered"
+            else:
+                response = self.client.chat_postMessage(
+                    channel=message.channel,
+                    text=message.text,
+                    blocks=message.blocks,
+                    unfurl_links=False,
+                    metadata={"event_type": METADATA_EVENT, "event_payload": {"reminder": message.dedupe_key}},
+                )
+                channel, ts = response["channel"], response["ts"]
+                outcome = "sent"
+        except (SlackApiError, SlackClientError, OSError) as error:
+            self._failed(message, error, now)
+            return "failed"
+        return outcome if self._sent(message, channel, ts) else "lost_claims"
+
+    def _already_posted(self, message: Outgoing) -> tuple[str, str] | None:
+        """After a crash mid-send: is the reminder already in Slack? Looks for our metadata key."""
+        assert self.client is not None and message.reclaimed_from is not None
+        channel = message.channel
+        if message.owner_id is not None:
+            channel = self.client.conversations_open(users=message.owner_id)["channel"]["id"]
+        history = self.client.conversations_history(
+            channel=channel, oldest=f"{(message.reclaimed_from - timedelta(minutes=1)).timestamp():.6f}", include_all_metadata=True, limit=200
+        )
+        for posted in history.get("messages") or []:
+            payload = (posted.get("metadata") or {}).get("event_payload") or {}
+            if payload.get("reminder") == message.dedupe_key:
+                return channel, posted["ts"]
+        return None
+
+    def _sent(self, message: Outgoing, channel: str, ts: str) -> bool:
+        sent_at = self.clock()
+        with self.session_factory.begin() as session:
+            result = session.execute(
+                update(Reminder)
+                .where(Reminder.id == message.reminder_id, Reminder.status == "sending", Reminder.claimed_by == self.worker)
+                .values(status="sent", sent_at=sent_at, channel_id=channel, message_ts=ts, last_error=None, next_attempt_at=None)
+                .returning(Reminder.id)
+            )
+            if result.first() is None:
+                # Our lease ran out mid-send and another process took the row over.
+                log.warning("reminder %s was re-claimed by another process while this one sent it", message.reminder_id)
+                return False
+            self._plan_next(session, message.reminder_id, sent_at)
+        return True
+
+    def _plan_next(self, session: Session, reminder_id: int, sent_at: datetime) -> None:
+        """After a send, plan what comes next from this moment: the next overdue DM, next week's digest."""
+        reminder = session.get(Reminder, reminder_id)
+        assert reminder is not None
+        after = max(sent_at, reminder.due_at) + timedelta(microseconds=1)
+        incident = session.get(Incident, reminder.incident_id)
+        if reminder.action_item_id is not None:
+            item = session.get(ActionItem, reminder.action_item_id)
+            if item is not None:
+                actions.replan(session, item, settings=self.settings, client=self.client, now=after)
+        elif reminder.kind == "digest" and incident is not None:
+            cadence = followups.Cadence.from_settings(self.settings)
+            followups.sync_digest(session, incident, zone=self.settings.timezone, cadence=cadence, now=after)
+
+    def _failed(self, message: Outgoing, error: Exception, now: datetime) -> None:
+        reason = error.response.get("error") if isinstance(error, SlackApiError) else f"{type(error).__name__}: {error}"
+        with self.session_factory.begin() as session:
+            reminder = session.get(Reminder, message.reminder_id)
+            if reminder is None or reminder.status != "sending" or reminder.claimed_by != self.worker:
+                return
+            retry_at = now + backoff(reminder.attempts)
+            reminder.status, reminder.claimed_by, reminder.last_error, reminder.next_attempt_at = "pending", None, str(reason)[:500], retry_at
+            log.warning(
+                "reminder %s (%s) failed on attempt %d: %s; retrying at %s", reminder.id, reminder.dedupe_key, reminder.attempts, reason, retry_at.isoformat()
+            )
+
+
+# --- the APScheduler heartbeat -------------------------------------------------------------
+
+# Job functions must be importable by reference (the job store pickles "module:function"),
+# so the job names a delivery registered in this process rather than carrying it.
+_DELIVERIES: dict[str, ReminderDelivery] = {}
+
+
+def poll_due_reminders(name: str) -> None:
+    delivery = _DELIVERIES.get(name)
+    if delivery is None:
+        log.warning("reminder poller %r ran but this process has no delivery registered", name)
+        return
+    try:
+        delivery.run_due()
+    except Exception:  # the scheduler thread must survive a database blip; the next tick retries
+        log.exception("reminder poll failed")
+
+
+class FollowupScheduler:
+    """A BackgroundScheduler with a SQLAlchemyJobStore in the app's own database."""
+
+    def __init__(self, delivery: ReminderDelivery, engine: Engine, *, poll_seconds: float, name: str = "reminders"):
+        self.delivery = delivery
+        self.engine = engine
+        self.poll_seconds = poll_seconds
+        self.name = name
+        self.scheduler: Any = None
+
+    def start(self) -> None:
+        from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        _DELIVERIES[self.name] = self.delivery
+        self.scheduler = BackgroundScheduler(
+            jobstores={"default": SQLAlchemyJobStore(engine=self.engine)},
+            timezone=UTC,
+            # Missed ticks collapse into one run: the rows, not the ticks, say what is due.
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        self.scheduler.start()
+        self.scheduler.add_job(
+            poll_due_reminders,
+            "interval",
+            seconds=self.poll_seconds,
+            args=[self.name],
+            id=POLLER_JOB_ID,
+            replace_existing=True,
+            # First run at once: whatever fell due while we were down goes out on start.
+            next_run_time=datetime.now(UTC),
+        )
+        log.info("follow-up scheduler started (poll every %ss)", self.poll_seconds)
+
+    def stop(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=True)
+            self.scheduler = None
+        if _DELIVERIES.get(self.name) is self.delivery:
+            del _DELIVERIES[self.name]

@@ -1,0 +1,197 @@
+"""Action items: add, list, done / won't fix, snooze, reassign, and who may change them.
+
+Every function takes the caller's Session and never commits, like the rest of the
+services: a command or a button click lands whole or not at all. Each change re-plans
+the item's reminders (bot.services.followups) in the same transaction, so the plan and
+the item can never disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+
+from slack_sdk import WebClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.config import Settings
+from bot.models import ActionItem, Incident
+from bot.services import followups, incidents, people
+from bot.services.errors import NotAllowed, ScribeError
+from bot.timeparse import format_utc, parse_due
+
+STATUS_LABELS = {"open": "open", "done": "done", "wontfix": "won't fix"}
+SNOOZE_CHOICES = {1: "1 day", 7: "1 week"}
+
+
+@dataclass(frozen=True)
+class ItemView:
+    """What messages about an item show; plain data so Block Kit builders stay pure."""
+
+    id: int
+    text: str
+    owner_id: str
+    created_by: str
+    due_label: str | None
+    priority: str | None
+    status: str
+    incident_ref: str
+    incident_title: str
+    channel_id: str
+    snoozed_until: datetime | None = None
+
+
+def due_label(item: ActionItem) -> str | None:
+    if item.due_at is not None:
+        return f"{item.due_at:%a} {format_utc(item.due_at).replace('T', ' ').replace('Z', ' UTC')}"
+    if item.due_date is not None:
+        return f"{item.due_date:%a %Y-%m-%d}"
+    return None
+
+
+def view_of(item: ActionItem) -> ItemView:
+    return ItemView(
+        id=item.id,
+        text=item.text,
+        owner_id=item.owner_id,
+        created_by=item.created_by,
+        due_label=due_label(item),
+        priority=item.priority,
+        status=item.status,
+        incident_ref=item.incident.ref,
+        incident_title=item.incident.title,
+        channel_id=item.incident.channel_id,
+        snoozed_until=item.snoozed_until,
+    )
+
+
+def owner_zone(session: Session, client: WebClient | None, settings: Settings, *, team_id: str, user_id: str, now: datetime) -> tzinfo:
+    """The owner's Slack time zone (users.info, cached); the configured zone if Slack doesn't say."""
+    return people.timezone_of(session, client, team_id=team_id, user_id=user_id, now=now) or settings.timezone
+
+
+def replan(session: Session, item: ActionItem, *, settings: Settings, client: WebClient | None, now: datetime) -> None:
+    """Bring the item's DMs and its incident's weekly digest in line with the item as it is now."""
+    cadence = followups.Cadence.from_settings(settings)
+    zone = owner_zone(session, client, settings, team_id=item.incident.team_id, user_id=item.owner_id, now=now)
+    followups.sync_item(session, item, owner_tz=zone, cadence=cadence, now=now)
+    followups.sync_digest(session, item.incident, zone=settings.timezone, cadence=cadence, now=now)
+
+
+def add_item(
+    session: Session,
+    *,
+    incident: Incident,
+    text: str,
+    owner_id: str | None,
+    due_text: str | None,
+    priority: str | None,
+    user_id: str,
+    command_id: str | None,
+    now: datetime,
+    settings: Settings,
+    client: WebClient | None,
+) -> ActionItem | None:
+    """Record an item and plan its reminders; None if this exact command was already recorded.
+
+    The due date is read in the typer's time zone ("friday" is their Friday). A date
+    that can't be read raises DueParseError before anything is written.
+    """
+    due = None
+    if due_text is not None:
+        typer_tz = people.timezone_of(session, client, team_id=incident.team_id, user_id=user_id, now=now)
+        due = parse_due(due_text, now=now, user_tz=typer_tz, default_tz=settings.timezone)
+    owner = owner_id or user_id
+    if not incidents.add_command_entry(
+        session, incident=incident, kind="action", text=_entry_text(text, owner, due_text, priority), at=now, author=user_id, command_id=command_id, now=now
+    ):
+        return None
+    item = ActionItem(
+        incident_id=incident.id,
+        text=text,
+        owner_id=owner,
+        created_by=user_id,
+        due_date=due.date if due else None,
+        due_at=due.at if due else None,
+        priority=priority,
+        status="open",
+        created_at=now,
+    )
+    incident.action_items.append(item)
+    session.flush()
+    replan(session, item, settings=settings, client=client, now=now)
+    return item
+
+
+def _entry_text(text: str, owner: str, due_text: str | None, priority: str | None) -> str:
+    extras = [f"owner <@{owner}>"]
+    if due_text:
+        extras.append(f"due {due_text}")
+    if priority:
+        extras.append(priority)
+    return f"{text} ({', '.join(extras)})"
+
+
+def items_of(session: Session, incident: Incident) -> list[ActionItem]:
+    return list(session.scalars(select(ActionItem).where(ActionItem.incident_id == incident.id).order_by(ActionItem.id)))
+
+
+def may_change(item: ActionItem, user_id: str, *, rule: str) -> bool:
+    """The owner, whoever created the item, or someone who may act as the incident's lead."""
+    return user_id in {item.owner_id, item.created_by} or incidents.may_act_as_lead(item.incident, user_id, rule=rule)
+
+
+def _changeable(session: Session, item_id: int, user_id: str, settings: Settings) -> ActionItem:
+    item = session.get(ActionItem, item_id)
+    if item is None:
+        raise ScribeError(f"Action item #{item_id} no longer exists.")
+    if not may_change(item, user_id, rule=settings.privileged_actions):
+        lead = item.incident.role_holder("lead")
+        lead_text = f"the incident lead (<@{lead}>)" if lead else "the incident lead"
+        raise NotAllowed(
+            f"Only the owner (<@{item.owner_id}>), whoever added it (<@{item.created_by}>) or {lead_text} can change action item #{item.id}."
+        )
+    if item.status != "open":
+        raise ScribeError(f"Action item #{item.id} is already {STATUS_LABELS.get(item.status, item.status)}; there is nothing to change.")
+    return item
+
+
+def close_item(
+    session: Session, *, item_id: int, status: str, user_id: str, now: datetime, settings: Settings, client: WebClient | None
+) -> ActionItem:
+    """Mark an item done or won't fix; its future reminders are cancelled."""
+    if status not in ("done", "wontfix"):
+        raise ValueError(f"unknown closing status {status!r}")
+    item = _changeable(session, item_id, user_id, settings)
+    item.status, item.closed_at, item.closed_by = status, now, user_id
+    replan(session, item, settings=settings, client=client, now=now)
+    return item
+
+
+def snooze_item(
+    session: Session, *, item_id: int, days: int, user_id: str, now: datetime, settings: Settings, client: WebClient | None
+) -> tuple[ActionItem, tzinfo]:
+    """No reminder until the usual hour `days` days from now (owner's time); the due date stays.
+    Returns the item and the owner's zone (to say "until Tue 09:30" in their time)."""
+    if days not in SNOOZE_CHOICES:
+        raise ValueError(f"unsupported snooze of {days} days")
+    item = _changeable(session, item_id, user_id, settings)
+    zone = owner_zone(session, client, settings, team_id=item.incident.team_id, user_id=item.owner_id, now=now)
+    item.snoozed_until = followups.snooze_end(now, days, zone, followups.Cadence.from_settings(settings))
+    replan(session, item, settings=settings, client=client, now=now)
+    return item, zone
+
+
+def reassign_item(
+    session: Session, *, item_id: int, new_owner: str, user_id: str, now: datetime, settings: Settings, client: WebClient | None
+) -> tuple[ActionItem, str]:
+    """Give the item to someone else; reminders follow them (in their time zone). Returns (item, previous owner)."""
+    item = _changeable(session, item_id, user_id, settings)
+    previous = item.owner_id
+    if new_owner == previous:
+        raise ScribeError(f"<@{new_owner}> already owns action item #{item.id}.")
+    item.owner_id = new_owner
+    item.snoozed_until = None  # a snooze was the previous owner's choice
+    replan(session, item, settings=settings, client=client, now=now)
+    return item, previous

@@ -1,0 +1,141 @@
+"""Pure Block Kit builders for follow-ups: reminder DMs, their edited forms, digests, lists.
+
+Buttons carry the item id as their value; the Reassign picker can't carry a value, so
+every actions block has the block_id `followup:<item id>` and listeners read it from there.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.markup import neutralize_mentions
+from bot.services.actions import STATUS_LABELS, ItemView
+
+DONE = "followup_done"
+WONTFIX = "followup_wontfix"
+SNOOZE_DAY = "followup_snooze_1d"
+SNOOZE_WEEK = "followup_snooze_1w"
+REASSIGN = "followup_reassign"
+SNOOZE_DAYS = {SNOOZE_DAY: 1, SNOOZE_WEEK: 7}
+BLOCK_PREFIX = "followup:"
+
+LEADS = {
+    "before_due": ":alarm_clock: Your action item is due soon",
+    "due": ":alarm_clock: Your action item is due today",
+    "overdue": ":rotating_light: Your action item is overdue",
+    "snoozed": ":alarm_clock: Snooze is over: your action item is still open",
+}
+
+Blocks = list[dict[str, Any]]
+
+
+def block_id(item_id: int) -> str:
+    return f"{BLOCK_PREFIX}{item_id}"
+
+
+def item_id_from_block(block: str) -> int | None:
+    if not block.startswith(BLOCK_PREFIX):
+        return None
+    rest = block[len(BLOCK_PREFIX):]
+    return int(rest) if rest.isdigit() else None
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+
+
+def _button(label: str, action_id: str, item_id: int, style: str | None = None) -> dict[str, Any]:
+    button: dict[str, Any] = {"type": "button", "text": {"type": "plain_text", "text": label}, "action_id": action_id, "value": str(item_id)}
+    if style:
+        button["style"] = style
+    return button
+
+
+def item_line(item: ItemView) -> str:
+    """One line about an item: `#12 Add pool metrics — @owner · due Tue 2026-12-01 · p1 · open`."""
+    parts = [f"<@{item.owner_id}>"]
+    parts.append(f"due {item.due_label}" if item.due_label else "no due date")
+    if item.priority:
+        parts.append(item.priority)
+    parts.append(STATUS_LABELS.get(item.status, item.status))
+    return f"#{item.id} {neutralize_mentions(item.text)} — {' · '.join(parts)}"
+
+
+def reminder_message(kind: str, item: ItemView) -> tuple[str, Blocks]:
+    """The DM to an item's owner, with Done, Snooze 1 day, Snooze 1 week and Reassign."""
+    lead = LEADS.get(kind, LEADS["due"])
+    text = f"{lead}: #{item.id} {neutralize_mentions(item.text)} ({item.incident_ref})"
+    blocks: Blocks = [
+        _section(f"{lead}.\n*{neutralize_mentions(item.text)}*"),
+        _context(
+            f"#{item.id} from {item.incident_ref} “{neutralize_mentions(item.incident_title)}” in <#{item.channel_id}> · "
+            + (f"due {item.due_label}" if item.due_label else "no due date")
+            + (f" · {item.priority}" if item.priority else "")
+        ),
+        {
+            "type": "actions",
+            "block_id": block_id(item.id),
+            "elements": [
+                _button("Done", DONE, item.id, "primary"),
+                _button("Snooze 1 day", SNOOZE_DAY, item.id),
+                _button("Snooze 1 week", SNOOZE_WEEK, item.id),
+                {"type": "users_select", "action_id": REASSIGN, "placeholder": {"type": "plain_text", "text": "Reassign"}},
+            ],
+        },
+    ]
+    return text, blocks
+
+
+def settled_reminder(item: ItemView, outcome: str) -> tuple[str, Blocks]:
+    """What a reminder becomes once someone acted on it: the item and what happened, no buttons."""
+    text = f"#{item.id} {neutralize_mentions(item.text)}: {outcome}"
+    return text, [_section(f"*{neutralize_mentions(item.text)}*"), _context(f"#{item.id} from {item.incident_ref} · {outcome}")]
+
+
+def snoozed_reminder(item: ItemView, until: datetime, owner_tz: ZoneInfo | Any) -> tuple[str, Blocks]:
+    """A snoozed reminder keeps its buttons (Done is still one click away) and says until when."""
+    text, blocks = reminder_message("snoozed", item)
+    local = until.astimezone(owner_tz)
+    note = f":zzz: Snoozed until {local:%a %Y-%m-%d %H:%M} ({local.tzname()})"
+    return f"{text} — {note}", [blocks[0], blocks[1], _context(note), blocks[2]]
+
+
+def digest_message(incident_ref: str, incident_title: str, items: list[ItemView]) -> tuple[str, Blocks]:
+    text = f":clipboard: Weekly digest for {incident_ref}: {len(items)} open action item{'s' if len(items) != 1 else ''}"
+    lines = "\n".join(f"• {item_line(i)}" for i in items)
+    return text, [_section(f"*{text}*  “{neutralize_mentions(incident_title)}”\n{lines}")]
+
+
+def review_message(incident_ref: str, incident_title: str, days: int, open_items: list[ItemView]) -> tuple[str, Blocks]:
+    span = {7: "a week", 30: "a month", 91: "a quarter"}.get(days, f"{days} days")
+    text = f":mag: {incident_ref} was resolved {span} ago: time to review its action items"
+    if open_items:
+        body = f"{len(open_items)} still open:\n" + "\n".join(f"• {item_line(i)}" for i in open_items)
+    else:
+        body = "All of its action items are closed. Did they work?"
+    return text, [_section(f"*{text}*  “{neutralize_mentions(incident_title)}”\n{body}")]
+
+
+def action_list(incident_ref: str, items: list[ItemView], command: str) -> tuple[str, Blocks]:
+    """`/incident actions`: every item with its status; open ones get Done / Won't fix buttons."""
+    if not items:
+        text = f"{incident_ref} has no action items yet. Add one with `{command} action <text> [@owner] [due <date>] [p0|p1|p2|p3]`."
+        return text, [_section(text)]
+    open_count = sum(1 for i in items if i.status == "open")
+    text = f"*{incident_ref} action items* ({open_count} open of {len(items)})"
+    blocks: Blocks = [_section(text)]
+    for item in items:
+        blocks.append(_section(item_line(item)))
+        if item.status == "open":
+            blocks.append({"type": "actions", "block_id": block_id(item.id),
+                           "elements": [_button("Done", DONE, item.id, "primary"), _button("Won't fix", WONTFIX, item.id)]})
+    # Slack allows 50 blocks a message; the text fallback always lists everything.
+    if len(blocks) > 50:
+        blocks = blocks[:49] + [_context(f"…and more; {len(items)} items in all.")]
+    return text + "\n" + "\n".join(f"• {item_line(i)}" for i in items), blocks
