@@ -149,12 +149,13 @@ class RunningApp:
         self.runtime.stop()  # type: ignore[attr-defined]
 
 
-def start_app(database_url: str, api, **overrides: object) -> RunningApp:  # type: ignore[no-untyped-def]
+def start_app(database_url: str, api, *, clock=None, **overrides: object) -> RunningApp:  # type: ignore[no-untyped-def]
     from bot.runtime import Runtime
     from bot.simulator.player import SlackPlayer
 
     settings = make_settings(database_url, api.base_url, **overrides)
-    runtime = Runtime.start(settings, host="127.0.0.1", port=0, background=True, history_pause=lambda: None)
+    extra = {} if clock is None else {"clock": clock}
+    runtime = Runtime.start(settings, host="127.0.0.1", port=0, background=True, history_pause=lambda: None, **extra)
     runtime.backfill_thread.join(10)
     player = SlackPlayer(api.workspace, api, app_url=runtime.url, signing_secret=SIGNING_SECRET)
     return RunningApp(runtime=runtime, player=player, api=api, settings=settings, session_factory=runtime.app.scribe.session_factory)
