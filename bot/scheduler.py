@@ -34,8 +34,10 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import socket
 import threading
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
@@ -56,11 +58,19 @@ from bot.services import actions, followups
 log = logging.getLogger(__name__)
 UTC = timezone.utc
 
-CLAIM_LEASE = timedelta(minutes=10)
-CLAIM_BATCH = 250
+# A claim must outlive the slowest batch: CLAIM_BATCH messages all to one channel at
+# Slack's 1 message/second/channel take ~17 minutes, under the 30-minute lease. Big
+# batches keep every channel busy (1,000 reminders due at once go out in one pass).
+CLAIM_LEASE = timedelta(minutes=30)
+CLAIM_BATCH = 1000
 MAX_BACKOFF = timedelta(hours=1)
 FIRST_BACKOFF = timedelta(minutes=1)
 METADATA_EVENT = "scribe_reminder"
+# Slack allows chat.postMessage about once per second per channel. Spacing a channel's
+# sends that far apart (from Slack's answer to the next request) avoids 429s; any that
+# still come are waited out by the client. Relying on 429s alone would cost a whole
+# Retry-After second (Slack rounds it up) on top of every message.
+CHANNEL_POST_INTERVAL = 1.0
 POLLER_JOB_ID = "scribe-reminder-poller"
 ITEM_KINDS = set(followups.ITEM_KINDS)
 
@@ -185,8 +195,9 @@ class ReminderDelivery:
     clock: Callable[[], datetime]
     worker: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}")
     # Parallel sends across channels; each channel's reminders go one after another,
-    # since Slack's chat.postMessage limit is per channel.
-    concurrency: int = 32
+    # since Slack's chat.postMessage limit is per channel. The threads mostly sleep on
+    # Retry-After, so many are cheap; fewer would serialise channels and stretch delivery.
+    concurrency: int = 100
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def run_due(self, now: datetime | None = None) -> DeliveryReport:
@@ -231,32 +242,54 @@ class ReminderDelivery:
             by_channel[message.channel].append(message)
         if not by_channel:
             return
-        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(by_channel)), thread_name_prefix="reminders") as pool:
-            for results in pool.map(lambda batch: [self._send_one(m, now) for m in batch], by_channel.values()):
-                for outcome in results:
-                    setattr(report, outcome, getattr(report, outcome) + 1)
+        recorder = _SentRecorder(self)
+        try:
+            with ThreadPoolExecutor(max_workers=min(self.concurrency, len(by_channel)), thread_name_prefix="reminders") as pool:
+                for results in pool.map(lambda batch: self._send_channel(batch, now, recorder), by_channel.values()):
+                    for outcome in results:
+                        setattr(report, outcome, getattr(report, outcome) + 1)
+        finally:
+            recorder.close()
+        report.sent += recorder.counts["sent"]
+        report.recovered += recorder.counts["recovered"]
+        report.lost_claims += recorder.counts["lost_claims"]
+        self._plan_next([m.reminder_id for m in outgoing])
 
-    def _send_one(self, message: Outgoing, now: datetime) -> str:
+    def _send_channel(self, batch: list[Outgoing], now: datetime, recorder: "_SentRecorder") -> list[str]:
+        """One channel's reminders, in order, paced to Slack's per-channel rate. Returns the failures."""
+        failures: list[str] = []
+        next_post = 0.0
+        for message in batch:
+            wait = next_post - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            posted = self._send_one(message, now)
+            if posted is None:
+                failures.append("failed")
+            else:
+                recorder.record(message, *posted)
+            # Measured from Slack's answer, so the next send can't arrive within the second.
+            next_post = time.monotonic() + CHANNEL_POST_INTERVAL
+        return failures
+
+    def _send_one(self, message: Outgoing, now: datetime) -> tuple[str, str, str] | None:
+        """Post (or, after a crash, find) one reminder: (channel, ts, "sent" | "recovered"), or None if it failed."""
         assert self.client is not None
         try:
             found = self._already_posted(message) if message.reclaimed_from is not None else None
             if found is not None:
-                channel, ts = found
-                outcome = "recovered"
-            else:
-                response = self.client.chat_postMessage(
-                    channel=message.channel,
-                    text=message.text,
-                    blocks=message.blocks,
-                    unfurl_links=False,
-                    metadata={"event_type": METADATA_EVENT, "event_payload": {"reminder": message.dedupe_key}},
-                )
-                channel, ts = response["channel"], response["ts"]
-                outcome = "sent"
+                return found[0], found[1], "recovered"
+            response = self.client.chat_postMessage(
+                channel=message.channel,
+                text=message.text,
+                blocks=message.blocks,
+                unfurl_links=False,
+                metadata={"event_type": METADATA_EVENT, "event_payload": {"reminder": message.dedupe_key}},
+            )
+            return response["channel"], response["ts"], "sent"
         except (SlackApiError, SlackClientError, OSError) as error:
             self._failed(message, error, now)
-            return "failed"
-        return outcome if self._sent(message, channel, ts) else "lost_claims"
+            return None
 
     def _already_posted(self, message: Outgoing) -> tuple[str, str] | None:
         """After a crash mid-send: is the reminder already in Slack? Looks for our metadata key."""
@@ -273,35 +306,48 @@ class ReminderDelivery:
                 return channel, posted["ts"]
         return None
 
-    def _sent(self, message: Outgoing, channel: str, ts: str) -> bool:
+    def mark_sent(self, posted: list[tuple[Outgoing, str, str, str]]) -> dict[str, int]:
+        """Record several posted reminders in one transaction; each only if our claim still stands."""
+        counts = {"sent": 0, "recovered": 0, "lost_claims": 0}
         sent_at = self.clock()
         with self.session_factory.begin() as session:
-            result = session.execute(
-                update(Reminder)
-                .where(Reminder.id == message.reminder_id, Reminder.status == "sending", Reminder.claimed_by == self.worker)
-                .values(status="sent", sent_at=sent_at, channel_id=channel, message_ts=ts, last_error=None, next_attempt_at=None)
-                .returning(Reminder.id)
-            )
-            if result.first() is None:
-                # Our lease ran out mid-send and another process took the row over.
-                log.warning("reminder %s was re-claimed by another process while this one sent it", message.reminder_id)
-                return False
-            self._plan_next(session, message.reminder_id, sent_at)
-        return True
+            for message, channel, ts, outcome in posted:
+                result = session.execute(
+                    update(Reminder)
+                    .where(Reminder.id == message.reminder_id, Reminder.status == "sending", Reminder.claimed_by == self.worker)
+                    .values(status="sent", sent_at=sent_at, channel_id=channel, message_ts=ts, last_error=None, next_attempt_at=None)
+                    .returning(Reminder.id)
+                )
+                if result.first() is None:
+                    # Our lease ran out mid-send and another process took the row over.
+                    log.warning("reminder %s was re-claimed by another process while this one sent it", message.reminder_id)
+                    outcome = "lost_claims"
+                counts[outcome] += 1
+        return counts
 
-    def _plan_next(self, session: Session, reminder_id: int, sent_at: datetime) -> None:
-        """After a send, plan what comes next from this moment: the next overdue DM, next week's digest."""
-        reminder = session.get(Reminder, reminder_id)
-        assert reminder is not None
-        after = max(sent_at, reminder.due_at) + timedelta(microseconds=1)
-        incident = session.get(Incident, reminder.incident_id)
-        if reminder.action_item_id is not None:
-            item = session.get(ActionItem, reminder.action_item_id)
-            if item is not None:
-                actions.replan(session, item, settings=self.settings, client=self.client, now=after)
-        elif reminder.kind == "digest" and incident is not None:
-            cadence = followups.Cadence.from_settings(self.settings)
-            followups.sync_digest(session, incident, zone=self.settings.timezone, cadence=cadence, now=after)
+    def _plan_next(self, reminder_ids: list[int]) -> None:
+        """After sends, plan what comes next from that moment: the next overdue DM, next week's digest."""
+        if not reminder_ids:
+            return
+        cadence = followups.Cadence.from_settings(self.settings)
+        with self.session_factory.begin() as session:
+            rows = session.scalars(select(Reminder).where(Reminder.id.in_(reminder_ids), Reminder.status == "sent")).all()
+            items: dict[int, datetime] = {}
+            digests: dict[int, datetime] = {}
+            for row in rows:
+                after = max(row.sent_at or row.due_at, row.due_at) + timedelta(microseconds=1)
+                if row.action_item_id is not None:
+                    items[row.action_item_id] = max(after, items.get(row.action_item_id, after))
+                # Any send may change what the incident's digest should be; re-plan each once.
+                digests[row.incident_id] = max(after, digests.get(row.incident_id, after))
+            for item_id, after in items.items():
+                item = session.get(ActionItem, item_id)
+                if item is not None:
+                    actions.replan(session, item, settings=self.settings, client=self.client, now=after, digest=False)
+            for incident_id, after in digests.items():
+                incident = session.get(Incident, incident_id)
+                if incident is not None:
+                    followups.sync_digest(session, incident, zone=self.settings.timezone, cadence=cadence, now=after)
 
     def _failed(self, message: Outgoing, error: Exception, now: datetime) -> None:
         reason = error.response.get("error") if isinstance(error, SlackApiError) else f"{type(error).__name__}: {error}"
@@ -314,6 +360,49 @@ class ReminderDelivery:
             log.warning(
                 "reminder %s (%s) failed on attempt %d: %s; retrying at %s", reminder.id, reminder.dedupe_key, reminder.attempts, reason, retry_at.isoformat()
             )
+
+
+class _SentRecorder:
+    """Marks posted reminders sent from one thread, many per transaction.
+
+    With a hundred channels sending at once, a transaction per message would queue on
+    the database (SQLite has a single writer) and slow every channel down; batching
+    keeps each channel's pace at Slack's rate. A row is marked within moments of its
+    post; a crash in between is what the lease and the metadata check are for.
+    """
+
+    def __init__(self, delivery: ReminderDelivery):
+        self.delivery = delivery
+        self.counts = {"sent": 0, "recovered": 0, "lost_claims": 0}
+        self._queue: queue.Queue[tuple[Outgoing, str, str, str] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="reminders-recorder", daemon=True)
+        self._thread.start()
+
+    def record(self, message: Outgoing, channel: str, ts: str, outcome: str) -> None:
+        self._queue.put((message, channel, ts, outcome))
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        finished = False
+        while not finished:
+            batch = [self._queue.get()]
+            while True:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            finished = None in batch
+            posted = [entry for entry in batch if entry is not None]
+            if not posted:
+                continue
+            try:
+                for name, n in self.delivery.mark_sent(posted).items():
+                    self.counts[name] += n
+            except Exception:  # rows stay 'sending'; after the lease they are checked against Slack, not re-posted blindly
+                log.exception("could not record %d sent reminders", len(posted))
 
 
 # --- the APScheduler heartbeat -------------------------------------------------------------

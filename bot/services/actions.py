@@ -71,12 +71,13 @@ def owner_zone(session: Session, client: WebClient | None, settings: Settings, *
     return people.timezone_of(session, client, team_id=team_id, user_id=user_id, now=now) or settings.timezone
 
 
-def replan(session: Session, item: ActionItem, *, settings: Settings, client: WebClient | None, now: datetime) -> None:
-    """Bring the item's DMs and its incident's weekly digest in line with the item as it is now."""
+def replan(session: Session, item: ActionItem, *, settings: Settings, client: WebClient | None, now: datetime, digest: bool = True) -> None:
+    """Bring the item's DMs (and unless told not to, its incident's weekly digest) in line with the item as it is now."""
     cadence = followups.Cadence.from_settings(settings)
     zone = owner_zone(session, client, settings, team_id=item.incident.team_id, user_id=item.owner_id, now=now)
     followups.sync_item(session, item, owner_tz=zone, cadence=cadence, now=now)
-    followups.sync_digest(session, item.incident, zone=settings.timezone, cadence=cadence, now=now)
+    if digest:
+        followups.sync_digest(session, item.incident, zone=settings.timezone, cadence=cadence, now=now)
 
 
 def add_item(

@@ -173,9 +173,11 @@ def sync_digest(session: Session, incident: Incident, *, zone: tzinfo, cadence: 
         select(ActionItem.id).where(ActionItem.incident_id == incident.id, ActionItem.status == "open").limit(1)
     )
     planned = [plan_digest(incident_id=incident.id, zone=zone, cadence=cadence, now=now)] if has_open else []
-    current = session.scalars(
-        select(Reminder).where(Reminder.incident_id == incident.id, Reminder.kind == "digest", Reminder.status == "pending")
-    ).all()
+    query = select(Reminder).where(Reminder.incident_id == incident.id, Reminder.kind == "digest", Reminder.status == "pending")
+    if has_open:
+        # A digest already due (say, waiting to be retried after a failed send) still goes out.
+        query = query.where(Reminder.due_at > now)
+    current = session.scalars(query).all()
     _apply_plan(session, incident_id=incident.id, item_id=None, current=current, planned=planned)
 
 

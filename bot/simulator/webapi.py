@@ -38,6 +38,9 @@ Answer = tuple[int, Any, dict[str, str]]  # status, JSON value (or text), extra 
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True  # a hung client must never keep the test process alive
+    # socketserver's default listen backlog is 5: a hundred clients connecting at once
+    # would see SYNs dropped and retried after 1 s, 3 s…, a delay real Slack doesn't add.
+    request_queue_size = 256
 
     def __init__(self, api: FakeSlackWebAPI) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
