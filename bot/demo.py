@@ -12,6 +12,7 @@ import shutil
 import tempfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import click
 
@@ -95,6 +96,40 @@ def play_incident(script: DemoScript) -> None:
     script.command("U0ANN", "resolved error rate back to baseline for 25 minutes")
 
 
+def play_followups(script: DemoScript, runtime, api: FakeSlackWebAPI) -> None:  # type: ignore[no-untyped-def]
+    """An action item from the incident, its reminder DM arriving on time, and Done clicked on it."""
+    from sqlalchemy import select
+
+    from bot.models import ActionItem, Reminder
+    from bot.slack import followup_blocks as fb
+
+    owner, dm = "U0CHI", "DU0CHI"
+    script.command("U0ANN", f"action Alert on DB connection pool saturation <@{owner}|chi> due tomorrow p1")
+    with runtime.app.scribe.session_factory() as session:
+        item = session.scalars(select(ActionItem).order_by(ActionItem.id.desc()).limit(1)).one()
+        first = session.scalars(
+            select(Reminder).where(Reminder.action_item_id == item.id, Reminder.status == "pending").order_by(Reminder.due_at).limit(1)
+        ).one()
+    local = first.due_at.astimezone(ZoneInfo("Asia/Tokyo"))
+    click.echo(f"\n(the clock jumps to {_hhmm(first.due_at)}, {local:%H:%M} in Tokyo where Chi is)")
+    script.clock.set(first.due_at.timestamp())
+    runtime.reminders.run_due()
+    message = api.workspace.messages(dm)[-1]
+    buttons = [e.get("text", {}).get("text") or "Reassign (user picker)" for e in message["blocks"][-1]["elements"]]
+    click.echo(f"  DM to Chi: {message['text']}")
+    click.echo(f"             buttons: {' | '.join(buttons)}")
+
+    posted_before = len(api.calls_to("chat.postMessage"))
+    script.player.click(owner, dm, action_id=fb.DONE, value=str(item.id), block_id=fb.block_id(item.id), message_ts=message["ts"])
+    click.echo(f"  {script.now():%H:%M} <{owner}> clicks Done")
+    api.wait_for(lambda a: len(a.calls_to("chat.postMessage")) > posted_before and a.calls_to("chat.update"))
+    click.echo(f"  DM is now: {api.workspace.message(dm, message['ts'])['text']}")
+    click.echo(f"  #inc-checkout-502: {api.workspace.messages(CHANNEL)[-1]['text']}")
+    with runtime.app.scribe.session_factory() as session:
+        left = session.scalars(select(Reminder.kind).where(Reminder.action_item_id == item.id, Reminder.status == "pending")).all()
+    click.echo(f"  Reminders still pending for #{item.id}: {len(left)}")
+
+
 def run_demo(*, keep: bool = False) -> int:
     from bot.runtime import Runtime
     from bot.services.export import export_incident
@@ -128,7 +163,10 @@ def run_demo(*, keep: bool = False) -> int:
         click.echo(f"Incident Scribe demo: app on {runtime.url}, Slack simulator on {api.base_url}, database in {workdir}")
         click.echo("\n#inc-checkout-502, replayed:")
         player = SlackPlayer(workspace, api, app_url=runtime.url, signing_secret=SIGNING_SECRET)
-        play_incident(DemoScript(player, clock))
+        script = DemoScript(player, clock)
+        play_incident(script)
+        click.echo("\nFollow-ups:")
+        play_followups(script, runtime, api)
 
         with runtime.app.scribe.session_factory() as session:  # type: ignore[attr-defined]
             data = export_incident(session, latest_incident(session, channel_id=CHANNEL))

@@ -98,5 +98,11 @@ def test_demo_replays_an_incident_end_to_end(tmp_path) -> None:  # type: ignore[
     assert "lunch" not in timeline  # the deleted message is gone
     assert timeline.count("Rolling back checkout to v2.3.0 now") == 1  # redelivery recorded once
     assert timeline.count("📌") == 2
+    followups = out.split("Follow-ups:", 1)[1]
+    assert "DM to Chi: :alarm_clock: Your action item is due" in followups
+    assert "buttons: Done | Snooze 1 day | Snooze 1 week | Reassign (user picker)" in followups
+    assert "DM is now: #1 Alert on DB connection pool saturation: :white_check_mark: marked done by <@U0CHI>" in followups
+    assert ":white_check_mark: <@U0CHI> marked action item #1 done" in followups
+    assert "Reminders still pending for #1: 0" in followups
     metrics = json.loads(out.split("Metrics:", 1)[1].split("\n\n", 1)[0])
     assert metrics["time_to_mitigate_s"] == 1680.0 and metrics["time_to_resolve_s"] == 3180.0
