@@ -59,3 +59,23 @@ def test_bad_settings_exit_2_with_a_clear_message(tmp_path) -> None:  # type: ig
     assert "SLACK_BOT_TOKEN must be a bot token starting with xoxb-." in result.stderr
     assert "PORT must be between 1 and 65535, got 99999." in result.stderr
     assert "sig-secret-value" not in result.stderr + result.stdout
+
+
+def test_follow_up_cadence_settings() -> None:
+    s = settings_from_env(GOOD | {
+        "SCRIBE_REMINDER_DAYS_BEFORE": "3", "SCRIBE_REMINDER_OVERDUE_EVERY_DAYS": "7", "SCRIBE_REMINDER_TIME": "18:05",
+        "SCRIBE_DIGEST_WEEKDAY": "Friday", "SCRIBE_REVIEW_REMINDER_DAYS": "30,7", "SCRIBE_SCHEDULER": "off",
+        "SCRIBE_SCHEDULER_POLL_SECONDS": "0.5",
+    })
+    assert (s.reminder_days_before, s.reminder_overdue_every_days, s.reminder_local_time.isoformat()) == (3, 7, "18:05:00")
+    assert (s.digest_weekday, s.review_reminder_days, s.scheduler_enabled, s.scheduler_poll_seconds) == (4, (7, 30), False, 0.5)
+    assert settings_from_env(GOOD).scheduler_poll_seconds == 30.0
+    with pytest.raises(SettingsError) as caught:
+        settings_from_env(GOOD | {"SCRIBE_SCHEDULER_POLL_SECONDS": "soon", "SCRIBE_REMINDER_TIME": "9.30"})
+    assert caught.value.problems == [
+        "SCRIBE_REMINDER_TIME must be a 24-hour local time like 09:30, got '9.30'.",
+        "SCRIBE_SCHEDULER_POLL_SECONDS must be a number of seconds between 0.1 and 3600, got 'soon'.",
+    ]
+    with pytest.raises(SettingsError) as caught:
+        settings_from_env(GOOD | {"SCRIBE_SCHEDULER_POLL_SECONDS": "0"})
+    assert caught.value.problems == ["SCRIBE_SCHEDULER_POLL_SECONDS must be between 0.1 and 3600 seconds, got 0."]
