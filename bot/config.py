@@ -77,19 +77,30 @@ class Settings:
         return [v for v in values if v]
 
 
-def _int(env: Mapping[str, str], name: str, default: int, problems: list[str], lo: int, hi: int) -> int:
+def _number(
+    env: Mapping[str, str], name: str, default: float, problems: list[str], lo: float, hi: float, *, whole: bool, unit: str = ""
+) -> float:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
+    kind = "a whole number" if whole else f"a number of {unit.strip() or 'units'}"
     try:
-        value = int(raw.strip())
+        value: float = int(raw.strip()) if whole else float(raw.strip())
     except ValueError:
-        problems.append(f"{name} must be a whole number between {lo} and {hi}, got {raw!r}.")
+        problems.append(f"{name} must be {kind} between {lo:g} and {hi:g}, got {raw!r}.")
         return default
     if not lo <= value <= hi:
-        problems.append(f"{name} must be between {lo} and {hi}, got {value}.")
+        problems.append(f"{name} must be between {lo:g} and {hi:g}{unit}, got {value:g}.")
         return default
     return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int, problems: list[str], lo: int, hi: int) -> int:
+    return int(_number(env, name, default, problems, lo, hi, whole=True))
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float, problems: list[str], lo: float, hi: float) -> float:
+    return _number(env, name, default, problems, lo, hi, whole=False, unit=" seconds")
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool, problems: list[str]) -> bool:
@@ -103,21 +114,6 @@ def _bool(env: Mapping[str, str], name: str, default: bool, problems: list[str])
         return False
     problems.append(f"{name} must be true or false, got {raw!r}.")
     return default
-
-
-def _seconds(env: Mapping[str, str], name: str, default: float, problems: list[str], lo: float, hi: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        problems.append(f"{name} must be a number of seconds between {lo:g} and {hi:g}, got {raw!r}.")
-        return default
-    if not lo <= value <= hi:
-        problems.append(f"{name} must be between {lo:g} and {hi:g} seconds, got {value:g}.")
-        return default
-    return value
 
 
 def settings_from_env(env: Mapping[str, str], *, require_slack: bool = True) -> Settings:
