@@ -391,3 +391,14 @@ def test_review_reminders_follow_resolution(fapp, clock) -> None:  # type: ignor
     clock.set(utc(2026, 11, 30, 9, 30))
     fapp.runtime.reminders.run_due()
     assert ":mag: INC-1 was resolved a week ago: time to review its action items" in posts(fapp, "C0INC")
+
+
+def test_items_can_be_added_after_close_and_reviews_count_from_the_close(fapp, clock) -> None:  # type: ignore[no-untyped-def]
+    assert cmd(fapp, "action Too early")["text"].startswith(":x: This channel has no incident to attach action items to.")
+    cmd(fapp, "start Checkout errors")
+    cmd(fapp, "close")
+    assert [r.dedupe_key for r in reminders(fapp, kind="review")] == ["review:1:7", "review:1:30", "review:1:91"]
+    assert reminders(fapp, kind="review")[0].due_at == utc(2026, 11, 30, 9, 30)
+    body = cmd(fapp, "action Add pool saturation alert <@U0BOB|bob> due friday")
+    assert body["text"].startswith(":clipboard: *Action item #1* for <@U0BOB>, due Fri 2026-11-27")
+    assert "#1 Add pool saturation alert" in cmd(fapp, "actions")["text"]

@@ -29,7 +29,7 @@ def test_manifest_declares_what_the_app_uses() -> None:
     assert {"message.channels", "message.groups", "reaction_added", "reaction_removed", "pin_added", "pin_removed"} <= events
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     # Each scope backs a Web API method the app calls.
-    assert {"commands", "chat:write", "channels:history", "channels:join", "users:read", "files:write", "canvases:write", "im:write"} <= scopes
+    assert {"commands", "chat:write", "channels:history", "channels:join", "users:read", "files:write", "canvases:write", "im:write", "im:history"} <= scopes
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     assert manifest["settings"]["socket_mode_enabled"] is True
 

@@ -182,11 +182,9 @@ def sync_digest(session: Session, incident: Incident, *, zone: tzinfo, cadence: 
 
 
 def sync_reviews(session: Session, incident: Incident, *, zone: tzinfo, cadence: Cadence) -> None:
-    """Review reminders follow the resolution time; moving it moves the ones not yet sent."""
-    planned = (
-        plan_reviews(incident_id=incident.id, resolved_at=incident.resolved_at, zone=zone, cadence=cadence)
-        if incident.resolved_at is not None
-        else []
-    )
+    """Review reminders follow the resolution time (the close, if `resolved` was never given);
+    moving it moves the ones not yet sent."""
+    resolved_at = incident.resolved_at or incident.closed_at
+    planned = plan_reviews(incident_id=incident.id, resolved_at=resolved_at, zone=zone, cadence=cadence) if resolved_at is not None else []
     current = session.scalars(select(Reminder).where(Reminder.incident_id == incident.id, Reminder.kind == "review")).all()
     _apply_plan(session, incident_id=incident.id, item_id=None, current=current, planned=planned)

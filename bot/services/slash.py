@@ -134,6 +134,13 @@ def run(
             text += f"\n:warning: {warning}"
         return Reply(text, in_channel=True)
 
+    if isinstance(command, (cmd.AddAction, cmd.ListActions)):
+        # Action items mostly come out of the postmortem, after the incident is closed.
+        latest = incidents.latest_incident(session, channel_id=inv.channel_id, team_id=inv.team_id)
+        if latest is None:
+            raise ScribeError(f"This channel has no incident to attach action items to. Start one with `{name} start <title>`.")
+        return _action_command(session, command, latest, inv, settings=settings, client=client)
+
     incident = incidents.require_open_incident(session, team_id=inv.team_id, channel_id=inv.channel_id, command=name)
 
     if isinstance(command, cmd.Moment):
@@ -151,14 +158,6 @@ def run(
             followups.sync_reviews(session, incident, zone=settings.timezone, cadence=followups.Cadence.from_settings(settings))
         return Reply(text, in_channel=True)
 
-    if isinstance(command, cmd.AddAction):
-        return _add_action(session, command, incident, inv, settings=settings, client=client)
-
-    if isinstance(command, cmd.ListActions):
-        from bot.slack.followup_blocks import action_list
-
-        text, blocks = action_list(incident.ref, [actions.view_of(i) for i in actions.items_of(session, incident)], name)
-        return Reply(text, blocks=blocks)
 
     if isinstance(command, cmd.Entry):
         at = _resolve_time(session, client, settings, inv, command.at)
@@ -183,6 +182,8 @@ def run(
         incidents.close_incident(
             session, incident=incident, user_id=inv.user_id, rule=settings.privileged_actions, command_id=inv.command_id, now=inv.now
         )
+        # Closed without a `resolved` time: the review reminders count from the close.
+        followups.sync_reviews(session, incident, zone=settings.timezone, cadence=followups.Cadence.from_settings(settings))
         return Reply(
             f":white_check_mark: *{incident.ref} closed* at {format_utc(inv.now)}. Recording has stopped. "
             f"Draft the postmortem with `{name} postmortem`.",
@@ -196,9 +197,14 @@ def run(
     raise ScribeError(f"`{name} {type(command).__name__.lower()}` isn't available yet. Type `{name} help` for what you can do.")
 
 
-def _add_action(
-    session: Session, command: cmd.AddAction, incident: Incident, inv: Invocation, *, settings: Settings, client: WebClient | None
+def _action_command(
+    session: Session, command: cmd.AddAction | cmd.ListActions, incident: Incident, inv: Invocation, *, settings: Settings, client: WebClient | None
 ) -> Reply:
+    if isinstance(command, cmd.ListActions):
+        from bot.slack.followup_blocks import action_list
+
+        text, blocks = action_list(incident.ref, [actions.view_of(i) for i in actions.items_of(session, incident)], settings.command)
+        return Reply(text, blocks=blocks)
     item = actions.add_item(
         session,
         incident=incident,
