@@ -199,12 +199,15 @@ class ReminderDelivery:
     # Retry-After, so many are cheap; fewer would serialise channels and stretch delivery.
     concurrency: int = 100
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _warned_no_token: bool = field(default=False, repr=False)
 
     def run_due(self, now: datetime | None = None) -> DeliveryReport:
         """Send everything due at `now` (default: the clock), claim by claim, until nothing is due."""
         report = DeliveryReport()
         if self.client is None or not self.client.token:
-            log.warning("follow-ups not sent: no bot token (multi-workspace installs are not supported for reminders yet)")
+            if not self._warned_no_token:
+                log.warning("follow-ups are not sent: there is no bot token (reminders don't support multi-workspace OAuth installs yet)")
+                self._warned_no_token = True
             return report
         # One pass at a time per process; the other process is kept out by the claims.
         with self._lock:
