@@ -350,6 +350,9 @@ def test_the_incident_lead_may_close_someone_elses_item(fapp, clock) -> None:  #
     fapp.player.click("U0CHI", "C0INC", action_id=fb.WONTFIX, value="1", block_id="followup:1")
     fapp.api.wait_for(lambda api: any("won't fix" in t for t in posts(fapp, "C0INC")))
     assert (item(fapp).status, item(fapp).closed_by) == ("wontfix", "U0CHI")
+    confirmation = fapp.api.wait_for(lambda api: [e for e in api.ephemerals if e["user"] == "U0CHI"])
+    assert confirmation[0]["message"]["text"] == "#1 Fix alerts: :heavy_minus_sign: marked won't fix by <@U0CHI>"
+    assert fapp.api.calls_to("chat.update") == []  # the channel's messages are left alone
 
 
 def test_snooze_moves_the_next_reminder_and_keeps_the_buttons(fapp, clock) -> None:  # type: ignore[no-untyped-def]

@@ -43,13 +43,14 @@ def _is_reminder_for(body: dict[str, Any], item_id: int) -> bool:
 
 
 def _show(body: dict[str, Any], client: WebClient, respond: Respond, item_id: int, text: str, blocks: list[dict[str, Any]]) -> None:
-    """Replace the clicked message with the outcome: chat.update for a reminder, respond() for an ephemeral list."""
+    """Show the outcome: a reminder DM is edited into it (chat.update); a click on the
+    `/incident actions` list gets a private confirmation and leaves the list of other items alone."""
     container = body.get("container") or {}
     try:
         if not container.get("is_ephemeral") and _is_reminder_for(body, item_id):
             client.chat_update(channel=container["channel_id"], ts=container["message_ts"], text=text, blocks=blocks)
         else:
-            respond(replace_original=bool(container.get("is_ephemeral")), response_type="ephemeral", text=text, blocks=blocks)
+            respond(replace_original=False, response_type="ephemeral", text=text, blocks=blocks)
     except (SlackApiError, SlackClientError, OSError) as error:
         # The change is saved; only the message edit failed. Tell the person plainly.
         log.warning("could not update the message for action item %s: %s", item_id, type(error).__name__)
