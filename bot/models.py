@@ -226,6 +226,8 @@ class ActionItem(Base):
     closed_by: Mapped[str | None] = mapped_column(String(32))
     # "Snooze" from a reminder: no reminder before this instant (the due date is unchanged).
     snoozed_until: Mapped[datetime | None]
+    # What created it: "view:<id>" for the modal, the slash command's trigger_id otherwise.
+    source_id: Mapped[str | None] = mapped_column(String(128), unique=True)
 
     incident: Mapped[Incident] = relationship(back_populates="action_items")
 

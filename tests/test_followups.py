@@ -133,8 +133,8 @@ def test_actions_lists_items_with_status_owner_due_and_priority(fapp) -> None:  
         "• #2 Document the rollback — <@U0ANN> · no due date · open",
     ]
     actions_blocks = [b for b in body["blocks"] if b["type"] == "actions"]
-    assert [[e["action_id"] for e in b["elements"]] for b in actions_blocks] == [[fb.DONE, fb.WONTFIX]] * 2
-    assert [b["block_id"] for b in actions_blocks] == ["followup:1", "followup:2"]
+    assert [[e["action_id"] for e in b["elements"]] for b in actions_blocks] == [[fb.DONE, fb.WONTFIX]] * 2 + [[fb.ADD]]
+    assert [b["block_id"] for b in actions_blocks] == ["followup:1", "followup:2", "followup_add:1"]
 
 
 # --- delivery with a controllable clock -------------------------------------------------------
@@ -405,3 +405,35 @@ def test_items_can_be_added_after_close_and_reviews_count_from_the_close(fapp, c
     body = cmd(fapp, "action Add pool saturation alert <@U0BOB|bob> due friday")
     assert body["text"].startswith(":clipboard: *Action item #1* for <@U0BOB>, due Fri 2026-11-27")
     assert "#1 Add pool saturation alert" in cmd(fapp, "actions")["text"]
+
+
+def test_the_add_button_opens_a_modal_that_adds_an_item(fapp, clock) -> None:  # type: ignore[no-untyped-def]
+    cmd(fapp, "start Checkout errors")
+    fapp.player.click("U0BOB", "C0INC", action_id=fb.ADD, value="1", block_id="followup_add:1")
+    opened = fapp.api.wait_for(lambda api: api.calls_to("views.open"))
+    assert opened[0].params["view"]["callback_id"] == fb.ADD_VIEW
+    view_id = next(iter(fapp.api.views))
+
+    # A bad due date is shown under its field, and nothing is recorded.
+    bad = fapp.player.submit_view("U0BOB", callback_id=fb.ADD_VIEW, view_id=view_id, values={
+        "text": "Add pool saturation alert", "owner": {"owner": {"type": "users_select", "selected_user": "U0CHI"}}, "due": "frday",
+    })
+    assert bad.status == 200
+    assert bad.json()["response_action"] == "errors"
+    assert bad.json()["errors"]["due"].startswith("'frday' is not a due date I understand")
+    with fapp.session_factory() as s:
+        assert s.scalar(select(func.count()).select_from(ActionItem)) == 0
+
+    good = fapp.player.submit_view("U0BOB", callback_id=fb.ADD_VIEW, view_id=view_id, values={
+        "text": "Add pool saturation alert",
+        "owner": {"owner": {"type": "users_select", "selected_user": "U0CHI"}},
+        "due": "2026-12-01",
+        "priority": {"priority": {"type": "static_select", "selected_option": {"value": "p2"}}},
+    })
+    assert (good.status, good.body) == (200, "")
+    fapp.api.wait_for(lambda api: any(t.startswith(":clipboard: *Action item #1*") for t in posts(fapp, "C0INC")))
+    assert posts(fapp, "C0INC")[-1].startswith(":clipboard: *Action item #1* (p2) for <@U0CHI>, due Tue 2026-12-01: Add pool saturation alert")
+    added = item(fapp)
+    assert (added.owner_id, added.created_by, added.priority, added.source_id) == ("U0CHI", "U0BOB", "p2", f"view:{view_id}")
+    # Chi is in UTC: the due-day DM at 09:30Z.
+    assert ("item:1:due:2026-12-01", utc(2026, 12, 1, 9, 30)) in pending(fapp)

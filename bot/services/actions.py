@@ -118,6 +118,7 @@ def add_item(
         priority=priority,
         status="open",
         created_at=now,
+        source_id=command_id,
     )
     incident.action_items.append(item)
     session.flush()
@@ -132,6 +133,11 @@ def _entry_text(text: str, owner: str, due_text: str | None, priority: str | Non
     if priority:
         extras.append(priority)
     return f"{text} ({', '.join(extras)})"
+
+
+def item_added_by_view(session: Session, *, view_id: str) -> ActionItem | None:
+    """The item a modal submission created."""
+    return session.scalars(select(ActionItem).where(ActionItem.source_id == f"view:{view_id}")).first()
 
 
 def items_of(session: Session, incident: Incident) -> list[ActionItem]:

@@ -22,6 +22,7 @@ from bot.models import Incident, TimelineEntry
 from bot.postmortem.context import KIND_LABELS, format_utc
 from bot.services import actions, followups, incidents, people
 from bot.services.errors import ScribeError
+from bot.slack import followup_blocks
 from bot.timeparse import TimeParseError, parse_moment
 
 SLOW_COMMANDS = (cmd.Postmortem, cmd.Backfill)
@@ -201,9 +202,7 @@ def _action_command(
     session: Session, command: cmd.AddAction | cmd.ListActions, incident: Incident, inv: Invocation, *, settings: Settings, client: WebClient | None
 ) -> Reply:
     if isinstance(command, cmd.ListActions):
-        from bot.slack.followup_blocks import action_list
-
-        text, blocks = action_list(incident.ref, [actions.view_of(i) for i in actions.items_of(session, incident)], settings.command)
+        text, blocks = followup_blocks.action_list(incident.id, incident.ref, [actions.view_of(i) for i in actions.items_of(session, incident)], settings.command)
         return Reply(text, blocks=blocks)
     item = actions.add_item(
         session,
@@ -220,13 +219,7 @@ def _action_command(
     )
     if item is None:
         return Reply("That action item was already recorded.")
-    view = actions.view_of(item)
-    due = f", due {view.due_label}" if view.due_label else ", no due date"
-    priority = f" ({view.priority})" if view.priority else ""
-    text = f":clipboard: *Action item #{item.id}*{priority} for <@{item.owner_id}>{due}: {safe(item.text)}"
-    if view.due_label:
-        text += "\nI'll remind the owner by DM before it is due, and list open items here every week."
-    return Reply(text, in_channel=True)
+    return Reply(followup_blocks.added_line(actions.view_of(item)), in_channel=True)
 
 
 def error_reply(error: Exception, *, usage: str | None = None) -> Reply:

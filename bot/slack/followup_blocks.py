@@ -18,6 +18,8 @@ WONTFIX = "followup_wontfix"
 SNOOZE_DAY = "followup_snooze_1d"
 SNOOZE_WEEK = "followup_snooze_1w"
 REASSIGN = "followup_reassign"
+ADD = "followup_add"  # a button whose value is an incident id; opens the "new action item" modal
+ADD_VIEW = "followup_add_item"  # that modal's callback_id
 SNOOZE_DAYS = {SNOOZE_DAY: 1, SNOOZE_WEEK: 7}
 BLOCK_PREFIX = "followup:"
 
@@ -65,6 +67,16 @@ def item_line(item: ItemView) -> str:
         parts.append(item.priority)
     parts.append(STATUS_LABELS.get(item.status, item.status))
     return f"#{item.id} {neutralize_mentions(item.text)} — {' · '.join(parts)}"
+
+
+def added_line(item: ItemView) -> str:
+    """The channel's confirmation of a new item, the same for the command and the modal."""
+    due = f", due {item.due_label}" if item.due_label else ", no due date"
+    priority = f" ({item.priority})" if item.priority else ""
+    text = f":clipboard: *Action item #{item.id}*{priority} for <@{item.owner_id}>{due}: {neutralize_mentions(item.text)}"
+    if item.due_label:
+        text += "\nI'll remind the owner by DM before it is due, and list open items here every week."
+    return text
 
 
 def reminder_message(kind: str, item: ItemView) -> tuple[str, Blocks]:
@@ -122,11 +134,59 @@ def review_message(incident_ref: str, incident_title: str, days: int, open_items
     return text, [_section(f"*{text}*  “{neutralize_mentions(incident_title)}”\n{body}")]
 
 
-def action_list(incident_ref: str, items: list[ItemView], command: str) -> tuple[str, Blocks]:
+def add_button(incident_id: int) -> dict[str, Any]:
+    """A button that opens the "new action item" modal; other messages (the postmortem summary) can carry it too."""
+    return {"type": "button", "text": {"type": "plain_text", "text": "Add an action item"}, "action_id": ADD, "value": str(incident_id)}
+
+
+def add_item_modal(incident_id: int, incident_ref: str, default_owner: str) -> dict[str, Any]:
+    """The modal behind `add_button`: the same fields as `/incident action`."""
+    return {
+        "type": "modal",
+        "callback_id": ADD_VIEW,
+        "private_metadata": str(incident_id),
+        "title": {"type": "plain_text", "text": f"Action item for {incident_ref}"[:24]},
+        "submit": {"type": "plain_text", "text": "Add"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            {"type": "input", "block_id": "text", "label": {"type": "plain_text", "text": "What needs doing"},
+             "element": {"type": "plain_text_input", "action_id": "text", "max_length": 500}},
+            {"type": "input", "block_id": "owner", "label": {"type": "plain_text", "text": "Owner"},
+             "element": {"type": "users_select", "action_id": "owner", "initial_user": default_owner}},
+            {"type": "input", "block_id": "due", "optional": True, "label": {"type": "plain_text", "text": "Due"},
+             "hint": {"type": "plain_text", "text": "2026-12-01, dec 1, friday, tomorrow, in 2 weeks, end of month; optionally a time and zone"},
+             "element": {"type": "plain_text_input", "action_id": "due", "placeholder": {"type": "plain_text", "text": "friday"}}},
+            {"type": "input", "block_id": "priority", "optional": True, "label": {"type": "plain_text", "text": "Priority"},
+             "element": {"type": "static_select", "action_id": "priority",
+                         "options": [{"text": {"type": "plain_text", "text": p}, "value": p} for p in ("p0", "p1", "p2", "p3")]}},
+        ],
+    }
+
+
+def submitted_item(view: dict[str, Any]) -> tuple[int | None, str, str | None, str | None, str | None]:
+    """(incident id, text, owner, due text, priority) from a submitted `add_item_modal`."""
+    values = (view.get("state") or {}).get("values") or {}
+
+    def field(block: str) -> dict[str, Any]:
+        return (values.get(block) or {}).get(block) or {}
+
+    metadata = str(view.get("private_metadata") or "")
+    priority = (field("priority").get("selected_option") or {}).get("value")
+    return (
+        int(metadata) if metadata.isdigit() else None,
+        (field("text").get("value") or "").strip(),
+        field("owner").get("selected_user"),
+        (field("due").get("value") or "").strip() or None,
+        priority if priority in ("p0", "p1", "p2", "p3") else None,
+    )
+
+
+def action_list(incident_id: int, incident_ref: str, items: list[ItemView], command: str) -> tuple[str, Blocks]:
     """`/incident actions`: every item with its status; open ones get Done / Won't fix buttons."""
+    add = {"type": "actions", "block_id": f"followup_add:{incident_id}", "elements": [add_button(incident_id)]}
     if not items:
         text = f"{incident_ref} has no action items yet. Add one with `{command} action <text> [@owner] [due <date>] [p0|p1|p2|p3]`."
-        return text, [_section(text)]
+        return text, [_section(text), add]
     open_count = sum(1 for i in items if i.status == "open")
     text = f"*{incident_ref} action items* ({open_count} open of {len(items)})"
     blocks: Blocks = [_section(text)]
@@ -136,6 +196,6 @@ def action_list(incident_ref: str, items: list[ItemView], command: str) -> tuple
             blocks.append({"type": "actions", "block_id": block_id(item.id),
                            "elements": [_button("Done", DONE, item.id, "primary"), _button("Won't fix", WONTFIX, item.id)]})
     # Slack allows 50 blocks a message; the text fallback always lists everything.
-    if len(blocks) > 50:
-        blocks = blocks[:49] + [_context(f"…and more; {len(items)} items in all.")]
-    return text + "\n" + "\n".join(f"• {item_line(i)}" for i in items), blocks
+    if len(blocks) > 48:
+        blocks = blocks[:47] + [_context(f"…and more; {len(items)} items in all.")]
+    return text + "\n" + "\n".join(f"• {item_line(i)}" for i in items), blocks + [add]

@@ -17,6 +17,8 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("action_items", schema=None) as batch_op:
         batch_op.add_column(sa.Column("snoozed_until", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("source_id", sa.String(length=128), nullable=True))
+        batch_op.create_unique_constraint("uq_action_items_source_id", ["source_id"])
     with op.batch_alter_table("reminders", schema=None) as batch_op:
         batch_op.add_column(sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True))
     # APScheduler's job store table, exactly as SQLAlchemyJobStore defines it. Created here,
@@ -35,4 +37,6 @@ def downgrade() -> None:
     with op.batch_alter_table("reminders", schema=None) as batch_op:
         batch_op.drop_column("next_attempt_at")
     with op.batch_alter_table("action_items", schema=None) as batch_op:
+        batch_op.drop_constraint("uq_action_items_source_id", type_="unique")
+        batch_op.drop_column("source_id")
         batch_op.drop_column("snoozed_until")

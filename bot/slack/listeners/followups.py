@@ -14,10 +14,13 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from bot.models import Incident
 from bot.services import actions
 from bot.services.errors import ScribeError
 from bot.slack import followup_blocks as fb
 from bot.slack.app import Scribe
+from bot.slack.client import deadline_client
+from bot.timeparse import DueParseError
 
 log = logging.getLogger(__name__)
 
@@ -121,9 +124,59 @@ def reassign_clicked(body: dict[str, Any], action: dict[str, Any], client: WebCl
     _announce(client, view.channel_id, f":arrows_counterclockwise: <@{user_id}> reassigned action item #{view.id} from <@{previous}> to <@{new_owner}>: {fb.item_line(view)}")
 
 
+def open_add_modal(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond, scribe: Scribe) -> None:
+    """"Add an action item" (on the actions list, or any message carrying `fb.add_button`): open the modal."""
+    ack()
+    value = str(action.get("value") or "")
+    with scribe.transaction() as session:
+        incident = session.get(Incident, int(value)) if value.isdigit() else None
+        ref = incident.ref if incident is not None else None
+    if ref is None:
+        respond(response_type="ephemeral", replace_original=False, text=":x: That incident no longer exists.")
+        return
+    # trigger_id expires in 3 seconds: no retries that could outlast it.
+    deadline_client(client).views_open(trigger_id=body["trigger_id"], view=fb.add_item_modal(int(value), ref, body["user"]["id"]))
+
+
+def add_item_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, scribe: Scribe) -> None:
+    """Record the item before answering, so a bad due date is shown in the modal, under its field."""
+    incident_id, text, owner, due, priority = fb.submitted_item(view)
+    if not text:
+        ack(response_action="errors", errors={"text": "Say what needs doing."})
+        return
+    user_id = body["user"]["id"]
+    try:
+        with scribe.transaction() as session:
+            incident = session.get(Incident, incident_id) if incident_id is not None else None
+            if incident is None:
+                raise ScribeError("That incident no longer exists.")
+            actions.add_item(
+                session, incident=incident, text=text, owner_id=owner, due_text=due, priority=priority, user_id=user_id,
+                command_id=f"view:{view['id']}", now=scribe.now(), settings=scribe.settings, client=deadline_client(client),
+            )
+    except DueParseError as error:
+        ack(response_action="errors", errors={"due": error.problem})
+        return
+    except ScribeError as error:
+        ack(response_action="errors", errors={"text": str(error)})
+        return
+    ack()
+
+
+def announce_added_item(body: dict[str, Any], view: dict[str, Any], client: WebClient, scribe: Scribe) -> None:
+    """After the modal closed: confirm the new item in the incident channel, as the command does."""
+    with scribe.transaction() as session:
+        found = actions.item_added_by_view(session, view_id=view["id"])
+        line, channel = (fb.added_line(actions.view_of(found)), found.incident.channel_id) if found is not None else (None, None)
+    if line is not None and channel is not None:
+        _announce(client, channel, line)
+
+
 def register(app: App) -> None:
     app.action(fb.DONE)(ack=acknowledge, lazy=[close_clicked])
     app.action(fb.WONTFIX)(ack=acknowledge, lazy=[close_clicked])
     app.action(fb.SNOOZE_DAY)(ack=acknowledge, lazy=[snooze_clicked])
     app.action(fb.SNOOZE_WEEK)(ack=acknowledge, lazy=[snooze_clicked])
     app.action(fb.REASSIGN)(ack=acknowledge, lazy=[reassign_clicked])
+    app.action(fb.ADD)(open_add_modal)
+    app.view(fb.ADD_VIEW)(ack=add_item_submitted, lazy=[announce_added_item])
