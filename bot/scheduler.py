@@ -54,6 +54,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.config import Settings
 from bot.models import ActionItem, Incident, Reminder
 from bot.services import actions, followups
+from bot.slack import followup_blocks as fb
 
 log = logging.getLogger(__name__)
 UTC = timezone.utc
@@ -160,8 +161,6 @@ def _open_item_views(session: Session, incident: Incident) -> list[actions.ItemV
 
 def compose(session: Session, reminder: Reminder) -> tuple[str, list[dict[str, Any]], str, str | None] | None:
     """(text, blocks, destination, owner) for a reminder, or None when there is nothing left to say."""
-    from bot.slack import followup_blocks as fb
-
     incident = session.get(Incident, reminder.incident_id)
     if incident is None:
         return None

@@ -15,7 +15,7 @@ from bot.services.export import export_incident
 from bot.services.incidents import latest_incident
 from bot.simulator.records import Fault
 from bot.slack import followup_blocks as fb
-from tests.conftest import Clock, start_app
+from tests.conftest import start_app
 
 UTC = timezone.utc
 

@@ -6,9 +6,8 @@ every actions block has the block_id `followup:<item id>` and listeners read it 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from bot.markup import neutralize_mentions
 from bot.services.actions import STATUS_LABELS, ItemView
@@ -110,7 +109,7 @@ def settled_reminder(item: ItemView, outcome: str) -> tuple[str, Blocks]:
     return text, [_section(f"*{neutralize_mentions(item.text)}*"), _context(f"#{item.id} from {item.incident_ref} · {outcome}")]
 
 
-def snoozed_reminder(item: ItemView, until: datetime, owner_tz: ZoneInfo | Any) -> tuple[str, Blocks]:
+def snoozed_reminder(item: ItemView, until: datetime, owner_tz: tzinfo) -> tuple[str, Blocks]:
     """A snoozed reminder keeps its buttons (Done is still one click away) and says until when."""
     text, blocks = reminder_message("snoozed", item)
     local = until.astimezone(owner_tz)
