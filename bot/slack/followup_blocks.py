@@ -74,7 +74,7 @@ def added_line(item: ItemView) -> str:
     priority = f" ({item.priority})" if item.priority else ""
     text = f":clipboard: *Action item #{item.id}*{priority} for <@{item.owner_id}>{due}: {neutralize_mentions(item.text)}"
     if item.due_label:
-        text += "\nI'll remind the owner by DM before it is due, and list open items here every week."
+        text += "\nThe owner gets DM reminders as it comes due, and open items are listed here every week."
     return text
 
 
