@@ -91,6 +91,48 @@ def export(channel_id: str, fmt: str) -> None:
 
 
 @main.command()
+@click.option("--export", "export_dir", required=True, help="Folder of an unzipped Slack workspace export (with channels.json).")
+@click.option("--channel", required=True, help="Channel name in the export, e.g. inc-checkout (a leading # is fine).")
+@click.option("--template", default=None, help="Postmortem template; default SCRIBE_POSTMORTEM_TEMPLATE.")
+@click.option("--from", "start", default=None, help="Only messages from this time, e.g. '2026-01-15 14:00 UTC'.")
+@click.option("--to", "end", default=None, help="Only messages up to this time.")
+def draft(export_dir: str, channel: str, template: str | None, start: str | None, end: str | None) -> None:
+    """Draft a postmortem from a Slack workspace export and print the Markdown."""
+    from datetime import datetime, timezone
+    from pathlib import Path
+
+    from bot.postmortem import ReviewFields
+    from bot.services.errors import ScribeError
+    from bot.services.postmortem import choose_template, render_facts
+    from bot.services.slack_export import ExportError, read_export
+    from bot.timeparse import TimeParseError, parse_moment
+
+    settings = _settings(require_slack=False)
+    now = datetime.now(timezone.utc)
+
+    def fail(message: str) -> None:
+        click.echo(f"scribe draft: {message}", err=True)
+        sys.exit(2)
+
+    window = {}
+    for option, text in (("--from", start), ("--to", end)):
+        if text is None:
+            continue
+        try:
+            window[option] = parse_moment(text, now=now, user_tz=None, default_tz=settings.timezone)
+        except TimeParseError as error:
+            fail(f"{option} {text!r}: {error}")
+    try:
+        name = choose_template(settings, template, None)
+        facts = read_export(Path(export_dir), channel, start=window.get("--from"), end=window.get("--to"), key_reaction=settings.key_reaction)
+    except (ExportError, ScribeError) as error:
+        fail(str(error).replace("`/incident postmortem ", "`scribe draft --template ").replace("`", "'"))
+        return
+    _, markdown = render_facts(settings, facts.incident, facts.entries, [], ReviewFields(), names=facts.names, now=now, template=name)
+    click.echo(markdown, nl=False)
+
+
+@main.command()
 @click.option("--keep", is_flag=True, help="Keep the demo's temporary database and print its path.")
 def demo(keep: bool) -> None:
     """Replay a realistic incident against a local Slack simulator and print the result."""

@@ -20,7 +20,10 @@ from bot.config import Settings
 from bot.models import Incident, Postmortem, PostmortemVersion, TimelineEntry
 from bot.postmortem import (
     DEFAULT_BLAME_PHRASES,
+    ActionFact,
     BlameFinding,
+    EntryFact,
+    IncidentFacts,
     ReviewFields,
     UnknownTemplate,
     available_templates,
@@ -154,6 +157,26 @@ def blame_findings(markdown: str, context: dict[str, Any], settings: Settings) -
     return find_blame(markdown, phrases=phrases, people=people_names)
 
 
+def render_facts(
+    settings: Settings,
+    incident: IncidentFacts,
+    entries: list[EntryFact],
+    actions: list[ActionFact],
+    review: ReviewFields,
+    *,
+    names: dict[str, str],
+    now: datetime,
+    template: str,
+) -> tuple[dict[str, Any], str]:
+    """Facts to (context, Markdown) with the named template; used for stored incidents and exports alike."""
+    context = build_context(incident, entries, actions, review, user_name=names.get, generated_at=now, display_tz=settings.timezone)
+    try:
+        markdown = render_postmortem(context, template, template_environment(settings))
+    except UnknownTemplate as error:  # the folder changed between choosing and rendering
+        raise UnknownTemplateChoice(template, error.available, settings.command) from None
+    return context, markdown
+
+
 def draft_postmortem(
     session: Session,
     incident: Incident,
@@ -178,19 +201,10 @@ def draft_postmortem(
     )
     latest = session.scalar(select(func.max(PostmortemVersion.version)).where(PostmortemVersion.incident_id == incident.id))
     version = (latest or 0) + 1
-    context = build_context(
-        incident_facts(incident),
-        entry_facts(entries),
-        action_facts(items),
-        review_fields(pm, version),
-        user_name=names.get,
-        generated_at=now,
-        display_tz=settings.timezone,
+    context, markdown = render_facts(
+        settings, incident_facts(incident), entry_facts(entries), action_facts(items), review_fields(pm, version),
+        names=names, now=now, template=name,
     )
-    try:
-        markdown = render_postmortem(context, name, template_environment(settings))
-    except UnknownTemplate as error:  # the folder changed between choosing and rendering
-        raise UnknownTemplateChoice(name, error.available, settings.command) from None
     session.add(
         PostmortemVersion(
             incident_id=incident.id, version=version, template=name, status=pm.status, markdown=markdown, created_at=now, created_by=user_id
