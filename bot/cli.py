@@ -85,8 +85,11 @@ def export(channel_id: str, fmt: str) -> None:
             click.echo(json.dumps(export_incident(session, incident), indent=2, ensure_ascii=False))
             return
         from bot.services.postmortem import latest_markdown
+        from bot.slack.client import make_client
 
-        markdown = latest_markdown(session, incident, settings=settings)
+        # With a bot token, a first draft can resolve names through users.info.
+        client = make_client(settings.slack_bot_token, settings.slack_api_url) if settings.slack_bot_token else None
+        markdown = latest_markdown(session, incident, settings=settings, client=client)
         click.echo(markdown)
 
 

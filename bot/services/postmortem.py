@@ -151,10 +151,17 @@ def _user_ids(incident: Incident, entries: list[TimelineEntry], owners: list[str
     return {i for i in ids if i}
 
 
-def blame_findings(markdown: str, context: dict[str, Any], settings: Settings) -> list[BlameFinding]:
+def blame_findings(context: dict[str, Any], settings: Settings) -> list[BlameFinding]:
+    """Sentences people wrote (review fields, messages, command entries, action items) that
+    blame someone. The template's own wording is ours and is left out on purpose."""
     phrases = settings.blame_phrases or DEFAULT_BLAME_PHRASES
-    people_names = [p.replace("\\", "") for p in context.get("participants", [])]
-    return find_blame(markdown, phrases=phrases, people=people_names)
+    people_names = [p.replace("\\", "") for p in context["participants"]]
+    review = context["review"]
+    texts = [review[name] for name in REVIEW_FIELDS]
+    texts += [m["text"] for m in context["messages"]]
+    texts += [e["text"] for e in context["key_events"] if e["kind"] != "message"]
+    texts += [a["text"] for a in context["actions"]]
+    return find_blame([t for t in texts if t], phrases=phrases, people=people_names)
 
 
 def render_facts(
@@ -223,7 +230,7 @@ def draft_postmortem(
         status=pm.status,
         markdown=markdown,
         context=context,
-        findings=blame_findings(markdown, context, settings),
+        findings=blame_findings(context, settings),
         canvas_id=pm.canvas_id,
         summary_ts=pm.summary_ts,
     )
@@ -235,13 +242,16 @@ def latest_version(session: Session, incident: Incident) -> PostmortemVersion | 
     ).first()
 
 
-def latest_markdown(session: Session, incident: Incident, *, settings: Settings, now: datetime | None = None) -> str:
-    """The latest stored version; drafts (and stores) one from the cached names if none exists yet."""
+def latest_markdown(
+    session: Session, incident: Incident, *, settings: Settings, client: WebClient | None = None, now: datetime | None = None
+) -> str:
+    """The latest stored version; drafts (and stores) one if none exists yet, resolving names
+    through *client* when given, else from the users.info cache (uncached people show their id)."""
     stored = latest_version(session, incident)
     if stored is not None:
         return stored.markdown
     when = now or datetime.now(timezone.utc)
-    return draft_postmortem(session, incident, settings=settings, client=None, now=when, user_id=None).markdown
+    return draft_postmortem(session, incident, settings=settings, client=client, now=when, user_id=None).markdown
 
 
 def set_status(session: Session, incident: Incident, *, status: str, user_id: str, rule: str, now: datetime) -> str:

@@ -94,10 +94,11 @@ def publish_postmortem(
     pointer = DraftPointer(version=stored.version, template=stored.template, status=stored.status,
                            filename=stored.filename, canvas_id=report.canvas_id)
     report.summary_ts = _publish_summary(client, stored, pointer, report.problems)
-    _upload_files(client, stored, include_chart, report)
     if report.summary_ts or report.canvas_id:
+        # Remembered at once, so the next regeneration edits these instead of posting twins.
         with transaction(session_factory) as session:
             pm_service.record_publication(session, stored.incident_id, summary_ts=report.summary_ts, canvas_id=report.canvas_id)
+    _upload_files(client, stored, include_chart, report)
     log.info("published postmortem v%s of %s in %s (%d problem(s))", stored.version, stored.ref, channel, len(report.problems))
     return report
 
