@@ -288,14 +288,20 @@ def test_persistent_slack_failure_is_reported_in_plain_words(app) -> None:  # ty
 
 def test_blaming_sentences_are_quoted_in_the_summary(app) -> None:  # type: ignore[no-untyped-def]
     cmd(app, "start DB outage")
-    app.player.say("U0BOB", CHANNEL, "This was human error, plain and simple.")
+    cmd(app, "rootcause This was human error, plain and simple.", user="U0BOB")
+    pinned = app.player.say("U0CHI", CHANNEL, "Honestly bob broke the deploy")
+    app.player.react("U0ANN", CHANNEL, pinned, name="pushpin")
+    app.player.say("U0CHI", CHANNEL, "Careless config push, again.")  # the verbatim log is not screened
     cmd(app, "postmortem")
     published(app.api)
     [post] = app.api.calls_to("chat.postMessage")
     blocks = json.loads(post.params["blocks"]) if isinstance(post.params["blocks"], str) else post.params["blocks"]
     review = next(b["text"]["text"] for b in blocks if b["type"] == "section" and "Blameless review" in b["text"]["text"])
-    assert review.startswith(":warning: *Blameless review:* 1 sentence may blame people.")
-    assert "> This was human error, plain and simple." in review
+    assert review == (
+        ":warning: *Blameless review:* 2 sentences may blame people. Rephrase them around what the system and process allowed:\n"
+        "> This was human error, plain and simple.\n"
+        "> Honestly bob broke the deploy"
+    )
 
 
 def test_scribe_export_md_prints_the_latest_version(app, monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]

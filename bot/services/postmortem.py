@@ -152,14 +152,16 @@ def _user_ids(incident: Incident, entries: list[TimelineEntry], owners: list[str
 
 
 def blame_findings(context: dict[str, Any], settings: Settings) -> list[BlameFinding]:
-    """Sentences people wrote (review fields, messages, command entries, action items) that
-    blame someone. The template's own wording is ours and is left out on purpose."""
+    """Sentences in the draft's own voice that blame someone: the Edit-modal fields, the
+    timeline of key events (commands, pinned and 📌 messages), the investigation record and
+    the action items. The communication log is left out on purpose: it is a verbatim record
+    nobody should rephrase, and screening thousands of chat lines would cost the draft its
+    speed."""
     phrases = settings.blame_phrases or DEFAULT_BLAME_PHRASES
     people_names = [p.replace("\\", "") for p in context["participants"]]
     review = context["review"]
     texts = [review[name] for name in REVIEW_FIELDS]
-    texts += [m["text"] for m in context["messages"]]
-    texts += [e["text"] for e in context["key_events"] if e["kind"] != "message"]
+    texts += [e["text"] for e in context["key_events"]]
     texts += [a["text"] for a in context["actions"]]
     return find_blame([t for t in texts if t], phrases=phrases, people=people_names)
 
