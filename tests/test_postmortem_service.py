@@ -125,3 +125,29 @@ def test_latest_markdown_returns_the_stored_version(session_factory) -> None:  #
         first = pm.latest_markdown(session, incident, settings=settings(), now=T0)
         assert pm.latest_markdown(session, incident, settings=settings(), now=T0 + timedelta(hours=1)) == first
         assert len(session.scalars(select(PostmortemVersion)).all()) == 1
+
+
+def test_concurrent_drafts_get_distinct_versions(session_factory) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    with session_factory.begin() as session:
+        incident_id = make_incident(session, messages=50).id
+    errors: list[Exception] = []
+    start = threading.Barrier(4)
+
+    def draft() -> None:
+        try:
+            start.wait()
+            with session_factory.begin() as session:
+                pm.draft_postmortem(session, session.get(Incident, incident_id), settings=settings(), client=None, now=T0, user_id="U1")
+        except Exception as error:  # noqa: BLE001 - collected for the assert
+            errors.append(error)
+
+    threads = [threading.Thread(target=draft) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    with session_factory() as session:
+        assert sorted(session.scalars(select(PostmortemVersion.version))) == [1, 2, 3, 4]

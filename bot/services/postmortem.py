@@ -14,6 +14,7 @@ from typing import Any
 
 from slack_sdk import WebClient
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.config import Settings
@@ -108,23 +109,19 @@ def postmortem_of(session: Session, incident: Incident, *, now: datetime, lock: 
         # Serialises concurrent drafts of one incident on PostgreSQL (version numbers).
         query = query.with_for_update()
     pm = session.scalars(query).one_or_none()
-    if pm is None:
-        pm = Postmortem(incident_id=incident.id, status="draft", updated_at=now)
-        session.add(pm)
-        session.flush()
-    return pm
+    if pm is not None:
+        return pm
+    try:
+        # Two first drafts at once: one inserts, the other waits on the key, then locks that row.
+        with session.begin_nested():
+            session.add(Postmortem(incident_id=incident.id, status="draft", updated_at=now))
+    except IntegrityError:
+        pass
+    return session.scalars(query).one()
 
 
 def review_fields(pm: Postmortem, version: int) -> ReviewFields:
-    return ReviewFields(
-        summary=pm.summary,
-        impact=pm.impact,
-        root_cause=pm.root_cause,
-        contributing_factors=pm.contributing_factors,
-        lessons=pm.lessons,
-        status=pm.status,
-        version=version,
-    )
+    return ReviewFields(**{name: getattr(pm, name) for name in REVIEW_FIELDS}, status=pm.status, version=version)
 
 
 def incident_for_channel(session: Session, *, team_id: str | None, channel_id: str, command: str = "/incident") -> Incident:
