@@ -345,3 +345,27 @@ def test_export_md_drafts_one_when_none_is_stored(database_url, slack, monkeypat
     online = CliRunner().invoke(main, ["export", "--channel", CHANNEL, "--format", "md"])
     assert online.exit_code == 0, online.output
     assert "**bob**: disk at 100% on db-1" in online.output
+
+
+def test_regenerate_after_the_summary_and_canvas_were_deleted_posts_them_again(app) -> None:  # type: ignore[no-untyped-def]
+    record_incident(app)
+    cmd(app, "postmortem")
+    app.api.wait_for(lambda a: [e for e in a.ephemerals if "stored" in str(e["message"].get("text"))])
+    old_ts, old_canvas = summary_ts(app), app.api.channel_canvases[CHANNEL]
+    app.api.workspace.delete(CHANNEL, old_ts)
+    del app.api.canvases[old_canvas]  # the channel's canvas tab stays taken, as in Slack
+    app.api.clear_calls()
+    told = len(app.api.ephemerals)
+
+    app.player.click("U0ANN", CHANNEL, action_id="postmortem_regenerate", value="1", message_ts=old_ts)
+    published(app.api)
+    assert [(c.method, c.ok) for c in app.api.calls if c.method.startswith(("chat.", "canvases.", "conversations.canvases"))] == [
+        ("canvases.edit", False), ("conversations.canvases.create", False), ("canvases.create", True),
+        ("chat.update", False), ("chat.postMessage", True),
+    ]
+    new_ts = app.api.calls_to("chat.postMessage")[0].response["ts"]
+    with app.session_factory() as s:
+        pm = s.get(Postmortem, 1)
+        assert (pm.summary_ts, pm.canvas_id) == (new_ts, app.api.calls_to("canvases.create")[0].response["canvas_id"])
+    assert app.api.canvases[pm.canvas_id] == versions(app)[-1].markdown
+    assert len(app.api.ephemerals) == told  # recovered without bothering anyone
