@@ -82,7 +82,7 @@ def test_user_text_cannot_ping_or_inject_markup_in_the_summary() -> None:
     text = json.dumps(blocks)
     assert "<!channel>" not in text and "<!here>" not in text and "<@U2>" not in text
     events = next(b["text"]["text"] for b in blocks if b["type"] == "section" and "key events" in b["text"]["text"])
-    assert "*Decision* — Ann Lee: @channel roll back [now](https://evil.example) &amp; @Bob Stone" in events
+    assert "*Decision* — Ann Lee: @channel roll back <https://evil.example|now> &amp; @Bob Stone" in events
 
 
 def test_buttons_follow_the_status() -> None:

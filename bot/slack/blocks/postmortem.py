@@ -32,6 +32,8 @@ EDIT_MODAL = "postmortem_edit_modal"
 _STATUS_LABELS = {"draft": "Draft", "in_review": "In review", "final": "Final"}
 _STATUS_ICONS = {"draft": ":memo:", "in_review": ":eyes:", "final": ":white_check_mark:"}
 _MD_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
+# A Markdown link as markup.py writes it, after the escapes are undone: [label](http…).
+_MD_LINK = re.compile(r"\[([^\[\]\n]+)\]\((https?://[^\s()<>]+)\)")
 
 #: The Edit modal's fields: (field, label, hint).
 EDIT_FIELDS: tuple[tuple[str, str, str], ...] = (
@@ -62,7 +64,9 @@ def plain(markdown: str) -> str:
 def slack_text(markdown: str) -> str:
     """Context strings are Markdown-escaped for the document; Slack mrkdwn wants them plain
     with only &, < and > escaped (which also keeps user text from forming mentions)."""
-    return plain(markdown).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = plain(markdown).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    # Links stay clickable in Slack; a | would end the label early, so it becomes a look-alike.
+    return _MD_LINK.sub(lambda m: f"<{m.group(2)}|{m.group(1).replace('|', '¦')}>", text)
 
 
 def cut(text: str, limit: int, pointer: str = "…") -> str:
