@@ -127,7 +127,9 @@ def backfill_incident(
             report.threads_checked += 1
             with transaction(factory) as session:
                 newest_reply = session.scalar(
-                    select(func.max(TimelineEntry.ts)).where(TimelineEntry.channel_id == channel_id, TimelineEntry.thread_ts == parent)
+                    select(func.max(TimelineEntry.ts)).where(
+                        TimelineEntry.team_id == team_id, TimelineEntry.channel_id == channel_id, TimelineEntry.thread_ts == parent
+                    )
                 )
             pause()
             for page in _pages(

@@ -59,6 +59,7 @@ def add_command_entry(
         TimelineEntry,
         dict(
             incident_id=incident.id,
+            team_id=incident.team_id,
             channel_id=incident.channel_id,
             ts=None,
             command_id=command_id,

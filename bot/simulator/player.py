@@ -242,7 +242,7 @@ class SlackPlayer:
         ws = self.workspace
         sim_user, sim_channel = self._user(user), self._channel(channel)
         ws.join(channel, user)
-        self.last_response_url = self.web_api.new_response_url(channel_id=channel, user_id=user)
+        self.last_response_url = self.web_api.new_response_url(channel_id=channel, user_id=user, workspace=ws)
         self.last_trigger_id = self._trigger_id()
         return self._post_form({
             "token": self.verification_token,
@@ -313,7 +313,7 @@ class SlackPlayer:
             payload["channel"] = {"id": channel, "name": "directmessage" if sim_channel.is_im else sim_channel.name}
             if message is not None:
                 payload["message"] = message
-            self.last_response_url = self.web_api.new_response_url(channel_id=channel, user_id=user,
+            self.last_response_url = self.web_api.new_response_url(channel_id=channel, user_id=user, workspace=ws,
                                                                    message_ts=ts)
             payload["response_url"] = self.last_response_url
         payload["actions"] = [action]
