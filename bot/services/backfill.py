@@ -145,6 +145,8 @@ def backfill_incident(
     return report
 
 
-def open_incident_ids(factory: sessionmaker[Session]) -> list[int]:
+def open_incidents(factory: sessionmaker[Session]) -> list[tuple[int, str]]:
+    """(incident id, team id) of every open incident, oldest first."""
     with transaction(factory) as session:
-        return list(session.scalars(select(Incident.id).where(Incident.closed_at.is_(None)).order_by(Incident.id)))
+        rows = session.execute(select(Incident.id, Incident.team_id).where(Incident.closed_at.is_(None)).order_by(Incident.id))
+        return [(row.id, row.team_id) for row in rows]

@@ -190,6 +190,11 @@ class FakeSlackWebAPI:
         workspace.lock = self.workspace.lock
         self._teams.append(SlackMethods(workspace, self._root_url, self._methods.page_size_cap))
 
+    @property
+    def workspaces(self) -> list[Workspace]:
+        """Every team this API serves, the primary one first."""
+        return [t.ws for t in self._teams]
+
     def install(self, workspace: Workspace, user_id: str, *, client_id: str, scopes: str = "commands,chat:write") -> str:
         """A user approves the app on Slack's authorize page: returns the one-time code
         Slack would put in the redirect to the app's /slack/oauth_redirect."""

@@ -58,6 +58,12 @@ class Scribe:
             yield session
 
 
+NOT_INSTALLED = (
+    ":warning: Incident Scribe isn't installed in this workspace (or its installation was removed), "
+    "so nothing was recorded. Ask a workspace admin to install it from the Scribe server's /slack/install page."
+)
+
+
 def _is_slash_command(body: dict[str, Any]) -> bool:
     return isinstance(body, dict) and "command" in body and "trigger_id" in body
 
@@ -89,6 +95,7 @@ def create_app(
         from bot.slack.oauth import oauth_settings
 
         app_kwargs["oauth_settings"] = oauth_settings(settings, session_factory)
+        app_kwargs["user_facing_authorize_error_message"] = NOT_INSTALLED
     app_kwargs["client"] = client
     app = App(**app_kwargs)
     app.scribe = scribe  # type: ignore[attr-defined]
