@@ -88,6 +88,10 @@ class SlackPlayer:
 
         Passing an earlier `event_id` (with retry_num) imitates a redelivery.
         """
+        return self.deliver(self.envelope(event, event_id=event_id), retry_num=retry_num, retry_reason=retry_reason)
+
+    def envelope(self, event: dict[str, Any], *, event_id: str | None = None) -> dict[str, Any]:
+        """The event_callback envelope Slack would wrap `event` in (not sent)."""
         ws = self.workspace
         event = dict(event)
         event.setdefault("event_ts", event.get("ts") or ws.next_ts())
@@ -108,13 +112,14 @@ class SlackPlayer:
             }],
             "is_ext_shared_channel": False,
         }
-        return self._deliver(envelope, retry_num, retry_reason)
+        return envelope
 
     def redeliver(self, envelope: dict[str, Any], *, retry_num: int = 1, retry_reason: str = "http_timeout") -> Reply:
         """Send an earlier envelope again, byte for byte, as Slack's retries do."""
-        return self._deliver(envelope, retry_num, retry_reason)
+        return self.deliver(envelope, retry_num=retry_num, retry_reason=retry_reason)
 
-    def _deliver(self, envelope: dict[str, Any], retry_num: int | None, retry_reason: str | None) -> Reply:
+    def deliver(self, envelope: dict[str, Any], *, retry_num: int | None = None, retry_reason: str | None = None) -> Reply:
+        """Send an envelope; with retry_num, as Slack's redelivery (X-Slack-Retry-Num) does."""
         headers = {"Content-Type": JSON_TYPE}
         if retry_num is not None:
             headers["X-Slack-Retry-Num"] = str(retry_num)
