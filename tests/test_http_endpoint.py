@@ -39,7 +39,22 @@ def message(ws, text: str, channel: str = INCIDENT) -> dict[str, Any]:  # type: 
 
 
 def as_json(payload: dict[str, Any]) -> bytes:
-    return json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    # ensure_ascii keeps a lone surrogate as a \\udXXX escape, the way it travels in JSON.
+    return json.dumps(payload, ensure_ascii=any(_has_surrogate(v) for v in _strings(payload))).encode("utf-8")
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def _has_surrogate(text: str) -> bool:
+    return any("\ud800" <= ch <= "\udfff" for ch in text)
 
 
 def padded_to(ws, size: int) -> tuple[bytes, str]:  # type: ignore[no-untyped-def]
@@ -76,6 +91,10 @@ def signed_event(ws, event: dict[str, Any], **post: Any) -> tuple[bytes, dict[st
     return as_json(envelope(ws, event)), JSON_HEADERS, post, []
 
 
+def stored_as(ws, event: dict[str, Any], texts: list[str]) -> tuple[bytes, dict[str, str], dict[str, Any], list[str]]:  # type: ignore[no-untyped-def]
+    return as_json(envelope(ws, event)), JSON_HEADERS, {}, texts
+
+
 def stored_whole(ws, text: str) -> tuple[bytes, dict[str, str], dict[str, Any], list[str]]:  # type: ignore[no-untyped-def]
     return as_json(envelope(ws, message(ws, text))), JSON_HEADERS, {}, [text]
 
@@ -102,6 +121,17 @@ CASES = [
     Case("message in a channel with no incident", lambda ws: signed_event(ws, message(ws, "lunch?", channel=QUIET)), 200),
     Case("right-to-left text, stored exactly", lambda ws: stored_whole(ws, RTL), 200),
     Case("emoji, stored exactly", lambda ws: stored_whole(ws, EMOJI), 200),
+    Case(
+        "NUL and a lone surrogate, stored as U+FFFD",
+        lambda ws: stored_as(ws, message(ws, "nul:\x00 half:\ud83d end"), ["nul:\ufffd half:\ufffd end"]),
+        200,
+    ),
+    Case(
+        "an alert bot with a very long name",
+        lambda ws: stored_as(ws, {"type": "message", "subtype": "bot_message", "channel": INCIDENT, "username": "Datadog " + "x" * 80,
+                                  "text": "CPU > 90%", "ts": ws.next_ts()}, ["CPU > 90%"]),
+        200,
+    ),
     Case("a body of exactly 1 MB, stored whole", exactly_one_megabyte, 200),
     Case("a body one byte over 1 MB", lambda ws: (padded_to(ws, MAX_BODY_BYTES + 1)[0], JSON_HEADERS, {}, []), 413),
 ]

@@ -24,6 +24,7 @@ from bot.postmortem.context import KIND_LABELS, format_utc
 from bot.services import incidents, people
 from bot.services.errors import ScribeError
 from bot.slack.client import describe_failure
+from bot.slack.payloads import storable
 from bot.timeparse import TimeParseError, parse_moment
 
 SLOW_COMMANDS = (cmd.Postmortem, cmd.Backfill)
@@ -225,7 +226,7 @@ def handle(
     """Parse and run a command in one transaction. Returns the reply and the parsed command
     (None when the text didn't parse). User mistakes become ephemeral replies; nothing is
     written when they happen, because the transaction rolls back."""
-    parsed = cmd.parse_command(text or "")
+    parsed = cmd.parse_command(storable(text or ""))
     if isinstance(parsed, cmd.UsageError):
         return Reply(f":x: {parsed.message}\nUsage: `{parsed.usage.format(cmd=settings.command)}`"), None
     if isinstance(parsed, SLOW_COMMANDS):

@@ -18,7 +18,7 @@ from bot.services import capture
 from bot.services.capture import CapturedMessage
 from bot.slack.app import Scribe
 from bot.slack.client import deadline_client, describe_failure, is_transient
-from bot.slack.payloads import captured_message, is_recordable
+from bot.slack.payloads import captured_message, is_recordable, storable
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def on_message_changed(event: dict[str, Any], context: BoltContext, scribe: Scri
             session,
             team_id=context.team_id,
             message=captured_message(message, channel_id=event["channel"]),
-            previous_text=previous.get("text"),
+            previous_text=storable(previous["text"]) if isinstance(previous.get("text"), str) else None,
             edit_ts=(message.get("edited") or {}).get("ts"),
             now=scribe.now(),
         )
