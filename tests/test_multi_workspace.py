@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -192,3 +193,27 @@ def test_oauth_redirect_refuses_forged_or_replayed_state(two_teams) -> None:  # 
     assert status == 401
     with running.session_factory() as s:
         assert s.execute(text("SELECT count(*) FROM slack_bots")).scalar() == 1
+
+
+def test_catch_up_after_a_restart_reads_each_team_with_its_own_installation(two_teams, database_url) -> None:  # type: ignore[no-untyped-def]
+    running, api, base, teams, players = two_teams
+    for ws in teams.values():
+        assert install(api, base, ws)[0] == 200
+        assert players[ws.team_id].command("U0ANN", CHANNEL, f"start {ws.team_id} down").status == 200
+    running.stop()
+
+    # While the app is down, both teams talk in their C0SAME (after the incidents began).
+    for ws in teams.values():
+        ws.clock.set(time.time() + 1)  # type: ignore[attr-defined]
+    missed = {team_id: players[team_id].say("U0BOB", CHANNEL, f"{team_id} said this while you were down", deliver=False) for team_id in teams}
+    restarted = start_app(database_url, api, slack_bot_token=None, slack_client_id=CLIENT_ID, slack_client_secret=CLIENT_SECRET)
+    try:
+        reports = sorted(r.summary() for r in restarted.runtime.backfill_reports)
+        assert reports == [
+            "Catch-up for INC-1: 1 missed message(s) recorded, 0 edit(s) applied, 0 thread(s) checked.",
+            "Catch-up for INC-2: 1 missed message(s) recorded, 0 edit(s) applied, 0 thread(s) checked.",
+        ]
+        for team_id in teams:
+            assert incident_texts(restarted.session_factory, team_id) == [(missed[team_id], f"{team_id} said this while you were down")]
+    finally:
+        restarted.stop()
