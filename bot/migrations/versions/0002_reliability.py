@@ -14,6 +14,20 @@ branch_labels = None
 depends_on = None
 
 
+def _team_and_bot_columns() -> list[sa.Column]:  # type: ignore[type-arg]
+    """The team and bot-token columns both slack_sdk tables have, in their order."""
+    return [
+        sa.Column("team_id", sa.String(32)),
+        sa.Column("team_name", sa.String(200)),
+        sa.Column("bot_token", sa.String(200)),
+        sa.Column("bot_id", sa.String(32)),
+        sa.Column("bot_user_id", sa.String(32)),
+        sa.Column("bot_scopes", sa.String(1000)),
+        sa.Column("bot_refresh_token", sa.String(200)),
+        sa.Column("bot_token_expires_at", sa.DateTime()),
+    ]
+
+
 def upgrade() -> None:
     # slack_sdk's SQLAlchemyInstallationStore / SQLAlchemyOAuthStateStore tables, written
     # out as that library defines them (slack_sdk 3.33+), so the schema is versioned here
@@ -26,14 +40,7 @@ def upgrade() -> None:
         sa.Column("enterprise_id", sa.String(32)),
         sa.Column("enterprise_name", sa.String(200)),
         sa.Column("enterprise_url", sa.String(200)),
-        sa.Column("team_id", sa.String(32)),
-        sa.Column("team_name", sa.String(200)),
-        sa.Column("bot_token", sa.String(200)),
-        sa.Column("bot_id", sa.String(32)),
-        sa.Column("bot_user_id", sa.String(32)),
-        sa.Column("bot_scopes", sa.String(1000)),
-        sa.Column("bot_refresh_token", sa.String(200)),
-        sa.Column("bot_token_expires_at", sa.DateTime()),
+        *_team_and_bot_columns(),
         sa.Column("user_id", sa.String(32), nullable=False),
         sa.Column("user_token", sa.String(200)),
         sa.Column("user_scopes", sa.String(1000)),
@@ -55,14 +62,7 @@ def upgrade() -> None:
         sa.Column("app_id", sa.String(32), nullable=False),
         sa.Column("enterprise_id", sa.String(32)),
         sa.Column("enterprise_name", sa.String(200)),
-        sa.Column("team_id", sa.String(32)),
-        sa.Column("team_name", sa.String(200)),
-        sa.Column("bot_token", sa.String(200)),
-        sa.Column("bot_id", sa.String(32)),
-        sa.Column("bot_user_id", sa.String(32)),
-        sa.Column("bot_scopes", sa.String(1000)),
-        sa.Column("bot_refresh_token", sa.String(200)),
-        sa.Column("bot_token_expires_at", sa.DateTime()),
+        *_team_and_bot_columns(),
         sa.Column("is_enterprise_install", sa.Boolean(), nullable=False),
         sa.Column("installed_at", sa.DateTime(), nullable=False),
     )
