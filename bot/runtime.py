@@ -13,6 +13,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime
 from typing import Any
 
@@ -83,11 +84,16 @@ class Runtime:
         assert self.server is not None, "HTTP mode only"
         return self.server.url
 
-    def _team_client(self, team_id: str, single: dict[str, Any]) -> tuple[WebClient, BotIdentity] | None:
+    @cached_property
+    def _configured_bot(self) -> BotIdentity:
+        """Who we are with the single configured token (one auth.test, on first need)."""
+        identity = self.app.client.auth_test()
+        return BotIdentity(user_id=identity.get("user_id"), bot_id=identity.get("bot_id"))
+
+    def _team_client(self, team_id: str) -> tuple[WebClient, BotIdentity] | None:
         """The client and bot identity to read a team's history with, or None if we can't.
 
         One workspace: the configured token. Multi-workspace: the team's installation.
-        `single` caches the one auth.test a single-workspace catch-up needs.
         """
         client = self.app.client
         store = self.app.installation_store
@@ -102,18 +108,14 @@ class Runtime:
             return team_client, BotIdentity(user_id=installed.bot_user_id, bot_id=installed.bot_id)
         if not client.token:
             return None
-        if "bot" not in single:
-            identity = client.auth_test()
-            single["bot"] = BotIdentity(user_id=identity.get("user_id"), bot_id=identity.get("bot_id"))
-        return client, single["bot"]
+        return client, self._configured_bot
 
     def catch_up(self) -> None:
         """Backfill every open incident; a failure is logged, never fatal."""
         scribe = self.app.scribe  # type: ignore[attr-defined]
-        single: dict[str, Any] = {}
         try:
             for incident_id, team_id in open_incidents(scribe.session_factory):
-                found = self._team_client(team_id, single)
+                found = self._team_client(team_id)
                 if found is None:
                     continue
                 client, bot = found
