@@ -66,20 +66,31 @@ def db_upgrade() -> None:
 
 @main.command()
 @click.option("--channel", "channel_id", required=True, help="Slack channel id of the incident, e.g. C0123ABCD.")
+@click.option("--team", "team_id", default=None, help="Slack team (workspace) id, e.g. T0123ABCD; needed when several workspaces use this channel id.")
 @click.option("--format", "fmt", type=click.Choice(["json", "md"]), default="json", show_default=True)
-def export(channel_id: str, fmt: str) -> None:
+def export(channel_id: str, team_id: str | None, fmt: str) -> None:
     """Print one incident (the open one in the channel, else its latest) as JSON or Markdown."""
     settings = _settings(require_slack=False)
     from bot.db import make_engine, make_session_factory, transaction, upgrade
     from bot.services.export import export_incident
-    from bot.services.incidents import latest_incident
+    from bot.services.incidents import latest_incident, teams_with_channel
 
     upgrade(settings.database_url)
     factory = make_session_factory(make_engine(settings.database_url))
     with transaction(factory) as session:
-        incident = latest_incident(session, channel_id=channel_id)
+        if team_id is None:
+            teams = teams_with_channel(session, channel_id=channel_id)
+            if len(teams) > 1:
+                click.echo(
+                    f"Channel {channel_id} has incidents in several workspaces ({', '.join(teams)}). "
+                    f"Say which with --team, e.g. --team {teams[0]}.",
+                    err=True,
+                )
+                sys.exit(1)
+        incident = latest_incident(session, channel_id=channel_id, team_id=team_id)
         if incident is None:
-            click.echo(f"No incident has been recorded in channel {channel_id}. Check the id (it looks like C0123ABCD).", err=True)
+            where = f" of team {team_id}" if team_id else ""
+            click.echo(f"No incident has been recorded in channel {channel_id}{where}. Check the id (it looks like C0123ABCD).", err=True)
             sys.exit(1)
         if fmt == "json":
             click.echo(json.dumps(export_incident(session, incident), indent=2, ensure_ascii=False))
