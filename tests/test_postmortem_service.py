@@ -35,7 +35,7 @@ def make_incident(session, messages: int = 0) -> Incident:  # type: ignore[no-un
     for user_id, name in (("U1", "ann"), ("U2", "bob"), ("U3", "chi")):
         session.add(UserProfile(team_id="T1", user_id=user_id, display_name=name, real_name=None, tz="UTC", fetched_at=datetime.now(UTC)))
     session.add_all([
-        TimelineEntry(incident_id=incident.id, channel_id="C1", ts=f"{1768485600 + i}.000100", at=T0 + timedelta(seconds=i * 0.5),
+        TimelineEntry(incident_id=incident.id, team_id=incident.team_id, channel_id="C1", ts=f"{1768485600 + i}.000100", at=T0 + timedelta(seconds=i * 0.5),
                       kind="message", text=f"update {i}: pool at {i % 100}% <@U{i % 3 + 1}>", author=f"U{i % 3 + 1}",
                       source="message", key=False, recorded_at=T0)
         for i in range(messages)
