@@ -1,7 +1,7 @@
 """follow-ups: snoozed action items, retry backoff for reminders
 
 Revision ID: 0002_followups
-Revises: 0001
+Revises: 0002_reliability
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0002_followups"
-down_revision = "0001"
+down_revision = "0002_reliability"
 branch_labels = None
 depends_on = None
 

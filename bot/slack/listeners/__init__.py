@@ -2,10 +2,11 @@
 
 from slack_bolt import App
 
-from bot.slack.listeners import commands, events, followups
+from bot.slack.listeners import commands, events, followups, postmortem
 
 
 def register_listeners(app: App) -> None:
     commands.register(app)
     events.register(app)
+    postmortem.register(app)
     followups.register(app)
