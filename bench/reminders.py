@@ -84,7 +84,7 @@ def measure_reminder_delivery(count: int = 1000, channels: int = 100, per_channe
         settings = Settings(slack_bot_token=workspace.bot_token, slack_signing_secret="bench", database_url=url, slack_api_url=api.base_url)
         # Enough 429 retries for a channel's whole queue: the client waits out each Retry-After.
         client = make_client(workspace.bot_token, api.base_url, max_rate_limit_retries=10)
-        delivery = ReminderDelivery(session_factory=factory, client=client, settings=settings, clock=lambda: datetime.now(UTC))
+        delivery = ReminderDelivery(session_factory=factory, client_for=lambda team_id: client, settings=settings, clock=lambda: datetime.now(UTC))
 
         started = time.monotonic()
         report = delivery.run_due()

@@ -68,7 +68,7 @@ class Runtime:
         runtime = cls(settings=settings, app=app)
         runtime.hooks_on_stop.append(engine.dispose)
 
-        runtime.reminders = ReminderDelivery(session_factory=factory, client=app.client, settings=settings, clock=clock)
+        runtime.reminders = ReminderDelivery(session_factory=factory, client_for=runtime.team_client, settings=settings, clock=clock)
         if settings.scheduler_enabled if start_scheduler is None else start_scheduler:
             runtime.scheduler = FollowupScheduler(runtime.reminders, engine, poll_seconds=settings.scheduler_poll_seconds)
             runtime.scheduler.start()
@@ -102,24 +102,34 @@ class Runtime:
         identity = self.app.client.auth_test()
         return BotIdentity(user_id=identity.get("user_id"), bot_id=identity.get("bot_id"))
 
-    def _team_client(self, team_id: str) -> tuple[WebClient, BotIdentity] | None:
-        """The client and bot identity to read a team's history with, or None if we can't.
+    def team_client(self, team_id: str) -> WebClient | None:
+        """The client to act in a team with, or None if the app isn't installed there.
 
         One workspace: the configured token. Multi-workspace: the team's installation.
         """
         client = self.app.client
+        installed = self._installed_bot(team_id)
+        if installed is not None:
+            return WebClient(token=installed.bot_token, base_url=client.base_url, timeout=client.timeout, retry_handlers=client.retry_handlers)
+        return client if client.token else None
+
+    def _installed_bot(self, team_id: str) -> Any:
+        """The team's installation (slack_sdk Bot) in multi-workspace mode, else None."""
         store = self.app.installation_store
-        if store is not None and not client.token:
-            installed = store.find_bot(enterprise_id=None, team_id=team_id)
-            if installed is None or not installed.bot_token:
-                log.warning("catch-up skipped team %s: the app is not installed there", team_id)
-                return None
-            team_client = WebClient(
-                token=installed.bot_token, base_url=client.base_url, timeout=client.timeout, retry_handlers=client.retry_handlers
-            )
-            return team_client, BotIdentity(user_id=installed.bot_user_id, bot_id=installed.bot_id)
-        if not client.token:
+        if store is None or self.app.client.token:
             return None
+        installed = store.find_bot(enterprise_id=None, team_id=team_id)
+        return installed if installed is not None and installed.bot_token else None
+
+    def _team_client(self, team_id: str) -> tuple[WebClient, BotIdentity] | None:
+        """The client and bot identity to read a team's history with, or None if we can't."""
+        client = self.team_client(team_id)
+        if client is None:
+            log.warning("catch-up skipped team %s: the app is not installed there", team_id)
+            return None
+        installed = self._installed_bot(team_id)
+        if installed is not None:
+            return client, BotIdentity(user_id=installed.bot_user_id, bot_id=installed.bot_id)
         return client, self._configured_bot
 
     def catch_up(self) -> None:

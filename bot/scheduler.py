@@ -95,6 +95,7 @@ class DeliveryReport:
 class Outgoing:
     reminder_id: int
     dedupe_key: str
+    team_id: str
     channel: str  # channel id, or a user id for a DM
     owner_id: str | None
     text: str
@@ -189,7 +190,8 @@ class ReminderDelivery:
     """Sends due reminders. `run_due()` is what the poller calls; tests call it directly."""
 
     session_factory: sessionmaker[Session]
-    client: WebClient | None
+    # The client to act in a team with (one token, or each team's installation), None if not installed.
+    client_for: Callable[[str], WebClient | None]
     settings: Settings
     clock: Callable[[], datetime]
     worker: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}")
@@ -198,16 +200,10 @@ class ReminderDelivery:
     # Retry-After, so many are cheap; fewer would serialise channels and stretch delivery.
     concurrency: int = 100
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _warned_no_token: bool = field(default=False, repr=False)
 
     def run_due(self, now: datetime | None = None) -> DeliveryReport:
         """Send everything due at `now` (default: the clock), claim by claim, until nothing is due."""
         report = DeliveryReport()
-        if self.client is None or not self.client.token:
-            if not self._warned_no_token:
-                log.warning("follow-ups are not sent: there is no bot token (reminders don't support multi-workspace OAuth installs yet)")
-                self._warned_no_token = True
-            return report
         # One pass at a time per process; the other process is kept out by the claims.
         with self._lock:
             when = now or self.clock()
@@ -238,10 +234,11 @@ class ReminderDelivery:
                     report.cancelled += 1
                     continue
                 text, blocks, destination, owner = composed
-                outgoing.append(Outgoing(reminder.id, reminder.dedupe_key, destination, owner, text, blocks, claim.reclaimed_from))
-        by_channel: dict[str, list[Outgoing]] = defaultdict(list)
+                team_id = session.get(Incident, reminder.incident_id).team_id  # type: ignore[union-attr]
+                outgoing.append(Outgoing(reminder.id, reminder.dedupe_key, team_id, destination, owner, text, blocks, claim.reclaimed_from))
+        by_channel: dict[tuple[str, str], list[Outgoing]] = defaultdict(list)
         for message in outgoing:
-            by_channel[message.channel].append(message)
+            by_channel[(message.team_id, message.channel)].append(message)
         if not by_channel:
             return
         recorder = _SentRecorder(self)
@@ -255,17 +252,23 @@ class ReminderDelivery:
         report.sent += recorder.counts["sent"]
         report.recovered += recorder.counts["recovered"]
         report.lost_claims += recorder.counts["lost_claims"]
-        self._plan_next([m.reminder_id for m in outgoing])
+        self._plan_next(outgoing)
 
     def _send_channel(self, batch: list[Outgoing], now: datetime, recorder: "_SentRecorder") -> list[str]:
         """One channel's reminders, in order, paced to Slack's per-channel rate. Returns the failures."""
         failures: list[str] = []
+        client = self.client_for(batch[0].team_id)
+        if client is None:
+            # Uninstalled (or not yet reinstalled): kept and retried with backoff, like any failure.
+            for message in batch:
+                self._failed(message, f"the app is not installed in team {message.team_id}", now)
+            return ["failed"] * len(batch)
         next_post = 0.0
         for message in batch:
             wait = next_post - time.monotonic()
             if wait > 0:
                 time.sleep(wait)
-            posted = self._send_one(message, now)
+            posted = self._send_one(message, now, client)
             if posted is None:
                 failures.append("failed")
             else:
@@ -274,14 +277,13 @@ class ReminderDelivery:
             next_post = time.monotonic() + CHANNEL_POST_INTERVAL
         return failures
 
-    def _send_one(self, message: Outgoing, now: datetime) -> tuple[str, str, str] | None:
+    def _send_one(self, message: Outgoing, now: datetime, client: WebClient) -> tuple[str, str, str] | None:
         """Post (or, after a crash, find) one reminder: (channel, ts, "sent" | "recovered"), or None if it failed."""
-        assert self.client is not None
         try:
-            found = self._already_posted(message) if message.reclaimed_from is not None else None
+            found = self._already_posted(message, client) if message.reclaimed_from is not None else None
             if found is not None:
                 return found[0], found[1], "recovered"
-            response = self.client.chat_postMessage(
+            response = client.chat_postMessage(
                 channel=message.channel,
                 text=message.text,
                 blocks=message.blocks,
@@ -290,16 +292,17 @@ class ReminderDelivery:
             )
             return response["channel"], response["ts"], "sent"
         except (SlackApiError, SlackClientError, OSError) as error:
-            self._failed(message, error, now)
+            reason = error.response.get("error") if isinstance(error, SlackApiError) else f"{type(error).__name__}: {error}"
+            self._failed(message, str(reason), now)
             return None
 
-    def _already_posted(self, message: Outgoing) -> tuple[str, str] | None:
+    def _already_posted(self, message: Outgoing, client: WebClient) -> tuple[str, str] | None:
         """After a crash mid-send: is the reminder already in Slack? Looks for our metadata key."""
-        assert self.client is not None and message.reclaimed_from is not None
+        assert message.reclaimed_from is not None
         channel = message.channel
         if message.owner_id is not None:
-            channel = self.client.conversations_open(users=message.owner_id)["channel"]["id"]
-        history = self.client.conversations_history(
+            channel = client.conversations_open(users=message.owner_id)["channel"]["id"]
+        history = client.conversations_history(
             channel=channel, oldest=f"{(message.reclaimed_from - timedelta(minutes=1)).timestamp():.6f}", include_all_metadata=True, limit=200
         )
         for posted in history.get("messages") or []:
@@ -327,13 +330,16 @@ class ReminderDelivery:
                 counts[outcome] += 1
         return counts
 
-    def _plan_next(self, reminder_ids: list[int]) -> None:
+    def _plan_next(self, outgoing: list[Outgoing]) -> None:
         """After sends, plan what comes next from that moment: the next overdue DM, next week's digest."""
-        if not reminder_ids:
+        if not outgoing:
             return
         cadence = followups.Cadence.from_settings(self.settings)
+        # Clients first, outside the transaction: finding a team's installation reads the
+        # database too, and on SQLite a second connection would wait on our own write lock.
+        clients = {team_id: self.client_for(team_id) for team_id in {m.team_id for m in outgoing}}
         with self.session_factory.begin() as session:
-            rows = session.scalars(select(Reminder).where(Reminder.id.in_(reminder_ids), Reminder.status == "sent")).all()
+            rows = session.scalars(select(Reminder).where(Reminder.id.in_([m.reminder_id for m in outgoing]), Reminder.status == "sent")).all()
             items: dict[int, datetime] = {}
             digests: dict[int, datetime] = {}
             for row in rows:
@@ -345,14 +351,14 @@ class ReminderDelivery:
             for item_id, after in items.items():
                 item = session.get(ActionItem, item_id)
                 if item is not None:
-                    actions.replan(session, item, settings=self.settings, client=self.client, now=after, digest=False)
+                    client = clients.get(item.incident.team_id)
+                    actions.replan(session, item, settings=self.settings, client=client, now=after, digest=False)
             for incident_id, after in digests.items():
                 incident = session.get(Incident, incident_id)
                 if incident is not None:
                     followups.sync_digest(session, incident, zone=self.settings.timezone, cadence=cadence, now=after)
 
-    def _failed(self, message: Outgoing, error: Exception, now: datetime) -> None:
-        reason = error.response.get("error") if isinstance(error, SlackApiError) else f"{type(error).__name__}: {error}"
+    def _failed(self, message: Outgoing, reason: str, now: datetime) -> None:
         with self.session_factory.begin() as session:
             reminder = session.get(Reminder, message.reminder_id)
             if reminder is None or reminder.status != "sending" or reminder.claimed_by != self.worker:

@@ -16,6 +16,7 @@ from bot.services.incidents import latest_incident
 from bot.simulator.records import Fault
 from bot.slack import followup_blocks as fb
 from tests.conftest import start_app
+from tests.test_multi_workspace import two_teams  # noqa: F401  (fixture)
 
 UTC = timezone.utc
 
@@ -437,3 +438,21 @@ def test_the_add_button_opens_a_modal_that_adds_an_item(fapp, clock) -> None:  #
     assert (added.owner_id, added.created_by, added.priority, added.source_id) == ("U0CHI", "U0BOB", "p2", f"view:{view_id}")
     # Chi is in UTC: the due-day DM at 09:30Z.
     assert ("item:1:due:2026-12-01", utc(2026, 12, 1, 9, 30)) in pending(fapp)
+
+
+def test_each_workspace_gets_its_reminders_with_its_own_installation(two_teams) -> None:  # type: ignore[no-untyped-def]
+    from tests.test_multi_workspace import CHANNEL, install
+
+    running, api, base, teams, players = two_teams
+    for ws in teams.values():
+        assert install(api, base, ws)[0] == 200
+    for team_id, player in players.items():
+        player.command("U0ANN", CHANNEL, f"start {team_id} is down")
+        player.command("U0ANN", CHANNEL, f"action Fix {team_id} <@U0BOB|bob> due tomorrow")
+    later = datetime.now(UTC) + timedelta(days=3)
+    running.runtime.reminders.run_due(later)
+    for team_id, ws in teams.items():
+        dms = [m["text"] for m in ws.messages("DU0BOB")]
+        assert len(dms) == 1 and f"Fix {team_id}" in dms[0], (team_id, dms)
+    # Once each: nothing more until the next slot.
+    assert running.runtime.reminders.run_due(later).sent == 0
