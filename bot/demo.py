@@ -137,7 +137,7 @@ def play_followups(script: DemoScript, runtime, api: FakeSlackWebAPI) -> None:  
     from sqlalchemy import select
 
     from bot.models import ActionItem, Reminder
-    from bot.slack import followup_blocks as fb
+    from bot.slack.blocks import followups as fb
 
     owner, dm = "U0CHI", "DU0CHI"
     script.command("U0ANN", f"action Alert on DB connection pool saturation <@{owner}|chi> due tomorrow p1")

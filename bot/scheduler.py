@@ -54,7 +54,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.config import Settings
 from bot.models import ActionItem, Incident, Reminder
 from bot.services import actions, followups
-from bot.slack import followup_blocks as fb
+from bot.slack.blocks import followups as fb
 
 log = logging.getLogger(__name__)
 UTC = timezone.utc

@@ -14,7 +14,7 @@ from bot.scheduler import CLAIM_LEASE, POLLER_JOB_ID, METADATA_EVENT
 from bot.services.export import export_incident
 from bot.services.incidents import latest_incident
 from bot.simulator.records import Fault
-from bot.slack import followup_blocks as fb
+from bot.slack.blocks import followups as fb
 from tests.conftest import start_app
 from tests.test_multi_workspace import two_teams  # noqa: F401  (fixture)
 

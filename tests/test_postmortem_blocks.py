@@ -7,6 +7,7 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from bot.postmortem import ActionFact, EntryFact, ReviewFields, build_context
+from bot.slack.blocks import followups as fb
 from bot.slack.blocks import postmortem as pmb
 from tests.test_render import GENERATED, NAMES, at, empty_incident, incident, small_entries
 
@@ -90,9 +91,9 @@ def test_buttons_follow_the_status() -> None:
         pointer = pmb.DraftPointer(version=1, template="concise", status=status, filename="x.md")
         return [e["action_id"] for e in pmb.summary_blocks(context(), [], pointer, incident_id=7)[-1]["elements"]]
 
-    assert action_ids("draft") == [pmb.REGENERATE, pmb.EDIT, pmb.MARK_REVIEWED, pmb.MARK_FINAL]
-    assert action_ids("in_review") == [pmb.REGENERATE, pmb.EDIT, pmb.MARK_FINAL]
-    assert action_ids("final") == [pmb.REGENERATE, pmb.EDIT]
+    assert action_ids("draft") == [pmb.REGENERATE, pmb.EDIT, pmb.MARK_REVIEWED, pmb.MARK_FINAL, fb.ADD]
+    assert action_ids("in_review") == [pmb.REGENERATE, pmb.EDIT, pmb.MARK_FINAL, fb.ADD]
+    assert action_ids("final") == [pmb.REGENERATE, pmb.EDIT, fb.ADD]
 
 
 def test_compact_summary_has_status_pointer_and_buttons() -> None:

@@ -100,6 +100,7 @@ def test_postmortem_posts_summary_canvas_markdown_file_and_chart(app) -> None:  
     assert [(b["action_id"], b["text"]["text"], b["value"]) for b in buttons] == [
         ("postmortem_regenerate", "Regenerate", "1"), ("postmortem_edit", "Edit", "1"),
         ("postmortem_mark_reviewed", "Mark reviewed", "1"), ("postmortem_mark_final", "Mark final", "1"),
+        ("followup_add", "Add an action item", "1"),
     ]
     texts = "\n".join(b["text"]["text"] for b in blocks if b["type"] == "section")
     assert "*Time to detect (TTD):* 23 min" in texts
@@ -201,7 +202,7 @@ def test_status_moves_draft_in_review_final_and_only_the_lead_finalises(app) -> 
     update = app.api.calls_to("chat.update")[-1]
     blocks = json.loads(update.params["blocks"]) if isinstance(update.params["blocks"], str) else update.params["blocks"]
     assert "*In review* · version 2" in blocks[1]["elements"][0]["text"]
-    assert [b["action_id"] for b in blocks[-1]["elements"]] == ["postmortem_regenerate", "postmortem_edit", "postmortem_mark_final"]
+    assert [b["action_id"] for b in blocks[-1]["elements"]] == ["postmortem_regenerate", "postmortem_edit", "postmortem_mark_final", "followup_add"]
 
     app.player.click("U0BOB", CHANNEL, action_id="postmortem_mark_final", value="1", message_ts=ts)
     refused = app.api.wait_for(lambda a: [e for e in a.ephemerals if e["user"] == "U0BOB" and "Only" in str(e["message"].get("text"))])
@@ -369,3 +370,28 @@ def test_regenerate_after_the_summary_and_canvas_were_deleted_posts_them_again(a
         assert (pm.summary_ts, pm.canvas_id) == (new_ts, app.api.calls_to("canvases.create")[0].response["canvas_id"])
     assert app.api.canvases[pm.canvas_id] == versions(app)[-1].markdown
     assert len(app.api.ephemerals) == told  # recovered without bothering anyone
+
+
+def test_add_action_item_button_on_the_summary_adds_an_item_that_the_next_draft_lists(app) -> None:  # type: ignore[no-untyped-def]
+    record_incident(app)
+    cmd(app, "postmortem")
+    published(app.api)
+    ts = summary_ts(app)
+
+    assert app.player.click("U0CHI", CHANNEL, action_id="followup_add", value="1", message_ts=ts).status == 200
+    [opened] = app.api.calls_to("views.open")
+    view = json.loads(opened.params["view"]) if isinstance(opened.params["view"], str) else opened.params["view"]
+    assert (view["callback_id"], view["private_metadata"]) == ("followup_add_item", "1")
+    reply = app.player.submit_view("U0CHI", callback_id="followup_add_item", values={
+        "text": "Release DB connections on the error path",
+        "owner": {"owner": {"type": "users_select", "selected_user": "U0BOB"}},
+        "due": "2026-12-04",
+        "priority": {"priority": {"type": "static_select", "selected_option": {"value": "p1"}}},
+    })
+    assert (reply.status, reply.body) == (200, "")
+
+    app.player.click("U0ANN", CHANNEL, action_id="postmortem_regenerate", value="1", message_ts=ts)
+    published(app.api, uploads=2)
+    md = versions(app)[-1].markdown
+    assert "Release DB connections on the error path" in md
+    assert "| bob |" in md and "2026-12-04" in md

@@ -23,7 +23,7 @@ from bot.models import Incident, TimelineEntry
 from bot.postmortem.context import KIND_LABELS, format_utc
 from bot.services import actions, followups, incidents, people
 from bot.services.errors import ScribeError
-from bot.slack import followup_blocks
+from bot.slack.blocks import followups as followup_blocks
 from bot.slack.client import describe_failure
 from bot.slack.payloads import storable
 from bot.timeparse import TimeParseError, parse_moment

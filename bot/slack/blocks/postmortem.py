@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bot.slack.blocks import followups
+
 # Slack's published limits (api.slack.com/reference/block-kit).
 MAX_BLOCKS = 50
 MAX_SECTION_TEXT = 3000
@@ -188,6 +190,8 @@ def summary_blocks(context: dict[str, Any], findings: Sequence[str], pointer: Dr
             "confirm": {"type": "plain_text", "text": "Mark final"},
             "deny": {"type": "plain_text", "text": "Not yet"},
         }))
+    # Reviewers find missing follow-ups while reading; let them add one without leaving the draft.
+    buttons.append(followups.add_button(incident_id))
     blocks.append({"type": "actions", "block_id": "postmortem_review", "elements": buttons})
     return blocks[:MAX_BLOCKS]
 

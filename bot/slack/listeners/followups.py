@@ -17,7 +17,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from bot.models import Incident
 from bot.services import actions
 from bot.services.errors import ScribeError
-from bot.slack import followup_blocks as fb
+from bot.slack.blocks import followups as fb
 from bot.slack.app import Scribe
 from bot.slack.client import deadline_client
 from bot.timeparse import DueParseError

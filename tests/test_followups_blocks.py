@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.markup import neutralize_mentions
 from bot.services.actions import ItemView
-from bot.slack import followup_blocks as fb
+from bot.slack.blocks import followups as fb
 
 
 def view(item_id: int = 3, text: str = "Add pool alert", status: str = "open") -> ItemView:
