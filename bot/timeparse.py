@@ -419,6 +419,9 @@ def _month_day(mon: str, day_text: str, year_text: str | None,
                                  default=datetime(2000, 1, 1))  # 2000 has a Feb 29
     except (ValueError, OverflowError):
         raise err(f"{_MONTH_ABBR[month]} {day_text} is not a date.") from None
+    if parsed.day != int(day_text):
+        # dateutil reads a number too big for a day ("dec 45") as a year and keeps day 1.
+        raise err(f"{_MONTH_ABBR[month]} {day_text} is not a date.")
     year = int(year_text) if year_text else None
     if year is not None:
         try:
