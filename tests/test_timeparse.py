@@ -400,7 +400,7 @@ def test_split_time_prefix(text: str, expected: tuple[str | None, str]) -> None:
         ("14:23 PST pager", "14:23 PST", "America/Los_Angeles"),
         ("noon-ish db", "noon-ish", "not a time I understand"),
         ("25:00 db down", "25:00", "not a valid time of day"),
-        ("at jan 32 10:00 x", "jan 32 10:00", "not a time I understand"),
+        ("at jan 32 10:00 x", "jan 32 10:00", "Jan 32 is not a date"),
     ],
 )
 def test_explain_bad_time(text: str, fragment: str, problem: str) -> None:
