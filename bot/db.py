@@ -13,6 +13,7 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -28,11 +29,21 @@ def normalise_url(url: str) -> str:
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
+        pool_args: dict[str, object] = {}
+        if make_url(url).database not in (None, "", ":memory:"):
+            # SQLite has one writer and every transaction here starts with BEGIN IMMEDIATE,
+            # so transactions run one at a time whatever the pool size. With one pooled
+            # connection, waiting threads queue on the pool and go in turn; with several,
+            # they poll the file lock with sqlite's busy handler, which sleeps 1..100 ms
+            # between tries, and that put p99 ack latency at 50 concurrent senders near
+            # 600 ms (see README, Benchmarks). No code path nests two sessions in one thread.
+            pool_args = dict(poolclass=QueuePool, pool_size=1, max_overflow=0, pool_timeout=30)
         engine = create_engine(
             url,
-            # A busy writer makes others wait instead of failing with "database is locked".
+            # A writer in another process makes us wait instead of failing with "database is locked".
             connect_args={"timeout": 30, "check_same_thread": False},
             pool_pre_ping=True,
+            **pool_args,
         )
 
         @event.listens_for(engine, "connect")
@@ -83,18 +94,32 @@ def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
+def _insert_for(session: Session, model: type):  # type: ignore[no-untyped-def]
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(model)
+
+
+def insert_many_ignoring_duplicates(session: Session, model: type, rows: list[dict], conflict_columns: list[str]) -> int:
+    """INSERT … ON CONFLICT DO NOTHING for many rows in one statement; returns how many were inserted."""
+    if not rows:
+        return 0
+    statement = _insert_for(session, model).on_conflict_do_nothing(index_elements=conflict_columns)
+    primary_key = model.__mapper__.primary_key[0]  # type: ignore[attr-defined]
+    # Multi-row VALUES (SQLAlchemy's "insertmanyvalues"), with RETURNING to count only the
+    # rows that were really inserted.
+    return len(session.execute(statement.returning(primary_key), rows).all())
+
+
 def insert_ignoring_duplicates(session: Session, model: type, values: dict, conflict_columns: list[str]) -> bool:
     """INSERT … ON CONFLICT DO NOTHING; True when a row was inserted.
 
     This is how redeliveries become no-ops: the unique constraint decides, atomically,
     even when two processes receive the same event at once.
     """
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    statement = insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict_columns)
+    statement = _insert_for(session, model).values(**values).on_conflict_do_nothing(index_elements=conflict_columns)
     # RETURNING, not rowcount: an ORM-level insert on psycopg reports rowcount 1 even
     # when the conflict clause skipped the row.
     primary_key = model.__mapper__.primary_key[0]  # type: ignore[attr-defined]

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.db import insert_ignoring_duplicates
+from bot.db import insert_ignoring_duplicates, insert_many_ignoring_duplicates
 from bot.models import EntryEdit, Incident, KeyMark, TimelineEntry
-from bot.services.incidents import open_incident
+from bot.services.incidents import open_incident, open_incidents
 from bot.timeparse import datetime_to_slack_ts, slack_ts_to_datetime
 
 
@@ -63,6 +63,38 @@ def record_message(session: Session, *, team_id: str, message: CapturedMessage, 
     if incident is None:
         return False
     return insert_ignoring_duplicates(session, TimelineEntry, _values(incident, message, source=source, now=now), ["channel_id", "ts"])
+
+
+@dataclass(frozen=True)
+class IncomingMessage:
+    """A message event waiting to be recorded with others in one transaction (see record_messages)."""
+
+    team_id: str
+    message: CapturedMessage
+    now: datetime
+
+
+def record_messages(session: Session, batch: Sequence[IncomingMessage]) -> int:
+    """Store many messages at once, exactly as record_message would one by one; returns how many were new.
+
+    One query finds the open incidents of all the channels involved and one multi-row
+    INSERT … ON CONFLICT DO NOTHING stores the messages, so a batch costs about what a
+    single message does.
+    """
+    channels: dict[str, set[str]] = {}
+    for incoming in batch:
+        channels.setdefault(incoming.team_id, set()).add(incoming.message.channel_id)
+    incidents = {
+        (incident.team_id, incident.channel_id): incident
+        for team_id, channel_ids in channels.items()
+        for incident in open_incidents(session, team_id=team_id, channel_ids=channel_ids)
+    }
+    rows = [
+        _values(incident, incoming.message, source="message", now=incoming.now)
+        for incoming in batch
+        if (incident := incidents.get((incoming.team_id, incoming.message.channel_id))) is not None
+    ]
+    return insert_many_ignoring_duplicates(session, TimelineEntry, rows, ["channel_id", "ts"])
 
 
 def record_edit(

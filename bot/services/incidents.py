@@ -6,6 +6,7 @@ transaction, so a command either lands whole or not at all.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import select
@@ -25,6 +26,15 @@ def open_incident(session: Session, *, team_id: str, channel_id: str) -> Inciden
     return session.scalars(
         select(Incident).where(Incident.team_id == team_id, Incident.channel_id == channel_id, Incident.closed_at.is_(None))
     ).one_or_none()
+
+
+def open_incidents(session: Session, *, team_id: str, channel_ids: Iterable[str]) -> list[Incident]:
+    """The open incidents of any of these channels (at most one per channel)."""
+    return list(
+        session.scalars(
+            select(Incident).where(Incident.team_id == team_id, Incident.channel_id.in_(list(channel_ids)), Incident.closed_at.is_(None))
+        )
+    )
 
 
 def require_open_incident(session: Session, *, team_id: str, channel_id: str, command: str = "/incident") -> Incident:

@@ -88,6 +88,10 @@ class SlackPlayer:
 
         Passing an earlier `event_id` (with retry_num) imitates a redelivery.
         """
+        return self._deliver(self.event_envelope(event, event_id=event_id), retry_num, retry_reason)
+
+    def event_envelope(self, event: dict[str, Any], *, event_id: str | None = None) -> dict[str, Any]:
+        """The event_callback envelope Slack would POST for `event` (not sent; the benchmark pre-builds these)."""
         ws = self.workspace
         event = dict(event)
         event.setdefault("event_ts", event.get("ts") or ws.next_ts())
@@ -108,7 +112,7 @@ class SlackPlayer:
             }],
             "is_ext_shared_channel": False,
         }
-        return self._deliver(envelope, retry_num, retry_reason)
+        return envelope
 
     def redeliver(self, envelope: dict[str, Any], *, retry_num: int = 1, retry_reason: str = "http_timeout") -> Reply:
         """Send an earlier envelope again, byte for byte, as Slack's retries do."""
@@ -239,12 +243,16 @@ class SlackPlayer:
     # -- slash commands and interactivity --------------------------------------------------
 
     def command(self, user: str, channel: str, text: str, *, command: str = "/incident") -> Reply:
+        return self._post_form(self.command_form(user, channel, text, command=command))
+
+    def command_form(self, user: str, channel: str, text: str, *, command: str = "/incident") -> dict[str, str]:
+        """The form fields Slack would POST for a slash command (not sent; the benchmark pre-builds these)."""
         ws = self.workspace
         sim_user, sim_channel = self._user(user), self._channel(channel)
         ws.join(channel, user)
         self.last_response_url = self.web_api.new_response_url(channel_id=channel, user_id=user)
         self.last_trigger_id = self._trigger_id()
-        return self._post_form({
+        return {
             "token": self.verification_token,
             "team_id": ws.team_id,
             "team_domain": ws.team_domain,
@@ -258,7 +266,7 @@ class SlackPlayer:
             "is_enterprise_install": "false",
             "response_url": self.last_response_url,
             "trigger_id": self.last_trigger_id,
-        })
+        }
 
     def click(
         self, user: str, channel: str | None, *, action_id: str, value: str = "", block_id: str = "b",

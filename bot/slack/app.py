@@ -22,6 +22,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Settings
 from bot.db import make_engine, make_session_factory, transaction
+from bot.groupcommit import GroupCommit
+from bot.services.capture import IncomingMessage, record_messages
 from bot.slack.client import make_client
 
 log = logging.getLogger(__name__)
@@ -44,8 +46,19 @@ class Scribe:
     # Spacing between catch-up page reads; Slack's history methods are rate-limited tightly.
     history_pause: Callable[[], None] = field(default=lambda: time.sleep(1.0))
 
+    # Message events are written in shared transactions (see bot.groupcommit); its
+    # thread starts with the first message.
+    message_writer: GroupCommit[IncomingMessage] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.message_writer = GroupCommit(self.session_factory, record_messages, name="message-writer")
+
     def now(self) -> datetime:
         return self.clock()
+
+    def close(self) -> None:
+        """Commit messages still waiting; called when the app stops."""
+        self.message_writer.close()
 
     def __deepcopy__(self, memo: dict[int, Any]) -> "Scribe":
         # Bolt deep-copies the context for lazy listeners; this is a shared service

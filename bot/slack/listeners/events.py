@@ -14,7 +14,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.services import capture
-from bot.services.capture import CapturedMessage
+from bot.services.capture import CapturedMessage, IncomingMessage
 from bot.slack.app import Scribe
 from bot.slack.payloads import captured_message, is_recordable
 
@@ -22,8 +22,8 @@ from bot.slack.payloads import captured_message, is_recordable
 def on_message(event: dict[str, Any], context: BoltContext, scribe: Scribe) -> None:
     if not is_recordable(event, bot_user_id=context.bot_user_id, bot_id=context.bot_id):
         return
-    with scribe.transaction() as session:
-        capture.record_message(session, team_id=context.team_id, message=captured_message(event, channel_id=event["channel"]), now=scribe.now())
+    # Returns once committed, in a transaction shared with concurrent message events.
+    scribe.message_writer.submit(IncomingMessage(team_id=context.team_id, message=captured_message(event, channel_id=event["channel"]), now=scribe.now()))
 
 
 def on_message_changed(event: dict[str, Any], context: BoltContext, scribe: Scribe) -> None:
