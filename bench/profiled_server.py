@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,22 +24,26 @@ from bot.logs import configure_logging  # noqa: E402
 from bot.runtime import Runtime  # noqa: E402
 
 
-def profiled(app: Callable[..., Iterable[bytes]], sessions: list[Session]) -> Callable[..., Iterable[bytes]]:
-    lock = threading.Lock()
+_lock = threading.Lock()
 
-    def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+
+def profiled(function: Callable[..., Any], sessions: list[Session], *, drain: bool = False) -> Callable[..., Any]:
+    """`function`, with each call profiled on the thread that makes it."""
+
+    def call(*args: Any) -> Any:
         profiler = Profiler(interval=0.0005)
         profiler.start()
         try:
-            # Drain the body inside the profile: with process_before_response it is ready anyway.
-            return list(app(environ, start_response))
+            result = function(*args)
+            # A WSGI body is drained inside the profile (with process_before_response it is ready anyway).
+            return list(result) if drain else result
         finally:
             profiler.stop()
             if profiler.last_session is not None:
-                with lock:
+                with _lock:
                     sessions.append(profiler.last_session)
 
-    return wsgi
+    return call
 
 
 def main(output: Path) -> None:
@@ -49,7 +53,10 @@ def main(output: Path) -> None:
     assert runtime.server is not None, "profiling needs HTTP mode"
     waitress = runtime.server.server
     sessions: list[Session] = []
-    waitress.application = profiled(waitress.application, sessions)  # type: ignore[union-attr]
+    waitress.application = profiled(waitress.application, sessions, drain=True)  # type: ignore[union-attr]
+    # Message events are written on the group-commit thread, outside the requests.
+    writer = runtime.app.scribe.message_writer  # type: ignore[attr-defined]
+    writer._commit = profiled(writer._commit, sessions)
     try:
         runtime.serve_forever()
     except KeyboardInterrupt:

@@ -1,16 +1,18 @@
 """Engine and session factory, and migrations.
 
 SQLite gets WAL (readers don't block the writer) and foreign keys; PostgreSQL gets
-`pool_pre_ping` so a restarted server is reconnected to without anyone noticing.
+`pool_pre_ping` so a restarted server is reconnected to without anyone noticing (a
+SQLite file has no server to lose, so it skips that extra query per transaction).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Table, TextClause, bindparam, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
@@ -42,7 +44,6 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             url,
             # A writer in another process makes us wait instead of failing with "database is locked".
             connect_args={"timeout": 30, "check_same_thread": False},
-            pool_pre_ping=True,
             **pool_args,
         )
 
@@ -94,23 +95,30 @@ def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
-def _insert_for(session: Session, model: type):  # type: ignore[no-untyped-def]
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(model)
+def insert_many_ignoring_duplicates(session: Session, model: type, rows: list[dict], conflict_columns: list[str]) -> None:
+    """INSERT … ON CONFLICT (…) DO NOTHING for many rows at once, in the session's transaction.
+
+    Every row must have the same keys. This runs for every batch of incoming messages, and
+    SQLAlchemy cannot cache the compiled form of its dialect `on_conflict_do_nothing()`
+    (it has no cache key), so it would compile the statement on every call; the same
+    statement as typed text is compiled once and cached like any other.
+    """
+    if rows:
+        table = model.__table__  # type: ignore[attr-defined]
+        dialect = session.get_bind().dialect
+        statement = _insert_ignoring_sql(table, tuple(rows[0]), tuple(conflict_columns), dialect.identifier_preparer.quote)
+        session.execute(statement, rows)
 
 
-def insert_many_ignoring_duplicates(session: Session, model: type, rows: list[dict], conflict_columns: list[str]) -> int:
-    """INSERT … ON CONFLICT DO NOTHING for many rows in one statement; returns how many were inserted."""
-    if not rows:
-        return 0
-    statement = _insert_for(session, model).on_conflict_do_nothing(index_elements=conflict_columns)
-    primary_key = model.__mapper__.primary_key[0]  # type: ignore[attr-defined]
-    # Multi-row VALUES (SQLAlchemy's "insertmanyvalues"), with RETURNING to count only the
-    # rows that were really inserted.
-    return len(session.execute(statement.returning(primary_key), rows).all())
+@lru_cache(maxsize=64)
+def _insert_ignoring_sql(table: Table, columns: tuple[str, ...], conflict_columns: tuple[str, ...], quote: Callable[[str], str]) -> TextClause:
+    # Both SQLite (3.24+) and PostgreSQL accept this exact syntax.
+    names = ", ".join(quote(c) for c in columns)
+    values = ", ".join(f":{c}" for c in columns)
+    conflict = ", ".join(quote(c) for c in conflict_columns)
+    sql = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({values}) ON CONFLICT ({conflict}) DO NOTHING"
+    # Typed parameters, so datetimes and JSON are converted exactly as in ORM inserts.
+    return text(sql).bindparams(*(bindparam(c, type_=table.c[c].type) for c in columns))
 
 
 def insert_ignoring_duplicates(session: Session, model: type, values: dict, conflict_columns: list[str]) -> bool:
@@ -119,7 +127,12 @@ def insert_ignoring_duplicates(session: Session, model: type, values: dict, conf
     This is how redeliveries become no-ops: the unique constraint decides, atomically,
     even when two processes receive the same event at once.
     """
-    statement = _insert_for(session, model).values(**values).on_conflict_do_nothing(index_elements=conflict_columns)
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    statement = insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict_columns)
     # RETURNING, not rowcount: an ORM-level insert on psycopg reports rowcount 1 even
     # when the conflict clause skipped the row.
     primary_key = model.__mapper__.primary_key[0]  # type: ignore[attr-defined]

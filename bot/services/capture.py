@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from bot.db import insert_ignoring_duplicates, insert_many_ignoring_duplicates
 from bot.models import EntryEdit, Incident, KeyMark, TimelineEntry
-from bot.services.incidents import open_incident, open_incidents
+from bot.services.incidents import open_incident, open_incident_ids
 from bot.timeparse import datetime_to_slack_ts, slack_ts_to_datetime
 
 
@@ -40,9 +40,9 @@ def _entry(session: Session, channel_id: str, ts: str) -> TimelineEntry | None:
     return session.scalars(select(TimelineEntry).where(TimelineEntry.channel_id == channel_id, TimelineEntry.ts == ts)).one_or_none()
 
 
-def _values(incident: Incident, message: CapturedMessage, *, source: str, now: datetime) -> dict[str, Any]:
+def _values(incident_id: int, message: CapturedMessage, *, source: str, now: datetime) -> dict[str, Any]:
     return dict(
-        incident_id=incident.id,
+        incident_id=incident_id,
         channel_id=message.channel_id,
         ts=message.ts,
         thread_ts=message.thread_ts if message.thread_ts != message.ts else None,
@@ -62,7 +62,7 @@ def record_message(session: Session, *, team_id: str, message: CapturedMessage, 
     incident = open_incident(session, team_id=team_id, channel_id=message.channel_id)
     if incident is None:
         return False
-    return insert_ignoring_duplicates(session, TimelineEntry, _values(incident, message, source=source, now=now), ["channel_id", "ts"])
+    return insert_ignoring_duplicates(session, TimelineEntry, _values(incident.id, message, source=source, now=now), ["channel_id", "ts"])
 
 
 @dataclass(frozen=True)
@@ -74,8 +74,8 @@ class IncomingMessage:
     now: datetime
 
 
-def record_messages(session: Session, batch: Sequence[IncomingMessage]) -> int:
-    """Store many messages at once, exactly as record_message would one by one; returns how many were new.
+def record_messages(session: Session, batch: Sequence[IncomingMessage]) -> None:
+    """Store many messages at once, exactly as record_message would one by one.
 
     One query finds the open incidents of all the channels involved and one multi-row
     INSERT … ON CONFLICT DO NOTHING stores the messages, so a batch costs about what a
@@ -84,17 +84,17 @@ def record_messages(session: Session, batch: Sequence[IncomingMessage]) -> int:
     channels: dict[str, set[str]] = {}
     for incoming in batch:
         channels.setdefault(incoming.team_id, set()).add(incoming.message.channel_id)
-    incidents = {
-        (incident.team_id, incident.channel_id): incident
+    incident_ids = {
+        (team_id, channel_id): incident_id
         for team_id, channel_ids in channels.items()
-        for incident in open_incidents(session, team_id=team_id, channel_ids=channel_ids)
+        for channel_id, incident_id in open_incident_ids(session, team_id=team_id, channel_ids=channel_ids).items()
     }
     rows = [
-        _values(incident, incoming.message, source="message", now=incoming.now)
+        _values(incident_id, incoming.message, source="message", now=incoming.now)
         for incoming in batch
-        if (incident := incidents.get((incoming.team_id, incoming.message.channel_id))) is not None
+        if (incident_id := incident_ids.get((incoming.team_id, incoming.message.channel_id))) is not None
     ]
-    return insert_many_ignoring_duplicates(session, TimelineEntry, rows, ["channel_id", "ts"])
+    insert_many_ignoring_duplicates(session, TimelineEntry, rows, ["channel_id", "ts"])
 
 
 def record_edit(
@@ -142,7 +142,7 @@ def record_delete(session: Session, *, team_id: str, channel_id: str, ts: str, n
         if incident is None:
             return False
         tombstone = CapturedMessage(channel_id=channel_id, ts=ts, author=None, text="")
-        values = _values(incident, tombstone, source="message", now=now) | {"text": None, "deleted_at": now}
+        values = _values(incident.id, tombstone, source="message", now=now) | {"text": None, "deleted_at": now}
         return insert_ignoring_duplicates(session, TimelineEntry, values, ["channel_id", "ts"])
     if entry.deleted_at is not None:
         return False

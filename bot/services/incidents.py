@@ -28,13 +28,17 @@ def open_incident(session: Session, *, team_id: str, channel_id: str) -> Inciden
     ).one_or_none()
 
 
-def open_incidents(session: Session, *, team_id: str, channel_ids: Iterable[str]) -> list[Incident]:
-    """The open incidents of any of these channels (at most one per channel)."""
-    return list(
-        session.scalars(
-            select(Incident).where(Incident.team_id == team_id, Incident.channel_id.in_(list(channel_ids)), Incident.closed_at.is_(None))
+def open_incident_ids(session: Session, *, team_id: str, channel_ids: Iterable[str]) -> dict[str, int]:
+    """Channel id → id of its open incident, for those of these channels that have one.
+
+    Plain columns rather than Incident objects: message capture needs only the id, and
+    this runs for every batch of incoming messages."""
+    rows = session.execute(
+        select(Incident.channel_id, Incident.id).where(
+            Incident.team_id == team_id, Incident.channel_id.in_(list(channel_ids)), Incident.closed_at.is_(None)
         )
     )
+    return {channel_id: incident_id for channel_id, incident_id in rows}
 
 
 def require_open_incident(session: Session, *, team_id: str, channel_id: str, command: str = "/incident") -> Incident:
