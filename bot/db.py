@@ -107,7 +107,7 @@ def insert_many_ignoring_duplicates(session: Session, model: type, rows: list[di
         table = model.__table__  # type: ignore[attr-defined]
         dialect = session.get_bind().dialect
         statement = _insert_ignoring_sql(table, tuple(rows[0]), tuple(conflict_columns), dialect.identifier_preparer.quote)
-        session.execute(statement, rows)
+        session.connection().execute(statement, rows)
 
 
 @lru_cache(maxsize=64)

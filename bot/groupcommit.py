@@ -3,10 +3,15 @@
 Busy incident channels send many message events at once. Giving each its own transaction
 costs a BEGIN, an incident lookup, an INSERT and a COMMIT (plus, on PostgreSQL, a pool
 pre-ping) per message, and on SQLite the transactions queue on the single writer anyway.
-Here request threads hand their item to one writer thread and wait; the writer takes
-everything that is waiting and writes it in one transaction. A caller returns only after
-the transaction holding its item has committed, so "Slack gets its 200 only after the
-write is durable" still holds (see bot.slack.app).
+
+Here the first request thread to arrive while nothing is being written becomes the
+leader: it writes its own item and everything queued behind it in one transaction.
+Threads arriving meanwhile queue; when the leader's transaction commits they are woken,
+and the oldest one still waiting (if any) leads the next batch. So a lone request pays
+for no thread hand-off at all, and under load a batch grows to whatever arrived during
+the previous commit. A caller returns only after the transaction holding its item has
+committed, so "Slack gets its 200 only after the write is durable" still holds (see
+bot.slack.app).
 
 If a shared transaction fails, each of its items is retried alone, so one bad item fails
 only its own request (which answers 500, and Slack redelivers it).
@@ -15,7 +20,6 @@ only its own request (which answers 500, and Slack redelivers it).
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -30,14 +34,14 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-@dataclass
+@dataclass(eq=False)
 class _Pending(Generic[T]):
     item: T
-    done: threading.Event = field(default_factory=threading.Event)
+    # Set when the item's transaction has finished (see `error`), or when this
+    # thread has been made leader of the next batch (see `promoted`).
+    wake: threading.Event = field(default_factory=threading.Event)
+    promoted: bool = False
     error: BaseException | None = None
-
-
-_STOP = object()
 
 
 class GroupCommit(Generic[T]):
@@ -57,65 +61,45 @@ class GroupCommit(Generic[T]):
         self._max_batch = max_batch
         self._wait_seconds = wait_seconds
         self._name = name
-        self._queue: queue.SimpleQueue[_Pending[T] | object] = queue.SimpleQueue()
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._closed = False
+        self._waiting: list[_Pending[T]] = []
+        # Invariant: whenever items are waiting, some thread is (or is about to be) leader.
+        self._leading = False
 
     def submit(self, item: T) -> None:
-        """Write `item`; raises what the write raised, or TimeoutError if the writer is stuck."""
+        """Write `item`; raises what the write raised, or TimeoutError if it waited too long."""
         pending = _Pending(item)
         with self._lock:
-            if self._closed:
-                # Shutting down: write it here rather than lose it.
-                self._commit([pending])
-                self._raise_if_failed(pending)
-                return
-            if self._thread is None:
-                # Started on first use: building an app starts no threads.
-                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-                self._thread.start()
-            self._queue.put(pending)
-        if not pending.done.wait(self._wait_seconds):
-            raise TimeoutError(f"{self._name}: not committed within {self._wait_seconds:.0f} s")
-        self._raise_if_failed(pending)
-
-    @staticmethod
-    def _raise_if_failed(pending: _Pending[T]) -> None:
+            self._waiting.append(pending)
+            lead = not self._leading
+            self._leading = True
+        if not lead and not pending.wake.wait(self._wait_seconds):
+            with self._lock:
+                if not pending.wake.is_set():
+                    # Neither written nor promoted: withdraw, so nobody writes it later.
+                    if pending in self._waiting:
+                        self._waiting.remove(pending)
+                    raise TimeoutError(f"{self._name}: not committed within {self._wait_seconds:.0f} s")
+        if lead or pending.promoted:
+            self._lead()
         if pending.error is not None:
             raise pending.error
 
-    def close(self, timeout: float = 10.0) -> None:
-        """Write what is queued, then stop the writer. Later submits write synchronously."""
+    def _lead(self) -> None:
         with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            thread = self._thread
-            if thread is not None:
-                self._queue.put(_STOP)
-        if thread is not None:
-            thread.join(timeout)
-
-    def _run(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is _STOP:
-                return
-            batch: list[_Pending[T]] = [first]  # type: ignore[list-item]
-            stop_after = False
-            while len(batch) < self._max_batch:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is _STOP:
-                    stop_after = True
-                    break
-                batch.append(more)  # type: ignore[arg-type]
+            # The leader's own item is first in line: it was alone, or the oldest waiting.
+            batch = self._waiting[: self._max_batch]
+            del self._waiting[: len(batch)]
+        try:
             self._commit(batch)
-            if stop_after:
-                return
+        finally:
+            with self._lock:
+                if self._waiting:
+                    successor = self._waiting[0]
+                    successor.promoted = True
+                    successor.wake.set()
+                else:
+                    self._leading = False
 
     def _commit(self, batch: list[_Pending[T]]) -> None:
         try:
@@ -130,4 +114,4 @@ class GroupCommit(Generic[T]):
                     self._commit([pending])
                 return
         for pending in batch:
-            pending.done.set()
+            pending.wake.set()

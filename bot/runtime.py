@@ -61,8 +61,6 @@ class Runtime:
             scribe.history_pause = history_pause
         runtime = cls(settings=settings, app=app)
         runtime.hooks_on_stop.append(engine.dispose)
-        # Hooks run in reverse: queued messages are committed before the pool closes.
-        runtime.hooks_on_stop.append(scribe.close)
 
         runtime.backfill_thread = threading.Thread(target=runtime.catch_up, name="catch-up", daemon=True)
         runtime.backfill_thread.start()
