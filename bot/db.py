@@ -96,29 +96,14 @@ def upgrade(url: str, revision: str = "head") -> None:
 
 
 def insert_many_ignoring_duplicates(session: Session, model: type, rows: list[dict], conflict_columns: list[str]) -> None:
-    """INSERT … ON CONFLICT (…) DO NOTHING for many rows at once, in the session's transaction.
+    """INSERT … ON CONFLICT (…) DO NOTHING for many rows at once (one executemany).
 
-    Every row must have the same keys. This runs for every batch of incoming messages, and
-    SQLAlchemy cannot cache the compiled form of its dialect `on_conflict_do_nothing()`
-    (it has no cache key), so it would compile the statement on every call; the same
-    statement as typed text is compiled once and cached like any other.
+    Every row must have the same keys. Runs on the session's connection without an
+    autoflush: callers (the message batch writer) have no pending ORM changes.
     """
     if rows:
-        table = model.__table__  # type: ignore[attr-defined]
-        dialect = session.get_bind().dialect
-        statement = _insert_ignoring_sql(table, tuple(rows[0]), tuple(conflict_columns), dialect.identifier_preparer.quote)
+        statement = _insert_ignoring_sql(session, model, tuple(rows[0]), tuple(conflict_columns))
         session.connection().execute(statement, rows)
-
-
-@lru_cache(maxsize=64)
-def _insert_ignoring_sql(table: Table, columns: tuple[str, ...], conflict_columns: tuple[str, ...], quote: Callable[[str], str]) -> TextClause:
-    # Both SQLite (3.24+) and PostgreSQL accept this exact syntax.
-    names = ", ".join(quote(c) for c in columns)
-    values = ", ".join(f":{c}" for c in columns)
-    conflict = ", ".join(quote(c) for c in conflict_columns)
-    sql = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({values}) ON CONFLICT ({conflict}) DO NOTHING"
-    # Typed parameters, so datetimes and JSON are converted exactly as in ORM inserts.
-    return text(sql).bindparams(*(bindparam(c, type_=table.c[c].type) for c in columns))
 
 
 def insert_ignoring_duplicates(session: Session, model: type, values: dict, conflict_columns: list[str]) -> bool:
@@ -127,13 +112,34 @@ def insert_ignoring_duplicates(session: Session, model: type, values: dict, conf
     This is how redeliveries become no-ops: the unique constraint decides, atomically,
     even when two processes receive the same event at once.
     """
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    statement = insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict_columns)
-    # RETURNING, not rowcount: an ORM-level insert on psycopg reports rowcount 1 even
-    # when the conflict clause skipped the row.
-    primary_key = model.__mapper__.primary_key[0]  # type: ignore[attr-defined]
-    return session.execute(statement.returning(primary_key)).first() is not None
+    primary_key = model.__mapper__.primary_key[0].name  # type: ignore[attr-defined]
+    statement = _insert_ignoring_sql(session, model, tuple(values), tuple(conflict_columns), returning=primary_key)
+    # RETURNING, not rowcount: psycopg can report rowcount 1 even when the conflict
+    # clause skipped the row. session.execute (not the connection) so pending ORM
+    # changes are flushed first.
+    return session.execute(statement, values).first() is not None
+
+
+def _insert_ignoring_sql(
+    session: Session, model: type, columns: tuple[str, ...], conflict_columns: tuple[str, ...], returning: str | None = None
+) -> TextClause:
+    dialect = session.get_bind().dialect
+    return _compiled_insert_ignoring(model.__table__, columns, conflict_columns, returning, dialect.identifier_preparer.quote)  # type: ignore[attr-defined]
+
+
+@lru_cache(maxsize=64)
+def _compiled_insert_ignoring(
+    table: Table, columns: tuple[str, ...], conflict_columns: tuple[str, ...], returning: str | None, quote: Callable[[str], str]
+) -> TextClause:
+    """The statement as typed text. These inserts run for every message and command, and
+    SQLAlchemy cannot cache the compiled form of its dialect `on_conflict_do_nothing()`
+    (it has no cache key), so it compiled them on every call; text is compiled once.
+    Both SQLite (3.35+) and PostgreSQL accept this exact syntax."""
+    names = ", ".join(quote(c) for c in columns)
+    values = ", ".join(f":{c}" for c in columns)
+    conflict = ", ".join(quote(c) for c in conflict_columns)
+    sql = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({values}) ON CONFLICT ({conflict}) DO NOTHING"
+    if returning:
+        sql += f" RETURNING {quote(returning)}"
+    # Typed parameters, so datetimes and JSON are converted exactly as in ORM inserts.
+    return text(sql).bindparams(*(bindparam(c, type_=table.c[c].type) for c in columns))
