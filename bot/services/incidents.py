@@ -24,9 +24,15 @@ ROLES = ("lead", "comms", "scribe")
 
 
 def open_incident(session: Session, *, team_id: str, channel_id: str) -> Incident | None:
-    return session.scalars(
-        select(Incident).where(Incident.team_id == team_id, Incident.channel_id == channel_id, Incident.closed_at.is_(None))
-    ).one_or_none()
+    # Every command and captured edit starts here: the query is built once, not per call.
+    return session.scalars(_open_incident_query(), {"team_id": team_id, "channel_id": channel_id}).one_or_none()
+
+
+@lru_cache(maxsize=1)
+def _open_incident_query() -> Select[tuple[Incident]]:
+    return select(Incident).where(
+        Incident.team_id == bindparam("team_id"), Incident.channel_id == bindparam("channel_id"), Incident.closed_at.is_(None)
+    )
 
 
 def open_incident_ids(session: Session, *, team_id: str, channel_ids: Iterable[str]) -> dict[str, int]:
