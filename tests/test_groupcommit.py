@@ -150,3 +150,41 @@ def test_a_caller_that_waits_too_long_gets_a_timeout_and_the_next_one_is_not_stu
     writer.submit(_message("C0INC", 3))
     # The message that timed out was withdrawn: its sender got an error (Slack will redeliver).
     assert [ts for _, ts in _stored(session_factory)] == ["1795000000.000001", "1795000000.000003"]
+
+
+def test_sqlite_pool_hands_its_connection_to_threads_in_arrival_order() -> None:
+    """One SQLite connection, many threads: whoever waited longest gets it next, and a
+    thread that gives up waiting is skipped, not handed a connection it will never return."""
+    from sqlalchemy.util import queue as sqla_queue
+
+    from bot.db import _FairQueue
+
+    pool: _FairQueue = _FairQueue(1)
+    pool.put("connection", False)
+    assert pool.get(False) == "connection"
+    with pytest.raises(sqla_queue.Empty):
+        pool.get(False)
+    with pytest.raises(sqla_queue.Empty):
+        pool.get(True, 0.01)  # times out and withdraws
+    order: list[str] = []
+    arrived = threading.Semaphore(0)
+
+    def waiter(name: str) -> None:
+        arrived.release()
+        item = pool.get(True, 10)
+        order.append(name)
+        pool.put(item, False)
+
+    threads = []
+    for name in ("first", "second", "third"):
+        thread = threading.Thread(target=waiter, args=(name,))
+        thread.start()
+        arrived.acquire()
+        while len(pool._waiters) < len(threads) + 1:  # this one is queued before the next starts
+            threading.Event().wait(0.001)
+        threads.append(thread)
+    pool.put("connection", False)
+    for thread in threads:
+        thread.join(10)
+    assert order == ["first", "second", "third"]
+    assert pool.get(False) == "connection"  # back in the pool after the last one
