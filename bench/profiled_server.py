@@ -54,9 +54,6 @@ def main(output: Path) -> None:
     waitress = runtime.server.server
     sessions: list[Session] = []
     waitress.application = profiled(waitress.application, sessions, drain=True)  # type: ignore[union-attr]
-    # Message events are written on the group-commit thread, outside the requests.
-    writer = runtime.app.scribe.message_writer  # type: ignore[attr-defined]
-    writer._commit = profiled(writer._commit, sessions)
     try:
         runtime.serve_forever()
     except KeyboardInterrupt:
