@@ -55,11 +55,8 @@ def main(output: Path) -> None:
     sessions: list[Session] = []
     waitress.application = profiled(waitress.application, sessions, drain=True)  # type: ignore[union-attr]
     try:
-        runtime.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        runtime.serve_until_interrupted()
     finally:
-        runtime.stop()
         if sessions:
             combined = sessions[0]
             for session in sessions[1:]:

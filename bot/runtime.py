@@ -114,6 +114,15 @@ class Runtime:
         elif self.server is not None:
             self.server.serve_forever()
 
+    def serve_until_interrupted(self) -> None:
+        """Serve until Ctrl-C (SIGINT), then stop cleanly."""
+        try:
+            self.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+
     def stop(self) -> None:
         if self.server is not None:
             self.server.stop()
