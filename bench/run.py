@@ -216,7 +216,7 @@ class ServerProcess:
         # SIGINT is KeyboardInterrupt in the server: it stops waitress and disposes the engine.
         self.process.send_signal(signal.SIGINT)
         try:
-            self.process.wait(timeout=10)
+            self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=10)
@@ -257,13 +257,17 @@ def send_all(url: str, requests: Sequence[SignedRequest], concurrency: int, *, t
     failures: list[str] = []
     lock = threading.Lock()
     start = threading.Barrier(concurrency + 1)
+    stop = threading.Event()  # set when the benchmark is interrupted: senders stop at once
 
     def sender() -> None:
         connection = http.client.HTTPConnection(host, int(port), timeout=timeout)
         mine: list[float] = []
         errors: list[str] = []
-        start.wait()
-        while True:
+        try:
+            start.wait()
+        except threading.BrokenBarrierError:  # interrupted before the start
+            return
+        while not stop.is_set():
             index = next(next_index)
             if index >= len(requests):
                 break
@@ -289,10 +293,16 @@ def send_all(url: str, requests: Sequence[SignedRequest], concurrency: int, *, t
     threads = [threading.Thread(target=sender, daemon=True) for _ in range(concurrency)]
     for thread in threads:
         thread.start()
-    start.wait()
-    began = time.perf_counter()
-    for thread in threads:
-        thread.join()
+    try:
+        start.wait()
+        began = time.perf_counter()
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(0.5)
+    except BaseException:
+        stop.set()
+        start.abort()
+        raise
     return LoadResult(latencies=latencies, seconds=time.perf_counter() - began, failures=failures)
 
 
@@ -367,10 +377,8 @@ class Bench:
     """Shared state of one `bench/run.py` invocation."""
 
     workdir: Path
-    stack: ExitStack
     runs: int
     quick: bool
-    profile: bool
     postgres_url: str
     workers: int = 16
     signing_secret: str = field(default_factory=lambda: "bench-" + uuid.uuid4().hex)
@@ -378,7 +386,7 @@ class Bench:
     def sqlite_url(self, name: str) -> str:
         return f"sqlite:///{self.workdir / (name + '.db')}"
 
-    def scribe_env(self, *, database_url: str, api: FakeSlackWebAPI, port: int, profile_to: Path | None = None) -> dict[str, str]:
+    def scribe_env(self, *, database_url: str, api: FakeSlackWebAPI, port: int) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SCRIBE_", "DATABASE_URL"))}
         env.update(
             SLACK_BOT_TOKEN=BOT_TOKEN,
@@ -903,9 +911,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     with ExitStack() as stack:
         workdir = Path(tempfile.mkdtemp(prefix="scribe-bench-"))
         stack.callback(shutil.rmtree, workdir, ignore_errors=True)
-        bench = Bench(workdir=workdir, stack=stack, runs=args.runs, quick=args.quick, profile=args.profile, postgres_url=args.postgres_url)
+        bench = Bench(workdir=workdir, runs=args.runs, quick=args.quick, postgres_url=args.postgres_url)
         # SIGTERM unwinds like Ctrl-C, so the servers and the temp dir are cleaned up too.
+        # SIGINT is set explicitly because a shell starting us in the background ignores
+        # it, and the servers would inherit that and ignore the SIGINT that stops them.
         signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         print(f"Incident Scribe benchmarks on {machine_description()}; {args.runs} run(s) each", file=sys.stderr)
         for name in names:
             rows.extend(BENCHMARKS[name](bench))

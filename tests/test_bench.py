@@ -67,15 +67,14 @@ def test_draft_of_a_seeded_incident(session_factory) -> None:  # type: ignore[no
 
 
 def test_draft_rows_at_quick_size(tmp_path: Path) -> None:
-    with ExitStack() as stack:
-        bench = Bench(workdir=tmp_path, stack=stack, runs=1, quick=True, profile=False, postgres_url=bench_run.DEFAULT_POSTGRES_URL)
-        (row,) = bench_run.draft_rows(bench)
+    bench = Bench(workdir=tmp_path, runs=1, quick=True, postgres_url=bench_run.DEFAULT_POSTGRES_URL)
+    (row,) = bench_run.draft_rows(bench)
     assert row.name == "draft 500 messages"
     assert len(row.values) == 1 and row.limit == 1.0
 
 
 def test_reminder_row_without_the_follow_ups_module(tmp_path: Path) -> None:
-    rows = bench_run.reminder_rows(Bench(workdir=tmp_path, stack=ExitStack(), runs=1, quick=True, profile=False, postgres_url=""))
+    rows = bench_run.reminder_rows(Bench(workdir=tmp_path, runs=1, quick=True, postgres_url=""))
     try:
         import bench.reminders  # noqa: F401
     except ImportError:
@@ -102,7 +101,7 @@ def test_wrongly_signed_requests_count_as_failures(app) -> None:  # type: ignore
 def test_scribe_run_subprocess_records_every_message(tmp_path: Path) -> None:
     """The path `make bench` takes: `scribe run` as a subprocess, found healthy, fed, stopped."""
     with ExitStack() as stack:
-        bench = Bench(workdir=tmp_path, stack=stack, runs=1, quick=True, profile=False, postgres_url="")
+        bench = Bench(workdir=tmp_path, runs=1, quick=True, postgres_url="")
         database_url = bench.sqlite_url("smoke")
         channels = [bench_run.channel_id(0), bench_run.channel_id(1)]
         api = stack.enter_context(bench_run.fake_slack(len(channels)))

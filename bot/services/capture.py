@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.db import insert_ignoring_duplicates, insert_many_ignoring_duplicates
-from bot.models import EntryEdit, Incident, KeyMark, TimelineEntry
+from bot.models import EntryEdit, KeyMark, TimelineEntry
 from bot.services.incidents import open_incident, open_incident_ids
 from bot.timeparse import datetime_to_slack_ts, slack_ts_to_datetime
 
