@@ -341,7 +341,7 @@ class Traffic:
             "event_ts": ts,
             "channel_type": "channel",
         }
-        return self._sign(json.dumps(self.player.event_envelope(event)).encode(), "application/json")
+        return self._sign(json.dumps(self.player.envelope(event)).encode(), "application/json")
 
     def messages(self, channel_ids: Sequence[str], count: int) -> list[SignedRequest]:
         """`count` messages spread round-robin over the channels."""

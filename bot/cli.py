@@ -60,28 +60,84 @@ def db_upgrade() -> None:
 
 @main.command()
 @click.option("--channel", "channel_id", required=True, help="Slack channel id of the incident, e.g. C0123ABCD.")
+@click.option("--team", "team_id", default=None, help="Slack team (workspace) id, e.g. T0123ABCD; needed when several workspaces use this channel id.")
 @click.option("--format", "fmt", type=click.Choice(["json", "md"]), default="json", show_default=True)
-def export(channel_id: str, fmt: str) -> None:
+def export(channel_id: str, team_id: str | None, fmt: str) -> None:
     """Print one incident (the open one in the channel, else its latest) as JSON or Markdown."""
     settings = _settings(require_slack=False)
     from bot.db import make_engine, make_session_factory, transaction, upgrade
     from bot.services.export import export_incident
-    from bot.services.incidents import latest_incident
+    from bot.services.incidents import latest_incident, teams_with_channel
 
     upgrade(settings.database_url)
     factory = make_session_factory(make_engine(settings.database_url))
     with transaction(factory) as session:
-        incident = latest_incident(session, channel_id=channel_id)
+        if team_id is None:
+            teams = teams_with_channel(session, channel_id=channel_id)
+            if len(teams) > 1:
+                click.echo(
+                    f"Channel {channel_id} has incidents in several workspaces ({', '.join(teams)}). "
+                    f"Say which with --team, e.g. --team {teams[0]}.",
+                    err=True,
+                )
+                sys.exit(1)
+        incident = latest_incident(session, channel_id=channel_id, team_id=team_id)
         if incident is None:
-            click.echo(f"No incident has been recorded in channel {channel_id}. Check the id (it looks like C0123ABCD).", err=True)
+            where = f" of team {team_id}" if team_id else ""
+            click.echo(f"No incident has been recorded in channel {channel_id}{where}. Check the id (it looks like C0123ABCD).", err=True)
             sys.exit(1)
         if fmt == "json":
             click.echo(json.dumps(export_incident(session, incident), indent=2, ensure_ascii=False))
             return
         from bot.services.postmortem import latest_markdown
+        from bot.slack.client import make_client
 
-        markdown = latest_markdown(session, incident, settings=settings)
+        # With a bot token, a first draft can resolve names through users.info.
+        client = make_client(settings.slack_bot_token, settings.slack_api_url) if settings.slack_bot_token else None
+        markdown = latest_markdown(session, incident, settings=settings, client=client)
         click.echo(markdown)
+
+
+@main.command()
+@click.option("--export", "export_dir", required=True, help="Folder of an unzipped Slack workspace export (with channels.json).")
+@click.option("--channel", required=True, help="Channel name in the export, e.g. inc-checkout (a leading # is fine).")
+@click.option("--template", default=None, help="Postmortem template; default SCRIBE_POSTMORTEM_TEMPLATE.")
+@click.option("--from", "start", default=None, help="Only messages from this time, e.g. '2026-01-15 14:00 UTC'.")
+@click.option("--to", "end", default=None, help="Only messages up to this time.")
+def draft(export_dir: str, channel: str, template: str | None, start: str | None, end: str | None) -> None:
+    """Draft a postmortem from a Slack workspace export and print the Markdown."""
+    from datetime import datetime, timezone
+    from pathlib import Path
+
+    from bot.postmortem import ReviewFields
+    from bot.services.errors import ScribeError
+    from bot.services.postmortem import choose_template, render_facts
+    from bot.services.slack_export import ExportError, read_export
+    from bot.timeparse import TimeParseError, parse_moment
+
+    settings = _settings(require_slack=False)
+    now = datetime.now(timezone.utc)
+
+    def fail(message: str) -> None:
+        click.echo(f"scribe draft: {message}", err=True)
+        sys.exit(2)
+
+    window = {}
+    for option, text in (("--from", start), ("--to", end)):
+        if text is None:
+            continue
+        try:
+            window[option] = parse_moment(text, now=now, user_tz=None, default_tz=settings.timezone)
+        except TimeParseError as error:
+            fail(f"{option} {text!r}: {error}")
+    try:
+        name = choose_template(settings, template, None)
+        facts = read_export(Path(export_dir), channel, start=window.get("--from"), end=window.get("--to"), key_reaction=settings.key_reaction)
+    except (ExportError, ScribeError) as error:
+        fail(str(error).replace("`/incident postmortem ", "`scribe draft --template ").replace("`", "'"))
+        return
+    _, markdown = render_facts(settings, facts.incident, facts.entries, [], ReviewFields(), names=facts.names, now=now, template=name)
+    click.echo(markdown, nl=False)
 
 
 @main.command()

@@ -163,8 +163,23 @@ def settings_from_env(env: Mapping[str, str], *, require_slack: bool = True) -> 
     if templates_path is not None and not templates_path.is_dir():
         problems.append(f"SCRIBE_TEMPLATES_DIR must be an existing folder of *.md.j2 templates, got {templates_dir!r}.")
 
+    postmortem_template = (get("SCRIBE_POSTMORTEM_TEMPLATE") or "standard").strip().lower()
+    if not any(p.startswith("SCRIBE_TEMPLATES_DIR") for p in problems):
+        from bot.postmortem.render import available_templates, make_environment
+
+        offered = available_templates(make_environment(templates_path))
+        if postmortem_template not in offered:
+            problems.append(
+                f"SCRIBE_POSTMORTEM_TEMPLATE must name a template ({', '.join(offered)}), got {postmortem_template!r}."
+            )
+
     blame_raw = get("SCRIBE_BLAME_PHRASES")
     blame_phrases = tuple(p.strip() for p in blame_raw.split("|") if p.strip()) if blame_raw else None
+    for phrase in blame_phrases or ():
+        try:
+            re.compile(phrase)
+        except re.error as error:
+            problems.append(f"SCRIBE_BLAME_PHRASES has a phrase that isn't a valid regular expression, {phrase!r}: {error}.")
 
     privileged = (get("SCRIBE_PRIVILEGED_ACTIONS") or "lead").lower()
     if privileged not in {"lead", "anyone"}:
@@ -213,7 +228,7 @@ def settings_from_env(env: Mapping[str, str], *, require_slack: bool = True) -> 
         command=command,
         key_reaction=key_reaction,
         templates_dir=templates_path,
-        postmortem_template=get("SCRIBE_POSTMORTEM_TEMPLATE") or "standard",
+        postmortem_template=postmortem_template,
         blame_phrases=blame_phrases,
         privileged_actions=privileged,
         reminder_days_before=_int(env, "SCRIBE_REMINDER_DAYS_BEFORE", 1, problems, 0, 60),

@@ -95,6 +95,42 @@ def play_incident(script: DemoScript) -> None:
     script.command("U0ANN", "resolved error rate back to baseline for 25 minutes")
 
 
+def _block_lines(blocks: list[dict]) -> list[str]:
+    """A Block Kit message as the plain lines a reader would see in Slack."""
+    lines: list[str] = []
+    for block in blocks:
+        if block["type"] in ("header", "section"):
+            lines.extend(block["text"]["text"].splitlines())
+        elif block["type"] == "context":
+            lines.extend(e["text"] for e in block["elements"])
+        elif block["type"] == "actions":
+            lines.append("  ".join(f"[{e['text']['text']}]" for e in block["elements"]))
+        elif block["type"] == "divider":
+            lines.append("─" * 40)
+    return lines
+
+
+def play_postmortem(script: DemoScript, api: FakeSlackWebAPI, *, draft_lines: int = 40) -> str:
+    """Run `/incident postmortem`, wait for the draft to be posted, and print what the channel shows."""
+    script.wait(5)
+    script.command("U0ANN", "close")
+    script.command("U0ANN", "postmortem")
+    api.wait_for(lambda a: [c for c in a.calls_to("files.completeUploadExternal") if c.ok], timeout=30)
+    post = next(c for c in reversed(api.calls_to("chat.postMessage")) if c.params.get("blocks"))
+    blocks = post.params["blocks"]
+    blocks = json.loads(blocks) if isinstance(blocks, str) else blocks
+    click.echo("\nSummary message posted in the channel:")
+    for line in _block_lines(blocks):
+        click.echo(f"  │ {line}")
+    files = {f["name"]: f for f in api.uploaded_files.values()}
+    markdown = next(f["bytes"].decode() for name, f in files.items() if name.endswith(".md"))
+    click.echo(f"\nFiles uploaded: {', '.join(sorted(files))}; canvas created: {', '.join(api.canvases) or 'none'}")
+    click.echo(f"\nStart of the draft ({len(markdown.splitlines())} lines in all):")
+    for line in markdown.splitlines()[:draft_lines]:
+        click.echo(f"  {line}")
+    return markdown
+
+
 def run_demo(*, keep: bool = False) -> int:
     from bot.runtime import Runtime
     from bot.services.export import export_incident
@@ -128,7 +164,9 @@ def run_demo(*, keep: bool = False) -> int:
         click.echo(f"Incident Scribe demo: app on {runtime.url}, Slack simulator on {api.base_url}, database in {workdir}")
         click.echo("\n#inc-checkout-502, replayed:")
         player = SlackPlayer(workspace, api, app_url=runtime.url, signing_secret=SIGNING_SECRET)
-        play_incident(DemoScript(player, clock))
+        script = DemoScript(player, clock)
+        play_incident(script)
+        play_postmortem(script, api)
 
         with runtime.app.scribe.session_factory() as session:  # type: ignore[attr-defined]
             data = export_incident(session, latest_incident(session, channel_id=CHANNEL))

@@ -32,6 +32,8 @@ class SecretScrubber(logging.Filter):
         record.args = None
         if record.exc_text:
             record.exc_text = self.scrub(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.scrub(record.stack_info)
         return True
 
 

@@ -130,14 +130,17 @@ class TimelineEntry(Base):
     __tablename__ = "timeline_entries"
     __table_args__ = (
         # The exactly-once guarantee: Slack redeliveries, reconnect repeats and
-        # backfill all collide here instead of producing a second entry.
-        UniqueConstraint("channel_id", "ts", name="uq_timeline_entries_channel_ts"),
+        # backfill all collide here instead of producing a second entry. Per team, because
+        # two workspaces can have the same channel id.
+        UniqueConstraint("team_id", "channel_id", "ts", name="uq_timeline_entries_team_channel_ts"),
         UniqueConstraint("command_id", name="uq_timeline_entries_command_id"),
         Index("ix_timeline_entries_incident_at", "incident_id", "at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    # The incident's team, repeated here so the exactly-once constraint can include it.
+    team_id: Mapped[str] = mapped_column(String(32))
     channel_id: Mapped[str] = mapped_column(String(32))
     # Slack message ts for captured messages; NULL for command entries.
     ts: Mapped[str | None] = mapped_column(String(32))

@@ -14,6 +14,7 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +25,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from bot.config import Settings
 from bot.db import make_engine, make_session_factory, upgrade
 from bot.server import HttpServer
-from bot.services.backfill import BackfillReport, BotIdentity, backfill_incident, open_incident_ids
+from bot.services.backfill import BackfillReport, BotIdentity, backfill_incident, open_incidents
 from bot.slack.app import create_app, utc_now
 
 log = logging.getLogger(__name__)
@@ -93,17 +94,41 @@ class Runtime:
         assert self.server is not None, "HTTP mode only"
         return self.server.url
 
+    @cached_property
+    def _configured_bot(self) -> BotIdentity:
+        """Who we are with the single configured token (one auth.test, on first need)."""
+        identity = self.app.client.auth_test()
+        return BotIdentity(user_id=identity.get("user_id"), bot_id=identity.get("bot_id"))
+
+    def _team_client(self, team_id: str) -> tuple[WebClient, BotIdentity] | None:
+        """The client and bot identity to read a team's history with, or None if we can't.
+
+        One workspace: the configured token. Multi-workspace: the team's installation.
+        """
+        client = self.app.client
+        store = self.app.installation_store
+        if store is not None and not client.token:
+            installed = store.find_bot(enterprise_id=None, team_id=team_id)
+            if installed is None or not installed.bot_token:
+                log.warning("catch-up skipped team %s: the app is not installed there", team_id)
+                return None
+            team_client = WebClient(
+                token=installed.bot_token, base_url=client.base_url, timeout=client.timeout, retry_handlers=client.retry_handlers
+            )
+            return team_client, BotIdentity(user_id=installed.bot_user_id, bot_id=installed.bot_id)
+        if not client.token:
+            return None
+        return client, self._configured_bot
+
     def catch_up(self) -> None:
         """Backfill every open incident; a failure is logged, never fatal."""
         scribe = self.app.scribe  # type: ignore[attr-defined]
-        client = self.app.client
         try:
-            ids = open_incident_ids(scribe.session_factory)
-            if not ids or client is None or not client.token:
-                return
-            identity = client.auth_test()
-            bot = BotIdentity(user_id=identity.get("user_id"), bot_id=identity.get("bot_id"))
-            for incident_id in ids:
+            for incident_id, team_id in open_incidents(scribe.session_factory):
+                found = self._team_client(team_id)
+                if found is None:
+                    continue
+                client, bot = found
                 report = backfill_incident(
                     scribe.session_factory,
                     client,

@@ -6,6 +6,7 @@ answers 200 when the database answers, 503 when it does not.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import threading
@@ -14,6 +15,7 @@ from typing import Any
 
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_bolt.request.internals import parse_body
 from sqlalchemy import text
 
 log = logging.getLogger(__name__)
@@ -53,9 +55,47 @@ def make_wsgi_app(app: App, health_check: Callable[[], None] | None = None) -> C
         if path == "/slack/events" and environ.get("REQUEST_METHOD") != "POST":
             start_response("405 Method Not Allowed", [("Allow", "POST"), ("Content-Type", "text/plain")])
             return [b"POST Slack requests here"]
+        if path == "/slack/events":
+            refusal = _refuse_unreadable(environ)
+            if refusal is not None:
+                log.warning("refused a request to /slack/events: %s", refusal)
+                payload = json.dumps({"error": refusal}).encode()
+                start_response("400 Bad Request", [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
+                return [payload]
         return slack_handler(environ, start_response)
 
     return wsgi
+
+
+def _refuse_unreadable(environ: dict[str, Any]) -> str | None:
+    """Why a body can't be a Slack request (not UTF-8, broken JSON or form payload), or None.
+
+    Bolt parses the body before it checks the signature and raises on these, which
+    would answer 500; such a request can't come from Slack, so it gets a plain 400.
+    The body is put back for Bolt to read.
+    """
+    # slack_sdk's verifier raises (500) on a timestamp that isn't a number; without
+    # one, Bolt refuses the request as unsigned (401), which is what it is.
+    stamp = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP")
+    if stamp is not None and not stamp.strip().isdigit():
+        del environ["HTTP_X_SLACK_REQUEST_TIMESTAMP"]
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return "invalid Content-Length"
+    raw = environ["wsgi.input"].read(length) if length > 0 else b""
+    environ["wsgi.input"] = io.BytesIO(raw)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "body is not UTF-8 text"
+    try:
+        body = parse_body(text, environ.get("CONTENT_TYPE"))
+    except ValueError:
+        return "body is neither a JSON object nor form data with a JSON payload"
+    if not isinstance(body, dict):
+        return "body is not a JSON object"
+    return None
 
 
 class HttpServer:
@@ -72,12 +112,14 @@ class HttpServer:
             host=host,
             port=port,
             threads=threads,
-            max_request_body_size=MAX_BODY_BYTES,
+            # waitress refuses a body of exactly the limit; allow up to and including it.
+            max_request_body_size=MAX_BODY_BYTES + 1,
             # Quiet "Task queue depth" warnings are expected under benchmark bursts.
             channel_timeout=30,
             ident="incident-scribe",
         )
         self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     @property
     def port(self) -> int:
@@ -88,14 +130,24 @@ class HttpServer:
         return f"http://127.0.0.1:{self.port}/slack/events"
 
     def start(self) -> "HttpServer":
-        self._thread = threading.Thread(target=self.server.run, name="http-server", daemon=True)
+        self._thread = threading.Thread(target=self._run_until_stopped, name="http-server", daemon=True)
         self._thread.start()
         return self
+
+    def _run_until_stopped(self) -> None:
+        try:
+            self.server.run()
+        except OSError:
+            # stop() closes the listening socket under the running select loop;
+            # the "bad file descriptor" that follows is the loop noticing.
+            if not self._stopping.is_set():
+                raise
 
     def serve_forever(self) -> None:
         self.server.run()
 
     def stop(self) -> None:
+        self._stopping.set()
         self.server.close()
         if self._thread is not None:
             self._thread.join(timeout=5)

@@ -76,7 +76,13 @@ def _truncate_postgres(url: str) -> None:
     engine = create_engine(url)
     tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     with engine.begin() as conn:
-        extra = [r[0] for r in conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname='public' AND tablename LIKE 'apscheduler%'"))]
+        # Tables that aren't our models: APScheduler's jobs, slack_sdk's OAuth stores.
+        extra = [
+            r[0]
+            for r in conn.execute(
+                text("SELECT tablename FROM pg_tables WHERE schemaname='public' AND (tablename LIKE 'apscheduler%' OR tablename LIKE 'slack\\_%')")
+            )
+        ]
         listed = tables + "".join(f', "{t}"' for t in extra)
         conn.execute(text(f"TRUNCATE {listed} RESTART IDENTITY CASCADE"))
     engine.dispose()

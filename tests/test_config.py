@@ -59,3 +59,22 @@ def test_bad_settings_exit_2_with_a_clear_message(tmp_path) -> None:  # type: ig
     assert "SLACK_BOT_TOKEN must be a bot token starting with xoxb-." in result.stderr
     assert "PORT must be between 1 and 65535, got 99999." in result.stderr
     assert "sig-secret-value" not in result.stderr + result.stdout
+
+
+def test_postmortem_template_must_exist(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(SettingsError) as caught:
+        settings_from_env(GOOD | {"SCRIBE_POSTMORTEM_TEMPLATE": "fancy"})
+    assert caught.value.problems == [
+        "SCRIBE_POSTMORTEM_TEMPLATE must name a template (comprehensive, concise, executive, sre-five-whys, standard), got 'fancy'."
+    ]
+    (tmp_path / "fancy.md.j2").write_text("# {{ incident.title }}\n")
+    s = settings_from_env(GOOD | {"SCRIBE_POSTMORTEM_TEMPLATE": "Fancy", "SCRIBE_TEMPLATES_DIR": str(tmp_path)})
+    assert (s.postmortem_template, s.templates_dir) == ("fancy", tmp_path)
+
+
+def test_blame_phrases_are_split_and_checked() -> None:
+    s = settings_from_env(GOOD | {"SCRIBE_BLAME_PHRASES": r"his fault | dropped the ball|"})
+    assert s.blame_phrases == ("his fault", "dropped the ball")
+    with pytest.raises(SettingsError) as caught:
+        settings_from_env(GOOD | {"SCRIBE_BLAME_PHRASES": "careless(ly"})
+    assert caught.value.problems[0].startswith("SCRIBE_BLAME_PHRASES has a phrase that isn't a valid regular expression, 'careless(ly':")

@@ -101,6 +101,15 @@ def test_demo_replays_an_incident_end_to_end(tmp_path) -> None:  # type: ignore[
     assert timeline.count("📌") == 2
     metrics = json.loads(out.split("Metrics:", 1)[1].split("\n\n", 1)[0])
     assert metrics["time_to_mitigate_s"] == 1680.0 and metrics["time_to_resolve_s"] == 3180.0
+    summary = out.split("Summary message posted in the channel:", 1)[1].split("Files uploaded:", 1)[0]
+    assert "│ Postmortem: Checkout returns 502 after v2.3.1 deploy" in summary
+    assert "*Draft* · version 1 · template `standard` · INC-1 (Closed) · severity sev2" in summary
+    assert "│ *Time to mitigate (TTM):* 28 min" in summary
+    assert "│ [Regenerate]  [Edit]  [Mark reviewed]  [Mark final]" in summary
+    assert "Files uploaded: INC-1-postmortem-v1.md, INC-1-timeline.png" in out
+    draft = out.split("Start of the draft", 1)[1]
+    assert "# Postmortem: Checkout returns 502 after v2.3.1 deploy" in draft
+    assert "**Status:** Draft (version 1) · **Incident:** INC-1 (Closed) · **Severity:** sev2" in draft
 
 
 def test_the_running_app_shortens_the_interpreter_switch_interval(app) -> None:  # type: ignore[no-untyped-def]

@@ -442,6 +442,36 @@ def _prompts(incident: IncidentFacts, metrics: dict[str, float | None],
         "risk_acceptance": (
             "Record any risk the team decided not to address now, why, and how it will be "
             "watched (alert, review date)."),
+        "slo_impact": (
+            "Say which SLOs were breached, by how much (for example availability 99.2 % against "
+            "a 99.9 % target over the window), and how much of the period's error budget was used."),
+        "system_impact": (
+            "List the services, databases and queues that degraded or failed, and any that were "
+            "pulled in as dependencies (retries, backlogs, failovers)."),
+        "prevention": (
+            "Describe what keeps this class of failure from happening again, in three horizons: "
+            "already done during the incident, this sprint, and this quarter. Each line should "
+            "point to an action item."),
+        "response_gaps": (
+            "Where did the response lose time? Detection gaps (missing or late alerts), "
+            "investigation detours (hypotheses that took long to rule out), resolution delays "
+            "(slow rollback, waiting for access) and communication gaps (late updates)."),
+        "failure_modes": (
+            "For each way this failure can show up again, describe its symptoms, how it would be "
+            "detected and how to mitigate it, so on-call can recognise it quickly."),
+        "verification": (
+            "Explain how to confirm the fixes work: the checks to run by hand, the automated "
+            "tests or alerts that now cover it, and the measurable success criteria."),
+        "supporting_evidence": (
+            "Attach the evidence behind the analysis: log excerpts, graphs of the impact window, "
+            "the commit or config change involved, and queries used to size the impact."),
+        "related": (
+            "Link earlier incidents with a similar cause, and the runbooks, architecture "
+            "documents, tickets and dashboards the responders relied on."),
+        "cross_references": (
+            "Name the documents that must change because of what was learned (architecture "
+            "diagrams, dependency lists, runbooks, performance baselines, review checklists) and "
+            "who updates each."),
         "follow_up": (
             "Note who needs to review this document, when the review meeting is, and when "
             "the action items will be checked again."),

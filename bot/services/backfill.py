@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db import transaction
 from bot.models import Incident, TimelineEntry
 from bot.services.capture import record_edit, record_message
+from bot.slack.client import describe_failure, is_transient
 from bot.slack.payloads import captured_message, is_recordable
 from bot.timeparse import datetime_to_slack_ts, slack_ts_to_datetime
 
@@ -127,7 +128,9 @@ def backfill_incident(
             report.threads_checked += 1
             with transaction(factory) as session:
                 newest_reply = session.scalar(
-                    select(func.max(TimelineEntry.ts)).where(TimelineEntry.channel_id == channel_id, TimelineEntry.thread_ts == parent)
+                    select(func.max(TimelineEntry.ts)).where(
+                        TimelineEntry.team_id == team_id, TimelineEntry.channel_id == channel_id, TimelineEntry.thread_ts == parent
+                    )
                 )
             pause()
             for page in _pages(
@@ -135,14 +138,21 @@ def backfill_incident(
             ):
                 report.pages_read += 1
                 _store_page(factory, team_id=team_id, channel_id=channel_id, messages=page, bot=bot, now=now, report=report, since=since)
-    except SlackApiError as error:
-        reason = error.response.get("error", "unknown_error")
-        hint = " — invite the bot to the channel with /invite" if reason in {"not_in_channel", "channel_not_found"} else ""
-        report.problems.append(f"Slack answered {reason}{hint}")
-        log.warning("backfill of %s stopped: %s", report.incident_ref, reason)
+    except (SlackApiError, SlackClientError, OSError) as error:
+        # Pages read so far are committed; the next catch-up resumes after them.
+        if is_transient(error):
+            hint = " — what was read so far is saved; try `/incident backfill` again in a minute"
+        elif isinstance(error, SlackApiError) and error.response.get("error") in {"not_in_channel", "channel_not_found"}:
+            hint = " — invite the bot to the channel with /invite"
+        else:
+            hint = ""
+        report.problems.append(f"{describe_failure(error)}{hint}")
+        log.warning("backfill of %s stopped: %s", report.incident_ref, describe_failure(error))
     return report
 
 
-def open_incident_ids(factory: sessionmaker[Session]) -> list[int]:
+def open_incidents(factory: sessionmaker[Session]) -> list[tuple[int, str]]:
+    """(incident id, team id) of every open incident, oldest first."""
     with transaction(factory) as session:
-        return list(session.scalars(select(Incident.id).where(Incident.closed_at.is_(None)).order_by(Incident.id)))
+        rows = session.execute(select(Incident.id, Incident.team_id).where(Incident.closed_at.is_(None)).order_by(Incident.id))
+        return [(row.id, row.team_id) for row in rows]

@@ -36,13 +36,16 @@ class CapturedMessage:
     files: tuple[dict[str, Any], ...] = ()
 
 
-def _entry(session: Session, channel_id: str, ts: str) -> TimelineEntry | None:
-    return session.scalars(select(TimelineEntry).where(TimelineEntry.channel_id == channel_id, TimelineEntry.ts == ts)).one_or_none()
+def _entry(session: Session, team_id: str, channel_id: str, ts: str) -> TimelineEntry | None:
+    return session.scalars(
+        select(TimelineEntry).where(TimelineEntry.team_id == team_id, TimelineEntry.channel_id == channel_id, TimelineEntry.ts == ts)
+    ).one_or_none()
 
 
-def _values(incident_id: int, message: CapturedMessage, *, source: str, now: datetime) -> dict[str, Any]:
+def _values(incident_id: int, team_id: str, message: CapturedMessage, *, source: str, now: datetime) -> dict[str, Any]:
     return dict(
         incident_id=incident_id,
+        team_id=team_id,
         channel_id=message.channel_id,
         ts=message.ts,
         thread_ts=message.thread_ts if message.thread_ts != message.ts else None,
@@ -62,7 +65,7 @@ def record_message(session: Session, *, team_id: str, message: CapturedMessage, 
     incident = open_incident(session, team_id=team_id, channel_id=message.channel_id)
     if incident is None:
         return False
-    return insert_ignoring_duplicates(session, TimelineEntry, _values(incident.id, message, source=source, now=now), ["channel_id", "ts"])
+    return insert_ignoring_duplicates(session, TimelineEntry, _values(incident.id, incident.team_id, message, source=source, now=now), ["team_id", "channel_id", "ts"])
 
 
 @dataclass(frozen=True)
@@ -90,11 +93,11 @@ def record_messages(session: Session, batch: Sequence[IncomingMessage]) -> None:
         for channel_id, incident_id in open_incident_ids(session, team_id=team_id, channel_ids=channel_ids).items()
     }
     rows = [
-        _values(incident_id, incoming.message, source="message", now=incoming.now)
+        _values(incident_id, incoming.team_id, incoming.message, source="message", now=incoming.now)
         for incoming in batch
         if (incident_id := incident_ids.get((incoming.team_id, incoming.message.channel_id))) is not None
     ]
-    insert_many_ignoring_duplicates(session, TimelineEntry, rows, ["channel_id", "ts"])
+    insert_many_ignoring_duplicates(session, TimelineEntry, rows, ["team_id", "channel_id", "ts"])
 
 
 def record_edit(
@@ -107,13 +110,13 @@ def record_edit(
     now: datetime,
 ) -> bool:
     """Apply an edit and keep the text it replaced. True if something changed."""
-    entry = _entry(session, message.channel_id, message.ts)
+    entry = _entry(session, team_id, message.channel_id, message.ts)
     if entry is None:
         # The edit overtook the original (its delivery failed and is being retried):
         # record the message as it now reads, keeping the older text as history.
         if not record_message(session, team_id=team_id, message=message, now=now):
             return False
-        entry = _entry(session, message.channel_id, message.ts)
+        entry = _entry(session, team_id, message.channel_id, message.ts)
         assert entry is not None
         if previous_text is not None and previous_text != message.text and edit_ts:
             entry.edits.append(EntryEdit(previous_text=previous_text, edit_ts=edit_ts, edited_at=slack_ts_to_datetime(edit_ts)))
@@ -136,14 +139,14 @@ def record_edit(
 
 def record_delete(session: Session, *, team_id: str, channel_id: str, ts: str, now: datetime) -> bool:
     """Purge a deleted message's text and history; leave a tombstone so it can't come back."""
-    entry = _entry(session, channel_id, ts)
+    entry = _entry(session, team_id, channel_id, ts)
     if entry is None:
         incident = open_incident(session, team_id=team_id, channel_id=channel_id)
         if incident is None:
             return False
         tombstone = CapturedMessage(channel_id=channel_id, ts=ts, author=None, text="")
-        values = _values(incident.id, tombstone, source="message", now=now) | {"text": None, "deleted_at": now}
-        return insert_ignoring_duplicates(session, TimelineEntry, values, ["channel_id", "ts"])
+        values = _values(incident.id, incident.team_id, tombstone, source="message", now=now) | {"text": None, "deleted_at": now}
+        return insert_ignoring_duplicates(session, TimelineEntry, values, ["team_id", "channel_id", "ts"])
     if entry.deleted_at is not None:
         return False
     entry.text = None
@@ -172,7 +175,7 @@ def set_key_mark(
     A message we don't have yet (posted before `/incident start`, or missed) is fetched
     with `fetch_message` and recorded, with the marker as its source.
     """
-    entry = _entry(session, channel_id, ts)
+    entry = _entry(session, team_id, channel_id, ts)
     if entry is None:
         if not marked or fetch_message is None or open_incident(session, team_id=team_id, channel_id=channel_id) is None:
             return False
@@ -180,7 +183,7 @@ def set_key_mark(
         if message is None:
             return False
         record_message(session, team_id=team_id, message=message, source=marker, now=now)
-        entry = _entry(session, channel_id, ts)
+        entry = _entry(session, team_id, channel_id, ts)
         if entry is None:
             return False
     if entry.deleted_at is not None:

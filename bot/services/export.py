@@ -54,7 +54,9 @@ def entry_facts(entries: list[TimelineEntry]) -> list[EntryFact]:
         EntryFact(
             at=e.at,
             kind=e.kind,
-            text=e.text,
+            # None means "deleted" to the drafting core; a command without text (a bare
+            # `/incident mitigated`) was never deleted and keeps its author on the timeline.
+            text=e.text if e.text is not None or e.source != "command" else "",
             author=e.author,
             source=e.source,
             key=e.key,

@@ -71,6 +71,11 @@ def latest_incident(session: Session, *, channel_id: str, team_id: str | None = 
     return session.scalars(query.order_by(Incident.closed_at.is_not(None), Incident.declared_at.desc()).limit(1)).first()
 
 
+def teams_with_channel(session: Session, *, channel_id: str) -> list[str]:
+    """Teams that have had an incident in a channel with this id (ids are only unique per team)."""
+    return list(session.scalars(select(Incident.team_id).where(Incident.channel_id == channel_id).distinct().order_by(Incident.team_id)))
+
+
 def add_command_entry(
     session: Session,
     *,
@@ -88,6 +93,7 @@ def add_command_entry(
         TimelineEntry,
         dict(
             incident_id=incident.id,
+            team_id=incident.team_id,
             channel_id=incident.channel_id,
             ts=None,
             command_id=command_id,

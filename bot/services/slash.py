@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
+from zoneinfo import ZoneInfo
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -22,6 +23,8 @@ from bot.models import Incident, TimelineEntry
 from bot.postmortem.context import KIND_LABELS, format_utc
 from bot.services import incidents, people
 from bot.services.errors import ScribeError
+from bot.slack.client import describe_failure
+from bot.slack.payloads import storable
 from bot.timeparse import TimeParseError, parse_moment
 
 SLOW_COMMANDS = (cmd.Postmortem, cmd.Backfill)
@@ -56,13 +59,31 @@ def safe(text: str) -> str:
     return neutralize_mentions(text)
 
 
+# A zone far from every other: if a typed time reads the same here, it named its own zone.
+_FAR_ZONE = ZoneInfo("Pacific/Kiritimati")
+
+
 def _resolve_time(
     session: Session, client: WebClient | None, settings: Settings, inv: Invocation, at_text: str | None
-) -> datetime:
+) -> tuple[datetime, str]:
+    """The typed time in UTC, and a note for the reply when it was read in the fallback zone.
+
+    When users.info fails (or the user has no zone), a bare "14:23" is read in
+    SCRIBE_TIMEZONE; saying so keeps a wrong guess from going unnoticed.
+    """
     if at_text is None:
-        return inv.now
+        return inv.now, ""
     user_tz = people.timezone_of(session, client, team_id=inv.team_id, user_id=inv.user_id, now=inv.now)
-    return parse_moment(at_text, now=inv.now, user_tz=user_tz, default_tz=settings.timezone)
+    at = parse_moment(at_text, now=inv.now, user_tz=user_tz, default_tz=settings.timezone)
+    if user_tz is not None:
+        return at, ""
+    try:
+        zone_free = parse_moment(at_text, now=inv.now, user_tz=None, default_tz=_FAR_ZONE) == at
+    except TimeParseError:
+        zone_free = False
+    if zone_free:
+        return at, ""
+    return at, f" (read in {settings.timezone.key}: I couldn't get your time zone from Slack; add a zone like `14:23 Europe/Berlin` if that's wrong)"
 
 
 def _join_channel(client: WebClient | None, channel_id: str) -> str | None:
@@ -76,9 +97,9 @@ def _join_channel(client: WebClient | None, channel_id: str) -> str | None:
         reason = error.response.get("error")
         if reason in {"method_not_supported_for_channel_type", "channel_not_found", "is_private"}:
             return "This is a private channel, so I can't join it myself: type `/invite @Incident Scribe` here so I can record it."
-        return f"I couldn't join this channel (Slack said `{reason}`): type `/invite @Incident Scribe` so I can record it."
-    except (SlackClientError, OSError):
-        return "I couldn't reach Slack to join this channel: type `/invite @Incident Scribe` so I can record it."
+        return f"I couldn't join this channel ({describe_failure(error)}): type `/invite @Incident Scribe` so I can record it."
+    except (SlackClientError, OSError) as error:
+        return f"I couldn't join this channel ({describe_failure(error)}): type `/invite @Incident Scribe` so I can record it."
 
 
 def _format_timeline(entries: list[TimelineEntry], incident: Incident) -> str:
@@ -136,7 +157,7 @@ def run(
     incident = incidents.require_open_incident(session, team_id=inv.team_id, channel_id=inv.channel_id, command=name)
 
     if isinstance(command, cmd.Moment):
-        at = _resolve_time(session, client, settings, inv, command.at)
+        at, zone_note = _resolve_time(session, client, settings, inv, command.at)
         previous = incidents.record_moment(
             session, incident=incident, moment=command.kind, at=at, text=command.text, user_id=inv.user_id, command_id=inv.command_id, now=inv.now,
         )
@@ -146,15 +167,15 @@ def run(
             text += f": {safe(command.text)}"
         if previous is not None and previous != at:
             text += f" (was {format_utc(previous)})"
-        return Reply(text, in_channel=True)
+        return Reply(text + zone_note, in_channel=True)
 
     if isinstance(command, cmd.Entry):
-        at = _resolve_time(session, client, settings, inv, command.at)
+        at, zone_note = _resolve_time(session, client, settings, inv, command.at)
         incidents.add_command_entry(
             session, incident=incident, kind=command.kind, text=command.text, at=at, author=inv.user_id, command_id=inv.command_id, now=inv.now
         )
         when = "" if command.at is None else f" (at {format_utc(at)})"
-        return Reply(f":memo: *{kind_label(command.kind)}* recorded{when}: {safe(command.text)}", in_channel=True)
+        return Reply(f":memo: *{kind_label(command.kind)}* recorded{when}: {safe(command.text)}{zone_note}", in_channel=True)
 
     if isinstance(command, cmd.SetSeverity):
         previous = incidents.set_severity(session, incident=incident, level=command.level, user_id=inv.user_id, command_id=inv.command_id, now=inv.now)
@@ -205,7 +226,7 @@ def handle(
     """Parse and run a command in one transaction. Returns the reply and the parsed command
     (None when the text didn't parse). User mistakes become ephemeral replies; nothing is
     written when they happen, because the transaction rolls back."""
-    parsed = cmd.parse_command(text or "")
+    parsed = cmd.parse_command(storable(text or ""))
     if isinstance(parsed, cmd.UsageError):
         return Reply(f":x: {parsed.message}\nUsage: `{parsed.usage.format(cmd=settings.command)}`"), None
     if isinstance(parsed, SLOW_COMMANDS):

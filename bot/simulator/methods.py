@@ -81,6 +81,54 @@ def _decode_cursor(cursor: str) -> int:
         raise SlackError("invalid_cursor") from None
 
 
+class OAuthApps:
+    """The OAuth side of Slack for one app: its credentials and the codes users granted.
+
+    `grant()` stands for a user pressing "Allow" on slack.com's authorize page, which
+    then redirects the browser to the app with a one-time code; `exchange()` is
+    oauth.v2.access trading that code for the workspace's bot token.
+    """
+
+    def __init__(self) -> None:
+        self.clients: dict[str, str] = {}  # client_id -> client_secret
+        self._codes: dict[str, tuple[Workspace, str, str, str]] = {}  # code -> (workspace, user, scopes, client_id)
+
+    def register(self, client_id: str, client_secret: str) -> None:
+        self.clients[client_id] = client_secret
+
+    def grant(self, workspace: Workspace, user_id: str, *, client_id: str, scopes: str) -> str:
+        if client_id not in self.clients:
+            raise KeyError(f"unknown client_id {client_id}")
+        if user_id not in workspace.users:
+            raise KeyError(f"no user {user_id} in {workspace.team_id}")
+        code = f"{workspace.team_id}.{secrets.token_hex(8)}"
+        self._codes[code] = (workspace, user_id, scopes, client_id)
+        return code
+
+    def exchange(self, p: Params) -> dict[str, Any]:
+        client_id, client_secret = _text(p, "client_id"), _text(p, "client_secret")
+        if client_id is None or client_id not in self.clients:
+            raise SlackError("invalid_client_id")
+        if client_secret != self.clients[client_id]:
+            raise SlackError("bad_client_secret")
+        code = _text(p, "code")
+        granted = self._codes.pop(code, None) if code else None  # a code works once
+        if granted is None or granted[3] != client_id:
+            raise SlackError("invalid_code")
+        ws, user_id, scopes, _ = granted
+        return {
+            "access_token": ws.bot_token,
+            "token_type": "bot",
+            "scope": scopes,
+            "bot_user_id": ws.bot_user_id,
+            "app_id": ws.api_app_id,
+            "team": {"id": ws.team_id, "name": ws.team_name},
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "authed_user": {"id": user_id},
+        }
+
+
 class SlackMethods:
     """State kept by the fake API beyond the workspace, and the method handlers."""
 

@@ -88,10 +88,10 @@ class SlackPlayer:
 
         Passing an earlier `event_id` (with retry_num) imitates a redelivery.
         """
-        return self._deliver(self.event_envelope(event, event_id=event_id), retry_num, retry_reason)
+        return self.deliver(self.envelope(event, event_id=event_id), retry_num=retry_num, retry_reason=retry_reason)
 
-    def event_envelope(self, event: dict[str, Any], *, event_id: str | None = None) -> dict[str, Any]:
-        """The event_callback envelope Slack would POST for `event` (not sent; the benchmark pre-builds these)."""
+    def envelope(self, event: dict[str, Any], *, event_id: str | None = None) -> dict[str, Any]:
+        """The event_callback envelope Slack would wrap `event` in (not sent)."""
         ws = self.workspace
         event = dict(event)
         event.setdefault("event_ts", event.get("ts") or ws.next_ts())
@@ -116,9 +116,10 @@ class SlackPlayer:
 
     def redeliver(self, envelope: dict[str, Any], *, retry_num: int = 1, retry_reason: str = "http_timeout") -> Reply:
         """Send an earlier envelope again, byte for byte, as Slack's retries do."""
-        return self._deliver(envelope, retry_num, retry_reason)
+        return self.deliver(envelope, retry_num=retry_num, retry_reason=retry_reason)
 
-    def _deliver(self, envelope: dict[str, Any], retry_num: int | None, retry_reason: str | None) -> Reply:
+    def deliver(self, envelope: dict[str, Any], *, retry_num: int | None = None, retry_reason: str | None = None) -> Reply:
+        """Send an envelope; with retry_num, as Slack's redelivery (X-Slack-Retry-Num) does."""
         headers = {"Content-Type": JSON_TYPE}
         if retry_num is not None:
             headers["X-Slack-Retry-Num"] = str(retry_num)
@@ -250,7 +251,7 @@ class SlackPlayer:
         ws = self.workspace
         sim_user, sim_channel = self._user(user), self._channel(channel)
         ws.join(channel, user)
-        self.last_response_url = self.web_api.new_response_url(channel_id=channel, user_id=user)
+        self.last_response_url = self.web_api.new_response_url(channel_id=channel, user_id=user, workspace=ws)
         self.last_trigger_id = self._trigger_id()
         return {
             "token": self.verification_token,
@@ -321,7 +322,7 @@ class SlackPlayer:
             payload["channel"] = {"id": channel, "name": "directmessage" if sim_channel.is_im else sim_channel.name}
             if message is not None:
                 payload["message"] = message
-            self.last_response_url = self.web_api.new_response_url(channel_id=channel, user_id=user,
+            self.last_response_url = self.web_api.new_response_url(channel_id=channel, user_id=user, workspace=ws,
                                                                    message_ts=ts)
             payload["response_url"] = self.last_response_url
         payload["actions"] = [action]

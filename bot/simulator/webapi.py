@@ -16,6 +16,8 @@ Fault delays, by contrast, are real waits: they exist to trip client timeouts.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import math
 import sys
@@ -29,7 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import parse_qsl, urlsplit
 
-from .methods import SlackMethods, truthy
+from .methods import OAuthApps, SlackMethods, truthy
 from .records import Fault, RecordedCall, SlackError
 from .workspace import Workspace
 
@@ -63,6 +65,10 @@ class FakeSlackWebAPI:
     def __init__(self, workspace: Workspace, *, page_size_cap: int = 1000) -> None:
         self.workspace = workspace
         self._methods = SlackMethods(workspace, self._root_url, page_size_cap)
+        # Further workspaces served by the same API (multi-workspace installs); a
+        # request's token decides which one it talks to.
+        self._teams: list[SlackMethods] = [self._methods]
+        self.oauth = OAuthApps()
         self._calls: list[RecordedCall] = []
         # Shares the workspace lock ("one lock"): wait_for predicates may read both.
         self._changed = threading.Condition(workspace.lock)
@@ -174,6 +180,26 @@ class FakeSlackWebAPI:
         with self._changed:
             self._faults.setdefault(method, deque()).extend(faults)
 
+    def add_workspace(self, workspace: Workspace) -> None:
+        """Serve another team from this API; its bot token selects it."""
+        if any(t.ws.team_id == workspace.team_id for t in self._teams):
+            raise ValueError(f"team {workspace.team_id} is already served")
+        if self.workspace.known_tokens() & workspace.known_tokens():
+            raise ValueError("each workspace needs its own bot token")
+        # One lock for everything, as handlers run under the primary workspace's lock.
+        workspace.lock = self.workspace.lock
+        self._teams.append(SlackMethods(workspace, self._root_url, self._methods.page_size_cap))
+
+    @property
+    def workspaces(self) -> list[Workspace]:
+        """Every team this API serves, the primary one first."""
+        return [t.ws for t in self._teams]
+
+    def install(self, workspace: Workspace, user_id: str, *, client_id: str, scopes: str = "commands,chat:write") -> str:
+        """A user approves the app on Slack's authorize page: returns the one-time code
+        Slack would put in the redirect to the app's /slack/oauth_redirect."""
+        return self.oauth.grant(workspace, user_id, client_id=client_id, scopes=scopes)
+
     def rate_limit(self, method: str, per_channel_per_second: float | None) -> None:
         """Allow `method` at most this often per channel; None lifts the limit.
 
@@ -186,12 +212,13 @@ class FakeSlackWebAPI:
             else:
                 self._rates[method] = float(per_channel_per_second)
 
-    def new_response_url(self, *, channel_id: str | None, user_id: str, message_ts: str | None = None) -> str:
+    def new_response_url(self, *, channel_id: str | None, user_id: str, message_ts: str | None = None,
+                         workspace: Workspace | None = None) -> str:
         """Issue a response_url; `message_ts` is the message replace/delete_original act on."""
         response_id = self.workspace.new_id("R")
         with self._changed:
             self._response_urls[response_id] = {"channel_id": channel_id, "user_id": user_id,
-                                                "message_ts": message_ts}
+                                                "message_ts": message_ts, "workspace": workspace or self.workspace}
         return f"{self._root_url()}/response/{response_id}"
 
     def wait_for(self, predicate: Callable[[FakeSlackWebAPI], Any], timeout: float = 5.0) -> Any:
@@ -254,7 +281,7 @@ class FakeSlackWebAPI:
         """Shared pipeline: parse, apply a queued fault, serve, record."""
         try:
             params = parse()
-            secret_free = {k: v for k, v in params.items() if k != "token"}
+            secret_free = {k: v for k, v in params.items() if k not in ("token", "client_secret")}
         except ValueError:
             params, secret_free = {}, {}
             bad_body: Answer | None = (200, {"ok": False, "error": "invalid_json"}, {}) if method not in (
@@ -288,17 +315,28 @@ class FakeSlackWebAPI:
             self._changed.notify_all()
 
     def _api(self, method: str, params: dict[str, Any], handler: _Handler) -> Answer:
-        handler_fn = self._methods.table.get(method)
-        if handler_fn is None:
+        auth = handler.headers.get("Authorization", "")
+        if method == "oauth.v2.access":
+            # Authenticated by the app's client id and secret (HTTP Basic or params), not a token.
+            credentials = _basic_credentials(auth)
+            if credentials is not None:
+                params = {**params, "client_id": credentials[0], "client_secret": credentials[1]}
+            with self._changed:
+                try:
+                    return 200, {"ok": True, **self.oauth.exchange(params)}, {}
+                except SlackError as err:
+                    return 200, {"ok": False, "error": err.code}, {}
+        if method not in self._methods.table:
             return 200, {"ok": False, "error": "unknown_method"}, {}
         token = params.get("token")
-        auth = handler.headers.get("Authorization", "")
         if auth.lower().startswith("bearer "):
             token = auth[len("bearer "):].strip()
         if not token:
             return 200, {"ok": False, "error": "not_authed"}, {}
-        if token not in self.workspace.known_tokens():
+        team = next((t for t in self._teams if token in t.ws.known_tokens()), None)
+        if team is None:
             return 200, {"ok": False, "error": "invalid_auth"}, {}
+        handler_fn = team.table[method]
         with self._changed:
             wait = self._rate_limited(method, params)
             if wait is not None:
@@ -352,7 +390,8 @@ class FakeSlackWebAPI:
             info = self._response_urls.get(response_id)
             if info is None:
                 return 404, "no_active_hooks", {"Content-Type": "text/plain; charset=utf-8"}
-            ws = self.workspace
+            ws = info["workspace"]
+            methods = next(t for t in self._teams if t.ws is ws)
             channel_id, message_ts = info["channel_id"], info["message_ts"]
             original = ws.message(channel_id, message_ts) if channel_id and message_ts else None
             if truthy(payload.get("delete_original")):
@@ -362,14 +401,24 @@ class FakeSlackWebAPI:
                 fields = {k: payload[k] for k in ("blocks", "attachments") if k in payload}
                 ws.edit(channel_id, message_ts, payload.get("text"), edited_by=ws.bot_user_id, fields=fields)
             elif payload.get("response_type") == "in_channel" and channel_id:
-                message = self._methods.bot_message(str(payload.get("text") or ""), payload)
+                message = methods.bot_message(str(payload.get("text") or ""), payload)
                 if payload.get("thread_ts"):
                     message["thread_ts"] = payload["thread_ts"]
                 ws.post(channel_id, message)
             else:
-                self._methods.ephemerals.append({"channel": channel_id, "user": info["user_id"],
+                methods.ephemerals.append({"channel": channel_id, "user": info["user_id"],
                                                  "ts": ws.next_ts(), "message": dict(payload)})
         return 200, "ok", {"Content-Type": "text/plain; charset=utf-8"}
+
+
+def _basic_credentials(header: str) -> tuple[str, str] | None:
+    if not header.lower().startswith("basic "):
+        return None
+    try:
+        user, _, password = base64.b64decode(header[len("basic "):].strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return user, password
 
 
 def _fault_answer(fault: Fault) -> Answer:

@@ -82,6 +82,12 @@ class ProvideScribe(Middleware):
         return next()
 
 
+NOT_INSTALLED = (
+    ":warning: Incident Scribe isn't installed in this workspace (or its installation was removed), "
+    "so nothing was recorded. Ask a workspace admin to install it from the Scribe server's /slack/install page."
+)
+
+
 def _is_slash_command(body: dict[str, Any]) -> bool:
     return isinstance(body, dict) and "command" in body and "trigger_id" in body
 
@@ -96,8 +102,10 @@ def create_app(
 ) -> App:
     if session_factory is None:
         session_factory = make_session_factory(make_engine(settings.database_url))
-    if client is None and not settings.oauth:
-        client = make_client(settings.slack_bot_token, settings.slack_api_url)
+    if client is None:
+        # With OAuth there is no single token: Bolt gives each request a copy of this
+        # client carrying its own team's token, with the same base URL and retry policy.
+        client = make_client(None if settings.oauth else settings.slack_bot_token, settings.slack_api_url)
 
     scribe = Scribe(settings=settings, session_factory=session_factory, clock=clock)
     app_kwargs: dict[str, Any] = dict(
@@ -111,10 +119,8 @@ def create_app(
         from bot.slack.oauth import oauth_settings
 
         app_kwargs["oauth_settings"] = oauth_settings(settings, session_factory)
-        if client is not None:
-            app_kwargs["client"] = client
-    else:
-        app_kwargs["client"] = client
+        app_kwargs["user_facing_authorize_error_message"] = NOT_INSTALLED
+    app_kwargs["client"] = client
     app = App(**app_kwargs)
     app.scribe = scribe  # type: ignore[attr-defined]
 

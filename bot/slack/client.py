@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
@@ -34,5 +35,28 @@ def deadline_client(client: WebClient) -> WebClient:
         token=client.token,
         base_url=client.base_url,
         timeout=2,
-        retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=1)],
+        # One quick retry of a dropped connection or a 500/503 fits in the deadline;
+        # a 429's Retry-After does not, so rate limits are reported instead of waited out.
+        retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=1), ServerErrorRetryHandler(max_retry_count=1)],
     )
+
+
+def is_transient(error: Exception) -> bool:
+    """True for failures that may pass if tried again later: rate limits, Slack's 5xx,
+    timeouts and dropped connections. False for answers like not_in_channel that won't change."""
+    if isinstance(error, SlackApiError):
+        status = getattr(error.response, "status_code", 200)
+        return status == 429 or status >= 500
+    return isinstance(error, (SlackClientError, OSError))
+
+
+def describe_failure(error: Exception) -> str:
+    """What went wrong talking to Slack, in words for the person who asked."""
+    if isinstance(error, SlackApiError):
+        status = getattr(error.response, "status_code", 200)
+        if status == 429:
+            return "Slack is rate-limiting me right now"
+        if status >= 500:
+            return "Slack had an internal error"
+        return f"Slack said `{error.response.get('error', 'unknown_error')}`"
+    return "Slack didn't answer in time"

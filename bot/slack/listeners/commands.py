@@ -19,6 +19,7 @@ from bot.services.incidents import require_open_incident
 from bot.services.errors import ScribeError
 from bot.slack.app import Scribe
 from bot.slack.client import deadline_client
+from bot.slack.listeners import postmortem
 
 
 def invocation(command: dict[str, Any], scribe: Scribe) -> slash.Invocation:
@@ -64,6 +65,13 @@ def incident_command_slow(command: dict[str, Any], client: WebClient, respond: R
             pause=scribe.history_pause,
         )
         respond(response_type="ephemeral", text=report.summary())
+    elif isinstance(parsed, cmd.Postmortem):
+        try:
+            published = postmortem.publish(scribe, client, user_id=inv.user_id, channel=(inv.team_id, inv.channel_id), template=parsed.template)
+        except ScribeError as error:
+            respond(response_type="ephemeral", text=f":x: {error}")
+            return
+        respond(response_type="ephemeral", text=published.text())
 
 
 def is_slow_command(command: dict[str, Any]) -> bool:

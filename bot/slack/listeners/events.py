@@ -6,17 +6,21 @@ back only after that, and an exception answers 500 so Slack redelivers.
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
 from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.services import capture
 from bot.services.capture import CapturedMessage, IncomingMessage
 from bot.slack.app import Scribe
-from bot.slack.payloads import captured_message, is_recordable
+from bot.slack.client import deadline_client, describe_failure, is_transient
+from bot.slack.payloads import captured_message, is_recordable, storable
+
+log = logging.getLogger(__name__)
 
 
 def on_message(event: dict[str, Any], context: BoltContext, scribe: Scribe) -> None:
@@ -36,7 +40,7 @@ def on_message_changed(event: dict[str, Any], context: BoltContext, scribe: Scri
             session,
             team_id=context.team_id,
             message=captured_message(message, channel_id=event["channel"]),
-            previous_text=previous.get("text"),
+            previous_text=storable(previous["text"]) if isinstance(previous.get("text"), str) else None,
             edit_ts=(message.get("edited") or {}).get("ts"),
             now=scribe.now(),
         )
@@ -66,12 +70,20 @@ def ignore(event: dict[str, Any]) -> None:
 
 
 def _fetch_message(client: WebClient, channel_id: str, ts: str) -> CapturedMessage | None:
-    """Read one message by ts: from history, else from its thread (reactions don't say which)."""
+    """Read one message by ts: from history, else from its thread (reactions don't say which).
+
+    None when Slack says it can't be had (not_in_channel, thread_not_found…). A passing
+    failure (rate limit, 5xx, timeout) is raised instead: the event then answers 500 and
+    Slack redelivers it, so the 📌 is not lost to a bad moment.
+    """
     try:
         found = client.conversations_history(channel=channel_id, latest=ts, oldest=ts, inclusive=True, limit=1).get("messages") or []
         if not found:
             found = [m for m in client.conversations_replies(channel=channel_id, ts=ts, limit=1).get("messages") or [] if m.get("ts") == ts]
-    except SlackApiError:
+    except (SlackApiError, SlackClientError, OSError) as error:
+        if is_transient(error):
+            raise
+        log.warning("could not fetch a marked message in %s: %s", channel_id, describe_failure(error))
         return None
     return captured_message(found[0], channel_id=channel_id) if found else None
 
@@ -91,7 +103,8 @@ def on_reaction(event: dict[str, Any], context: BoltContext, client: WebClient, 
             user_id=event.get("user") or "",
             marked=event["type"] == "reaction_added",
             now=scribe.now(),
-            fetch_message=lambda: _fetch_message(client, channel_id, ts),
+            # Before the ack: no waiting out Retry-After here (Slack redelivers instead).
+            fetch_message=lambda: _fetch_message(deadline_client(client), channel_id, ts),
         )
 
 
