@@ -645,31 +645,19 @@ def seed_incident(session_factory: Any, *, messages: int, now: datetime) -> int:
     return incident_id
 
 
-def measure_draft(session_factory: Any, incident_id: int, *, now: datetime) -> tuple[float, str]:
-    """Seconds to draft the postmortem of one stored incident, from an open session to Markdown.
+def measure_draft(session_factory: Any, incident_id: int, *, now: datetime, settings: Any = None) -> tuple[float, str]:
+    """Seconds to draft the postmortem of one stored incident with the drafting service, as
+    `/incident postmortem` does: from an open session to the new version committed."""
+    from bot.config import settings_from_env
+    from bot.services.postmortem import draft_postmortem, require_incident
 
-    This drives the pure core directly; once the drafting service (bot/services/postmortem.py)
-    is on this branch, call it here instead so the benchmark times what users wait for.
-    """
-    from bot.models import Incident
-    from bot.postmortem import ReviewFields, build_context, make_environment, render_postmortem
-    from bot.services.export import action_facts, action_items, entry_facts, incident_facts, live_entries
-
-    names = {"U0ANN": "Ann Lee", "U0BOB": "Bob Stone", "U0CHI": "Chi Okafor"}
+    settings = settings or settings_from_env({}, require_slack=False)
     with session_factory() as session:
         began = time.perf_counter()
-        incident = session.get(Incident, incident_id)
-        context = build_context(
-            incident_facts(incident),
-            entry_facts(live_entries(session, incident)),
-            action_facts(action_items(session, incident)),
-            ReviewFields(),
-            user_name=names.get,
-            generated_at=now,
-            display_tz=ZoneInfo("UTC"),
-        )
-        markdown = render_postmortem(context, "standard", make_environment())
-        return time.perf_counter() - began, markdown
+        with session.begin():
+            incident = require_incident(session, incident_id)
+            draft = draft_postmortem(session, incident, settings=settings, client=None, now=now, user_id="U0ANN")
+        return time.perf_counter() - began, draft.markdown
 
 
 def draft_size(quick: bool) -> int:
@@ -702,13 +690,13 @@ def draft_rows(bench: Bench) -> list[Row]:
 
 
 def reminder_rows(bench: Bench) -> list[Row]:
-    row = Row("reminders 1,000 due at once: time / floor", "x")
+    count = 100 if bench.quick else 1000
+    row = Row(f"reminders {count:,} due at once: time / floor", "x")
     try:
         from bench.reminders import measure_reminder_delivery  # type: ignore[import-not-found]
     except ImportError:
         row.note = "not available on this branch"
         return [row]
-    count = 100 if bench.quick else 1000
     seconds = Row(f"reminders {count:,} due at once", "s")
     for _ in range(bench.runs):
         result = measure_reminder_delivery(count=count)

@@ -64,6 +64,13 @@ def test_draft_of_a_seeded_incident(session_factory) -> None:  # type: ignore[no
     assert "Checkout latency spike" in markdown
     # The last seeded message (n=29) is in the drafted timeline.
     assert "trying rollback step 29" in markdown
+    # Drafted by the service, as /incident postmortem does: the version is stored.
+    from sqlalchemy import select
+
+    from bot.models import PostmortemVersion
+
+    with session_factory() as session:
+        assert list(session.scalars(select(PostmortemVersion.version).where(PostmortemVersion.incident_id == incident_id))) == [1]
 
 
 def test_draft_rows_at_quick_size(tmp_path: Path) -> None:
