@@ -40,13 +40,7 @@ def run() -> None:
     configure_logging(settings.log_level, settings.secrets())
     from bot.runtime import Runtime
 
-    runtime = Runtime.start(settings)
-    try:
-        runtime.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        runtime.stop()
+    Runtime.start(settings).serve_until_interrupted()
 
 
 @main.group()

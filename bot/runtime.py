@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ from bot.services.backfill import BackfillReport, BotIdentity, backfill_incident
 from bot.slack.app import create_app, utc_now
 
 log = logging.getLogger(__name__)
+
+GIL_SWITCH_INTERVAL_S = 0.0005
 
 
 @dataclass
@@ -59,6 +62,13 @@ class Runtime:
         start_scheduler: bool | None = None,
     ) -> "Runtime":
         upgrade(settings.database_url)
+        # Request threads take turns on one database writer. Python lets a thread that
+        # wants the interpreter back (e.g. the writer, after each SQLite call) wait up to
+        # the switch interval, 5 ms by default, while a thread that is only parsing a
+        # request runs on; that wait, repeated inside every transaction, made the queue
+        # behind the writer long. At 0.5 ms p99 ack latency for commands at 50 concurrent
+        # senders fell from ~170 ms to ~95 ms (README, Benchmarks).
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         engine = make_engine(settings.database_url, pool_size=max(5, settings.workers))
         factory = make_session_factory(engine)
         app = create_app(settings, client, session_factory=factory, clock=clock)
@@ -160,6 +170,15 @@ class Runtime:
             self.socket_handler.start()
         elif self.server is not None:
             self.server.serve_forever()
+
+    def serve_until_interrupted(self) -> None:
+        """Serve until Ctrl-C (SIGINT), then stop cleanly."""
+        try:
+            self.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
 
     def stop(self) -> None:
         if self.server is not None:

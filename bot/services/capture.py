@@ -13,14 +13,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.db import insert_ignoring_duplicates
-from bot.models import EntryEdit, Incident, KeyMark, TimelineEntry
-from bot.services.incidents import open_incident
+from bot.db import insert_ignoring_duplicates, insert_many_ignoring_duplicates
+from bot.models import EntryEdit, KeyMark, TimelineEntry
+from bot.services.incidents import open_incident, open_incident_ids
 from bot.timeparse import datetime_to_slack_ts, slack_ts_to_datetime
 
 
@@ -42,10 +42,10 @@ def _entry(session: Session, team_id: str, channel_id: str, ts: str) -> Timeline
     ).one_or_none()
 
 
-def _values(incident: Incident, message: CapturedMessage, *, source: str, now: datetime) -> dict[str, Any]:
+def _values(incident_id: int, team_id: str, message: CapturedMessage, *, source: str, now: datetime) -> dict[str, Any]:
     return dict(
-        incident_id=incident.id,
-        team_id=incident.team_id,
+        incident_id=incident_id,
+        team_id=team_id,
         channel_id=message.channel_id,
         ts=message.ts,
         thread_ts=message.thread_ts if message.thread_ts != message.ts else None,
@@ -65,7 +65,39 @@ def record_message(session: Session, *, team_id: str, message: CapturedMessage, 
     incident = open_incident(session, team_id=team_id, channel_id=message.channel_id)
     if incident is None:
         return False
-    return insert_ignoring_duplicates(session, TimelineEntry, _values(incident, message, source=source, now=now), ["team_id", "channel_id", "ts"])
+    return insert_ignoring_duplicates(session, TimelineEntry, _values(incident.id, incident.team_id, message, source=source, now=now), ["team_id", "channel_id", "ts"])
+
+
+@dataclass(frozen=True)
+class IncomingMessage:
+    """A message event waiting to be recorded with others in one transaction (see record_messages)."""
+
+    team_id: str
+    message: CapturedMessage
+    now: datetime
+
+
+def record_messages(session: Session, batch: Sequence[IncomingMessage]) -> None:
+    """Store many messages at once, exactly as record_message would one by one.
+
+    One query finds the open incidents of all the channels involved and one multi-row
+    INSERT … ON CONFLICT DO NOTHING stores the messages, so a batch costs about what a
+    single message does.
+    """
+    channels: dict[str, set[str]] = {}
+    for incoming in batch:
+        channels.setdefault(incoming.team_id, set()).add(incoming.message.channel_id)
+    incident_ids = {
+        (team_id, channel_id): incident_id
+        for team_id, channel_ids in channels.items()
+        for channel_id, incident_id in open_incident_ids(session, team_id=team_id, channel_ids=channel_ids).items()
+    }
+    rows = [
+        _values(incident_id, incoming.team_id, incoming.message, source="message", now=incoming.now)
+        for incoming in batch
+        if (incident_id := incident_ids.get((incoming.team_id, incoming.message.channel_id))) is not None
+    ]
+    insert_many_ignoring_duplicates(session, TimelineEntry, rows, ["team_id", "channel_id", "ts"])
 
 
 def record_edit(
@@ -113,7 +145,7 @@ def record_delete(session: Session, *, team_id: str, channel_id: str, ts: str, n
         if incident is None:
             return False
         tombstone = CapturedMessage(channel_id=channel_id, ts=ts, author=None, text="")
-        values = _values(incident, tombstone, source="message", now=now) | {"text": None, "deleted_at": now}
+        values = _values(incident.id, incident.team_id, tombstone, source="message", now=now) | {"text": None, "deleted_at": now}
         return insert_ignoring_duplicates(session, TimelineEntry, values, ["team_id", "channel_id", "ts"])
     if entry.deleted_at is not None:
         return False

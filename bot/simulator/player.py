@@ -244,12 +244,16 @@ class SlackPlayer:
     # -- slash commands and interactivity --------------------------------------------------
 
     def command(self, user: str, channel: str, text: str, *, command: str = "/incident") -> Reply:
+        return self._post_form(self.command_form(user, channel, text, command=command))
+
+    def command_form(self, user: str, channel: str, text: str, *, command: str = "/incident") -> dict[str, str]:
+        """The form fields Slack would POST for a slash command (not sent; the benchmark pre-builds these)."""
         ws = self.workspace
         sim_user, sim_channel = self._user(user), self._channel(channel)
         ws.join(channel, user)
         self.last_response_url = self.web_api.new_response_url(channel_id=channel, user_id=user, workspace=ws)
         self.last_trigger_id = self._trigger_id()
-        return self._post_form({
+        return {
             "token": self.verification_token,
             "team_id": ws.team_id,
             "team_domain": ws.team_domain,
@@ -263,7 +267,7 @@ class SlackPlayer:
             "is_enterprise_install": "false",
             "response_url": self.last_response_url,
             "trigger_id": self.last_trigger_id,
-        })
+        }
 
     def click(
         self, user: str, channel: str | None, *, action_id: str, value: str = "", block_id: str = "b",

@@ -16,12 +16,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from slack_bolt import App, BoltResponse
+from slack_bolt import App, BoltRequest, BoltResponse
+from slack_bolt.middleware import Middleware
 from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Settings
 from bot.db import make_engine, make_session_factory, transaction
+from bot.groupcommit import GroupCommit
+from bot.services.capture import IncomingMessage, record_messages
 from bot.slack.client import make_client
 
 log = logging.getLogger(__name__)
@@ -44,6 +47,12 @@ class Scribe:
     # Spacing between catch-up page reads; Slack's history methods are rate-limited tightly.
     history_pause: Callable[[], None] = field(default=lambda: time.sleep(1.0))
 
+    # Message events are written in shared transactions (see bot.groupcommit).
+    message_writer: GroupCommit[IncomingMessage] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.message_writer = GroupCommit(self.session_factory, record_messages, name="message-writer")
+
     def now(self) -> datetime:
         return self.clock()
 
@@ -56,6 +65,21 @@ class Scribe:
     def transaction(self) -> Iterator[Session]:
         with transaction(self.session_factory) as session:
             yield session
+
+
+class ProvideScribe(Middleware):
+    """Puts the Scribe into Bolt's context, so listeners receive it as `scribe`.
+
+    A Middleware class rather than an `@app.middleware` function: Bolt calls `process`
+    directly instead of building keyword arguments for it on every request.
+    """
+
+    def __init__(self, scribe: Scribe):
+        self.scribe = scribe
+
+    def process(self, *, req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]) -> BoltResponse | None:
+        req.context["scribe"] = self.scribe
+        return next()
 
 
 NOT_INSTALLED = (
@@ -100,10 +124,7 @@ def create_app(
     app = App(**app_kwargs)
     app.scribe = scribe  # type: ignore[attr-defined]
 
-    @app.middleware
-    def provide_scribe(context, next):  # type: ignore[no-untyped-def]
-        context["scribe"] = scribe
-        next()
+    app.use(ProvideScribe(scribe))
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any], logger: logging.Logger):  # type: ignore[no-untyped-def]

@@ -74,6 +74,13 @@ def incident_command_slow(command: dict[str, Any], client: WebClient, respond: R
         respond(response_type="ephemeral", text=published.text())
 
 
+def is_slow_command(command: dict[str, Any]) -> bool:
+    return isinstance(cmd.parse_command(command.get("text", "") or ""), slash.SLOW_COMMANDS)
+
+
 def register(app: App) -> None:
     settings = app.scribe.settings  # type: ignore[attr-defined]
-    app.command(settings.command)(ack=incident_command, lazy=[incident_command_slow])
+    # Only slow commands get the lazy listener: Bolt deep-copies the whole request for a
+    # lazy listener and starts it on a thread, which for a quick command was most of its cost.
+    app.command(settings.command, matchers=[is_slow_command])(ack=incident_command, lazy=[incident_command_slow])
+    app.command(settings.command)(incident_command)

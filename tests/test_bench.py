@@ -1,0 +1,124 @@
+"""Smoke tests of bench/run.py's building blocks at tiny sizes, so CI notices when the
+benchmark breaks. No timing is asserted here: that is what `make bench` is for."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from bench import run as bench_run
+from bench.run import Bench, Row, Traffic, count_entries, percentile, render_table, send_all
+from tests.conftest import SIGNING_SECRET
+
+
+def test_percentile_is_nearest_rank() -> None:
+    samples = [float(n) for n in range(1, 101)]  # 1..100
+    assert percentile(samples, 0.50) == 50.0
+    assert percentile(samples, 0.99) == 99.0
+    assert percentile([7.0], 0.99) == 7.0
+    assert percentile([3.0, 1.0, 2.0], 0.5) == 2.0
+
+
+def test_rows_hold_their_targets_and_render_as_markdown() -> None:
+    latency = Row("ack events p99 @50", "ms", [80.0, 120.0, 90.0], limit=100.0)
+    ratio = Row("ingest sqlite: ours / floor", "x", [0.65, 0.72, 0.71], limit=0.7, higher_is_better=True)
+    memory = Row("memory", "MB", [151.0, 149.0, 152.0], limit=150.0)
+    missing = Row("reminders", "x", note="not available on this branch")
+    assert (latency.median, latency.met) == (90.0, True)
+    assert (ratio.median, ratio.met) == (0.71, True)
+    assert (memory.median, memory.met) == (151.0, False)
+    assert missing.met is None
+    lines = render_table([latency, ratio, memory, missing]).splitlines()
+    cells = [[cell.strip() for cell in line.split("|")[1:-1]] for line in lines]
+    assert cells[0] == ["benchmark", "median", "min", "max", "runs", "target", "met"]
+    assert set(lines[1]) == {"|", "-"}
+    assert cells[2] == ["ack events p99 @50", "90.0 ms", "80.0 ms", "120.0 ms", "3", "< 100.0 ms", "yes"]
+    assert cells[3] == ["ingest sqlite: ours / floor", "0.71", "0.65", "0.72", "3", ">= 0.70", "yes"]
+    assert cells[4] == ["memory", "151.0 MB", "149.0 MB", "152.0 MB", "3", "< 150.0 MB", "**NO**"]
+    assert cells[5] == ["reminders", "not available on this branch", "", "", "0", "", ""]
+    assert len({len(line) for line in lines}) == 1  # columns line up
+
+
+def test_a_row_without_measurements_misses_its_target() -> None:
+    assert Row("ingest postgresql: ours / floor", "x", limit=0.7, higher_is_better=True).met is False
+
+
+def test_arguments() -> None:
+    args = bench_run.parse_args(["--quick", "--only", "draft"])
+    assert (args.quick, args.only, args.runs) == (True, ["draft"], 1)
+    assert bench_run.parse_args([]).runs == 3
+    with pytest.raises(SystemExit):
+        bench_run.parse_args(["--postgres-url", "postgresql+psycopg://postgres@db.example.com/test"])
+    with pytest.raises(SystemExit):
+        bench_run.parse_args(["--only", "nonsense"])
+
+
+def test_draft_of_a_seeded_incident(session_factory) -> None:  # type: ignore[no-untyped-def]
+    now = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+    incident_id = bench_run.seed_incident(session_factory, messages=30, now=now)
+    seconds, markdown = bench_run.measure_draft(session_factory, incident_id, now=now)
+    assert seconds > 0
+    assert "Checkout latency spike" in markdown
+    # The last seeded message (n=29) is in the drafted timeline.
+    assert "trying rollback step 29" in markdown
+    # Drafted by the service, as /incident postmortem does: the version is stored.
+    from sqlalchemy import select
+
+    from bot.models import PostmortemVersion
+
+    with session_factory() as session:
+        assert list(session.scalars(select(PostmortemVersion.version).where(PostmortemVersion.incident_id == incident_id))) == [1]
+
+
+def test_draft_rows_at_quick_size(tmp_path: Path) -> None:
+    bench = Bench(workdir=tmp_path, runs=1, quick=True, postgres_url=bench_run.DEFAULT_POSTGRES_URL)
+    (row,) = bench_run.draft_rows(bench)
+    assert row.name == "draft 500 messages"
+    assert len(row.values) == 1 and row.limit == 1.0
+
+
+def test_reminder_row_without_the_follow_ups_module(tmp_path: Path) -> None:
+    rows = bench_run.reminder_rows(Bench(workdir=tmp_path, runs=1, quick=True, postgres_url=""))
+    try:
+        import bench.reminders  # noqa: F401
+    except ImportError:
+        assert [(r.note, r.met) for r in rows] == [("not available on this branch", None)]
+
+
+def test_load_generator_sends_signed_events_and_commands_that_are_all_recorded(app, database_url) -> None:  # type: ignore[no-untyped-def]
+    assert app.player.command("U0ANN", "C0INC", "start Checkout errors").status == 200
+    traffic = Traffic(app.api.workspace, app.api, SIGNING_SECRET)
+    messages = send_all(app.runtime.url, traffic.messages(["C0INC"], 40), concurrency=8)
+    notes = send_all(app.runtime.url, traffic.notes("C0INC", 10), concurrency=4)
+    assert (len(messages.latencies), messages.failures) == (40, [])
+    assert (len(notes.latencies), notes.failures) == (10, [])
+    assert count_entries(database_url, kind="message", channel_ids=["C0INC"]) == 40
+    assert count_entries(database_url, kind="note", channel_ids=["C0INC"]) == 10
+
+
+def test_wrongly_signed_requests_count_as_failures(app) -> None:  # type: ignore[no-untyped-def]
+    traffic = Traffic(app.api.workspace, app.api, "not-the-signing-secret")
+    result = send_all(app.runtime.url, traffic.messages(["C0INC"], 3), concurrency=2)
+    assert (result.latencies, sorted(result.failures)) == ([], ["HTTP 401"] * 3)
+
+
+def test_scribe_run_subprocess_records_every_message(tmp_path: Path) -> None:
+    """The path `make bench` takes: `scribe run` as a subprocess, found healthy, fed, stopped."""
+    with ExitStack() as stack:
+        bench = Bench(workdir=tmp_path, runs=1, quick=True, postgres_url="")
+        database_url = bench.sqlite_url("smoke")
+        channels = [bench_run.channel_id(0), bench_run.channel_id(1)]
+        api = stack.enter_context(bench_run.fake_slack(len(channels)))
+        server = stack.enter_context(bench.scribe("scribe-smoke", database_url=database_url, api=api))
+        traffic = Traffic(api.workspace, api, bench.signing_secret)
+        bench_run.open_incidents(server, traffic, channels)
+        result = send_all(server.url, traffic.messages(channels, 30), concurrency=5)
+        bench_run.require_all_answered("smoke", result, 30, server)
+        process = server.process
+    assert process is not None and process.returncode is not None  # stopped on leaving
+    bench_run.require_durable("smoke", database_url, kind="message", expected=30, channel_ids=channels)
+    with pytest.raises(bench_run.BenchmarkError, match="writes were lost"):
+        bench_run.require_durable("smoke", database_url, kind="message", expected=31, channel_ids=channels)

@@ -1,0 +1,190 @@
+"""Group commit: every caller returns after its own item is committed, batches really form,
+and a failing item fails only its own caller."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import datetime, timezone
+
+import pytest
+from sqlalchemy import select
+
+from bot.groupcommit import GroupCommit
+from bot.models import TimelineEntry
+from bot.services import incidents
+from bot.services.capture import CapturedMessage, IncomingMessage, record_messages
+
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+
+
+def _open(session_factory, channel_id: str) -> None:  # type: ignore[no-untyped-def]
+    with session_factory.begin() as session:
+        incidents.start_incident(
+            session, team_id="T0SIM", channel_id=channel_id, channel_name="inc", title="Checkout errors",
+            severity=None, user_id="U0ANN", now=NOW, command_id=f"start-{channel_id}",
+        )
+
+
+def _message(channel_id: str, n: int, text: str | None = None) -> IncomingMessage:
+    return IncomingMessage(
+        team_id="T0SIM",
+        message=CapturedMessage(channel_id=channel_id, ts=f"1795000000.{n:06d}", author="U0BOB", text=text or f"message {n}"),
+        now=NOW,
+    )
+
+
+def _stored(session_factory) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    with session_factory() as session:
+        return sorted(session.execute(select(TimelineEntry.channel_id, TimelineEntry.ts).where(TimelineEntry.kind == "message")).tuples())
+
+
+def test_concurrent_submits_are_all_committed_in_shared_batches(session_factory) -> None:  # type: ignore[no-untyped-def]
+    _open(session_factory, "C0INC")
+    batch_sizes: list[int] = []
+
+    def write(session, batch: Sequence[IncomingMessage]) -> None:  # type: ignore[no-untyped-def]
+        batch_sizes.append(len(batch))
+        record_messages(session, batch)
+
+    writer = GroupCommit(session_factory, write)
+    start = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def sender(first: int) -> None:
+        start.wait()
+        for n in range(first, first + 25):
+            try:
+                writer.submit(_message("C0INC", n))
+            except BaseException as error:  # pragma: no cover - reported below
+                errors.append(error)
+
+    threads = [threading.Thread(target=sender, args=(k * 100,)) for k in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    assert len(_stored(session_factory)) == 200
+    assert sum(batch_sizes) == 200
+    assert len(batch_sizes) < 200  # some transactions carried several messages
+
+
+def test_a_submit_returns_only_after_its_commit(session_factory) -> None:  # type: ignore[no-untyped-def]
+    _open(session_factory, "C0INC")
+    writer = GroupCommit(session_factory, record_messages)
+    writer.submit(_message("C0INC", 1))
+    # Visible from another session at once: committed, not merely queued.
+    assert _stored(session_factory) == [("C0INC", "1795000000.000001")]
+
+
+def test_messages_of_channels_without_an_open_incident_and_repeats_are_dropped(session_factory) -> None:  # type: ignore[no-untyped-def]
+    _open(session_factory, "C0INC")
+    with session_factory.begin() as session:
+        record_messages(session, [_message("C0INC", 1), _message("C0RANDOM", 2), _message("C0INC", 1, "redelivered"), _message("C0INC", 3)])
+    with session_factory.begin() as session:
+        record_messages(session, [_message("C0INC", 3, "again")])
+    assert _stored(session_factory) == [("C0INC", "1795000000.000001"), ("C0INC", "1795000000.000003")]
+    with session_factory() as session:
+        texts = list(session.scalars(select(TimelineEntry.text).where(TimelineEntry.kind == "message").order_by(TimelineEntry.ts)))
+    assert texts == ["message 1", "message 3"]
+
+
+def test_a_failing_item_fails_only_its_own_caller(session_factory) -> None:  # type: ignore[no-untyped-def]
+    _open(session_factory, "C0INC")
+    gate = threading.Event()
+    entered = threading.Event()
+
+    def write(session, batch: Sequence[IncomingMessage]) -> None:  # type: ignore[no-untyped-def]
+        if not gate.is_set():
+            entered.set()
+            gate.wait(10)  # hold the first transaction so the others queue up behind it
+        if any(m.message.text == "poison" for m in batch):
+            raise ValueError("cannot store this one")
+        record_messages(session, batch)
+
+    writer = GroupCommit(session_factory, write)
+    outcomes: dict[int, str] = {}
+
+    def send(n: int, text: str | None = None) -> None:
+        try:
+            writer.submit(_message("C0INC", n, text))
+            outcomes[n] = "ok"
+        except ValueError as error:
+            outcomes[n] = str(error)
+
+    first = threading.Thread(target=send, args=(1,))
+    first.start()
+    assert entered.wait(10)
+    queued = [threading.Thread(target=send, args=(n, "poison" if n == 3 else None)) for n in (2, 3, 4)]
+    for thread in queued:
+        thread.start()
+    while len(writer._waiting) < 3:  # all three wait behind the held transaction
+        threading.Event().wait(0.005)
+    gate.set()
+    for thread in [first, *queued]:
+        thread.join(10)
+    assert outcomes == {1: "ok", 2: "ok", 3: "cannot store this one", 4: "ok"}
+    assert [ts for _, ts in _stored(session_factory)] == ["1795000000.000001", "1795000000.000002", "1795000000.000004"]
+
+
+def test_a_caller_that_waits_too_long_gets_a_timeout_and_the_next_one_is_not_stuck(session_factory) -> None:  # type: ignore[no-untyped-def]
+    _open(session_factory, "C0INC")
+    release = threading.Event()
+    entered = threading.Event()
+
+    def write(session, batch: Sequence[IncomingMessage]) -> None:  # type: ignore[no-untyped-def]
+        if not release.is_set():
+            entered.set()
+            release.wait(10)
+        record_messages(session, batch)
+
+    writer = GroupCommit(session_factory, write, wait_seconds=0.2)
+    first = threading.Thread(target=writer.submit, args=(_message("C0INC", 1),))
+    first.start()
+    assert entered.wait(10)
+    with pytest.raises(TimeoutError, match="not committed within"):
+        writer.submit(_message("C0INC", 2))
+    release.set()
+    first.join(10)
+    writer.submit(_message("C0INC", 3))
+    # The message that timed out was withdrawn: its sender got an error (Slack will redeliver).
+    assert [ts for _, ts in _stored(session_factory)] == ["1795000000.000001", "1795000000.000003"]
+
+
+def test_sqlite_pool_hands_its_connection_to_threads_in_arrival_order() -> None:
+    """One SQLite connection, many threads: whoever waited longest gets it next, and a
+    thread that gives up waiting is skipped, not handed a connection it will never return."""
+    from sqlalchemy.util import queue as sqla_queue
+
+    from bot.db import _FairQueue
+
+    pool: _FairQueue = _FairQueue(1)
+    pool.put("connection", False)
+    assert pool.get(False) == "connection"
+    with pytest.raises(sqla_queue.Empty):
+        pool.get(False)
+    with pytest.raises(sqla_queue.Empty):
+        pool.get(True, 0.01)  # times out and withdraws
+    order: list[str] = []
+    arrived = threading.Semaphore(0)
+
+    def waiter(name: str) -> None:
+        arrived.release()
+        item = pool.get(True, 10)
+        order.append(name)
+        pool.put(item, False)
+
+    threads = []
+    for name in ("first", "second", "third"):
+        thread = threading.Thread(target=waiter, args=(name,))
+        thread.start()
+        arrived.acquire()
+        while len(pool._waiters) < len(threads) + 1:  # this one is queued before the next starts
+            threading.Event().wait(0.001)
+        threads.append(thread)
+    pool.put("connection", False)
+    for thread in threads:
+        thread.join(10)
+    assert order == ["first", "second", "third"]
+    assert pool.get(False) == "connection"  # back in the pool after the last one
