@@ -144,17 +144,6 @@ def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
-def insert_many_ignoring_duplicates(session: Session, model: type, rows: list[dict], conflict_columns: list[str]) -> None:
-    """INSERT … ON CONFLICT (…) DO NOTHING for many rows at once (one executemany).
-
-    Every row must have the same keys. Runs on the session's connection without an
-    autoflush: callers (the message batch writer) have no pending ORM changes.
-    """
-    if rows:
-        statement = _insert_ignoring_sql(session, model, tuple(rows[0]), tuple(conflict_columns))
-        session.connection().execute(statement, rows)
-
-
 def insert_ignoring_duplicates(session: Session, model: type, values: dict, conflict_columns: list[str]) -> bool:
     """INSERT … ON CONFLICT DO NOTHING; True when a row was inserted.
 

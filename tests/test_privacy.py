@@ -143,7 +143,7 @@ def test_tokens_and_signing_secret_never_reach_the_log(database_url, slack, log_
 
         monkeypatch.setattr(capture, "record_message", leak)
         # Message events are written in batches (bot.groupcommit), through this function.
-        monkeypatch.setattr(capture, "insert_many_ignoring_duplicates", leak)
+        monkeypatch.setattr(capture, "insert_into_open_incidents", leak)
         player.say("U0BOB", "C0INC", "this one crashes")
         assert player.last_reply.status == 500
         reply = player.command("U0ANN", "C0INC", "detected")  # a command crashing the same way is answered politely

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_listener_failure_answers_500_and_the_redelivery_records_once(app, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     assert app.player.command("U0ANN", "C0INC", "start Checkout errors").status == 200
     # Message events are written by the group-commit writer, through this one function.
-    real = capture.insert_many_ignoring_duplicates
+    real = capture.insert_into_open_incidents
     calls = {"n": 0}
 
     def fail_once(*args, **kwargs):  # type: ignore[no-untyped-def]
@@ -33,7 +33,7 @@ def test_listener_failure_answers_500_and_the_redelivery_records_once(app, monke
             raise RuntimeError("database went away")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(capture, "insert_many_ignoring_duplicates", fail_once)
+    monkeypatch.setattr(capture, "insert_into_open_incidents", fail_once)
     ts = app.player.say("U0BOB", "C0INC", "first try fails")
     assert app.player.last_reply.status == 500
     envelope = app.player.sent_events[-1]

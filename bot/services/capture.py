@@ -13,14 +13,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Callable, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import TextClause, bindparam, select, text
 from sqlalchemy.orm import Session
 
-from bot.db import insert_ignoring_duplicates, insert_many_ignoring_duplicates
-from bot.models import EntryEdit, KeyMark, TimelineEntry
-from bot.services.incidents import open_incident, open_incident_ids
+from bot.db import insert_ignoring_duplicates
+from bot.models import EntryEdit, Incident, KeyMark, TimelineEntry
+from bot.services.incidents import open_incident
 from bot.timeparse import datetime_to_slack_ts, slack_ts_to_datetime
 
 
@@ -42,9 +43,9 @@ def _entry(session: Session, team_id: str, channel_id: str, ts: str) -> Timeline
     ).one_or_none()
 
 
-def _values(incident_id: int, team_id: str, message: CapturedMessage, *, source: str, now: datetime) -> dict[str, Any]:
+def _columns(team_id: str, message: CapturedMessage, *, source: str, now: datetime) -> dict[str, Any]:
+    """A captured message's row, but for the incident it belongs to."""
     return dict(
-        incident_id=incident_id,
         team_id=team_id,
         channel_id=message.channel_id,
         ts=message.ts,
@@ -58,6 +59,10 @@ def _values(incident_id: int, team_id: str, message: CapturedMessage, *, source:
         files=list(message.files) or None,
         recorded_at=now,
     )
+
+
+def _values(incident_id: int, team_id: str, message: CapturedMessage, *, source: str, now: datetime) -> dict[str, Any]:
+    return {"incident_id": incident_id, **_columns(team_id, message, source=source, now=now)}
 
 
 def record_message(session: Session, *, team_id: str, message: CapturedMessage, source: str = "message", now: datetime) -> bool:
@@ -80,24 +85,45 @@ class IncomingMessage:
 def record_messages(session: Session, batch: Sequence[IncomingMessage]) -> None:
     """Store many messages at once, exactly as record_message would one by one.
 
-    One query finds the open incidents of all the channels involved and one multi-row
-    INSERT … ON CONFLICT DO NOTHING stores the messages, so a batch costs about what a
-    single message does.
+    One executemany of INSERT … SELECT … ON CONFLICT DO NOTHING: each row finds its
+    channel's open incident inside the statement (so a message for a channel without
+    one inserts nothing), and a redelivered message hits the unique key and is skipped.
+    A batch costs one round trip, however many channels it spans.
     """
-    channels: dict[str, set[str]] = {}
-    for incoming in batch:
-        channels.setdefault(incoming.team_id, set()).add(incoming.message.channel_id)
-    incident_ids = {
-        (team_id, channel_id): incident_id
-        for team_id, channel_ids in channels.items()
-        for channel_id, incident_id in open_incident_ids(session, team_id=team_id, channel_ids=channel_ids).items()
-    }
-    rows = [
-        _values(incident_id, incoming.team_id, incoming.message, source="message", now=incoming.now)
-        for incoming in batch
-        if (incident_id := incident_ids.get((incoming.team_id, incoming.message.channel_id))) is not None
-    ]
-    insert_many_ignoring_duplicates(session, TimelineEntry, rows, ["team_id", "channel_id", "ts"])
+    if batch:
+        rows = [_columns(incoming.team_id, incoming.message, source="message", now=incoming.now) for incoming in batch]
+        insert_into_open_incidents(session, rows)
+
+
+# Every column of a captured message's entry but incident_id, which the statement looks up.
+_ENTRY_COLUMNS = ("team_id", "channel_id", "ts", "thread_ts", "at", "kind", "text", "author", "source", "key", "files", "recorded_at")
+
+
+def insert_into_open_incidents(session: Session, rows: list[dict[str, Any]]) -> None:
+    dialect = session.get_bind().dialect
+    session.connection().execute(_insert_into_open_incident_sql(dialect.name, dialect.identifier_preparer.quote), rows)
+
+
+@lru_cache(maxsize=8)
+def _insert_into_open_incident_sql(dialect_name: str, quote: Callable[[str], str]) -> TextClause:
+    """Typed text, compiled once: this runs for every batch of message events."""
+    table = TimelineEntry.__table__
+
+    def parameter(column: str) -> str:
+        # PostgreSQL doesn't type a parameter from the INSERT's target column when it sits
+        # in a SELECT list, and the JSON value arrives as text.
+        return f"CAST(:{column} AS JSON)" if column == "files" and dialect_name == "postgresql" else f":{column}"
+
+    names = ", ".join(quote(c) for c in _ENTRY_COLUMNS)
+    values = ", ".join(parameter(c) for c in _ENTRY_COLUMNS)
+    incidents = quote(Incident.__tablename__)
+    sql = (
+        f"INSERT INTO {quote(table.name)} (incident_id, {names}) "
+        f"SELECT {incidents}.id, {values} FROM {incidents} "
+        f"WHERE {incidents}.team_id = :team_id AND {incidents}.channel_id = :channel_id AND {incidents}.closed_at IS NULL "
+        "ON CONFLICT (team_id, channel_id, ts) DO NOTHING"
+    )
+    return text(sql).bindparams(*(bindparam(c, type_=table.c[c].type) for c in _ENTRY_COLUMNS))
 
 
 def record_edit(

@@ -6,7 +6,6 @@ transaction, so a command either lands whole or not at all.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from functools import lru_cache
 
@@ -32,27 +31,6 @@ def open_incident(session: Session, *, team_id: str, channel_id: str) -> Inciden
 def _open_incident_query() -> Select[tuple[Incident]]:
     return select(Incident).where(
         Incident.team_id == bindparam("team_id"), Incident.channel_id == bindparam("channel_id"), Incident.closed_at.is_(None)
-    )
-
-
-def open_incident_ids(session: Session, *, team_id: str, channel_ids: Iterable[str]) -> dict[str, int]:
-    """Channel id → id of its open incident, for those of these channels that have one.
-
-    Message capture runs this for every batch of incoming messages, so it is a prebuilt
-    Core query on the session's connection: no ORM objects, no statement building.
-    (It does not autoflush; the capture transaction has nothing pending.)
-    """
-    rows = session.connection().execute(_open_incident_ids_query(), {"team_id": team_id, "channel_ids": list(channel_ids)})
-    return {channel_id: incident_id for channel_id, incident_id in rows}
-
-
-@lru_cache(maxsize=1)
-def _open_incident_ids_query() -> Select[tuple[str, int]]:
-    table = Incident.__table__
-    return select(table.c.channel_id, table.c.id).where(
-        table.c.team_id == bindparam("team_id"),
-        table.c.channel_id.in_(bindparam("channel_ids", expanding=True)),
-        table.c.closed_at.is_(None),
     )
 
 

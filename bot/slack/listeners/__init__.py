@@ -6,7 +6,9 @@ from bot.slack.listeners import commands, events, followups, postmortem
 
 
 def register_listeners(app: App) -> None:
-    commands.register(app)
+    # Events first: message events are by far the most frequent request, and Bolt
+    # tries listeners in registration order.
     events.register(app)
+    commands.register(app)
     postmortem.register(app)
     followups.register(app)

@@ -54,19 +54,13 @@ def on_message_deleted(event: dict[str, Any], context: BoltContext, scribe: Scri
         capture.record_delete(session, team_id=context.team_id, channel_id=event["channel"], ts=ts, now=scribe.now())
 
 
-# Edits and deletes are message events with a subtype. One listener routes all three:
-# Bolt builds keyword arguments for every listener matcher it tries, which made trying
-# two subtype listeners first a large part of the cost of each ordinary message.
+# Edits and deletes are message events with a subtype.
 MESSAGE_SUBTYPE_HANDLERS = {"message_changed": on_message_changed, "message_deleted": on_message_deleted}
 
 
-def on_any_message(event: dict[str, Any], context: BoltContext, scribe: Scribe) -> None:
+def on_any_message(event: dict[str, Any], context: BoltContext, client: WebClient, scribe: Scribe) -> None:
     handler = MESSAGE_SUBTYPE_HANDLERS.get(event.get("subtype") or "", on_message)
     handler(event, context, scribe)
-
-
-def ignore(event: dict[str, Any]) -> None:
-    """Other message subtypes (joins, topic changes…) and event types we don't use: a quiet 200."""
 
 
 def _fetch_message(client: WebClient, channel_id: str, ts: str) -> CapturedMessage | None:
@@ -108,7 +102,7 @@ def on_reaction(event: dict[str, Any], context: BoltContext, client: WebClient, 
         )
 
 
-def on_pin(event: dict[str, Any], context: BoltContext, scribe: Scribe) -> None:
+def on_pin(event: dict[str, Any], context: BoltContext, client: WebClient, scribe: Scribe) -> None:
     item = event.get("item") or {}
     message = item.get("message") or {}
     channel_id = event.get("channel_id") or item.get("channel")
@@ -128,10 +122,24 @@ def on_pin(event: dict[str, Any], context: BoltContext, scribe: Scribe) -> None:
         )
 
 
+# Bolt tries listeners in order and builds keyword arguments for every matcher it tries,
+# which for an ordinary message was a large part of its cost. So events have one listener,
+# registered before all others (see listeners/__init__.py), that routes on the event type.
+EVENT_HANDLERS = {
+    "message": on_any_message,
+    "reaction_added": on_reaction,
+    "reaction_removed": on_reaction,
+    "pin_added": on_pin,
+    "pin_removed": on_pin,
+}
+
+
+def on_event(event: dict[str, Any], context: BoltContext, client: WebClient, scribe: Scribe) -> None:
+    """Every Events API event; types we don't use (joins, topic changes…) get a quiet 200."""
+    handler = EVENT_HANDLERS.get(event.get("type") or "")
+    if handler is not None:
+        handler(event, context, client, scribe)
+
+
 def register(app: App) -> None:
-    app.event("message")(on_any_message)
-    app.event("reaction_added")(on_reaction)
-    app.event("reaction_removed")(on_reaction)
-    app.event("pin_added")(on_pin)
-    app.event("pin_removed")(on_pin)
-    app.event(re.compile(".*"))(ignore)
+    app.event(re.compile(".*"))(on_event)
