@@ -20,6 +20,7 @@ from bot.services.errors import ScribeError
 from bot.slack.app import Scribe
 from bot.slack.client import deadline_client
 from bot.slack.listeners import postmortem
+from bot.slack.lazy import reports_failure
 
 
 def invocation(command: dict[str, Any], scribe: Scribe) -> slash.Invocation:
@@ -82,5 +83,5 @@ def register(app: App) -> None:
     settings = app.scribe.settings  # type: ignore[attr-defined]
     # Only slow commands get the lazy listener: Bolt deep-copies the whole request for a
     # lazy listener and starts it on a thread, which for a quick command was most of its cost.
-    app.command(settings.command, matchers=[is_slow_command])(ack=incident_command, lazy=[incident_command_slow])
+    app.command(settings.command, matchers=[is_slow_command])(ack=incident_command, lazy=[reports_failure(incident_command_slow)])
     app.command(settings.command)(incident_command)

@@ -21,6 +21,7 @@ from bot.slack.blocks import followups as fb
 from bot.slack.app import Scribe
 from bot.slack.client import deadline_client
 from bot.timeparse import DueParseError
+from bot.slack.lazy import reports_failure
 
 log = logging.getLogger(__name__)
 
@@ -173,10 +174,10 @@ def announce_added_item(body: dict[str, Any], view: dict[str, Any], client: WebC
 
 
 def register(app: App) -> None:
-    app.action(fb.DONE)(ack=acknowledge, lazy=[close_clicked])
-    app.action(fb.WONTFIX)(ack=acknowledge, lazy=[close_clicked])
-    app.action(fb.SNOOZE_DAY)(ack=acknowledge, lazy=[snooze_clicked])
-    app.action(fb.SNOOZE_WEEK)(ack=acknowledge, lazy=[snooze_clicked])
-    app.action(fb.REASSIGN)(ack=acknowledge, lazy=[reassign_clicked])
+    app.action(fb.DONE)(ack=acknowledge, lazy=[reports_failure(close_clicked)])
+    app.action(fb.WONTFIX)(ack=acknowledge, lazy=[reports_failure(close_clicked)])
+    app.action(fb.SNOOZE_DAY)(ack=acknowledge, lazy=[reports_failure(snooze_clicked)])
+    app.action(fb.SNOOZE_WEEK)(ack=acknowledge, lazy=[reports_failure(snooze_clicked)])
+    app.action(fb.REASSIGN)(ack=acknowledge, lazy=[reports_failure(reassign_clicked)])
     app.action(fb.ADD)(open_add_modal)
-    app.view(fb.ADD_VIEW)(ack=add_item_submitted, lazy=[announce_added_item])
+    app.view(fb.ADD_VIEW)(ack=add_item_submitted, lazy=[reports_failure(announce_added_item)])

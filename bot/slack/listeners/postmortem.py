@@ -21,6 +21,7 @@ from bot.services.publish_postmortem import PublishReport, publish_postmortem
 from bot.slack.app import Scribe
 from bot.slack.blocks import postmortem as pm_blocks
 from bot.slack.client import deadline_client
+from bot.slack.lazy import reports_failure
 
 log = logging.getLogger(__name__)
 
@@ -144,8 +145,8 @@ def redraft_after_edit(body: dict[str, Any], view: dict[str, Any], client: WebCl
 
 
 def register(app: App) -> None:
-    app.action(pm_blocks.REGENERATE)(ack=_ack_only, lazy=[regenerate])
-    app.action(pm_blocks.MARK_REVIEWED)(ack=_ack_only, lazy=[_status_change("in_review")])
-    app.action(pm_blocks.MARK_FINAL)(ack=_ack_only, lazy=[_status_change("final")])
+    app.action(pm_blocks.REGENERATE)(ack=_ack_only, lazy=[reports_failure(regenerate)])
+    app.action(pm_blocks.MARK_REVIEWED)(ack=_ack_only, lazy=[reports_failure(_status_change("in_review"))])
+    app.action(pm_blocks.MARK_FINAL)(ack=_ack_only, lazy=[reports_failure(_status_change("final"))])
     app.action(pm_blocks.EDIT)(open_edit_modal)
-    app.view(pm_blocks.EDIT_MODAL)(ack=save_edit, lazy=[redraft_after_edit])
+    app.view(pm_blocks.EDIT_MODAL)(ack=save_edit, lazy=[reports_failure(redraft_after_edit)])
