@@ -83,6 +83,7 @@ def play_incident(script: DemoScript) -> None:
     script.player.pin("U0ANN", CHANNEL, rollback)
     click.echo("         (Ann pins the message)")
     script.command("U0ANN", "decision Roll back rather than raise the pool size")
+    script.command("U0ANN", "mitigation Rollback of checkout to v2.3.0 started")
     # Slack redelivers the last message event (as if our first 200 got lost): still recorded once.
     envelope = script.player.sent_events[-1]
     script.player.send_event(envelope["event"], retry_num=1, retry_reason="http_timeout", event_id=envelope["event_id"])
