@@ -10,8 +10,9 @@ Measures, each over --runs runs (median, min, max), and exits 1 if any target is
             do-nothing Bolt app (bench/floor.py) on the same HTTP server, same load
             generator, same run; SQLite and PostgreSQL.               target: ratio >= 0.7
   draft     loading an incident of 10,000 messages and drafting its postmortem.  target: < 1 s
-  reminders delivering 1,000 reminders due at once against the rate-limited fake
-            (bench/reminders.py, when present): time / the floor the rate limit allows.
+  reminders delivering 1,000 reminders due at once (bench/reminders.py) to a fake Slack that
+            allows 1 message per second per channel and answers 429 beyond it: time / the
+            least time that rate limit allows.                       target: < 1.5
   memory    peak RSS of `scribe run` after 100 open incidents with 1,000 messages each,
             sent over HTTP.                                          target: < 150 MB
 
@@ -686,17 +687,17 @@ def draft_rows(bench: Bench) -> list[Row]:
     return [row]
 
 
-# -- 4. reminders (bench/reminders.py, written with the follow-ups feature) -------------------
+# -- 4. reminders (bench/reminders.py) ------------------------------------------------------------
+
+
+REMINDER_RATIO_TARGET = 1.5
 
 
 def reminder_rows(bench: Bench) -> list[Row]:
     count = 100 if bench.quick else 1000
-    row = Row(f"reminders {count:,} due at once: time / floor", "x")
-    try:
-        from bench.reminders import measure_reminder_delivery  # type: ignore[import-not-found]
-    except ImportError:
-        row.note = "not available on this branch"
-        return [row]
+    # "Close to the floor": within half again of the least time the rate limit allows.
+    row = Row(f"reminders {count:,} due at once: time / floor", "x", limit=REMINDER_RATIO_TARGET)
+    from bench.reminders import measure_reminder_delivery
     seconds = Row(f"reminders {count:,} due at once", "s")
     for _ in range(bench.runs):
         result = measure_reminder_delivery(count=count)

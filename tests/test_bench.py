@@ -80,12 +80,11 @@ def test_draft_rows_at_quick_size(tmp_path: Path) -> None:
     assert len(row.values) == 1 and row.limit == 1.0
 
 
-def test_reminder_row_without_the_follow_ups_module(tmp_path: Path) -> None:
-    rows = bench_run.reminder_rows(Bench(workdir=tmp_path, runs=1, quick=True, postgres_url=""))
-    try:
-        import bench.reminders  # noqa: F401
-    except ImportError:
-        assert [(r.note, r.met) for r in rows] == [("not available on this branch", None)]
+def test_reminder_rows_report_time_and_ratio_held_to_the_target(tmp_path: Path) -> None:
+    seconds, ratio = bench_run.reminder_rows(Bench(workdir=tmp_path, runs=1, quick=True, postgres_url=""))
+    assert (seconds.name, ratio.name) == ("reminders 100 due at once", "reminders 100 due at once: time / floor")
+    assert (ratio.limit, ratio.higher_is_better, ratio.target) == (1.5, False, "< 1.50")
+    assert len(seconds.values) == len(ratio.values) == 1 and ratio.values[0] > 0
 
 
 def test_load_generator_sends_signed_events_and_commands_that_are_all_recorded(app, database_url) -> None:  # type: ignore[no-untyped-def]
