@@ -107,8 +107,12 @@ class HttpServer:
     ):
         from waitress.server import create_server
 
+        # Our own socket map, so stop() can close the connections clients keep alive too:
+        # waitress's loop runs until the map is empty.
+        self._socket_map: dict[int, Any] = {}
         self.server = create_server(
             make_wsgi_app(app, health_check),
+            map=self._socket_map,
             host=host,
             port=port,
             threads=threads,
@@ -147,7 +151,12 @@ class HttpServer:
         self.server.run()
 
     def stop(self) -> None:
+        from waitress import wasyncore
+
         self._stopping.set()
         self.server.close()
+        # Idle keep-alive connections would keep the loop (and its thread) running.
+        wasyncore.close_all(self._socket_map)
         if self._thread is not None:
             self._thread.join(timeout=5)
+        self.server.task_dispatcher.shutdown(timeout=5)
