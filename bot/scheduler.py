@@ -67,6 +67,9 @@ CLAIM_BATCH = 1000
 MAX_BACKOFF = timedelta(hours=1)
 FIRST_BACKOFF = timedelta(minutes=1)
 METADATA_EVENT = "scribe_reminder"
+# Slack's answers for a message whose blocks or text it will never accept as they are.
+MESSAGE_REFUSED = frozenset({"invalid_blocks", "invalid_blocks_format", "too_many_blocks", "msg_too_long", "msg_blocks_too_long"})
+MAX_TEXT_ONLY = 3000
 # Slack allows chat.postMessage about once per second per channel. Spacing a channel's
 # sends that far apart (from Slack's answer to the next request) avoids 429s; any that
 # still come are waited out by the client. Relying on 429s alone would cost a whole
@@ -283,13 +286,19 @@ class ReminderDelivery:
             found = self._already_posted(message, client) if message.reclaimed_from is not None else None
             if found is not None:
                 return found[0], found[1], "recovered"
-            response = client.chat_postMessage(
-                channel=message.channel,
-                text=message.text,
-                blocks=message.blocks,
-                unfurl_links=False,
-                metadata={"event_type": METADATA_EVENT, "event_payload": {"reminder": message.dedupe_key}},
-            )
+            metadata = {"event_type": METADATA_EVENT, "event_payload": {"reminder": message.dedupe_key}}
+            try:
+                response = client.chat_postMessage(
+                    channel=message.channel, text=message.text, blocks=message.blocks, unfurl_links=False, metadata=metadata
+                )
+            except SlackApiError as refused:
+                if refused.response.get("error") not in MESSAGE_REFUSED:
+                    raise
+                # The same blocks would be refused on every retry: send the words alone, cut to fit.
+                log.warning("reminder %s: Slack refused its blocks (%s); sent as text", message.dedupe_key, refused.response.get("error"))
+                response = client.chat_postMessage(
+                    channel=message.channel, text=message.text[:MAX_TEXT_ONLY], unfurl_links=False, metadata=metadata
+                )
             return response["channel"], response["ts"], "sent"
         except (SlackApiError, SlackClientError, OSError) as error:
             reason = error.response.get("error") if isinstance(error, SlackApiError) else f"{type(error).__name__}: {error}"

@@ -238,6 +238,22 @@ def test_429_is_waited_out_and_posts_once(fapp, clock) -> None:  # type: ignore[
     assert reminders(fapp, kind="before_due")[0].attempts == 1
 
 
+@pytest.mark.parametrize("refusal", ["invalid_blocks", "msg_too_long"])
+def test_refused_blocks_are_sent_as_text_once_instead_of_failing_forever(fapp, clock, refusal) -> None:  # type: ignore[no-untyped-def]
+    start_with_item(fapp)
+    clock.set(utc(2026, 11, 30, 9, 30))
+    fapp.runtime.reminders.run_due()  # the digest, out of the way
+    fapp.api.inject("chat.postMessage", Fault(error=refusal))
+    clock.set(utc(2026, 11, 30, 14, 30))
+    report = fapp.runtime.reminders.run_due()
+    assert (report.sent, report.failed) == (1, 0)
+    calls = [c for c in fapp.api.calls_to("chat.postMessage") if c.params["channel"] == "U0BOB"]
+    assert [(c.ok, "blocks" in c.params) for c in calls] == [(False, True), (True, False)]
+    assert calls[1].params["text"] == calls[0].params["text"]
+    assert [m["text"] for m in fapp.api.workspace.messages("DU0BOB")] == [calls[0].params["text"]]
+    assert reminders(fapp, kind="before_due")[0].status == "sent"
+
+
 def test_a_failed_send_is_logged_and_retried_later(fapp, clock, caplog) -> None:  # type: ignore[no-untyped-def]
     cmd(fapp, "start Checkout errors")
     cmd(fapp, "action Add pool saturation alert <@U0BOB|bob> due 2026-12-01")

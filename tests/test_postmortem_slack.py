@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from click.testing import CliRunner
 from sqlalchemy import select
 
@@ -241,9 +243,10 @@ def test_no_incident_in_channel_is_explained(app) -> None:  # type: ignore[no-un
     assert reply[0]["message"]["text"].startswith(":x: No incident has been recorded in this channel, so there is nothing to draft.")
 
 
-def test_slack_refusing_blocks_falls_back_to_a_compact_message_and_keeps_the_version(app) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("refusal", ["invalid_blocks", "msg_too_long"])
+def test_slack_refusing_blocks_falls_back_to_a_compact_message_and_keeps_the_version(app, refusal) -> None:  # type: ignore[no-untyped-def]
     record_incident(app)
-    app.api.inject("chat.postMessage", Fault(error="invalid_blocks"))
+    app.api.inject("chat.postMessage", Fault(error=refusal))
     app.api.workspace.canvases_allowed = False
     cmd(app, "postmortem")
     published(app.api)
@@ -258,7 +261,7 @@ def test_slack_refusing_blocks_falls_back_to_a_compact_message_and_keeps_the_ver
     reply = app.api.wait_for(lambda a: [e for e in a.ephemerals if "stored" in str(e["message"].get("text"))])
     assert reply[0]["message"]["text"] == (
         "Postmortem draft v1 of INC-1 is stored (template `standard`), but:\n"
-        "• Slack refused the full summary message (`invalid_blocks`), so a shorter one was posted."
+        f"• Slack refused the full summary message (`{refusal}`), so a shorter one was posted."
     )
     assert len(versions(app)) == 1
 
