@@ -13,15 +13,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from typing import Any, Callable, Sequence
 
-from sqlalchemy import TextClause, bindparam, select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.db import insert_ignoring_duplicates
-from bot.models import EntryEdit, Incident, KeyMark, TimelineEntry
-from bot.services.incidents import open_incident
+from bot.models import EntryEdit, KeyMark, TimelineEntry
+from bot.services.incidents import insert_into_open_incident, open_incident
 from bot.timeparse import datetime_to_slack_ts, slack_ts_to_datetime
 
 
@@ -96,34 +95,11 @@ def record_messages(session: Session, batch: Sequence[IncomingMessage]) -> None:
 
 
 # Every column of a captured message's entry but incident_id, which the statement looks up.
-_ENTRY_COLUMNS = ("team_id", "channel_id", "ts", "thread_ts", "at", "kind", "text", "author", "source", "key", "files", "recorded_at")
+_MESSAGE_COLUMNS = ("team_id", "channel_id", "ts", "thread_ts", "at", "kind", "text", "author", "source", "key", "files", "recorded_at")
 
 
 def insert_into_open_incidents(session: Session, rows: list[dict[str, Any]]) -> None:
-    dialect = session.get_bind().dialect
-    session.connection().execute(_insert_into_open_incident_sql(dialect.name, dialect.identifier_preparer.quote), rows)
-
-
-@lru_cache(maxsize=8)
-def _insert_into_open_incident_sql(dialect_name: str, quote: Callable[[str], str]) -> TextClause:
-    """Typed text, compiled once: this runs for every batch of message events."""
-    table = TimelineEntry.__table__
-
-    def parameter(column: str) -> str:
-        # PostgreSQL doesn't type a parameter from the INSERT's target column when it sits
-        # in a SELECT list, and the JSON value arrives as text.
-        return f"CAST(:{column} AS JSON)" if column == "files" and dialect_name == "postgresql" else f":{column}"
-
-    names = ", ".join(quote(c) for c in _ENTRY_COLUMNS)
-    values = ", ".join(parameter(c) for c in _ENTRY_COLUMNS)
-    incidents = quote(Incident.__tablename__)
-    sql = (
-        f"INSERT INTO {quote(table.name)} (incident_id, {names}) "
-        f"SELECT {incidents}.id, {values} FROM {incidents} "
-        f"WHERE {incidents}.team_id = :team_id AND {incidents}.channel_id = :channel_id AND {incidents}.closed_at IS NULL "
-        "ON CONFLICT (team_id, channel_id, ts) DO NOTHING"
-    )
-    return text(sql).bindparams(*(bindparam(c, type_=table.c[c].type) for c in _ENTRY_COLUMNS))
+    insert_into_open_incident(session, rows, columns=_MESSAGE_COLUMNS, conflict=("team_id", "channel_id", "ts"))
 
 
 def record_edit(

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import lru_cache
+from typing import Any, Callable
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import Select, TextClause, bindparam, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -52,6 +53,62 @@ def latest_incident(session: Session, *, channel_id: str, team_id: str | None = 
 def teams_with_channel(session: Session, *, channel_id: str) -> list[str]:
     """Teams that have had an incident in a channel with this id (ids are only unique per team)."""
     return list(session.scalars(select(Incident.team_id).where(Incident.channel_id == channel_id).distinct().order_by(Incident.team_id)))
+
+
+def insert_into_open_incident(
+    session: Session, rows: list[dict[str, Any]], *, columns: tuple[str, ...], conflict: tuple[str, ...], returning: bool = False
+) -> list[int]:
+    """INSERT timeline entries for the open incident of each row's (team_id, channel_id), in one statement.
+
+    The incident is looked up inside the INSERT (… SELECT incidents.id … WHERE open), so a row
+    for a channel without an open incident inserts nothing, and a row that hits `conflict`
+    (a redelivery, a repeated command) is skipped. With `returning`, the new entries' ids.
+    The hottest writes (message batches, timeline commands) go through here: one round
+    trip, no incident loaded into the session.
+    """
+    dialect = session.get_bind().dialect
+    statement = _into_open_incident_sql(columns, conflict, returning, dialect.name, dialect.identifier_preparer.quote)
+    if returning:
+        return [row[0] for row in session.connection().execute(statement, rows[0])]
+    session.connection().execute(statement, rows)
+    return []
+
+
+@lru_cache(maxsize=16)
+def _into_open_incident_sql(
+    columns: tuple[str, ...], conflict: tuple[str, ...], returning: bool, dialect_name: str, quote: Callable[[str], str]
+) -> TextClause:
+    """Typed text, compiled once per shape (SQLAlchemy can't cache dialect ON CONFLICT clauses)."""
+    table = TimelineEntry.__table__
+
+    def parameter(column: str) -> str:
+        # PostgreSQL doesn't type a parameter from the INSERT's target column when it sits
+        # in a SELECT list, and the JSON value arrives as text.
+        return f"CAST(:{column} AS JSON)" if column == "files" and dialect_name == "postgresql" else f":{column}"
+
+    incidents = quote(Incident.__tablename__)
+    sql = (
+        f"INSERT INTO {quote(table.name)} (incident_id, {', '.join(quote(c) for c in columns)}) "
+        f"SELECT {incidents}.id, {', '.join(parameter(c) for c in columns)} FROM {incidents} "
+        f"WHERE {incidents}.team_id = :team_id AND {incidents}.channel_id = :channel_id AND {incidents}.closed_at IS NULL "
+        f"ON CONFLICT ({', '.join(quote(c) for c in conflict)}) DO NOTHING"
+    )
+    if returning:
+        sql += f" RETURNING {quote('id')}"
+    return text(sql).bindparams(*(bindparam(c, type_=table.c[c].type) for c in columns))
+
+
+_COMMAND_ENTRY_COLUMNS = ("team_id", "channel_id", "command_id", "at", "kind", "text", "author", "source", "key", "recorded_at")
+
+
+def add_entry_to_open_incident(
+    session: Session, *, team_id: str, channel_id: str, kind: str, text: str | None, at: datetime, author: str, command_id: str | None, now: datetime
+) -> bool:
+    """Record a command entry on the channel's open incident without loading it.
+    False when nothing was added: no open incident, or this exact command was already recorded."""
+    values = dict(team_id=team_id, channel_id=channel_id, command_id=command_id, at=at, kind=kind, text=text, author=author,
+                  source="command", key=False, recorded_at=now)
+    return bool(insert_into_open_incident(session, [values], columns=_COMMAND_ENTRY_COLUMNS, conflict=("command_id",), returning=True))
 
 
 def add_command_entry(

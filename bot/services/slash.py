@@ -163,6 +163,17 @@ def run(
             raise ScribeError(f"This channel has no incident to attach action items to. Start one with `{name} start <title>`.")
         return _action_command(session, command, latest, inv, settings=settings, client=client)
 
+    if isinstance(command, cmd.Entry) and command.at is None:
+        # The command typed most during an incident: recorded in one statement that finds
+        # the open incident itself, so a busy channel's notes don't queue behind ORM loads.
+        added = incidents.add_entry_to_open_incident(
+            session, team_id=inv.team_id, channel_id=inv.channel_id, kind=command.kind, text=command.text,
+            at=inv.now, author=inv.user_id, command_id=inv.command_id, now=inv.now,
+        )
+        if not added:  # no open incident (this raises and says so), or a repeat of the same command
+            incidents.require_open_incident(session, team_id=inv.team_id, channel_id=inv.channel_id, command=name)
+        return Reply(f":memo: *{kind_label(command.kind)}* recorded: {safe(command.text)}", in_channel=True)
+
     incident = incidents.require_open_incident(session, team_id=inv.team_id, channel_id=inv.channel_id, command=name)
 
     if isinstance(command, cmd.Moment):
