@@ -55,23 +55,20 @@ def teams_with_channel(session: Session, *, channel_id: str) -> list[str]:
     return list(session.scalars(select(Incident.team_id).where(Incident.channel_id == channel_id).distinct().order_by(Incident.team_id)))
 
 
-def insert_into_open_incident(
-    session: Session, rows: list[dict[str, Any]], *, columns: tuple[str, ...], conflict: tuple[str, ...], returning: bool = False
-) -> list[int]:
+def insert_into_open_incident(session: Session, rows: list[dict[str, Any]], *, columns: tuple[str, ...], conflict: tuple[str, ...]) -> None:
     """INSERT timeline entries for the open incident of each row's (team_id, channel_id), in one statement.
 
     The incident is looked up inside the INSERT (… SELECT incidents.id … WHERE open), so a row
     for a channel without an open incident inserts nothing, and a row that hits `conflict`
-    (a redelivery, a repeated command) is skipped. With `returning`, the new entries' ids.
-    The hottest writes (message batches, timeline commands) go through here: one round
-    trip, no incident loaded into the session.
+    (a redelivery, a repeated command) is skipped. The hottest writes (message batches,
+    timeline commands) go through here: one round trip, no incident loaded into the session.
     """
+    session.connection().execute(_into_open_incident_statement(session, columns, conflict, returning=False), rows)
+
+
+def _into_open_incident_statement(session: Session, columns: tuple[str, ...], conflict: tuple[str, ...], *, returning: bool) -> TextClause:
     dialect = session.get_bind().dialect
-    statement = _into_open_incident_sql(columns, conflict, returning, dialect.name, dialect.identifier_preparer.quote)
-    if returning:
-        return [row[0] for row in session.connection().execute(statement, rows[0])]
-    session.connection().execute(statement, rows)
-    return []
+    return _into_open_incident_sql(columns, conflict, returning, dialect.name, dialect.identifier_preparer.quote)
 
 
 @lru_cache(maxsize=16)
@@ -108,7 +105,8 @@ def add_entry_to_open_incident(
     False when nothing was added: no open incident, or this exact command was already recorded."""
     values = dict(team_id=team_id, channel_id=channel_id, command_id=command_id, at=at, kind=kind, text=text, author=author,
                   source="command", key=False, recorded_at=now)
-    return bool(insert_into_open_incident(session, [values], columns=_COMMAND_ENTRY_COLUMNS, conflict=("command_id",), returning=True))
+    statement = _into_open_incident_statement(session, _COMMAND_ENTRY_COLUMNS, ("command_id",), returning=True)
+    return session.connection().execute(statement, values).first() is not None
 
 
 def add_command_entry(
