@@ -10,11 +10,11 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, Callable
 
-from sqlalchemy import Select, TextClause, bindparam, select, text
+from sqlalchemy import Select, TextClause, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.db import insert_ignoring_duplicates
+from bot.db import compile_insert_ignoring, insert_ignoring_duplicates
 from bot.models import Incident, RoleAssignment, TimelineEntry
 from bot.services.errors import IncidentAlreadyOpen, NoOpenIncident, NotAllowed
 
@@ -75,24 +75,18 @@ def _into_open_incident_statement(session: Session, columns: tuple[str, ...], co
 def _into_open_incident_sql(
     columns: tuple[str, ...], conflict: tuple[str, ...], returning: bool, dialect_name: str, quote: Callable[[str], str]
 ) -> TextClause:
-    """Typed text, compiled once per shape (SQLAlchemy can't cache dialect ON CONFLICT clauses)."""
-    table = TimelineEntry.__table__
-
     def parameter(column: str) -> str:
         # PostgreSQL doesn't type a parameter from the INSERT's target column when it sits
         # in a SELECT list, and the JSON value arrives as text.
         return f"CAST(:{column} AS JSON)" if column == "files" and dialect_name == "postgresql" else f":{column}"
 
     incidents = quote(Incident.__tablename__)
-    sql = (
-        f"INSERT INTO {quote(table.name)} (incident_id, {', '.join(quote(c) for c in columns)}) "
+    rows_sql = (
         f"SELECT {incidents}.id, {', '.join(parameter(c) for c in columns)} FROM {incidents} "
-        f"WHERE {incidents}.team_id = :team_id AND {incidents}.channel_id = :channel_id AND {incidents}.closed_at IS NULL "
-        f"ON CONFLICT ({', '.join(quote(c) for c in conflict)}) DO NOTHING"
+        f"WHERE {incidents}.team_id = :team_id AND {incidents}.channel_id = :channel_id AND {incidents}.closed_at IS NULL"
     )
-    if returning:
-        sql += f" RETURNING {quote('id')}"
-    return text(sql).bindparams(*(bindparam(c, type_=table.c[c].type) for c in columns))
+    table = TimelineEntry.__table__
+    return compile_insert_ignoring(table, ("incident_id", *columns), rows_sql, columns, conflict, "id" if returning else None, quote)  # type: ignore[arg-type]
 
 
 _COMMAND_ENTRY_COLUMNS = ("team_id", "channel_id", "command_id", "at", "kind", "text", "author", "source", "key", "recorded_at")
