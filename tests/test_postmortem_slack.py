@@ -57,6 +57,12 @@ def uploaded(api) -> dict[str, bytes]:  # type: ignore[no-untyped-def]
     return {f["name"]: f["bytes"] for f in api.uploaded_files.values()}
 
 
+def opened_view(api, index: int = -1) -> dict:  # type: ignore[no-untyped-def]
+    """The view of a views.open call, decoded."""
+    view = api.calls_to("views.open")[index].params["view"]
+    return json.loads(view) if isinstance(view, str) else view
+
+
 def summary_ts(app) -> str:  # type: ignore[no-untyped-def]
     with app.session_factory() as s:
         return s.get(Postmortem, 1).summary_ts
@@ -151,8 +157,8 @@ def test_edit_modal_fields_are_saved_and_survive_regeneration(app) -> None:  # t
     ts = summary_ts(app)
 
     assert app.player.click("U0CHI", CHANNEL, action_id="postmortem_edit", value="1", message_ts=ts).status == 200
-    [opened] = app.api.calls_to("views.open")
-    view = json.loads(opened.params["view"]) if isinstance(opened.params["view"], str) else opened.params["view"]
+    assert len(app.api.calls_to("views.open")) == 1
+    view = opened_view(app.api)
     assert view["callback_id"] == "postmortem_edit_modal" and view["private_metadata"] == "1"
     assert [b["block_id"] for b in view["blocks"] if b["type"] == "input"] == ["summary", "impact", "root_cause", "contributing_factors", "lessons"]
 
@@ -179,8 +185,7 @@ def test_edit_modal_fields_are_saved_and_survive_regeneration(app) -> None:  # t
     assert "31% of checkout requests failed." in regenerated.markdown
 
     app.player.click("U0CHI", CHANNEL, action_id="postmortem_edit", value="1", message_ts=ts)
-    reopened = app.api.calls_to("views.open")[-1].params["view"]
-    reopened = json.loads(reopened) if isinstance(reopened, str) else reopened
+    reopened = opened_view(app.api)
     inputs = {b["block_id"]: b["element"].get("initial_value") for b in reopened["blocks"] if b["type"] == "input"}
     assert inputs["impact"] == "31% of checkout requests failed." and inputs["contributing_factors"] is None
 
@@ -382,8 +387,8 @@ def test_add_action_item_button_on_the_summary_adds_an_item_that_the_next_draft_
     ts = summary_ts(app)
 
     assert app.player.click("U0CHI", CHANNEL, action_id="followup_add", value="1", message_ts=ts).status == 200
-    [opened] = app.api.calls_to("views.open")
-    view = json.loads(opened.params["view"]) if isinstance(opened.params["view"], str) else opened.params["view"]
+    assert len(app.api.calls_to("views.open")) == 1
+    view = opened_view(app.api)
     assert (view["callback_id"], view["private_metadata"]) == ("followup_add_item", "1")
     reply = app.player.submit_view("U0CHI", callback_id="followup_add_item", values={
         "text": "Release DB connections on the error path",
