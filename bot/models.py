@@ -154,7 +154,8 @@ class TimelineEntry(Base):
     author: Mapped[str | None] = mapped_column(String(32))
     source: Mapped[str] = mapped_column(String(16))
     key: Mapped[bool] = mapped_column(Boolean, default=False)
-    files: Mapped[list[Any] | None] = mapped_column(JSON)
+    # A missing list is SQL NULL (not JSON null), as the batch writer stores it too.
+    files: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True))
     edited_at: Mapped[datetime | None]
     deleted_at: Mapped[datetime | None]
     recorded_at: Mapped[datetime]

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from functools import partial
 from datetime import datetime, timezone
 
 import pytest
 from sqlalchemy import select
 
+from bot.db import autocommit_connection, engine_of
 from bot.groupcommit import GroupCommit
 from bot.models import TimelineEntry
 from bot.services import incidents
-from bot.services.capture import CapturedMessage, IncomingMessage, record_messages
+from bot.services.capture import CapturedMessage, IncomingMessage, record_messages, write_messages
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
 
@@ -43,11 +45,11 @@ def test_concurrent_submits_are_all_committed_in_shared_batches(session_factory)
     _open(session_factory, "C0INC")
     batch_sizes: list[int] = []
 
-    def write(session, batch: Sequence[IncomingMessage]) -> None:  # type: ignore[no-untyped-def]
+    def write(batch: Sequence[IncomingMessage]) -> None:
         batch_sizes.append(len(batch))
-        record_messages(session, batch)
+        write_messages(engine_of(session_factory), batch)
 
-    writer = GroupCommit(session_factory, write)
+    writer = GroupCommit(write)
     start = threading.Barrier(8)
     errors: list[BaseException] = []
 
@@ -72,7 +74,7 @@ def test_concurrent_submits_are_all_committed_in_shared_batches(session_factory)
 
 def test_a_submit_returns_only_after_its_commit(session_factory) -> None:  # type: ignore[no-untyped-def]
     _open(session_factory, "C0INC")
-    writer = GroupCommit(session_factory, record_messages)
+    writer = GroupCommit(partial(write_messages, engine_of(session_factory)))
     writer.submit(_message("C0INC", 1))
     # Visible from another session at once: committed, not merely queued.
     assert _stored(session_factory) == [("C0INC", "1795000000.000001")]
@@ -80,10 +82,10 @@ def test_a_submit_returns_only_after_its_commit(session_factory) -> None:  # typ
 
 def test_messages_of_channels_without_an_open_incident_and_repeats_are_dropped(session_factory) -> None:  # type: ignore[no-untyped-def]
     _open(session_factory, "C0INC")
-    with session_factory.begin() as session:
-        record_messages(session, [_message("C0INC", 1), _message("C0RANDOM", 2), _message("C0INC", 1, "redelivered"), _message("C0INC", 3)])
-    with session_factory.begin() as session:
-        record_messages(session, [_message("C0INC", 3, "again")])
+    with autocommit_connection(engine_of(session_factory)) as connection:
+        record_messages(connection, [_message("C0INC", 1), _message("C0RANDOM", 2), _message("C0INC", 1, "redelivered"), _message("C0INC", 3)])
+    with autocommit_connection(engine_of(session_factory)) as connection:
+        record_messages(connection, [_message("C0INC", 3, "again")])
     assert _stored(session_factory) == [("C0INC", "1795000000.000001"), ("C0INC", "1795000000.000003")]
     with session_factory() as session:
         texts = list(session.scalars(select(TimelineEntry.text).where(TimelineEntry.kind == "message").order_by(TimelineEntry.ts)))
@@ -95,15 +97,15 @@ def test_a_failing_item_fails_only_its_own_caller(session_factory) -> None:  # t
     gate = threading.Event()
     entered = threading.Event()
 
-    def write(session, batch: Sequence[IncomingMessage]) -> None:  # type: ignore[no-untyped-def]
+    def write(batch: Sequence[IncomingMessage]) -> None:
         if not gate.is_set():
             entered.set()
-            gate.wait(10)  # hold the first transaction so the others queue up behind it
+            gate.wait(10)  # hold the first write so the others queue up behind it
         if any(m.message.text == "poison" for m in batch):
             raise ValueError("cannot store this one")
-        record_messages(session, batch)
+        write_messages(engine_of(session_factory), batch)
 
-    writer = GroupCommit(session_factory, write)
+    writer = GroupCommit(write)
     outcomes: dict[int, str] = {}
 
     def send(n: int, text: str | None = None) -> None:
@@ -133,13 +135,13 @@ def test_a_caller_that_waits_too_long_gets_a_timeout_and_the_next_one_is_not_stu
     release = threading.Event()
     entered = threading.Event()
 
-    def write(session, batch: Sequence[IncomingMessage]) -> None:  # type: ignore[no-untyped-def]
+    def write(batch: Sequence[IncomingMessage]) -> None:
         if not release.is_set():
             entered.set()
             release.wait(10)
-        record_messages(session, batch)
+        write_messages(engine_of(session_factory), batch)
 
-    writer = GroupCommit(session_factory, write, wait_seconds=0.2)
+    writer = GroupCommit(write, wait_seconds=0.2)
     first = threading.Thread(target=writer.submit, args=(_message("C0INC", 1),))
     first.start()
     assert entered.wait(10)

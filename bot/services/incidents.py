@@ -6,15 +6,17 @@ transaction, so a command either lands whole or not at all.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, Callable
 
-from sqlalchemy import Select, TextClause, bindparam, select
+from sqlalchemy import Connection, Dialect, Select, TextClause, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.db import compile_insert_ignoring, insert_ignoring_duplicates
+from bot.db import compile_insert_ignoring, insert_ignoring_duplicates, insert_ignoring_sql
 from bot.models import Incident, RoleAssignment, TimelineEntry
 from bot.services.errors import IncidentAlreadyOpen, NoOpenIncident, NotAllowed
 
@@ -55,15 +57,71 @@ def teams_with_channel(session: Session, *, channel_id: str) -> list[str]:
     return list(session.scalars(select(Incident.team_id).where(Incident.channel_id == channel_id).distinct().order_by(Incident.team_id)))
 
 
-def insert_into_open_incident(session: Session, rows: list[dict[str, Any]], *, columns: tuple[str, ...], conflict: tuple[str, ...]) -> None:
-    """INSERT timeline entries for the open incident of each row's (team_id, channel_id), in one statement.
+def insert_batch_into_open_incidents(
+    connection: Connection, rows: Sequence[dict[str, Any]], *, columns: tuple[str, ...], conflict: tuple[str, ...]
+) -> None:
+    """INSERT timeline entries, each for the open incident of its row's (team_id, channel_id).
 
-    The incident is looked up inside the INSERT (… SELECT incidents.id … WHERE open), so a row
-    for a channel without an open incident inserts nothing, and a row that hits `conflict`
-    (a redelivery, a repeated command) is skipped. The hottest writes (message batches,
-    timeline commands) go through here: one round trip, no incident loaded into the session.
+    The incident is looked up inside the statement, so a row for a channel without an open
+    incident inserts nothing and no incident is loaded; a row that hits `conflict` (a
+    redelivery) is skipped. The whole batch is ONE statement (on SQLite, one per
+    SQLITE_ROWS_PER_STATEMENT rows), so on an autocommit connection (bot.db.autocommit_connection)
+    a batch is one commit: one round trip on PostgreSQL, one call into SQLite. Message events,
+    the busiest write there is, go through here (see bot.groupcommit).
+
+    How the rows travel differs: SQLite gets a VALUES list with the columns' own bind
+    conversions (so a row reads back exactly like an ORM-written one); PostgreSQL gets one
+    JSON parameter unpacked by json_to_recordset, because psycopg re-parses, on every call,
+    a query with more than 50 parameters, and that cost more than the insert.
     """
-    session.connection().execute(_into_open_incident_statement(session, columns, conflict, returning=False), rows)
+    dialect = connection.dialect
+    if dialect.name == "postgresql":
+        payload = json.dumps(list(rows), default=_json_value, separators=(",", ":"))
+        connection.exec_driver_sql(_batch_sql(dialect, columns, conflict, 0), (payload,))
+        return
+    convert = _bind_conversions(dialect, columns)
+    for start in range(0, len(rows), SQLITE_ROWS_PER_STATEMENT):
+        chunk = rows[start : start + SQLITE_ROWS_PER_STATEMENT]
+        values = tuple(to_db(row[c]) if to_db else row[c] for row in chunk for c, to_db in zip(columns, convert))
+        connection.exec_driver_sql(_batch_sql(dialect, columns, conflict, len(chunk)), values)
+
+
+# Old SQLite builds allow 999 parameters in a statement; timeline rows have 12 columns.
+SQLITE_ROWS_PER_STATEMENT = 64
+
+
+def _json_value(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()  # aware UTC, microseconds kept: PostgreSQL reads it exactly
+    raise TypeError(f"can't send a {type(value).__name__} as JSON")
+
+
+@lru_cache(maxsize=8)
+def _bind_conversions(dialect: Dialect, columns: tuple[str, ...]) -> tuple[Callable[[Any], Any] | None, ...]:
+    table = TimelineEntry.__table__
+    return tuple(table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns)
+
+
+@lru_cache(maxsize=128)
+def _batch_sql(dialect: Dialect, columns: tuple[str, ...], conflict: tuple[str, ...], rows: int) -> str:
+    """`WITH v AS (<the rows>) INSERT … SELECT incidents.id, v.… FROM v JOIN incidents …` for
+    `rows` rows (SQLite) or any number (PostgreSQL, rows=0), in the driver's own paramstyle."""
+    quote = dialect.identifier_preparer.quote
+    table = TimelineEntry.__table__
+    names = ", ".join(quote(c) for c in columns)
+    if dialect.name == "postgresql":
+        typed = ", ".join(f"{quote(c)} {table.c[c].type.compile(dialect=dialect)}" for c in columns)
+        rows_sql = f"SELECT * FROM json_to_recordset(%s::json) AS r({typed})"
+    else:
+        row = "(" + ", ".join("?" for _ in columns) + ")"
+        rows_sql = "VALUES " + ", ".join(row for _ in range(rows))
+    incidents = quote(Incident.__tablename__)
+    # The WHERE also settles SQLite's reading of the ON that follows a JOIN … ON.
+    select_sql = (
+        f"SELECT {incidents}.id, {', '.join('v.' + quote(c) for c in columns)} FROM v JOIN {incidents} "
+        f"ON {incidents}.team_id = v.team_id AND {incidents}.channel_id = v.channel_id WHERE {incidents}.closed_at IS NULL"
+    )
+    return f"WITH v ({names}) AS ({rows_sql}) " + insert_ignoring_sql(table, ("incident_id", *columns), select_sql, conflict, None, quote)
 
 
 def _into_open_incident_statement(session: Session, columns: tuple[str, ...], conflict: tuple[str, ...], *, returning: bool) -> TextClause:

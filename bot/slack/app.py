@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from datetime import datetime, timezone
 from typing import Any
 
@@ -22,9 +23,9 @@ from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Settings
-from bot.db import make_engine, make_session_factory, transaction
+from bot.db import engine_of, make_engine, make_session_factory, transaction
 from bot.groupcommit import GroupCommit
-from bot.services.capture import IncomingMessage, record_messages
+from bot.services.capture import IncomingMessage, write_messages
 from bot.slack.client import make_client
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,8 @@ class Scribe:
     message_writer: GroupCommit[IncomingMessage] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.message_writer = GroupCommit(self.session_factory, record_messages, name="message-writer")
+        engine = engine_of(self.session_factory)
+        self.message_writer = GroupCommit(partial(write_messages, engine), name="message-writer")
 
     def now(self) -> datetime:
         return self.clock()
