@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import partial
 from datetime import datetime, timezone
 
@@ -13,8 +14,9 @@ from sqlalchemy import select
 
 from bot.db import autocommit_connection, engine_of
 from bot.groupcommit import GroupCommit
+from bot.services.incidents import SQLITE_ROWS_PER_STATEMENT
 from bot.models import TimelineEntry
-from bot.services import incidents
+from bot.services import capture, incidents
 from bot.services.capture import CapturedMessage, IncomingMessage, record_messages, write_messages
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
@@ -190,3 +192,51 @@ def test_sqlite_pool_hands_its_connection_to_threads_in_arrival_order() -> None:
         thread.join(10)
     assert order == ["first", "second", "third"]
     assert pool.get(False) == "connection"  # back in the pool after the last one
+
+
+def _entry_columns(session_factory, channel_id: str) -> list[dict]:  # type: ignore[no-untyped-def]
+    columns = ("ts", "thread_ts", "at", "kind", "text", "author", "source", "key", "files", "recorded_at", "deleted_at", "edited_at")
+    with session_factory() as session:
+        entries = session.scalars(select(TimelineEntry).where(TimelineEntry.channel_id == channel_id, TimelineEntry.kind == "message")
+                                  .order_by(TimelineEntry.ts))
+        return [{c: getattr(entry, c) for c in columns} for entry in entries]
+
+
+def test_a_batch_stores_exactly_what_the_one_by_one_path_stores(session_factory) -> None:  # type: ignore[no-untyped-def]
+    """Same message, two ways in: the batch statement (SQLite VALUES / PostgreSQL JSON) and the
+    ORM-era single insert must give identical rows, to the microsecond and the file list."""
+    _open(session_factory, "C0ONE")
+    _open(session_factory, "C0BATCH")
+    recorded = datetime(2026, 11, 23, 10, 0, 0, 123456, tzinfo=timezone.utc)
+    files = ({"id": "F0LOG", "name": "checkout.log", "mimetype": "text/plain", "size": 2048},)
+    messages = [
+        CapturedMessage(channel_id="", ts="1795000000.000001", author="U0BOB", text="plain"),
+        CapturedMessage(channel_id="", ts="1795000000.000002", author=None, text="reply — ünïcode, 'quotes' and \"json\"",
+                        thread_ts="1795000000.000001", files=files),
+        CapturedMessage(channel_id="", ts="1795000000.999999", author="U0ANN", text=""),
+    ]
+    with session_factory.begin() as session:
+        for m in messages:
+            assert capture.record_message(session, team_id="T0SIM", message=replace(m, channel_id="C0ONE"), now=recorded)
+    write_messages(engine_of(session_factory), [IncomingMessage("T0SIM", replace(m, channel_id="C0BATCH"), recorded) for m in messages])
+
+    one_by_one, batched = _entry_columns(session_factory, "C0ONE"), _entry_columns(session_factory, "C0BATCH")
+    assert batched == one_by_one
+    assert [row["at"] for row in batched] == [
+        datetime(2026, 11, 18, 11, 6, 40, 1, tzinfo=timezone.utc),
+        datetime(2026, 11, 18, 11, 6, 40, 2, tzinfo=timezone.utc),
+        datetime(2026, 11, 18, 11, 6, 40, 999999, tzinfo=timezone.utc),
+    ]
+    assert [row["recorded_at"] for row in batched] == [recorded] * 3
+    assert batched[1]["files"] == list(files) and batched[0]["files"] is None
+    assert [row["thread_ts"] for row in batched] == [None, "1795000000.000001", None]
+    assert batched[1]["author"] is None and batched[1]["text"].startswith("reply — ünïcode")
+
+
+def test_a_batch_larger_than_one_sqlite_statement_is_stored_whole(session_factory) -> None:  # type: ignore[no-untyped-def]
+    _open(session_factory, "C0INC")
+    count = SQLITE_ROWS_PER_STATEMENT * 2 + 5
+    write_messages(engine_of(session_factory), [_message("C0INC", n) for n in range(count)])
+    stored = _stored(session_factory)
+    assert len(stored) == count
+    assert stored[0] == ("C0INC", "1795000000.000000") and stored[-1] == ("C0INC", f"1795000000.{count - 1:06d}")
