@@ -12,10 +12,10 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import select
 
-from bot.db import autocommit_connection, engine_of
+from bot.db import autocommit_driver_connection, engine_of
 from bot.groupcommit import GroupCommit
 from bot.services.incidents import SQLITE_ROWS_PER_STATEMENT
-from bot.models import TimelineEntry
+from bot.models import Incident, TimelineEntry
 from bot.services import capture, incidents
 from bot.services.capture import CapturedMessage, IncomingMessage, record_messages, write_messages
 
@@ -84,10 +84,11 @@ def test_a_submit_returns_only_after_its_commit(session_factory) -> None:  # typ
 
 def test_messages_of_channels_without_an_open_incident_and_repeats_are_dropped(session_factory) -> None:  # type: ignore[no-untyped-def]
     _open(session_factory, "C0INC")
-    with autocommit_connection(engine_of(session_factory)) as connection:
-        record_messages(connection, [_message("C0INC", 1), _message("C0RANDOM", 2), _message("C0INC", 1, "redelivered"), _message("C0INC", 3)])
-    with autocommit_connection(engine_of(session_factory)) as connection:
-        record_messages(connection, [_message("C0INC", 3, "again")])
+    engine = engine_of(session_factory)
+    with autocommit_driver_connection(engine) as connection:
+        record_messages(connection, engine.dialect, [_message("C0INC", 1), _message("C0RANDOM", 2), _message("C0INC", 1, "redelivered"), _message("C0INC", 3)])
+    with autocommit_driver_connection(engine) as connection:
+        record_messages(connection, engine.dialect, [_message("C0INC", 3, "again")])
     assert _stored(session_factory) == [("C0INC", "1795000000.000001"), ("C0INC", "1795000000.000003")]
     with session_factory() as session:
         texts = list(session.scalars(select(TimelineEntry.text).where(TimelineEntry.kind == "message").order_by(TimelineEntry.ts)))
@@ -240,3 +241,29 @@ def test_a_batch_larger_than_one_sqlite_statement_is_stored_whole(session_factor
     stored = _stored(session_factory)
     assert len(stored) == count
     assert stored[0] == ("C0INC", "1795000000.000000") and stored[-1] == ("C0INC", f"1795000000.{count - 1:06d}")
+
+
+def test_the_writer_gives_its_connection_back_with_transactions_working(session_factory, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The writer runs its connection in autocommit; after a write, and after a failed one,
+    the pool must hand out connections on which a rollback still undoes what was written."""
+    _open(session_factory, "C0INC")
+    engine = engine_of(session_factory)
+    write_messages(engine, [_message("C0INC", 1)])
+
+    def broken(connection, dialect, rows):  # type: ignore[no-untyped-def]
+        connection.execute("INSERT INTO no_such_table VALUES (1)")
+
+    monkeypatch.setattr(capture, "insert_into_open_incidents", broken)
+    with pytest.raises(Exception, match="no_such_table"):
+        write_messages(engine, [_message("C0INC", 2)])
+    for _ in range(engine.pool.size() + 1):  # whichever pooled connection comes next
+        with session_factory() as session:
+            incidents.start_incident(
+                session, team_id="T0SIM", channel_id="C0OTHER", channel_name="other", title="Rolled back",
+                severity=None, user_id="U0ANN", now=NOW, command_id="start-rolled-back",
+            )
+            session.flush()
+            session.rollback()
+    with session_factory() as session:
+        assert session.scalars(select(Incident.title)).all() == ["Checkout errors"]
+    assert _stored(session_factory) == [("C0INC", "1795000000.000001")]

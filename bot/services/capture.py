@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Sequence
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Dialect, Engine, select
 from sqlalchemy.orm import Session
 
-from bot.db import autocommit_connection, insert_ignoring_duplicates
+from bot.db import autocommit_driver_connection, insert_ignoring_duplicates
 from bot.models import EntryEdit, KeyMark, TimelineEntry
 from bot.services.incidents import insert_batch_into_open_incidents, open_incident
 from bot.timeparse import datetime_to_slack_ts, slack_ts_to_datetime
@@ -81,31 +81,32 @@ class IncomingMessage:
     now: datetime
 
 
-def record_messages(connection: Connection, batch: Sequence[IncomingMessage]) -> None:
+def record_messages(connection: Any, dialect: Dialect, batch: Sequence[IncomingMessage]) -> None:
     """Store many messages at once, exactly as record_message would one by one.
 
     One INSERT … SELECT … ON CONFLICT DO NOTHING: each row finds its channel's open
     incident inside the statement (so a message for a channel without one inserts
-    nothing), and a redelivered message hits the unique key and is skipped.
+    nothing), and a redelivered message hits the unique key and is skipped. `connection`
+    is the driver's own (see write_messages).
     """
     if batch:
         rows = [_columns(incoming.team_id, incoming.message, source="message", now=incoming.now) for incoming in batch]
-        insert_into_open_incidents(connection, rows)
+        insert_into_open_incidents(connection, dialect, rows)
 
 
 def write_messages(engine: Engine, batch: Sequence[IncomingMessage]) -> None:
     """The message writer's write (bot.groupcommit): the batch's one statement is its own
     transaction, so when this returns every message in it is committed."""
-    with autocommit_connection(engine) as connection:
-        record_messages(connection, batch)
+    with autocommit_driver_connection(engine) as connection:
+        record_messages(connection, engine.dialect, batch)
 
 
 # Every column of a captured message's entry but incident_id, which the statement looks up.
 _MESSAGE_COLUMNS = ("team_id", "channel_id", "ts", "thread_ts", "at", "kind", "text", "author", "source", "key", "files", "recorded_at")
 
 
-def insert_into_open_incidents(connection: Connection, rows: list[dict[str, Any]]) -> None:
-    insert_batch_into_open_incidents(connection, rows, columns=_MESSAGE_COLUMNS, conflict=("team_id", "channel_id", "ts"))
+def insert_into_open_incidents(connection: Any, dialect: Dialect, rows: list[dict[str, Any]]) -> None:
+    insert_batch_into_open_incidents(connection, dialect, rows, columns=_MESSAGE_COLUMNS, conflict=("team_id", "channel_id", "ts"))
 
 
 def record_edit(

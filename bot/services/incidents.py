@@ -12,7 +12,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, Callable
 
-from sqlalchemy import Connection, Dialect, Select, TextClause, bindparam, select
+from sqlalchemy import Dialect, Select, TextClause, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -58,32 +58,32 @@ def teams_with_channel(session: Session, *, channel_id: str) -> list[str]:
 
 
 def insert_batch_into_open_incidents(
-    connection: Connection, rows: Sequence[dict[str, Any]], *, columns: tuple[str, ...], conflict: tuple[str, ...]
+    connection: Any, dialect: Dialect, rows: Sequence[dict[str, Any]], *, columns: tuple[str, ...], conflict: tuple[str, ...]
 ) -> None:
     """INSERT timeline entries, each for the open incident of its row's (team_id, channel_id).
 
     The incident is looked up inside the statement, so a row for a channel without an open
     incident inserts nothing and no incident is loaded; a row that hits `conflict` (a
     redelivery) is skipped. The whole batch is ONE statement (on SQLite, one per
-    SQLITE_ROWS_PER_STATEMENT rows), so on an autocommit connection (bot.db.autocommit_connection)
+    SQLITE_ROWS_PER_STATEMENT rows), so on an autocommit connection (bot.db.autocommit_driver_connection)
     a batch is one commit: one round trip on PostgreSQL, one call into SQLite. Message events,
-    the busiest write there is, go through here (see bot.groupcommit).
+    the busiest write there is, go through here (see bot.groupcommit). `connection` is the
+    driver's own (sqlite3 or psycopg), which both have `execute(sql, parameters)`.
 
     How the rows travel differs: SQLite gets a VALUES list with the columns' own bind
     conversions (so a row reads back exactly like an ORM-written one); PostgreSQL gets one
     JSON parameter unpacked by json_to_recordset, because psycopg re-parses, on every call,
     a query with more than 50 parameters, and that cost more than the insert.
     """
-    dialect = connection.dialect
     if dialect.name == "postgresql":
         payload = json.dumps(list(rows), default=_json_value, separators=(",", ":"))
-        connection.exec_driver_sql(_batch_sql(dialect, columns, conflict, 0), (payload,))
+        connection.execute(_batch_sql(dialect, columns, conflict, 0), (payload,))
         return
     convert = _bind_conversions(dialect, columns)
     for start in range(0, len(rows), SQLITE_ROWS_PER_STATEMENT):
         chunk = rows[start : start + SQLITE_ROWS_PER_STATEMENT]
         values = tuple(to_db(row[c]) if to_db else row[c] for row in chunk for c, to_db in zip(columns, convert))
-        connection.exec_driver_sql(_batch_sql(dialect, columns, conflict, len(chunk)), values)
+        connection.execute(_batch_sql(dialect, columns, conflict, len(chunk)), values)
 
 
 # Old SQLite builds allow 999 parameters in a statement; timeline rows have 12 columns.
