@@ -28,11 +28,12 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(eq=False)
@@ -43,14 +44,17 @@ class _Pending(Generic[T]):
     wake: threading.Event = field(default_factory=threading.Event)
     promoted: bool = False
     error: BaseException | None = None
+    result: Any = None
 
 
-class GroupCommit(Generic[T]):
-    """`submit(item)` returns once `write([..., item, ...])` has returned, which must mean committed."""
+class GroupCommit(Generic[T, R]):
+    """`submit(item)` returns once `write([..., item, ...])` has returned, which must mean
+    committed. If `write` returns a list (one result per item, in order), `submit` returns
+    its item's result; otherwise None."""
 
     def __init__(
         self,
-        write: Callable[[Sequence[T]], None],
+        write: Callable[[Sequence[T]], Sequence[R] | None],
         *,
         max_batch: int = 500,
         wait_seconds: float = 30.0,
@@ -65,7 +69,7 @@ class GroupCommit(Generic[T]):
         # Invariant: whenever items are waiting, some thread is (or is about to be) leader.
         self._leading = False
 
-    def submit(self, item: T) -> None:
+    def submit(self, item: T) -> R | None:
         """Write `item`; raises what the write raised, or TimeoutError if it waited too long."""
         pending = _Pending(item)
         with self._lock:
@@ -83,6 +87,7 @@ class GroupCommit(Generic[T]):
             self._lead()
         if pending.error is not None:
             raise pending.error
+        return pending.result  # type: ignore[no-any-return]
 
     def _lead(self) -> None:
         with self._lock:
@@ -101,15 +106,17 @@ class GroupCommit(Generic[T]):
                     self._leading = False
 
     def _commit(self, batch: list[_Pending[T]]) -> None:
+        results: Sequence[R] | None = None
         try:
-            self._write([p.item for p in batch])
+            results = self._write([p.item for p in batch])
         except Exception as error:
-            if len(batch) == 1:
-                batch[0].error = error
-            else:
+            if len(batch) > 1:
                 log.warning("%s: a batch of %d failed (%s); writing each alone", self._name, len(batch), type(error).__name__)
                 for pending in batch:
                     self._commit([pending])
                 return
-        for pending in batch:
+            batch[0].error = error
+        for index, pending in enumerate(batch):
+            if results is not None:
+                pending.result = results[index]
             pending.wake.set()

@@ -6,6 +6,7 @@ back. And any Slack message payload becomes a storable captured message or is sk
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from itertools import count
 
 from hypothesis import HealthCheck, given, settings
@@ -13,8 +14,11 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from bot.config import Settings
+from bot.db import engine_of
+from bot.groupcommit import GroupCommit
 from bot.models import Incident, TimelineEntry
 from bot.services import slash
+from bot.services.incidents import write_command_entries
 from bot.slack.payloads import AUTHOR_MAX, captured_message, is_recordable
 from bot.timeparse import slack_ts_to_datetime
 
@@ -50,7 +54,8 @@ def test_any_command_text_gets_a_reply_and_refusals_write_nothing(session_factor
     invocation = slash.Invocation(team_id="T0FUZZ", channel_id="C0FUZZ", channel_name="inc-fuzz", user_id="U0ANN",
                                   command_id=f"fuzz-{next(_command_ids)}", now=NOW)
 
-    reply, parsed = slash.handle(session_factory, text, invocation, settings=SETTINGS, client=None)
+    entries = GroupCommit(partial(write_command_entries, engine_of(session_factory)))
+    reply, parsed = slash.handle(session_factory, text, invocation, settings=SETTINGS, client=None, entries=entries)
 
     assert isinstance(reply, slash.Reply) and reply.text
     if reply.text.startswith(":x:"):

@@ -267,3 +267,30 @@ def test_the_writer_gives_its_connection_back_with_transactions_working(session_
     with session_factory() as session:
         assert session.scalars(select(Incident.title)).all() == ["Checkout errors"]
     assert _stored(session_factory) == [("C0INC", "1795000000.000001")]
+
+
+def test_each_caller_gets_its_own_items_result_from_a_shared_write() -> None:
+    batch_sizes: list[int] = []
+    entered, gate = threading.Event(), threading.Event()
+
+    def write(batch: Sequence[int]) -> list[str]:
+        if not gate.is_set():
+            entered.set()
+            gate.wait(10)  # hold the first write so the others share the next one
+        batch_sizes.append(len(batch))
+        return [f"stored {n}" for n in batch]
+
+    writer: GroupCommit[int, str] = GroupCommit(write)
+    results: dict[int, str | None] = {}
+    threads = [threading.Thread(target=lambda n=n: results.__setitem__(n, writer.submit(n))) for n in range(6)]
+    threads[0].start()
+    assert entered.wait(10)
+    for thread in threads[1:]:
+        thread.start()
+    while len(writer._waiting) < 5:
+        threading.Event().wait(0.005)
+    gate.set()
+    for thread in threads:
+        thread.join(10)
+    assert results == {n: f"stored {n}" for n in range(6)}
+    assert batch_sizes == [1, 5]

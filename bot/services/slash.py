@@ -7,6 +7,7 @@ channel (so everyone sees the timeline grow); errors and lookups go only to the 
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable
@@ -22,7 +23,9 @@ from bot.markup import neutralize_mentions
 from bot.models import Incident, TimelineEntry
 from bot.postmortem.context import KIND_LABELS, format_utc
 from bot.services import actions, followups, incidents, people
-from bot.services.errors import ScribeError
+from bot.groupcommit import GroupCommit
+from bot.services.errors import NoOpenIncident, ScribeError
+from bot.services.incidents import CommandEntry
 from bot.slack.blocks import followups as followup_blocks
 from bot.slack.client import describe_failure
 from bot.slack.payloads import storable
@@ -163,17 +166,6 @@ def run(
             raise ScribeError(f"This channel has no incident to attach action items to. Start one with `{name} start <title>`.")
         return _action_command(session, command, latest, inv, settings=settings, client=client)
 
-    if isinstance(command, cmd.Entry) and command.at is None:
-        # The command typed most during an incident: recorded in one statement that finds
-        # the open incident itself, so a busy channel's notes don't queue behind ORM loads.
-        added = incidents.add_entry_to_open_incident(
-            session, team_id=inv.team_id, channel_id=inv.channel_id, kind=command.kind, text=command.text,
-            at=inv.now, author=inv.user_id, command_id=inv.command_id, now=inv.now,
-        )
-        if not added:  # no open incident (this raises and says so), or a repeat of the same command
-            incidents.require_open_incident(session, team_id=inv.team_id, channel_id=inv.channel_id, command=name)
-        return Reply(f":memo: *{kind_label(command.kind)}* recorded: {safe(command.text)}", in_channel=True)
-
     incident = incidents.require_open_incident(session, team_id=inv.team_id, channel_id=inv.channel_id, command=name)
 
     if isinstance(command, cmd.Moment):
@@ -271,8 +263,10 @@ def handle(
     *,
     settings: Settings,
     client: WebClient | None,
+    entries: GroupCommit[CommandEntry, bool],
 ) -> tuple[Reply, cmd.Command | None]:
-    """Parse and run a command in one transaction. Returns the reply and the parsed command
+    """Parse and run a command in one transaction (a timeline command without a time: in a
+    statement shared with concurrent ones, written by `entries`). Returns the reply and the parsed command
     (None when the text didn't parse). User mistakes become ephemeral replies; nothing is
     written when they happen, because the transaction rolls back."""
     parsed = cmd.parse_command(storable(text or ""))
@@ -281,9 +275,25 @@ def handle(
     if isinstance(parsed, SLOW_COMMANDS):
         return Reply(":hourglass_flowing_sand: Working on it…"), parsed
     try:
+        if isinstance(parsed, cmd.Entry) and parsed.at is None:
+            return _record_entry(entries, parsed, inv, settings=settings), parsed
         with session_factory.begin() as session:  # type: ignore[attr-defined]
             return run(session, parsed, inv, settings=settings, client=client), parsed
     except TimeParseError as error:
         return Reply(f":x: {error}"), parsed
     except ScribeError as error:
         return Reply(f":x: {error}"), parsed
+
+
+def _record_entry(entries: GroupCommit[CommandEntry, bool], command: cmd.Entry, inv: Invocation, *, settings: Settings) -> Reply:
+    """The command typed most during an incident (`note`, `finding`, … without `at`): written
+    with whatever other such commands arrive meanwhile, in one statement that finds the open
+    incident itself (bot.services.incidents.write_command_entries)."""
+    entry = CommandEntry(
+        team_id=inv.team_id, channel_id=inv.channel_id, kind=command.kind, text=command.text, author=inv.user_id,
+        # Slack always sends a trigger_id; without one there is nothing to recognise a retry by.
+        command_id=inv.command_id or f"no-trigger-id-{uuid.uuid4().hex}", now=inv.now,
+    )
+    if not entries.submit(entry):
+        raise NoOpenIncident(settings.command)
+    return Reply(f":memo: *{kind_label(command.kind)}* recorded: {safe(command.text)}", in_channel=True)

@@ -26,6 +26,7 @@ from bot.config import Settings
 from bot.db import engine_of, make_engine, make_session_factory, transaction
 from bot.groupcommit import GroupCommit
 from bot.services.capture import IncomingMessage, write_messages
+from bot.services.incidents import CommandEntry, write_command_entries
 from bot.slack.client import make_client
 
 log = logging.getLogger(__name__)
@@ -48,12 +49,14 @@ class Scribe:
     # Spacing between catch-up page reads; Slack's history methods are rate-limited tightly.
     history_pause: Callable[[], None] = field(default=lambda: time.sleep(1.0))
 
-    # Message events are written in shared transactions (see bot.groupcommit).
-    message_writer: GroupCommit[IncomingMessage] = field(init=False, repr=False)
+    # Message events and timeline commands are written in shared statements (see bot.groupcommit).
+    message_writer: GroupCommit[IncomingMessage, None] = field(init=False, repr=False)
+    entry_writer: GroupCommit[CommandEntry, bool] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         engine = engine_of(self.session_factory)
         self.message_writer = GroupCommit(partial(write_messages, engine), name="message-writer")
+        self.entry_writer = GroupCommit(partial(write_command_entries, engine), name="command-writer")
 
     def now(self) -> datetime:
         return self.clock()

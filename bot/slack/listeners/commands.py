@@ -41,6 +41,7 @@ def incident_command(ack: Ack, command: dict[str, Any], client: WebClient, scrib
         invocation(command, scribe),
         settings=scribe.settings,
         client=deadline_client(client),
+        entries=scribe.entry_writer,
     )
     ack(response_type="in_channel" if reply.in_channel else "ephemeral", text=reply.text, blocks=reply.blocks)
 
