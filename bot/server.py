@@ -10,6 +10,7 @@ import io
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -98,6 +99,30 @@ def _refuse_unreadable(environ: dict[str, Any]) -> str | None:
     return None
 
 
+class _AtMostEvery(logging.Filter):
+    """Lets a record through only if the last one it let through is at least `seconds` old."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic):
+        super().__init__()
+        self._seconds = seconds
+        self._clock = clock
+        self._last: float | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        now = self._clock()
+        if self._last is not None and now - self._last < self._seconds:
+            return False
+        self._last = now
+        return True
+
+
+# waitress warns "Task queue depth is N" for every request that has to wait for a free
+# thread. In a burst of Slack events that is nearly every request: a log line each, which
+# took about a tenth of the server's time at 50 concurrent senders. One a minute still tells
+# the operator the threads are saturated (SCRIBE_WORKERS).
+QUEUE_DEPTH_WARNINGS = _AtMostEvery(60.0)
+
+
 class HttpServer:
     """waitress in a background thread (tests, demo, benchmark) or in the foreground (`scribe run`)."""
 
@@ -107,6 +132,7 @@ class HttpServer:
     ):
         from waitress.server import create_server
 
+        logging.getLogger("waitress.queue").addFilter(QUEUE_DEPTH_WARNINGS)  # added once, however many servers
         # Our own socket map, so stop() can close the connections clients keep alive too:
         # waitress's loop runs until the map is empty.
         self._socket_map: dict[int, Any] = {}
@@ -118,7 +144,6 @@ class HttpServer:
             threads=threads,
             # waitress refuses a body of exactly the limit; allow up to and including it.
             max_request_body_size=MAX_BODY_BYTES + 1,
-            # Quiet "Task queue depth" warnings are expected under benchmark bursts.
             channel_timeout=30,
             ident="incident-scribe",
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_handlers import (
@@ -31,9 +33,16 @@ def deadline_client(client: WebClient) -> WebClient:
     Slack wants an answer within 3 seconds, so these calls must not sleep on a
     Retry-After or wait long for a slow server: they fail fast and the caller falls back.
     """
+    return _deadline_client(client.token, client.base_url)
+
+
+# One per token, shared by request threads like Bolt's own client: building a WebClient for
+# every command was about a twentieth of a quick command's time.
+@lru_cache(maxsize=256)
+def _deadline_client(token: str | None, base_url: str) -> WebClient:
     return WebClient(
-        token=client.token,
-        base_url=client.base_url,
+        token=token,
+        base_url=base_url,
         timeout=2,
         # One quick retry of a dropped connection or a 500/503 fits in the deadline;
         # a 429's Retry-After does not, so rate limits are reported instead of waited out.
