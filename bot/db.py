@@ -208,37 +208,25 @@ def _insert_ignoring_sql(
 def _compiled_insert_ignoring(
     table: Table, columns: tuple[str, ...], conflict_columns: tuple[str, ...], returning: str | None, quote: Callable[[str], str]
 ) -> TextClause:
+    """INSERT … VALUES … ON CONFLICT DO NOTHING as typed text. These inserts run for many
+    commands, and SQLAlchemy cannot cache the compiled form of its dialect
+    `on_conflict_do_nothing()` (it has no cache key), so it compiled them on every call;
+    text is compiled once."""
     values = ", ".join(f":{c}" for c in columns)
-    return compile_insert_ignoring(table, columns, f"VALUES ({values})", columns, conflict_columns, returning, quote)
+    sql = insert_ignoring_sql(table, columns, f"VALUES ({values})", conflict_columns, returning, quote)
+    # Typed parameters, so datetimes and JSON are converted exactly as in ORM inserts.
+    return text(sql).bindparams(*(bindparam(c, type_=table.c[c].type) for c in columns))
 
 
-@lru_cache(maxsize=64)
 def insert_ignoring_sql(
     table: Table, target_columns: tuple[str, ...], rows_sql: str, conflict_columns: tuple[str, ...], returning: str | None, quote: Callable[[str], str]
 ) -> str:
-    """`INSERT INTO table (target_columns) <rows_sql> ON CONFLICT (…) DO NOTHING [RETURNING …]`.
-    Both SQLite (3.35+) and PostgreSQL accept this exact syntax."""
+    """`INSERT INTO table (target_columns) <rows_sql> ON CONFLICT (…) DO NOTHING [RETURNING …]`,
+    where `rows_sql` is a VALUES list or a SELECT. Both SQLite (3.35+) and PostgreSQL accept
+    this exact syntax."""
     names = ", ".join(quote(c) for c in target_columns)
     conflict = ", ".join(quote(c) for c in conflict_columns)
     sql = f"INSERT INTO {quote(table.name)} ({names}) {rows_sql} ON CONFLICT ({conflict}) DO NOTHING"
     if returning:
         sql += f" RETURNING {quote(returning)}"
     return sql
-
-
-def compile_insert_ignoring(
-    table: Table,
-    target_columns: tuple[str, ...],
-    rows_sql: str,
-    bound_columns: tuple[str, ...],
-    conflict_columns: tuple[str, ...],
-    returning: str | None,
-    quote: Callable[[str], str],
-) -> TextClause:
-    """insert_ignoring_sql as typed text. These inserts run for every command, and SQLAlchemy
-    cannot cache the compiled form of its dialect `on_conflict_do_nothing()` (it has no cache
-    key), so it compiled them on every call; text is compiled once. `rows_sql` is a VALUES
-    list or a SELECT using the `bound_columns` as parameters."""
-    sql = insert_ignoring_sql(table, target_columns, rows_sql, conflict_columns, returning, quote)
-    # Typed parameters, so datetimes and JSON are converted exactly as in ORM inserts.
-    return text(sql).bindparams(*(bindparam(c, type_=table.c[c].type) for c in bound_columns))
