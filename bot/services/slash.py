@@ -19,11 +19,11 @@ from sqlalchemy.orm import Session
 
 from bot import commands as cmd
 from bot.config import Settings
+from bot.groupcommit import GroupCommit
 from bot.markup import neutralize_mentions
 from bot.models import Incident, TimelineEntry
 from bot.postmortem.context import KIND_LABELS, format_utc
 from bot.services import actions, followups, incidents, people
-from bot.groupcommit import GroupCommit
 from bot.services.errors import NoOpenIncident, ScribeError
 from bot.services.incidents import CommandEntry
 from bot.slack.blocks import followups as followup_blocks
