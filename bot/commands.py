@@ -274,6 +274,13 @@ def _canonical_subcommand(word: str) -> str | None:
 # Parsing
 # ---------------------------------------------------------------------------
 
+def subcommand_of(text: str) -> str | None:
+    """The subcommand `text` starts with, by its canonical name, or None (empty or unknown).
+    Reads only the first word: for routing a command before the whole text is parsed."""
+    first = _FIRST_WORD_RE.match(text)
+    return _canonical_subcommand(first.group("word")) if first is not None else None
+
+
 def parse_command(text: str, *, command: str = DEFAULT_COMMAND) -> Command | UsageError:
     """Parse the text after the slash command. Never raises."""
     first = _FIRST_WORD_RE.match(text)

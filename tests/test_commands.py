@@ -26,6 +26,7 @@ from bot.commands import (
     UsageError,
     help_text,
     parse_command,
+    subcommand_of,
 )
 from bot.timeparse import ACCEPTED_DUE_FORMS, ACCEPTED_TIME_FORMS
 
@@ -280,3 +281,18 @@ def test_action_suffixes_in_any_order(body: str, owner: str | None, due: str | N
     text = "action " + body + " " + " ".join(suffixes[i] for i in order if suffixes[i])
     got = parse_command(text)
     assert got == AddAction(body.strip(), owner, due, priority)
+
+
+def test_the_first_word_alone_names_the_subcommand_parse_command_would_run() -> None:
+    """The command listener routes on subcommand_of (no full parse); it must agree with the parser."""
+    assert subcommand_of("") is None and subcommand_of("   ") is None
+    assert subcommand_of("frobnicate the cache") is None
+    assert subcommand_of("  NOTE pool at 100%") == "note"
+    for name in USAGE:
+        assert subcommand_of(f"{name} whatever follows") == name
+    from bot.services.slash import SLOW_COMMANDS, SLOW_SUBCOMMANDS
+
+    for text in ("postmortem", "postmortem google", "Backfill", "  backfill  "):
+        assert isinstance(parse_command(text), SLOW_COMMANDS) and subcommand_of(text) in SLOW_SUBCOMMANDS
+    for text in ("note postmortem", "start Backfill broke sev2", "help postmortem", "timeline 5"):
+        assert not isinstance(parse_command(text), SLOW_COMMANDS) and subcommand_of(text) not in SLOW_SUBCOMMANDS

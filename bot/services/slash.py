@@ -32,6 +32,8 @@ from bot.slack.payloads import storable
 from bot.timeparse import TimeParseError, parse_moment
 
 SLOW_COMMANDS = (cmd.Postmortem, cmd.Backfill)
+# The subcommands that parse to SLOW_COMMANDS, for routing by the first word alone.
+SLOW_SUBCOMMANDS = frozenset({"postmortem", "backfill"})
 
 def kind_label(kind: str) -> str:
     """The same words the postmortem uses, so the channel and the draft agree."""

@@ -77,7 +77,10 @@ def incident_command_slow(command: dict[str, Any], client: WebClient, respond: R
 
 
 def is_slow_command(command: dict[str, Any]) -> bool:
-    return isinstance(cmd.parse_command(command.get("text", "") or ""), slash.SLOW_COMMANDS)
+    # Every command passes this matcher, so it reads the first word only; the text is parsed
+    # once, in slash.handle. A slow subcommand with bad arguments gets its usage error from
+    # there too, and its lazy half then has nothing to do.
+    return cmd.subcommand_of(command.get("text", "") or "") in slash.SLOW_SUBCOMMANDS
 
 
 def register(app: App) -> None:
