@@ -20,15 +20,25 @@ COMMIT left ingestion at about 0.6 of the do-nothing app; one statement per batc
 
 If a shared write fails, each of its items is retried alone, so one bad item fails only
 its own request (which answers 500, and Slack redelivers it).
+
+Requests the HTTP server runs on its event loop (bot.server) call `submit` from a greenlet
+there. Blocking would stop the loop, so such an item goes to a writer thread that leads
+batches on the loop's behalf, and the greenlet is suspended (SQLAlchemy's `await_only`)
+until the item's write has committed: the listener's code is the same in both cases, and
+so is the promise.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
+
+from sqlalchemy.util.concurrency import await_only, in_greenlet
 
 log = logging.getLogger(__name__)
 
@@ -36,15 +46,42 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-@dataclass(eq=False)
 class _Pending(Generic[T]):
-    item: T
-    # Set when the item's write has finished (see `error`), or when this
-    # thread has been made leader of the next batch (see `promoted`).
-    wake: threading.Event = field(default_factory=threading.Event)
-    promoted: bool = False
-    error: BaseException | None = None
-    result: Any = None
+    """One submitted item and what its submitter waits on."""
+
+    __slots__ = ("item", "wake", "promoted", "error", "result", "future")
+
+    def __init__(self, item: T, future: "asyncio.Future[Any] | None" = None) -> None:
+        self.item = item
+        # A thread waits on `wake`: set when the item's write has finished (see `error`), or
+        # when this thread has been made leader of the next batch (see `promoted`). An item
+        # from the event loop has `future` instead, settled on the loop after the write.
+        self.wake: threading.Event | None = None if future is not None else threading.Event()
+        self.future = future
+        self.promoted = False
+        self.error: BaseException | None = None
+        self.result: Any = None
+
+
+@dataclass
+class _Watched:
+    """A loop's items still awaiting their write, oldest first, and the sweep that times them out."""
+
+    items: deque[tuple[float, _Pending[Any]]] = field(default_factory=deque)
+    sweep: asyncio.TimerHandle | None = None
+
+
+def _settle(batch: list[_Pending[Any]]) -> None:
+    """On the event loop: hand each written item's outcome to the request awaiting it."""
+    for pending in batch:
+        future = pending.future
+        assert future is not None
+        if future.done():  # gave up waiting (see GroupCommit._expire)
+            continue
+        if pending.error is not None:
+            future.set_exception(pending.error)
+        else:
+            future.set_result(pending.result)
 
 
 class GroupCommit(Generic[T, R]):
@@ -68,14 +105,23 @@ class GroupCommit(Generic[T, R]):
         self._waiting: list[_Pending[T]] = []
         # Invariant: whenever items are waiting, some thread is (or is about to be) leader.
         self._leading = False
+        # Leads batches for items from the event loop; started on the first such item.
+        self._writer: threading.Thread | None = None
+        self._writer_wake = threading.Event()
+        # Items from each event loop, watched for `wait_seconds` (touched only on that loop).
+        self._watched: dict[asyncio.AbstractEventLoop, _Watched] = {}
+        self._sweep_seconds = min(1.0, wait_seconds / 4)
 
     def submit(self, item: T) -> R | None:
         """Write `item`; raises what the write raised, or TimeoutError if it waited too long."""
+        if in_greenlet():
+            return await_only(self._committed_on_loop(item))  # type: ignore[no-any-return]
         pending = _Pending(item)
         with self._lock:
             self._waiting.append(pending)
             lead = not self._leading
             self._leading = True
+        assert pending.wake is not None
         if not lead and not pending.wake.wait(self._wait_seconds):
             with self._lock:
                 if not pending.wake.is_set():
@@ -89,21 +135,104 @@ class GroupCommit(Generic[T, R]):
             raise pending.error
         return pending.result  # type: ignore[no-any-return]
 
-    def _lead(self) -> None:
+    async def _committed_on_loop(self, item: T) -> R | None:
+        """`submit` for a request on the event loop: the loop serves others while this waits."""
+        loop = asyncio.get_running_loop()
+        pending = _Pending(item, future=loop.create_future())
         with self._lock:
-            # The leader's own item is first in line: it was alone, or the oldest waiting.
-            batch = self._waiting[: self._max_batch]
-            del self._waiting[: len(batch)]
-        try:
-            self._commit(batch)
-        finally:
+            self._waiting.append(pending)
+            lead = not self._leading
+            self._leading = True
+        if lead:
+            # Wake the writer once the loop has dispatched the other requests it already
+            # has in hand, so they join this batch: a batch costs ~30 µs (SQLite) to ~120 µs
+            # (PostgreSQL) of this process's time whatever its size, and a row ~10 µs more.
+            # Waking at once made batches of about two.
+            loop.call_soon(self._hand_to_writer)
+        self._watch(loop, pending)
+        return await pending.future  # type: ignore[no-any-return, misc]
+
+    def _watch(self, loop: asyncio.AbstractEventLoop, pending: _Pending[T]) -> None:
+        """Give up on `pending` after `wait_seconds`. Not a timer per item: asyncio keeps
+        cancelled timers in a heap compared in Python, which cost 11 µs a request under
+        load. Items are watched oldest first, by one sweep while any are outstanding."""
+        watched = self._watched.setdefault(loop, _Watched())
+        watched.items.append((loop.time() + self._wait_seconds, pending))
+        if watched.sweep is None:
+            watched.sweep = loop.call_later(self._sweep_seconds, self._sweep, loop, watched)
+
+    def _sweep(self, loop: asyncio.AbstractEventLoop, watched: "_Watched") -> None:
+        watched.sweep = None
+        now = loop.time()
+        items = watched.items
+        while items:
+            deadline, pending = items[0]
+            assert pending.future is not None
+            if not pending.future.done():
+                if deadline > now:
+                    break
+                self._expire(pending)
+            items.popleft()
+        if items:
+            watched.sweep = loop.call_later(self._sweep_seconds, self._sweep, loop, watched)
+
+    def _expire(self, pending: _Pending[T]) -> None:
+        """On the loop: `pending` waited `wait_seconds`. As for a waiting thread, its request
+        fails (and Slack redelivers it); if no batch took it yet it is withdrawn, so nobody
+        writes it later."""
+        with self._lock:
+            if pending in self._waiting:
+                self._waiting.remove(pending)
+        assert pending.future is not None
+        pending.future.set_exception(TimeoutError(f"{self._name}: not committed within {self._wait_seconds:.0f} s"))
+
+    def _hand_to_writer(self) -> None:
+        with self._lock:
+            self._wake_writer()
+
+    def _wake_writer(self) -> None:
+        """Called with the lock held, when nobody leads and the next item is the loop's."""
+        if self._writer is None:
+            self._writer = threading.Thread(target=self._write_for_loop, name=f"{self._name}-writer", daemon=True)
+            self._writer.start()
+        self._writer_wake.set()
+
+    def _write_for_loop(self) -> None:
+        while True:
+            self._writer_wake.wait()
+            # Cleared before leading: leadership is only handed here while nobody leads.
+            self._writer_wake.clear()
+            self._lead()
+
+    def _lead(self) -> None:
+        while True:
             with self._lock:
-                if self._waiting:
-                    successor = self._waiting[0]
-                    successor.promoted = True
-                    successor.wake.set()
-                else:
-                    self._leading = False
+                # The leader's own item is first in line: it was alone, or the oldest waiting.
+                batch = self._waiting[: self._max_batch]
+                del self._waiting[: len(batch)]
+            try:
+                self._commit(batch)
+            finally:
+                lead_on = self._pass_on()
+            if not lead_on:
+                return
+
+    def _pass_on(self) -> bool:
+        """After a batch: hand the lead to the oldest waiter. True if this thread leads the next batch."""
+        with self._lock:
+            if not self._waiting:
+                self._leading = False
+                return False
+            successor = self._waiting[0]
+            if successor.wake is not None:
+                successor.promoted = True
+                successor.wake.set()
+                return False
+            # The loop's item can't lead itself: the writer thread does, or goes on doing.
+            if threading.current_thread() is self._writer:
+                return True
+            self._wake_writer()
+            return False
 
     def _commit(self, batch: list[_Pending[T]]) -> None:
         results: Sequence[R] | None = None
@@ -116,7 +245,18 @@ class GroupCommit(Generic[T, R]):
                     self._commit([pending])
                 return
             batch[0].error = error
+        on_loop: dict[asyncio.AbstractEventLoop, list[_Pending[T]]] = {}
         for index, pending in enumerate(batch):
             if results is not None:
                 pending.result = results[index]
-            pending.wake.set()
+            if pending.wake is not None:
+                pending.wake.set()
+            else:
+                assert pending.future is not None
+                on_loop.setdefault(pending.future.get_loop(), []).append(pending)
+        # One wake-up of the loop for all of the batch's requests waiting there.
+        for loop, settled in on_loop.items():
+            try:
+                loop.call_soon_threadsafe(_settle, settled)
+            except RuntimeError:  # the loop has closed: nobody is waiting any more
+                pass
