@@ -2,8 +2,9 @@
 
 It is set up like the real app where the framework's own cost is decided (signature
 verification, single-workspace authorization via a cached auth.test, process_before_response)
-and served by the same waitress server (`bot.server.HttpServer`) with the same thread count,
-so "ours / floor" measures only what recording adds.
+and served by the same asyncio server (`bot.server.HttpServer`) with the same thread count
+and the same choice of which requests run on its event loop, so "ours / floor" measures
+only what recording adds.
 
 Run as a subprocess by bench/run.py: `python bench/floor.py` with SLACK_BOT_TOKEN,
 SLACK_SIGNING_SECRET, SLACK_API_URL, PORT and SCRIBE_WORKERS in the environment.
@@ -22,6 +23,7 @@ from slack_bolt import App  # noqa: E402
 from slack_sdk import WebClient  # noqa: E402
 
 from bot.server import HttpServer  # noqa: E402
+from bot.slack.listeners import waits_only_on_shared_write  # noqa: E402
 
 
 def build_floor_app(*, token: str, signing_secret: str, api_url: str) -> App:
@@ -47,7 +49,10 @@ def build_floor_app(*, token: str, signing_secret: str, api_url: str) -> App:
 def main() -> None:
     env = os.environ
     app = build_floor_app(token=env["SLACK_BOT_TOKEN"], signing_secret=env["SLACK_SIGNING_SECRET"], api_url=env["SLACK_API_URL"])
-    server = HttpServer(app, host="127.0.0.1", port=int(env["PORT"]), threads=int(env.get("SCRIBE_WORKERS", "16")), health_check=lambda: None)
+    server = HttpServer(
+        app, host="127.0.0.1", port=int(env["PORT"]), threads=int(env.get("SCRIBE_WORKERS", "16")), health_check=lambda: None,
+        inline=waits_only_on_shared_write,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,10 +27,9 @@ from bot.scheduler import FollowupScheduler, ReminderDelivery
 from bot.server import HttpServer
 from bot.services.backfill import BackfillReport, BotIdentity, backfill_incident, open_incidents
 from bot.slack.app import create_app, utc_now
+from bot.slack.listeners import waits_only_on_shared_write
 
 log = logging.getLogger(__name__)
-
-GIL_SWITCH_INTERVAL_S = 0.0005
 
 
 @dataclass
@@ -62,13 +60,6 @@ class Runtime:
         start_scheduler: bool | None = None,
     ) -> "Runtime":
         upgrade(settings.database_url)
-        # Request threads take turns on one database writer. Python lets a thread that
-        # wants the interpreter back (e.g. the writer, after each SQLite call) wait up to
-        # the switch interval, 5 ms by default, while a thread that is only parsing a
-        # request runs on; that wait, repeated inside every transaction, made the queue
-        # behind the writer long. At 0.5 ms p99 ack latency for commands at 50 concurrent
-        # senders fell from ~170 ms to ~95 ms (README, Benchmarks).
-        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         engine = make_engine(settings.database_url, pool_size=max(5, settings.workers))
         factory = make_session_factory(engine)
         app = create_app(settings, client, session_factory=factory, clock=clock)
@@ -95,7 +86,10 @@ class Runtime:
             if background:
                 runtime.socket_handler.connect()
         else:
-            runtime.server = HttpServer(app, host=host, port=settings.port if port is None else port, threads=settings.workers)
+            # With OAuth, Bolt looks each request's installation up in the database, which
+            # blocks: then every request goes to the server's threads.
+            inline = None if settings.oauth else waits_only_on_shared_write
+            runtime.server = HttpServer(app, host=host, port=settings.port if port is None else port, threads=settings.workers, inline=inline)
             if background:
                 runtime.server.start()
             log.info("listening on http://%s:%s/slack/events", host, runtime.server.port)

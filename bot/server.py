@@ -1,28 +1,55 @@
-"""HTTP mode: Bolt behind waitress, a production-grade threaded WSGI server.
+"""HTTP mode: Bolt behind aiohttp's asyncio server.
 
 One URL, POST /slack/events, takes commands, events and interactivity; GET /healthz
-answers 200 when the database answers, 503 when it does not.
+answers 200 when the database answers, 503 when it does not; Bolt's OAuth pages
+(/slack/install, /slack/oauth_redirect) are served when multi-workspace mode is on.
+
+Why asyncio: every request Slack sends is answered only after its write has committed
+(bot.slack.app), and in a busy channel most requests are new messages waiting for a
+shared write (bot.groupcommit). A threaded server parks one thread per such request and
+wakes each one after the commit, and under one interpreter lock those hand-offs cost
+more than the write itself: ingestion stayed at 0.56-0.62 of a do-nothing Bolt app
+served the same way (README, Benchmarks).
+
+So a request is dispatched one of two ways:
+- **on the loop**, when `inline(body)` says its listener's only wait is a shared write
+  (new messages, `/incident note` …): Bolt's `dispatch` runs in a greenlet on the event
+  loop, and `GroupCommit.submit` suspends that greenlet until the commit instead of
+  blocking. The loop serves other requests meanwhile, with no thread hand-off at all.
+- **in the thread pool** (`threads` threads), everything else: listeners that open their
+  own transactions or call Slack's Web API block, so they must not run on the loop.
+A wrong answer from `inline` costs latency, never correctness: the listener's code and
+its commit-before-answer promise are the same either way.
 """
 
 from __future__ import annotations
 
-import io
+import asyncio
+import gc
 import json
 import logging
+import signal
+import socket
 import threading
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from slack_bolt import App
-from slack_bolt.adapter.wsgi import SlackRequestHandler
+from aiohttp import web
+from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.request.internals import parse_body
 from sqlalchemy import text
+from sqlalchemy.util.concurrency import greenlet_spawn
 
 log = logging.getLogger(__name__)
 
-# Slack's payloads are a few KB; a large body is refused before it is read into memory.
+# Slack's payloads are a few KB; a larger body is refused (413) before it is read whole.
 MAX_BODY_BYTES = 1024 * 1024
+EVENTS_PATH = "/slack/events"
+# Requests still being answered when the server stops get this long to finish.
+SHUTDOWN_GRACE_SECONDS = 5.0
+
+Inline = Callable[[dict[str, Any]], bool]
 
 
 def database_health_check(app: App) -> Callable[[], None]:
@@ -36,152 +63,180 @@ def database_health_check(app: App) -> Callable[[], None]:
     return check
 
 
-def make_wsgi_app(app: App, health_check: Callable[[], None] | None = None) -> Callable[..., Iterable[bytes]]:
-    """`health_check` defaults to the database check; the benchmark's do-nothing app passes its own."""
-    slack_handler = SlackRequestHandler(app, path="/slack/events")
-    check_health = health_check or database_health_check(app)
-
-    def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO", "")
-        if path == "/healthz" and environ.get("REQUEST_METHOD") == "GET":
-            try:
-                check_health()
-                status, body = "200 OK", {"ok": True}
-            except Exception as error:  # any database failure means "not healthy"
-                log.warning("health check failed: %s", type(error).__name__)
-                status, body = "503 Service Unavailable", {"ok": False, "error": "database unavailable"}
-            payload = json.dumps(body).encode()
-            start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
-            return [payload]
-        if path == "/slack/events" and environ.get("REQUEST_METHOD") != "POST":
-            start_response("405 Method Not Allowed", [("Allow", "POST"), ("Content-Type", "text/plain")])
-            return [b"POST Slack requests here"]
-        if path == "/slack/events":
-            refusal = _refuse_unreadable(environ)
-            if refusal is not None:
-                log.warning("refused a request to /slack/events: %s", refusal)
-                payload = json.dumps({"error": refusal}).encode()
-                start_response("400 Bad Request", [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
-                return [payload]
-        return slack_handler(environ, start_response)
-
-    return wsgi
+def _json_response(status: int, body: dict[str, Any]) -> web.Response:
+    return web.Response(status=status, body=json.dumps(body).encode(), content_type="application/json")
 
 
-def _refuse_unreadable(environ: dict[str, Any]) -> str | None:
-    """Why a body can't be a Slack request (not UTF-8, broken JSON or form payload), or None.
+def read_slack_body(raw: bytes, content_type: str | None) -> tuple[str, dict[str, Any]] | str:
+    """The body as text and parsed, or why it can't be a Slack request (not UTF-8, broken
+    JSON or form payload, not an object).
 
-    Bolt parses the body before it checks the signature and raises on these, which
-    would answer 500; such a request can't come from Slack, so it gets a plain 400.
-    The body is put back for Bolt to read.
+    Bolt parses the body before it checks the signature and raises on these, which would
+    answer 500; such a request can't come from Slack, so it gets a plain 400.
     """
-    # slack_sdk's verifier raises (500) on a timestamp that isn't a number; without
-    # one, Bolt refuses the request as unsigned (401), which is what it is.
-    stamp = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP")
-    if stamp is not None and not stamp.strip().isdigit():
-        del environ["HTTP_X_SLACK_REQUEST_TIMESTAMP"]
     try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return "invalid Content-Length"
-    raw = environ["wsgi.input"].read(length) if length > 0 else b""
-    environ["wsgi.input"] = io.BytesIO(raw)
-    try:
-        text = raw.decode("utf-8")
+        decoded = raw.decode("utf-8")
     except UnicodeDecodeError:
         return "body is not UTF-8 text"
     try:
-        body = parse_body(text, environ.get("CONTENT_TYPE"))
+        body = parse_body(decoded, content_type)
     except ValueError:
         return "body is neither a JSON object nor form data with a JSON payload"
     if not isinstance(body, dict):
         return "body is not a JSON object"
-    return None
+    return decoded, body
 
 
-class _AtMostEvery(logging.Filter):
-    """Lets a record through only if the last one it let through is at least `seconds` old."""
-
-    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic):
-        super().__init__()
-        self._seconds = seconds
-        self._clock = clock
-        self._last: float | None = None
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        now = self._clock()
-        if self._last is not None and now - self._last < self._seconds:
-            return False
-        self._last = now
-        return True
+def bolt_headers(request: web.Request) -> dict[str, list[str]]:
+    headers: dict[str, list[str]] = {}
+    for name, value in request.headers.items():
+        headers.setdefault(name.lower(), []).append(value)
+    # slack_sdk's verifier raises (500) on a timestamp that isn't a number; without
+    # one, Bolt refuses the request as unsigned (401), which is what it is.
+    stamp = headers.get("x-slack-request-timestamp")
+    if stamp is not None and not stamp[0].strip().isdigit():
+        del headers["x-slack-request-timestamp"]
+    return headers
 
 
-# waitress warns "Task queue depth is N" for every request that has to wait for a free
-# thread. In a burst of Slack events that is nearly every request: a log line each, which
-# took about a tenth of the server's time at 50 concurrent senders. One a minute still tells
-# the operator the threads are saturated (SCRIBE_WORKERS).
-QUEUE_DEPTH_WARNINGS = _AtMostEvery(60.0)
+def to_web_response(bolt: BoltResponse) -> web.Response:
+    response = web.Response(status=bolt.status, body=bolt.body.encode() if isinstance(bolt.body, str) else bolt.body)
+    for name, values in bolt.headers.items():
+        for value in values:
+            response.headers.add(name, value)
+    return response
 
 
 class HttpServer:
-    """waitress in a background thread (tests, demo, benchmark) or in the foreground (`scribe run`)."""
+    """The asyncio server, its loop in a background thread (tests, demo, benchmark) or in
+    the foreground (`scribe run`). The port is bound at construction, so it is known
+    before the server starts."""
 
     def __init__(
         self, app: App, *, host: str = "127.0.0.1", port: int = 0, threads: int = 16,
-        health_check: Callable[[], None] | None = None,
+        health_check: Callable[[], None] | None = None, inline: Inline | None = None,
     ):
-        from waitress.server import create_server
-
-        logging.getLogger("waitress.queue").addFilter(QUEUE_DEPTH_WARNINGS)  # added once, however many servers
-        # Our own socket map, so stop() can close the connections clients keep alive too:
-        # waitress's loop runs until the map is empty.
-        self._socket_map: dict[int, Any] = {}
-        self.server = create_server(
-            make_wsgi_app(app, health_check),
-            map=self._socket_map,
-            host=host,
-            port=port,
-            threads=threads,
-            # waitress refuses a body of exactly the limit; allow up to and including it.
-            max_request_body_size=MAX_BODY_BYTES + 1,
-            channel_timeout=30,
-            ident="incident-scribe",
-        )
+        self.app = app
+        self._check_health = health_check or database_health_check(app)
+        self._inline = inline
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="slack-request")
+        self._socket = socket.create_server((host, port), backlog=1024)
+        self._socket.setblocking(False)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_requested: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
+        self._serving = threading.Event()
 
     @property
     def port(self) -> int:
-        return int(self.server.effective_port)  # type: ignore[union-attr]
+        return int(self._socket.getsockname()[1])
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/slack/events"
+        return f"http://127.0.0.1:{self.port}{EVENTS_PATH}"
+
+    # -- requests ------------------------------------------------------------------------
+
+    def _web_app(self) -> web.Application:
+        # aiohttp answers 413 to a body larger than client_max_size; up to it is read.
+        web_app = web.Application(client_max_size=MAX_BODY_BYTES)
+        web_app.router.add_get("/healthz", self._healthz)
+        web_app.router.add_post(EVENTS_PATH, self._slack_events)
+        web_app.router.add_route("*", EVENTS_PATH, self._post_only)
+        oauth = self.app.oauth_flow
+        if oauth is not None:
+            web_app.router.add_get(oauth.install_path, self._oauth(oauth.handle_installation))
+            web_app.router.add_get(oauth.redirect_uri_path, self._oauth(oauth.handle_callback))
+        return web_app
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._pool, self._check_health)
+        except Exception as error:  # any database failure means "not healthy"
+            log.warning("health check failed: %s", type(error).__name__)
+            return _json_response(503, {"ok": False, "error": "database unavailable"})
+        return _json_response(200, {"ok": True})
+
+    async def _post_only(self, request: web.Request) -> web.Response:
+        return web.Response(status=405, text="POST Slack requests here", headers={"Allow": "POST"})
+
+    async def _slack_events(self, request: web.Request) -> web.Response:
+        raw = await request.read()  # 413 from aiohttp past client_max_size
+        read = read_slack_body(raw, request.headers.get("Content-Type"))
+        if isinstance(read, str):
+            log.warning("refused a request to %s: %s", EVENTS_PATH, read)
+            return _json_response(400, {"error": read})
+        decoded, body = read
+        bolt_request = BoltRequest(body=decoded, query=request.query_string, headers=bolt_headers(request))
+        if self._inline is not None and self._inline(body):
+            bolt_response = await greenlet_spawn(self.app.dispatch, bolt_request)
+        else:
+            bolt_response = await asyncio.get_running_loop().run_in_executor(self._pool, self.app.dispatch, bolt_request)
+        return to_web_response(bolt_response)
+
+    def _oauth(self, handle: Callable[[BoltRequest], BoltResponse]) -> Callable[[web.Request], Any]:
+        async def page(request: web.Request) -> web.Response:
+            bolt_request = BoltRequest(body="", query=request.query_string, headers=bolt_headers(request))
+            return to_web_response(await asyncio.get_running_loop().run_in_executor(self._pool, handle, bolt_request))
+
+        return page
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def _serve(self) -> None:
+        self._stop_requested = asyncio.Event()
+        runner = web.AppRunner(self._web_app(), access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
+        await runner.setup()
+        await web.SockSite(runner, self._socket).start()
+        self._serving.set()
+        try:
+            await self._stop_requested.wait()
+        finally:
+            # Closes the listening socket and kept-alive connections, after letting
+            # requests under way finish.
+            await runner.cleanup()
+
+    def _run(self, *, foreground: bool) -> None:
+        # What start-up loaded (SQLAlchemy, Bolt, Jinja, migrations…) lives as long as the
+        # process; frozen, the cyclic collector stops walking it again and again while
+        # requests allocate. It cut our server's time per message event by about a tenth.
+        gc.collect()
+        gc.freeze()
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            if foreground:
+                # SIGINT (Ctrl-C) and SIGTERM stop the server the same clean way.
+                for signum in (signal.SIGINT, signal.SIGTERM):
+                    loop.add_signal_handler(signum, self._request_stop)
+            loop.run_until_complete(self._serve())
+        finally:
+            self._serving.set()  # also when it failed to start: nobody waits forever
+            loop.close()
+
+    def _request_stop(self) -> None:
+        if self._stop_requested is not None:
+            self._stop_requested.set()
 
     def start(self) -> "HttpServer":
-        self._thread = threading.Thread(target=self._run_until_stopped, name="http-server", daemon=True)
+        self._thread = threading.Thread(target=self._run, kwargs={"foreground": False}, name="http-server", daemon=True)
         self._thread.start()
+        self._serving.wait(timeout=30)
         return self
 
-    def _run_until_stopped(self) -> None:
-        try:
-            self.server.run()
-        except OSError:
-            # stop() closes the listening socket under the running select loop;
-            # the "bad file descriptor" that follows is the loop noticing.
-            if not self._stopping.is_set():
-                raise
-
     def serve_forever(self) -> None:
-        self.server.run()
+        """Serve in this thread until SIGINT or SIGTERM (or `stop()` from another thread)."""
+        self._run(foreground=True)
 
     def stop(self) -> None:
-        from waitress import wasyncore
-
-        self._stopping.set()
-        self.server.close()
-        # Idle keep-alive connections would keep the loop (and its thread) running.
-        wasyncore.close_all(self._socket_map)
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(self._request_stop)
+            except RuntimeError:  # the loop closed meanwhile
+                pass
         if self._thread is not None:
-            self._thread.join(timeout=5)
-        self.server.task_dispatcher.shutdown(timeout=5)
+            self._thread.join(timeout=SHUTDOWN_GRACE_SECONDS + 5)
+        elif loop is None:
+            self._socket.close()  # never served
+        self._pool.shutdown(wait=True, cancel_futures=True)

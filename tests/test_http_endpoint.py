@@ -165,20 +165,3 @@ def test_refusals_say_why_and_never_echo_the_body(app) -> None:  # type: ignore[
     assert reply.json() == {"error": "body is neither a JSON object nor form data with a JSON payload"}
     reply = app.player.post_raw(b"\xff", JSON_HEADERS)
     assert reply.json() == {"error": "body is not UTF-8 text"}
-
-
-def test_waitress_queue_depth_warnings_are_let_through_at_most_once_a_minute() -> None:
-    """A burst makes waitress warn for every request that waits for a thread; the operator
-    gets the first warning and then one a minute, not one per request."""
-    import logging
-
-    from bot.server import _AtMostEvery
-
-    now = [1000.0]
-    limit = _AtMostEvery(60.0, clock=lambda: now[0])
-    record = logging.LogRecord("waitress.queue", logging.WARNING, __file__, 1, "Task queue depth is %d", (3,), None)
-    seen = []
-    for step in (0.0, 0.5, 30.0, 29.0, 1.0, 59.0, 2.0):  # at 0, 0.5, 30.5, 59.5, 60.5, 119.5, 121.5 s
-        now[0] += step
-        seen.append(limit.filter(record))
-    assert seen == [True, False, False, False, True, False, True]

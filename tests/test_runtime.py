@@ -117,12 +117,3 @@ def test_demo_replays_an_incident_end_to_end(tmp_path) -> None:  # type: ignore[
     assert "# Postmortem: Checkout returns 502 after v2.3.1 deploy" in draft
     assert "**Status:** Draft (version 1) · **Incident:** INC-1 (Closed) · **Severity:** sev2" in draft
 
-
-def test_the_running_app_shortens_the_interpreter_switch_interval(app) -> None:  # type: ignore[no-untyped-def]
-    """A thread holding the database writer gets the interpreter back within 0.5 ms (see bot.runtime)."""
-    import sys
-
-    from bot.runtime import GIL_SWITCH_INTERVAL_S
-
-    assert GIL_SWITCH_INTERVAL_S == 0.0005
-    assert sys.getswitchinterval() == pytest.approx(0.0005)
