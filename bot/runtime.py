@@ -68,6 +68,7 @@ class Runtime:
             scribe.history_pause = history_pause
         runtime = cls(settings=settings, app=app)
         runtime.hooks_on_stop.append(engine.dispose)
+        runtime.hooks_on_stop.append(app.scribe.close)  # type: ignore[attr-defined]
 
         runtime.reminders = ReminderDelivery(session_factory=factory, client_for=runtime.team_client, settings=settings, clock=clock)
         if settings.scheduler_enabled if start_scheduler is None else start_scheduler:

@@ -142,8 +142,14 @@ def test_tokens_and_signing_secret_never_reach_the_log(database_url, slack, log_
             raise RuntimeError(f"connect failed with {token} and {SIGNING_SECRET} and xoxb-other-team-999")
 
         monkeypatch.setattr(capture, "record_message", leak)
-        # Message events are written in batches (bot.groupcommit), through this function.
+        # Message events are written in batches (bot.groupcommit), through these functions:
+        # from a writer thread, or on PostgreSQL from the HTTP server's event loop.
         monkeypatch.setattr(capture, "insert_into_open_incidents", leak)
+
+        async def leak_on_loop(*args, **kwargs):  # type: ignore[no-untyped-def]
+            leak()
+
+        monkeypatch.setattr(capture, "insert_into_open_incidents_on_loop", leak_on_loop)
         player.say("U0BOB", "C0INC", "this one crashes")
         assert player.last_reply.status == 500
         reply = player.command("U0ANN", "C0INC", "detected")  # a command crashing the same way is answered politely

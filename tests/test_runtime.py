@@ -23,17 +23,26 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_listener_failure_answers_500_and_the_redelivery_records_once(app, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     assert app.player.command("U0ANN", "C0INC", "start Checkout errors").status == 200
-    # Message events are written by the group-commit writer, through this one function.
-    real = capture.insert_into_open_incidents
+    # Message events are written by the group-commit writer, through one of these functions:
+    # from a writer thread, or on PostgreSQL from the HTTP server's event loop.
+    real, real_on_loop = capture.insert_into_open_incidents, capture.insert_into_open_incidents_on_loop
     calls = {"n": 0}
 
-    def fail_once(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def first_call_fails() -> None:
         calls["n"] += 1
         if calls["n"] == 1:
             raise RuntimeError("database went away")
+
+    def fail_once(*args, **kwargs):  # type: ignore[no-untyped-def]
+        first_call_fails()
         return real(*args, **kwargs)
 
+    async def fail_once_on_loop(*args, **kwargs):  # type: ignore[no-untyped-def]
+        first_call_fails()
+        return await real_on_loop(*args, **kwargs)
+
     monkeypatch.setattr(capture, "insert_into_open_incidents", fail_once)
+    monkeypatch.setattr(capture, "insert_into_open_incidents_on_loop", fail_once_on_loop)
     ts = app.player.say("U0BOB", "C0INC", "first try fails")
     assert app.player.last_reply.status == 500
     envelope = app.player.sent_events[-1]
@@ -41,6 +50,7 @@ def test_listener_failure_answers_500_and_the_redelivery_records_once(app, monke
     with app.session_factory() as s:
         rows = list(s.scalars(select(TimelineEntry.ts).where(TimelineEntry.kind == "message")))
     assert rows == [ts]
+    assert calls["n"] == 2  # the failed write and the redelivery's
 
 
 def test_healthz_and_wrong_method(app) -> None:  # type: ignore[no-untyped-def]

@@ -18,9 +18,9 @@ from typing import Any, Callable, Sequence
 from sqlalchemy import Dialect, Engine, select
 from sqlalchemy.orm import Session
 
-from bot.db import autocommit_driver_connection, insert_ignoring_duplicates
+from bot.db import LoopConnection, autocommit_driver_connection, insert_ignoring_duplicates
 from bot.models import EntryEdit, KeyMark, TimelineEntry
-from bot.services.incidents import insert_batch_into_open_incidents, open_incident
+from bot.services.incidents import insert_batch_into_open_incidents, insert_batch_into_open_incidents_on_loop, open_incident
 from bot.timeparse import datetime_to_slack_ts, slack_ts_to_datetime
 
 
@@ -90,8 +90,11 @@ def record_messages(connection: Any, dialect: Dialect, batch: Sequence[IncomingM
     is the driver's own (see write_messages).
     """
     if batch:
-        rows = [_columns(incoming.team_id, incoming.message, source="message", now=incoming.now) for incoming in batch]
-        insert_into_open_incidents(connection, dialect, rows)
+        insert_into_open_incidents(connection, dialect, _message_rows(batch))
+
+
+def _message_rows(batch: Sequence[IncomingMessage]) -> list[dict[str, Any]]:
+    return [_columns(incoming.team_id, incoming.message, source="message", now=incoming.now) for incoming in batch]
 
 
 def write_messages(engine: Engine, batch: Sequence[IncomingMessage]) -> None:
@@ -101,12 +104,27 @@ def write_messages(engine: Engine, batch: Sequence[IncomingMessage]) -> None:
         record_messages(connection, engine.dialect, batch)
 
 
+async def write_messages_on_loop(connection: LoopConnection, dialect: Dialect, batch: Sequence[IncomingMessage]) -> None:
+    """write_messages for a PostgreSQL writer on the server's event loop (bot.groupcommit):
+    the same one statement, sent without leaving the loop. Repeating it after a lost
+    connection is harmless: a row already written hits the unique key and is skipped."""
+    rows = _message_rows(batch)
+    await connection.run_repeatable(lambda driver: insert_into_open_incidents_on_loop(driver, dialect, rows))
+
+
 # Every column of a captured message's entry but incident_id, which the statement looks up.
 _MESSAGE_COLUMNS = ("team_id", "channel_id", "ts", "thread_ts", "at", "kind", "text", "author", "source", "key", "files", "recorded_at")
 
 
+_MESSAGE_CONFLICT = ("team_id", "channel_id", "ts")
+
+
 def insert_into_open_incidents(connection: Any, dialect: Dialect, rows: list[dict[str, Any]]) -> None:
-    insert_batch_into_open_incidents(connection, dialect, rows, columns=_MESSAGE_COLUMNS, conflict=("team_id", "channel_id", "ts"))
+    insert_batch_into_open_incidents(connection, dialect, rows, columns=_MESSAGE_COLUMNS, conflict=_MESSAGE_CONFLICT)
+
+
+async def insert_into_open_incidents_on_loop(connection: Any, dialect: Dialect, rows: list[dict[str, Any]]) -> None:
+    await insert_batch_into_open_incidents_on_loop(connection, dialect, rows, columns=_MESSAGE_COLUMNS, conflict=_MESSAGE_CONFLICT)
 
 
 def record_edit(

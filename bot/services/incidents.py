@@ -85,19 +85,37 @@ def insert_batch_into_open_incidents(
 
     Returns the `returning` column of the rows inserted (in no particular order), else [].
     """
-    if dialect.name == "postgresql":
-        payload = json.dumps(list(rows), default=_json_value, separators=(",", ":"))
-        cursor = connection.execute(_batch_sql(dialect, columns, conflict, returning, 0), (payload,))
-        return [row[0] for row in cursor.fetchall()] if returning else []
-    convert = _bind_conversions(dialect, columns)
     inserted: list[Any] = []
-    for start in range(0, len(rows), SQLITE_ROWS_PER_STATEMENT):
-        chunk = rows[start : start + SQLITE_ROWS_PER_STATEMENT]
-        values = tuple(to_db(row[c]) if to_db else row[c] for row in chunk for c, to_db in zip(columns, convert))
-        cursor = connection.execute(_batch_sql(dialect, columns, conflict, returning, len(chunk)), values)
+    for sql, parameters in batch_statements(dialect, rows, columns=columns, conflict=conflict, returning=returning):
+        cursor = connection.execute(sql, parameters)
         if returning:
             inserted.extend(row[0] for row in cursor.fetchall())
     return inserted
+
+
+async def insert_batch_into_open_incidents_on_loop(
+    connection: Any, dialect: Dialect, rows: Sequence[dict[str, Any]], *, columns: tuple[str, ...], conflict: tuple[str, ...]
+) -> None:
+    """insert_batch_into_open_incidents on psycopg's asyncio connection (bot.db.LoopConnection)."""
+    for sql, parameters in batch_statements(dialect, rows, columns=columns, conflict=conflict):
+        await connection.execute(sql, parameters)
+
+
+def batch_statements(
+    dialect: Dialect, rows: Sequence[dict[str, Any]], *, columns: tuple[str, ...], conflict: tuple[str, ...], returning: str | None = None
+) -> list[tuple[str, tuple[Any, ...]]]:
+    """The statements that insert `rows` (see insert_batch_into_open_incidents): SQL in the
+    driver's own paramstyle, and its parameters."""
+    if dialect.name == "postgresql":
+        payload = json.dumps(list(rows), default=_json_value, separators=(",", ":"))
+        return [(_batch_sql(dialect, columns, conflict, returning, 0), (payload,))]
+    convert = _bind_conversions(dialect, columns)
+    statements = []
+    for start in range(0, len(rows), SQLITE_ROWS_PER_STATEMENT):
+        chunk = rows[start : start + SQLITE_ROWS_PER_STATEMENT]
+        values = tuple(to_db(row[c]) if to_db else row[c] for row in chunk for c, to_db in zip(columns, convert))
+        statements.append((_batch_sql(dialect, columns, conflict, returning, len(chunk)), values))
+    return statements
 
 
 # Old SQLite builds allow 999 parameters in a statement; timeline rows have 12 columns.

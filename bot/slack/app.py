@@ -23,9 +23,9 @@ from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Settings
-from bot.db import engine_of, make_engine, make_session_factory, transaction
+from bot.db import LoopConnection, engine_of, make_engine, make_session_factory, transaction
 from bot.groupcommit import GroupCommit
-from bot.services.capture import IncomingMessage, write_messages
+from bot.services.capture import IncomingMessage, write_messages, write_messages_on_loop
 from bot.services.incidents import CommandEntry, write_command_entries
 from bot.slack.client import make_client
 
@@ -51,15 +51,24 @@ class Scribe:
 
     # Message events and timeline commands are written in shared statements (see bot.groupcommit).
     message_writer: GroupCommit[IncomingMessage, None] = field(init=False, repr=False)
+    loop_connection: LoopConnection | None = field(init=False, repr=False)
     entry_writer: GroupCommit[CommandEntry, bool] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         engine = engine_of(self.session_factory)
-        self.message_writer = GroupCommit(partial(write_messages, engine), name="message-writer")
+        # On PostgreSQL, message events that the HTTP server runs on its event loop are
+        # written from the loop too, over psycopg's asyncio connection (bot.server).
+        self.loop_connection = LoopConnection(engine.url) if engine.dialect.name == "postgresql" else None
+        write_on_loop = partial(write_messages_on_loop, self.loop_connection, engine.dialect) if self.loop_connection else None
+        self.message_writer = GroupCommit(partial(write_messages, engine), write_on_loop=write_on_loop, name="message-writer")
         self.entry_writer = GroupCommit(partial(write_command_entries, engine), name="command-writer")
 
     def now(self) -> datetime:
         return self.clock()
+
+    def close(self) -> None:
+        if self.loop_connection is not None:
+            self.loop_connection.close()
 
     def __deepcopy__(self, memo: dict[int, Any]) -> "Scribe":
         # Bolt deep-copies the context for lazy listeners; this is a shared service
