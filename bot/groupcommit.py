@@ -132,7 +132,7 @@ class GroupCommit(Generic[T, R]):
     def submit(self, item: T) -> R | None:
         """Write `item`; raises what the write raised, or TimeoutError if it waited too long."""
         if in_greenlet():
-            return await_only(self._committed_on_loop(item))  # type: ignore[no-any-return]
+            return await_only(self._queue_on_loop(item))  # type: ignore[no-any-return]
         pending = _Pending(item)
         with self._lock:
             self._waiting.append(pending)
@@ -152,8 +152,9 @@ class GroupCommit(Generic[T, R]):
             raise pending.error
         return pending.result  # type: ignore[no-any-return]
 
-    async def _committed_on_loop(self, item: T) -> R | None:
-        """`submit` for a request on the event loop: the loop serves others while this waits."""
+    def _queue_on_loop(self, item: T) -> "asyncio.Future[R | None]":
+        """`submit` for a request on the event loop: the future its greenlet waits on, while
+        the loop serves others. Runs on the loop (in the request's greenlet)."""
         loop = asyncio.get_running_loop()
         pending = _Pending(item, future=loop.create_future())
         on_loop = self._on_loops.get(loop) or self._on_loops.setdefault(loop, _OnLoop())
@@ -174,7 +175,7 @@ class GroupCommit(Generic[T, R]):
             if lead:
                 loop.call_soon(self._hand_to_writer)
         self._watch(loop, on_loop, pending)
-        return await pending.future  # type: ignore[no-any-return, misc]
+        return pending.future
 
     async def _lead_on_loop(self, on_loop: _OnLoop) -> None:
         try:

@@ -109,7 +109,7 @@ async def write_messages_on_loop(connection: LoopConnection, dialect: Dialect, b
     the same one statement, sent without leaving the loop. Repeating it after a lost
     connection is harmless: a row already written hits the unique key and is skipped."""
     rows = _message_rows(batch)
-    await connection.run_repeatable(lambda driver: insert_into_open_incidents_on_loop(driver, dialect, rows))
+    await connection.run_repeatable(lambda cursor: insert_into_open_incidents_on_loop(cursor, dialect, rows))
 
 
 # Every column of a captured message's entry but incident_id, which the statement looks up.
@@ -123,8 +123,8 @@ def insert_into_open_incidents(connection: Any, dialect: Dialect, rows: list[dic
     insert_batch_into_open_incidents(connection, dialect, rows, columns=_MESSAGE_COLUMNS, conflict=_MESSAGE_CONFLICT)
 
 
-async def insert_into_open_incidents_on_loop(connection: Any, dialect: Dialect, rows: list[dict[str, Any]]) -> None:
-    await insert_batch_into_open_incidents_on_loop(connection, dialect, rows, columns=_MESSAGE_COLUMNS, conflict=_MESSAGE_CONFLICT)
+async def insert_into_open_incidents_on_loop(cursor: Any, dialect: Dialect, rows: list[dict[str, Any]]) -> None:
+    await insert_batch_into_open_incidents_on_loop(cursor, dialect, rows, columns=_MESSAGE_COLUMNS, conflict=_MESSAGE_CONFLICT)
 
 
 def record_edit(

@@ -94,11 +94,12 @@ def insert_batch_into_open_incidents(
 
 
 async def insert_batch_into_open_incidents_on_loop(
-    connection: Any, dialect: Dialect, rows: Sequence[dict[str, Any]], *, columns: tuple[str, ...], conflict: tuple[str, ...]
+    cursor: Any, dialect: Dialect, rows: Sequence[dict[str, Any]], *, columns: tuple[str, ...], conflict: tuple[str, ...]
 ) -> None:
-    """insert_batch_into_open_incidents on psycopg's asyncio connection (bot.db.LoopConnection)."""
+    """insert_batch_into_open_incidents with psycopg's asyncio cursor (bot.db.LoopConnection)."""
     for sql, parameters in batch_statements(dialect, rows, columns=columns, conflict=conflict):
-        await connection.execute(sql, parameters)
+        # The same text for any number of rows: prepared once on the server, used for every batch.
+        await cursor.execute(sql, parameters, prepare=True)
 
 
 def batch_statements(
