@@ -1,49 +1,28 @@
-"""`scribe run`, with every HTTP request profiled by pyinstrument (bench/run.py --profile).
+"""`scribe run`, its event loop profiled by pyinstrument (bench/run.py --profile).
 
-pyinstrument samples only the thread it was started in, and requests run on waitress's
-worker threads, so each request gets its own profiler; on exit (SIGINT) the sessions are
-combined into one HTML report: `python bench/profiled_server.py bench/out/ack-server.html`.
+Requests are served on the event loop in the main thread: those that only wait on a shared
+write run there whole, the rest are handed to the server's threads (bot.server). pyinstrument
+samples the thread it was started in, so the profile shows the loop: HTTP, Bolt's dispatch
+of messages and notes, and on PostgreSQL their writes. On SQLite the write runs in the
+message writer's thread, which is not sampled.
+
+On exit (SIGINT) the profile is written as HTML and text:
+`python bench/profiled_server.py bench/out/ingest-server.html`.
 """
 
 from __future__ import annotations
 
 import sys
-import threading
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pyinstrument import Profiler  # noqa: E402
-from pyinstrument.renderers import ConsoleRenderer, HTMLRenderer  # noqa: E402
-from pyinstrument.session import Session  # noqa: E402
+from pyinstrument.renderers import ConsoleRenderer  # noqa: E402
 
 from bot.config import load_settings  # noqa: E402
 from bot.logs import configure_logging  # noqa: E402
 from bot.runtime import Runtime  # noqa: E402
-
-
-_lock = threading.Lock()
-
-
-def profiled(function: Callable[..., Any], sessions: list[Session], *, drain: bool = False) -> Callable[..., Any]:
-    """`function`, with each call profiled on the thread that makes it."""
-
-    def call(*args: Any) -> Any:
-        profiler = Profiler(interval=0.0005)
-        profiler.start()
-        try:
-            result = function(*args)
-            # A WSGI body is drained inside the profile (with process_before_response it is ready anyway).
-            return list(result) if drain else result
-        finally:
-            profiler.stop()
-            if profiler.last_session is not None:
-                with _lock:
-                    sessions.append(profiler.last_session)
-
-    return call
 
 
 def main(output: Path) -> None:
@@ -51,20 +30,18 @@ def main(output: Path) -> None:
     configure_logging(settings.log_level, settings.secrets())
     runtime = Runtime.start(settings, host="127.0.0.1")
     assert runtime.server is not None, "profiling needs HTTP mode"
-    waitress = runtime.server.server
-    sessions: list[Session] = []
-    waitress.application = profiled(waitress.application, sessions, drain=True)  # type: ignore[union-attr]
+    # Greenlets switch stacks under the sampler; "disabled" keeps it from treating the
+    # loop's awaits as time spent in the awaiting frame.
+    profiler = Profiler(interval=0.0005, async_mode="disabled")
+    profiler.start()
     try:
         runtime.serve_until_interrupted()
     finally:
-        if sessions:
-            combined = sessions[0]
-            for session in sessions[1:]:
-                combined = Session.combine(combined, session)
-            output.parent.mkdir(parents=True, exist_ok=True)
-            output.write_text(HTMLRenderer().render(combined))
-            output.with_suffix(".txt").write_text(ConsoleRenderer(unicode=True, color=False, show_all=False).render(combined))
-            print(f"{len(sessions)} requests profiled -> {output}", file=sys.stderr)
+        session = profiler.stop()
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(profiler.output_html())
+        output.with_suffix(".txt").write_text(ConsoleRenderer(unicode=True, color=False, show_all=False).render(session))
+        print(f"event loop profiled for {session.duration:.1f} s -> {output}", file=sys.stderr)
 
 
 if __name__ == "__main__":
