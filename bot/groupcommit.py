@@ -145,7 +145,7 @@ class GroupCommit(Generic[T, R]):
                     # Neither written nor promoted: withdraw, so nobody writes it later.
                     if pending in self._waiting:
                         self._waiting.remove(pending)
-                    raise TimeoutError(f"{self._name}: not committed within {self._wait_seconds:.0f} s")
+                    raise TimeoutError(f"{self._name}: not committed within {self._wait_seconds:g} s")
         if lead or pending.promoted:
             self._lead()
         if pending.error is not None:
@@ -235,7 +235,7 @@ class GroupCommit(Generic[T, R]):
             if pending in self._waiting:
                 self._waiting.remove(pending)
         assert pending.future is not None
-        pending.future.set_exception(TimeoutError(f"{self._name}: not committed within {self._wait_seconds:.0f} s"))
+        pending.future.set_exception(TimeoutError(f"{self._name}: not committed within {self._wait_seconds:g} s"))
 
     def _hand_to_writer(self) -> None:
         with self._lock:

@@ -1,0 +1,157 @@
+"""Which requests the HTTP server runs on its event loop and which in its threads
+(bot.server), and that each really runs where it should."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.util.concurrency import in_greenlet
+
+from bench.run import SignedRequest, send_all
+from bot.db import LoopConnection
+from bot.groupcommit import GroupCommit
+from bot.models import TimelineEntry
+from bot.services import capture, slash
+from bot.slack.listeners import waits_only_on_shared_write
+
+
+def event(**fields: Any) -> dict[str, Any]:
+    return {"type": "event_callback", "team_id": "T0SIM", "event": {"channel": "C0INC", "ts": "1795000000.000100", **fields}}
+
+
+def command(text: str) -> dict[str, Any]:
+    return {"command": "/incident", "text": text, "team_id": "T0SIM", "channel_id": "C0INC", "trigger_id": "1.2.3"}
+
+
+ON_THE_LOOP = [
+    ("a new message", event(type="message", text="checkout is down")),
+    ("a thread reply", event(type="message", text="rolling back", thread_ts="1795000000.000001")),
+    ("a message with a file", event(type="message", subtype="file_share", text="graph", files=[{"name": "p99.png"}])),
+    ("an alert bot's message", event(type="message", subtype="bot_message", text="CPU > 90%", username="Datadog")),
+    ("a note", command("note cache hit rate back to 98%")),
+    ("a finding", command("finding the canary had the old config")),
+    ("help", command("help")),
+    ("a bare /incident", command("")),
+    ("an unknown subcommand", command("frobnicate now")),
+]
+IN_THREADS = [
+    ("an edit", event(type="message", subtype="message_changed", message={"ts": "1795000000.000100", "text": "edited"})),
+    ("a delete", event(type="message", subtype="message_deleted", deleted_ts="1795000000.000100")),
+    ("a 📌 reaction", event(type="reaction_added", reaction="pushpin", item={"type": "message", "channel": "C0INC", "ts": "1"})),
+    ("a pin", event(type="pin_added", channel_id="C0INC", item={"type": "message", "message": {"ts": "1"}})),
+    ("a note with a time", command("note at 14:03 cache flushed")),
+    ("start", command("start Checkout errors sev2")),
+    ("postmortem", command("postmortem")),
+    ("a button", {"type": "block_actions", "actions": [{"action_id": "postmortem.regenerate"}]}),
+    ("a modal", {"type": "view_submission", "view": {"callback_id": "followups.add"}}),
+    ("url_verification", {"type": "url_verification", "challenge": "abc"}),
+    ("an event envelope without an event", {"type": "event_callback"}),
+]
+
+
+@pytest.mark.parametrize(("name", "body"), ON_THE_LOOP, ids=[n for n, _ in ON_THE_LOOP])
+def test_requests_that_only_wait_on_a_shared_write_run_on_the_loop(name: str, body: dict[str, Any]) -> None:
+    assert waits_only_on_shared_write(body) is True
+
+
+@pytest.mark.parametrize(("name", "body"), IN_THREADS, ids=[n for n, _ in IN_THREADS])
+def test_requests_that_open_transactions_or_call_slack_run_in_threads(name: str, body: dict[str, Any]) -> None:
+    assert waits_only_on_shared_write(body) is False
+
+
+def test_each_request_runs_where_the_rule_says_and_is_recorded(app, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Writes from the loop are made in the request's greenlet on the server's loop thread;
+    transactions of other requests in the server's pool threads."""
+    writes: list[tuple[str, str, bool]] = []
+    transactions: list[tuple[str, str]] = []
+    real_submit, real_run, real_edit = GroupCommit.submit, slash.run, capture.record_edit
+
+    def submit(self, item):  # type: ignore[no-untyped-def]
+        writes.append((self._name, threading.current_thread().name, in_greenlet()))
+        return real_submit(self, item)
+
+    def run(session, parsed, inv, **kwargs):  # type: ignore[no-untyped-def]
+        transactions.append((type(parsed).__name__, threading.current_thread().name))
+        return real_run(session, parsed, inv, **kwargs)
+
+    def record_edit(session, **kwargs):  # type: ignore[no-untyped-def]
+        transactions.append(("edit", threading.current_thread().name))
+        return real_edit(session, **kwargs)
+
+    monkeypatch.setattr(GroupCommit, "submit", submit)
+    monkeypatch.setattr(slash, "run", run)
+    monkeypatch.setattr(capture, "record_edit", record_edit)
+    player = app.player
+    assert player.command("U0ANN", "C0INC", "start Checkout errors").status == 200
+    ts = player.say("U0BOB", "C0INC", "p99 is 4 s")
+    assert player.last_reply.status == 200
+    assert player.command("U0ANN", "C0INC", "note cache flushed").status == 200
+    assert player.command("U0ANN", "C0INC", "note at 10:00 first alert").status == 200
+    assert player.edit("U0BOB", "C0INC", ts, "p99 is 4.2 s").status == 200
+
+    loop_thread = "http-server"  # HttpServer.start runs the loop in this thread
+    assert writes == [("message-writer", loop_thread, True), ("command-writer", loop_thread, True)]
+    assert [kind for kind, _ in transactions] == ["Start", "Entry", "edit"]
+    assert all(thread.startswith("slack-request") for _, thread in transactions), transactions
+    with app.session_factory() as session:
+        assert session.scalar(select(func.count()).select_from(TimelineEntry).where(TimelineEntry.kind.in_(["message", "note"]))) == 3
+        assert session.scalar(select(TimelineEntry.text).where(TimelineEntry.ts == ts)) == "p99 is 4.2 s"
+
+
+def test_the_load_generator_counts_an_answer_that_never_comes_as_a_failure() -> None:
+    """The benchmark's senders don't hang on a server that accepts and never answers."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        held: list[socket.socket] = []
+        accepting = threading.Thread(target=lambda: held.append(silent.accept()[0]), daemon=True)
+        accepting.start()
+        request = SignedRequest(body=b"{}", headers={"Content-Type": "application/json"})
+        result = send_all(f"http://127.0.0.1:{port}/slack/events", [request], concurrency=1, timeout=0.3)
+        for connection in held:
+            connection.close()
+    assert result.latencies == []
+    assert result.failures == ["IncompleteReadError"]
+
+
+def test_the_loop_connection_repeats_work_once_after_its_server_connection_died(database_url: str) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("LoopConnection is PostgreSQL's")
+    import psycopg
+
+    from bot.db import normalise_url
+    from sqlalchemy.engine import make_url
+
+    admin_url = make_url(normalise_url(database_url)).set(drivername="postgresql").render_as_string(hide_password=False)
+    connection = LoopConnection(normalise_url(database_url))
+    calls: list[str] = []
+
+    async def backend_pid(cursor: Any) -> int:
+        calls.append("pid")
+        await cursor.execute("SELECT pg_backend_pid()")
+        return int((await cursor.fetchone())[0])
+
+    async def missing_table(cursor: Any) -> None:
+        calls.append("missing")
+        await cursor.execute("SELECT * FROM no_such_table")
+
+    async def main() -> tuple[int, int]:
+        first = await connection.run_repeatable(backend_pid)
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (first,))
+        second = await connection.run_repeatable(backend_pid)
+        with pytest.raises(psycopg.errors.UndefinedTable):
+            await connection.run_repeatable(missing_table)
+        return first, second
+
+    try:
+        first, second = asyncio.run(main())
+    finally:
+        connection.close()
+    assert second != first  # a new server connection
+    # Once on the new connection after the dead one failed; an SQL error is not repeated.
+    assert calls == ["pid", "pid", "pid", "missing"]
