@@ -576,7 +576,7 @@ INGEST_CONCURRENCY = 16
 
 
 def ingest_size(quick: bool) -> int:
-    return 300 if quick else 3000
+    return 300 if quick else 10_000
 
 
 def measure_ingest(bench: Bench, database_url: str, backend: str) -> tuple[list[float], list[float]]:
