@@ -216,7 +216,7 @@ class ServerProcess:
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
             return
-        # SIGINT is KeyboardInterrupt in the server: it stops waitress and disposes the engine.
+        # SIGINT stops the server cleanly: it lets requests under way finish and disposes the engine.
         self.process.send_signal(signal.SIGINT)
         try:
             self.process.wait(timeout=5)

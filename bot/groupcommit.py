@@ -22,10 +22,11 @@ If a shared write fails, each of its items is retried alone, so one bad item fai
 its own request (which answers 500, and Slack redelivers it).
 
 Requests the HTTP server runs on its event loop (bot.server) call `submit` from a greenlet
-there. Blocking would stop the loop, so such an item goes to a writer thread that leads
-batches on the loop's behalf, and the greenlet is suspended (SQLAlchemy's `await_only`)
-until the item's write has committed: the listener's code is the same in both cases, and
-so is the promise.
+there. Blocking would stop the loop, so the greenlet is suspended instead (SQLAlchemy's
+`await_only`) until the item's write has committed, and the loop serves other requests
+meanwhile: the listener's code is the same either way, and so is the promise. Such items are
+written by a writer thread that leads batches on the loop's behalf (SQLite), or, given
+`write_on_loop`, by a task on the loop itself (PostgreSQL, over psycopg's asyncio API).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -126,7 +128,8 @@ class GroupCommit(Generic[T, R]):
         # Leads batches for items from the event loop; started on the first such item.
         self._writer: threading.Thread | None = None
         self._writer_wake = threading.Event()
-        self._on_loops: dict[asyncio.AbstractEventLoop, _OnLoop] = {}
+        # Weak: a loop that has closed (a stopped server, a test's) is forgotten with it.
+        self._on_loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _OnLoop] = weakref.WeakKeyDictionary()
         self._sweep_seconds = min(1.0, wait_seconds / 4)
 
     def submit(self, item: T) -> R | None:
