@@ -118,9 +118,10 @@ def test_the_load_generator_counts_an_answer_that_never_comes_as_a_failure() -> 
     assert result.failures == ["IncompleteReadError"]
 
 
-def test_the_loop_connection_repeats_work_once_after_its_server_connection_died(database_url: str) -> None:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("LoopConnection is PostgreSQL's")
+def test_the_loop_connection_repeats_work_once_after_its_server_connection_died(postgres_database: str | None) -> None:
+    if postgres_database is None:
+        pytest.skip("needs PostgreSQL (SCRIBE_TEST_DATABASE_URL): LoopConnection is PostgreSQL's")
+    database_url = postgres_database
     import psycopg
 
     from bot.db import normalise_url
