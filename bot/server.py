@@ -124,8 +124,11 @@ class HttpServer:
         self._socket.setblocking(False)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_requested: asyncio.Event | None = None
+        self._stopping = False  # stop() may come before the loop has made its Event
         self._thread: threading.Thread | None = None
-        self._serving = threading.Event()
+        self._serving = threading.Event()  # serving, or failed to start (see _failure)
+        self._finished = threading.Event()  # the loop has stopped and closed
+        self._failure: BaseException | None = None
 
     @property
     def port(self) -> int:
@@ -185,6 +188,8 @@ class HttpServer:
 
     async def _serve(self) -> None:
         self._stop_requested = asyncio.Event()
+        if self._stopping:
+            self._stop_requested.set()
         runner = web.AppRunner(self._web_app(), access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
         await runner.setup()
         await web.SockSite(runner, self._socket).start()
@@ -210,11 +215,16 @@ class HttpServer:
                 for signum in (signal.SIGINT, signal.SIGTERM):
                     loop.add_signal_handler(signum, self._request_stop)
             loop.run_until_complete(self._serve())
+        except BaseException as error:
+            self._failure = error
+            raise
         finally:
             self._serving.set()  # also when it failed to start: nobody waits forever
             loop.close()
+            self._finished.set()
 
     def _request_stop(self) -> None:
+        self._stopping = True
         if self._stop_requested is not None:
             self._stop_requested.set()
 
@@ -222,10 +232,12 @@ class HttpServer:
         self._thread = threading.Thread(target=self._run, kwargs={"foreground": False}, name="http-server", daemon=True)
         self._thread.start()
         self._serving.wait(timeout=30)
+        if self._failure is not None:
+            raise RuntimeError(f"the HTTP server did not start: {self._failure}") from self._failure
         return self
 
     def serve_forever(self) -> None:
-        """Serve in this thread until SIGINT or SIGTERM (or `stop()` from another thread)."""
+        """Serve in this (the main) thread until SIGINT or SIGTERM, or `stop()` from another thread."""
         self._run(foreground=True)
 
     def stop(self) -> None:
@@ -235,8 +247,10 @@ class HttpServer:
                 loop.call_soon_threadsafe(self._request_stop)
             except RuntimeError:  # the loop closed meanwhile
                 pass
-        if self._thread is not None:
-            self._thread.join(timeout=SHUTDOWN_GRACE_SECONDS + 5)
-        elif loop is None:
+        if loop is None:
             self._socket.close()  # never served
+        else:
+            # Also when serve_forever runs in another thread: the loop finishes the requests
+            # under way (which may still hand work to the pool) before the pool goes.
+            self._finished.wait(timeout=SHUTDOWN_GRACE_SECONDS + 5)
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -156,3 +156,24 @@ def test_the_loop_connection_repeats_work_once_after_its_server_connection_died(
     assert second != first  # a new server connection
     # Once on the new connection after the dead one failed; an SQL error is not repeated.
     assert calls == ["pid", "pid", "pid", "missing"]
+
+
+def test_the_server_answers_until_stopped_and_stops_without_waiting_out_its_grace_period() -> None:
+    import time
+    import urllib.error
+    import urllib.request
+
+    from slack_bolt import App
+
+    from bot.server import SHUTDOWN_GRACE_SECONDS, HttpServer
+
+    bolt = App(signing_secret="not-used-here", token="xoxb-not-used-here", token_verification_enabled=False)
+    server = HttpServer(bolt, health_check=lambda: None).start()
+    base = server.url.rsplit("/slack/events", 1)[0]
+    with urllib.request.urlopen(base + "/healthz", timeout=5) as response:
+        assert (response.status, response.read()) == (200, b'{"ok": true}')
+    began = time.monotonic()
+    server.stop()
+    assert time.monotonic() - began < SHUTDOWN_GRACE_SECONDS  # nothing was under way
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(base + "/healthz", timeout=5)
