@@ -137,10 +137,7 @@ class GroupCommit(Generic[T, R]):
         if in_greenlet():
             return await_only(self._queue_on_loop(item))  # type: ignore[no-any-return]
         pending = _Pending(item)
-        with self._lock:
-            self._waiting.append(pending)
-            lead = not self._leading
-            self._leading = True
+        lead = self._enqueue(pending)
         assert pending.wake is not None
         if not lead and not pending.wake.wait(self._wait_seconds):
             with self._lock:
@@ -154,6 +151,15 @@ class GroupCommit(Generic[T, R]):
         if pending.error is not None:
             raise pending.error
         return pending.result  # type: ignore[no-any-return]
+
+    def _enqueue(self, pending: _Pending[T]) -> bool:
+        """Queue `pending` for the batches threads lead; True if nobody was leading, so the
+        caller must see that someone does."""
+        with self._lock:
+            self._waiting.append(pending)
+            lead = not self._leading
+            self._leading = True
+        return lead
 
     def _queue_on_loop(self, item: T) -> "asyncio.Future[R | None]":
         """`submit` for a request on the event loop: the future its greenlet waits on, while
@@ -170,13 +176,8 @@ class GroupCommit(Generic[T, R]):
             if on_loop.leader is None:
                 # A task's first step runs after the callbacks already due.
                 on_loop.leader = loop.create_task(self._lead_on_loop(on_loop))
-        else:
-            with self._lock:
-                self._waiting.append(pending)
-                lead = not self._leading
-                self._leading = True
-            if lead:
-                loop.call_soon(self._hand_to_writer)
+        elif self._enqueue(pending):
+            loop.call_soon(self._hand_to_writer)
         self._watch(loop, on_loop, pending)
         return pending.future
 

@@ -33,7 +33,7 @@ import socket
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 from slack_bolt import App, BoltRequest, BoltResponse
@@ -50,6 +50,7 @@ EVENTS_PATH = "/slack/events"
 SHUTDOWN_GRACE_SECONDS = 5.0
 
 Inline = Callable[[dict[str, Any]], bool]
+T = TypeVar("T")
 
 
 def database_health_check(app: App) -> Callable[[], None]:
@@ -152,9 +153,13 @@ class HttpServer:
             web_app.router.add_get(oauth.redirect_uri_path, self._oauth(oauth.handle_callback))
         return web_app
 
+    async def _in_threads(self, blocking: Callable[..., T], *args: Any) -> T:
+        """`blocking(*args)` in the server's threads, for work that must not stop the loop."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, blocking, *args)
+
     async def _healthz(self, request: web.Request) -> web.Response:
         try:
-            await asyncio.get_running_loop().run_in_executor(self._pool, self._check_health)
+            await self._in_threads(self._check_health)
         except Exception as error:  # any database failure means "not healthy"
             log.warning("health check failed: %s", type(error).__name__)
             return _json_response(503, {"ok": False, "error": "database unavailable"})
@@ -174,13 +179,13 @@ class HttpServer:
         if self._inline is not None and self._inline(body):
             bolt_response = await greenlet_spawn(self.app.dispatch, bolt_request)
         else:
-            bolt_response = await asyncio.get_running_loop().run_in_executor(self._pool, self.app.dispatch, bolt_request)
+            bolt_response = await self._in_threads(self.app.dispatch, bolt_request)
         return to_web_response(bolt_response)
 
     def _oauth(self, handle: Callable[[BoltRequest], BoltResponse]) -> Callable[[web.Request], Any]:
         async def page(request: web.Request) -> web.Response:
             bolt_request = BoltRequest(body="", query=request.query_string, headers=bolt_headers(request))
-            return to_web_response(await asyncio.get_running_loop().run_in_executor(self._pool, handle, bolt_request))
+            return to_web_response(await self._in_threads(handle, bolt_request))
 
         return page
 
