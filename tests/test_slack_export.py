@@ -1,4 +1,4 @@
-"""`scribe draft` and the Slack export reader, on the shared export fixture."""
+"""`scribe draft` and the Slack export reader, on the Slack export fixture in tests/fixtures."""
 
 from __future__ import annotations
 
@@ -13,9 +13,8 @@ from click.testing import CliRunner
 from bot.cli import main
 from bot.services.slack_export import ExportError, read_export
 
-EXPORT = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "slack-export"
-if not EXPORT.is_dir():
-    EXPORT = Path("/work/shared/fixtures/slack-export")
+# A real workspace export, copied into the repository (tests/fixtures/README.md says from where).
+EXPORT = Path(__file__).resolve().parent / "fixtures" / "slack-export"
 UTC = timezone.utc
 
 

@@ -1,5 +1,5 @@
 """Each built-in template covers the sections of the format it follows
-(/work/shared/reference/postmortem-formats), in its own words, with prompts where people must write."""
+(five real postmortem formats we studied), in its own words, with prompts where people must write."""
 
 from __future__ import annotations
 
