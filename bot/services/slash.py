@@ -14,7 +14,6 @@ from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy.orm import Session
 
 from bot import commands as cmd
@@ -27,7 +26,7 @@ from bot.services import actions, followups, incidents, people
 from bot.services.errors import NoOpenIncident, ScribeError
 from bot.services.incidents import CommandEntry
 from bot.slack.blocks import followups as followup_blocks
-from bot.slack.client import describe_failure
+from bot.slack.io import channels
 from bot.slack.payloads import storable
 from bot.timeparse import TimeParseError, parse_moment
 
@@ -93,22 +92,6 @@ def _resolve_time(
     return at, f" (read in {settings.timezone.key}: I couldn't get your time zone from Slack; add a zone like `14:23 Europe/Berlin` if that's wrong)"
 
 
-def _join_channel(client: WebClient | None, channel_id: str) -> str | None:
-    """Join a public channel so events arrive; for private ones, say how to invite the bot."""
-    if client is None:
-        return None
-    try:
-        client.conversations_join(channel=channel_id)
-        return None
-    except SlackApiError as error:
-        reason = error.response.get("error")
-        if reason in {"method_not_supported_for_channel_type", "channel_not_found", "is_private"}:
-            return "This is a private channel, so I can't join it myself: type `/invite @Incident Scribe` here so I can record it."
-        return f"I couldn't join this channel ({describe_failure(error)}): type `/invite @Incident Scribe` so I can record it."
-    except (SlackClientError, OSError) as error:
-        return f"I couldn't join this channel ({describe_failure(error)}): type `/invite @Incident Scribe` so I can record it."
-
-
 def _format_timeline(entries: list[TimelineEntry], incident: Incident) -> str:
     if not entries:
         return f"{incident.ref} has no timeline entries yet."
@@ -156,7 +139,7 @@ def run(
             f"I'm recording this channel from {format_utc(inv.now)}. Mark key moments with `{name} detected|mitigated|resolved [at <time>]`, "
             f"pin or :{settings.key_reaction}: important messages, and `{name} help` for the rest."
         )
-        warning = _join_channel(client, inv.channel_id)
+        warning = channels.join_channel(client, inv.channel_id)
         if warning:
             text += f"\n:warning: {warning}"
         return Reply(text, in_channel=True)
