@@ -226,3 +226,26 @@ def test_an_empty_period(session_factory) -> None:  # type: ignore[no-untyped-de
     assert all(v.median_s is None and v.count == 0 for v in s.metrics.values())
     assert s.weekly == () and s.longest == ()
     assert s.to_dict()["trend"] == {"time_to_detect_s": None, "time_to_mitigate_s": None, "time_to_resolve_s": None, "duration_s": None}
+
+
+# --- the chart ------------------------------------------------------------------------------------
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def test_weekly_chart_draws_one_line_per_severity_and_is_deterministic(session_factory) -> None:  # type: ignore[no-untyped-def]
+    from bot.insights.chart import weekly_metrics_chart
+
+    with session_factory.begin() as session:
+        seed(session)
+    with session_factory() as session:
+        s = incident_stats(session, team_id="T0SIM", period=parse_period("last 30d", NOW), severity=None, now=NOW)
+    png = weekly_metrics_chart(s)
+    assert _png_size(png) == (1000, 780)
+    assert weekly_metrics_chart(s) == png
+    empty = compute_stats(team_id="T0SIM", period=parse_period("last 30d", NOW), severity=None, now=NOW, incidents=[])
+    empty_png = weekly_metrics_chart(empty)
+    assert _png_size(empty_png) == (800, 220)
+    assert empty_png != png
