@@ -51,6 +51,7 @@ __all__ = [
     "Postmortem",
     "RoleName",
     "SetSeverity",
+    "ShowStats",
     "ShowTimeline",
     "Start",
     "UsageError",
@@ -145,9 +146,16 @@ class Backfill:
     pass
 
 
+@dataclass(frozen=True)
+class ShowStats:
+    period: str  # raw period text ("" = the default), read later with the clock
+    severity: str | None  # "sev1".."sev4", or None for all
+    share: bool  # --share: post in the channel instead of privately
+
+
 Command: TypeAlias = (
     Start | Moment | Close | Entry | SetSeverity | AssignRole | ShowTimeline
-    | Help | AddAction | ListActions | Postmortem | Backfill
+    | Help | AddAction | ListActions | Postmortem | Backfill | ShowStats
 )
 
 
@@ -189,6 +197,7 @@ USAGE: Final[dict[str, str]] = {
     "actions": "{cmd} actions",
     "postmortem": "{cmd} postmortem [template]",
     "backfill": "{cmd} backfill",
+    "stats": "{cmd} stats [last 30d|90d|365d|<from> to <to>] [sev1|sev2|sev3|sev4] [--share]",
 }
 
 _DESCRIPTIONS: Final[dict[str, str]] = {
@@ -213,6 +222,7 @@ _DESCRIPTIONS: Final[dict[str, str]] = {
     "actions": "list the action items",
     "postmortem": "draft the postmortem",
     "backfill": "import the channel's earlier messages",
+    "stats": "insights across the workspace's incidents (only you see them, unless --share)",
 }
 
 HELP_TEXT: Final = (
@@ -317,6 +327,8 @@ def parse_command(text: str, *, command: str = DEFAULT_COMMAND) -> Command | Usa
         return _parse_action(rest, ctx)
     if name == "postmortem":
         return _parse_postmortem(rest, ctx)
+    if name == "stats":
+        return _parse_stats(rest, ctx)
     # Every USAGE key is handled above; this is only reachable if one is added
     # without a parser, and even then the user gets an answer, not a crash.
     return ctx.error(f"`{command} {name}` is not available yet.")
@@ -525,3 +537,29 @@ def _last_due_clause(text: str) -> tuple[int, str] | UsageError | None:
             return UsageError(f"After 'due': {problem}\n\n{ACCEPTED_DUE_FORMS}", "")
         return None
     return last.start(), due_text
+
+
+_SEVERITY_WORD_RE: Final = re.compile(r"sev\S*", re.IGNORECASE)
+
+
+def _parse_stats(rest: str, ctx: _Ctx) -> ShowStats | UsageError:
+    """`--share` and a severity anywhere; what is left is the period, checked by the service
+    (reading it needs the clock)."""
+    share = False
+    severity: str | None = None
+    period: list[str] = []
+    for word in rest.split():
+        low = word.lower()
+        if low in ("--share", "share"):
+            share = True
+        elif low.startswith("--"):
+            return ctx.error(f"Unknown option '{_clip(word, 30)}': the only option is `--share`.")
+        elif _SEVERITY_WORD_RE.fullmatch(low):
+            if _TITLE_SEVERITY_RE.fullmatch(low) is None:
+                return ctx.error(f"'{_clip(word, 30)}' is not a severity; use sev1, sev2, sev3 or sev4.")
+            if severity is not None and severity != low:
+                return ctx.error("Give only one severity (sev1, sev2, sev3 or sev4), or none for all.")
+            severity = low
+        else:
+            period.append(word)
+    return ShowStats(period=" ".join(period), severity=severity, share=share)
