@@ -6,6 +6,7 @@ from slack_bolt import App
 
 from bot import commands as cmd
 from bot.slack.listeners import commands, events, followups, postmortem
+from bot.slack.listeners import stats as stats_listener
 
 
 def register_listeners(app: App) -> None:
@@ -15,6 +16,7 @@ def register_listeners(app: App) -> None:
     commands.register(app)
     postmortem.register(app)
     followups.register(app)
+    stats_listener.register(app)
 
 
 def waits_only_on_shared_write(body: dict[str, Any]) -> bool:

@@ -20,6 +20,7 @@ from bot.services.errors import ScribeError
 from bot.slack.app import Scribe
 from bot.slack.client import deadline_client
 from bot.slack.listeners import postmortem
+from bot.slack.listeners import stats as stats_listener
 from bot.slack.lazy import reports_failure
 
 
@@ -74,6 +75,8 @@ def incident_command_slow(command: dict[str, Any], client: WebClient, respond: R
             respond(response_type="ephemeral", text=f":x: {error}")
             return
         respond(response_type="ephemeral", text=published.text())
+    elif isinstance(parsed, cmd.ShowStats):
+        stats_listener.answer_command(parsed, command, client, respond, scribe)
 
 
 def is_slow_command(command: dict[str, Any]) -> bool:
