@@ -77,7 +77,8 @@ def summary_lines(stats: Stats, *, title: Callable[[str], str] = lambda t: t) ->
 
 def stats_table(stats: Stats) -> str:
     """What `scribe stats` prints by default."""
-    header = f"Incident stats, {stats.period.describe()} ({scope_text(stats)})"
+    named = f", {stats.period.label}" if stats.period.label else ""
+    header = f"Incident stats{named} ({scope_text(stats)})"
     if stats.empty:
         return f"{header}\n{empty_text(stats)}\n"
     lines = summary_lines(stats)
