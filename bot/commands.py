@@ -341,7 +341,9 @@ def _clip(text: str, limit: int = 60) -> str:
 
 def _unknown_subcommand(word: str, command: str, *, lead: str = "Unknown subcommand") -> UsageError:
     known = list(USAGE) + list(_ALIASES)
-    close = difflib.get_close_matches(word.lower(), known, n=1, cutoff=0.6)
+    close = difflib.get_close_matches(word.lower(), known, n=3, cutoff=0.6)
+    # Swapped letters are the commonest typo: "strat" means start, not stats.
+    close.sort(key=lambda name: sorted(name) != sorted(word.lower()))
     message = f"{lead} '{_clip(word, 30)}'."
     if close:
         suggestion = _ALIASES.get(close[0], close[0])
