@@ -49,12 +49,11 @@ def incident_stats(
     if severity is not None:
         where.append(Incident.severity == severity)
 
+    # Core rows straight from the connection: the ORM's row loading would double the cost.
+    connection = session.connection()
     incidents = [
-        IncidentRecord(
-            id=row.id, title=row.title, severity=row.severity, declared_at=row.declared_at, started_at=row.started_at,
-            detected_at=row.detected_at, mitigated_at=row.mitigated_at, resolved_at=row.resolved_at, private=bool(row.private),
-        )
-        for row in session.execute(
+        IncidentRecord(id_, title, sev, declared, started, detected, mitigated, resolved, bool(private))
+        for id_, title, sev, declared, started, detected, mitigated, resolved, private in connection.execute(
             select(
                 Incident.id, Incident.title, Incident.severity, Incident.declared_at, Incident.started_at,
                 Incident.detected_at, Incident.mitigated_at, Incident.resolved_at, private_flag().label("private"),
@@ -62,9 +61,8 @@ def incident_stats(
         )
     ]
     actions = [
-        ActionRecord(incident_id=row.incident_id, status=row.status, due_date=row.due_date, due_at=row.due_at,
-                     created_at=row.created_at, closed_at=row.closed_at)
-        for row in session.execute(
+        ActionRecord(*row)
+        for row in connection.execute(
             select(ActionItem.incident_id, ActionItem.status, ActionItem.due_date, ActionItem.due_at,
                    ActionItem.created_at, ActionItem.closed_at)
             .join(Incident, Incident.id == ActionItem.incident_id)
@@ -72,8 +70,8 @@ def incident_stats(
         )
     ]
     statuses = {
-        row.incident_id: row.status
-        for row in session.execute(
+        incident_id: status
+        for incident_id, status in connection.execute(
             select(Postmortem.incident_id, Postmortem.status).join(Incident, Incident.id == Postmortem.incident_id).where(*where)
         )
     }
