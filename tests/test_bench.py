@@ -121,3 +121,22 @@ def test_scribe_run_subprocess_records_every_message(tmp_path: Path) -> None:
     bench_run.require_durable("smoke", database_url, kind="message", expected=30, channel_ids=channels)
     with pytest.raises(bench_run.BenchmarkError, match="writes were lost"):
         bench_run.require_durable("smoke", database_url, kind="message", expected=31, channel_ids=channels)
+
+
+def test_stats_of_seeded_incidents(session_factory) -> None:  # type: ignore[no-untyped-def]
+    now = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+    bench_run.seed_incidents(session_factory, count=50, now=now)
+    seconds, stats = bench_run.measure_stats(session_factory, now=now)
+    assert seconds > 0
+    assert stats.total == 50
+    assert sum(stats.by_severity.values()) == 50
+    assert stats.actions.total == 100
+    assert stats.postmortems.final + stats.postmortems.drafted == 25
+
+
+def test_stats_rows_at_quick_size(tmp_path: Path) -> None:
+    bench = Bench(workdir=tmp_path, runs=1, quick=True, postgres_url=bench_run.DEFAULT_POSTGRES_URL)
+    (row,) = bench_run.stats_rows(bench, "sqlite")
+    assert row.name == "stats 500 incidents sqlite"
+    assert len(row.values) == 1 and row.limit == 1.0
+    assert bench_run.parse_args(["--only", "stats"]).only == ["stats"]
