@@ -39,9 +39,20 @@ def test_reader_maps_messages_names_and_files() -> None:
     assert facts.names["U0BMYT2FL"] == "abilinski" and facts.names["U0BMQB6JE"] == "hamza"
     assert facts.incident.channel_name == "enrique" and facts.incident.created_by == "U0BMQB6JE"
     assert facts.incident.declared_at == first.at and facts.incident.closed_at == facts.entries[-1].at
-    # Integrations that post only attachments keep their readable fallback text.
+    # Integrations that post only attachments keep their pretext and text (the fallback only
+    # stands in when an attachment has nothing else), as live capture does.
     bot = next(e for e in facts.entries if e.author == "B0JL6RASU")
-    assert bot.text.startswith("[enrique:master] <https://github.com/mesos-magellan/enrique/commit/ed1acbe9837b5")
+    assert bot.text == (
+        "[enrique:master] 1 new commit by Anthony Bilinski:\n"
+        "<https://github.com/mesos-magellan/enrique/commit/ed1acbe9837b5ddf91e93606b604df3c2b4e128f|ed1acbe>: "
+        "executor with simulated annealing rough draft - Anthony Bilinski"
+    )
+    # A pasted link's preview is a link of the entry, not more text.
+    pasted = next(e for e in facts.entries if e.ts == "1452846025.000011")
+    assert pasted.text == "Here's an example: <https://github.com/hfaran/progressive/blob/master/setup.py>"
+    assert [(link.url, link.title, link.image_url) for link in pasted.links] == [
+        ("https://github.com/hfaran/progressive/blob/master/setup.py", "hfaran/progressive", None)
+    ]
 
     sailor = read_export(EXPORT, "#traveling-sailor")
     shared = [e for e in sailor.entries if e.files]
@@ -68,7 +79,9 @@ def test_time_window_and_template(run) -> None:  # type: ignore[no-untyped-def]
         "- `08:17:45` **abilinski**: what should setup.py do? install dependencies for docker and install docker plus contain the executor?",
         "- `08:18:44` **hamza**: Nope. Just \"install\" the executor.",
         "- `08:19:16` **abilinski**: so can it itself just be the executor? I don't think it will need any outside dependencies",
-        "- `08:20:25` **hamza**: Here's an example: <https://github.com/hfaran/progressive/blob/master/setup.py>",
+        # The pasted link's preview shows as a link.
+        "- `08:20:25` **hamza**: Here's an example: <https://github.com/hfaran/progressive/blob/master/setup.py>"
+        " 🔗 [hfaran/progressive](https://github.com/hfaran/progressive/blob/master/setup.py)",
     ]
 
 

@@ -305,7 +305,8 @@ def links_of(message: Any) -> tuple[dict[str, str], ...]:
         preview = is_link_preview(a)
         url = _str(a.get("original_url")) or _str(a.get("from_url")) if preview else ""
         url = url or (_str(a.get("title_link")) if preview else "")
-        image = _str(a.get("image_url")) or _str(a.get("thumb_url")) if preview else _str(a.get("image_url"))
+        # image_url is the picture itself (a graph); thumb_url is an avatar or icon: not kept.
+        image = _str(a.get("image_url"))
         url = url or image
         if not url or url in seen or not url.startswith(("http://", "https://")):
             continue
