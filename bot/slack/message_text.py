@@ -39,8 +39,7 @@ MAX_LINKS = 20
 TRUNCATED = " …"
 
 _TOKEN = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
-_FORMATTING = re.compile(r"[*_~`>•◦▪\-]+")
-_SPACE = re.compile(r"\s+")
+_WORD = re.compile(r"[^\W_]+(?:[.,:/'%-][^\W_]+)*%?")
 
 
 def _str(value: Any) -> str:
@@ -86,7 +85,8 @@ def _rich_element(element: Any) -> str:
     if kind == "text":
         text = escape(_str(el.get("text")))
         if _dict(el.get("style")).get("code") and text.strip():
-            return f"`{text}`"
+            core = text.strip()
+            return text[: len(text) - len(text.lstrip())] + f"`{core}`" + text[len(text.rstrip()):]
         return text
     if kind == "link":
         return _link(_str(el.get("url")), _str(el.get("text")))
@@ -248,12 +248,23 @@ def _words(text: str) -> str:
         return f" {target.lstrip('@#!')} "
 
     text = _TOKEN.sub(label, text).replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">")
-    return _SPACE.sub(" ", _FORMATTING.sub(" ", text)).strip().casefold()
+    # Words only: formatting (*bold*, `code`, > quotes, list markers) and spacing differ
+    # between a message's `text` and the rendering of its blocks.
+    return " ".join(_WORD.findall(text.casefold()))
 
 
 def _said(words: str, by: str) -> bool:
     """Whether `by` says all of `words`, whole words in order ("ok" is not in "broken")."""
     return bool(words) and f" {words} " in f" {by} "
+
+
+def _covered(words: str, by: str) -> bool:
+    """Whether (nearly) every word of `words` is among the words of `by`."""
+    tokens = words.split()
+    if not tokens:
+        return True
+    pool = set(by.split())
+    return sum(t in pool for t in tokens) >= 0.8 * len(tokens)
 
 
 def readable_text(message: Any) -> str:
@@ -266,14 +277,18 @@ def readable_text(message: Any) -> str:
             attachments += _attachment(attachment, 0)
     blocks = _blocks(msg.get("blocks"))
 
-    # The fallback `text` of a message with blocks usually repeats them: keep the fuller one.
-    block_words = _words("\n".join(blocks))
-    own_words = _words(own)
+    # With blocks, Slack shows the blocks and uses `text` as the notification fallback,
+    # usually a plain rendering of them: keep one. A person's rich_text says what `text`
+    # says (with their formatting), so then `text` stays; a bot's short fallback whose
+    # words the blocks and attachments all say goes.
     if own and blocks:
-        if _said(own_words, block_words):
-            own = ""
-        elif _said(block_words, own_words):
+        own_words, block_words = _words(own), _words("\n".join(blocks))
+        if _said(block_words, own_words):
             blocks = []
+        elif _covered(own_words, _words("\n".join(attachments + blocks))):
+            own = ""
+    elif own and attachments and _covered(_words(own), _words("\n".join(attachments))):
+        own = ""
     kept: list[str] = []
     kept_words: list[str] = []
     candidates = ([own] if own else []) + attachments + blocks
