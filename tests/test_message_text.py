@@ -155,17 +155,17 @@ PASTED_GRAPH = {
 @pytest.mark.parametrize(
     ("message", "expected"),
     [
-        pytest.param(PAGERDUTY, "*<https://acme.pagerduty.com/incidents/PXYZ123|#1234: checkout error rate &gt; 5%>*\n"
+        pytest.param(PAGERDUTY, "<https://acme.pagerduty.com/incidents/PXYZ123|#1234: checkout error rate &gt; 5%>\n"
                      "Status: Triggered\nUrgency: High\nService: <https://acme.pagerduty.com/services/PSVC1|checkout>", id="pagerduty"),
-        pytest.param(OPSGENIE, "New alert created\n*<https://acme.app.opsgenie.com/alert/detail/6f1c/details|#42: CPU load high on web-1>*\n"
+        pytest.param(OPSGENIE, "New alert created\n<https://acme.app.opsgenie.com/alert/detail/6f1c/details|#42: CPU load high on web-1>\n"
                      "Tags: prod, web\nPriority: P1\nSource: Datadog", id="opsgenie"),
         pytest.param(DATADOG, "*<https://app.datadoghq.com/monitors/123|[Triggered] High error rate on checkout>*\n"
                      "error rate is 7.2% (threshold 5%)\nenv:prod · service:checkout", id="datadog-blocks-text-once"),
-        pytest.param(GRAFANA, "*<https://grafana.example.com/d/abc/checkout?orgId=1|[Alerting] Checkout latency>*\n"
+        pytest.param(GRAFANA, "<https://grafana.example.com/d/abc/checkout?orgId=1|[Alerting] Checkout latency>\n"
                      "p99 latency above 2s for 5m\np99: 2.4s", id="grafana"),
         pytest.param(SENTRY, "*<https://acme.sentry.io/issues/4711/|TypeError: Cannot read properties of undefined (reading 'total')>*\n"
                      "```checkout/cart.js in handleSubmit```\nState: *New*   First Seen: 2 minutes ago sentry", id="sentry"),
-        pytest.param(DEPLOY_BOT, "*Deploy finished*\n*Service:*\ncheckout\n*Version:*\nv2.3.1\nRolled out by <@U0ANN>\n"
+        pytest.param(DEPLOY_BOT, "Deploy finished\n*Service:*\ncheckout\n*Version:*\nv2.3.1\nRolled out by <@U0ANN>\n"
                      "<https://ci.example.com/runs/88|Open run>", id="deploy-bot"),
         pytest.param(GITHUB, "[enrique:master] 1 new commit by Anthony Bilinski:\n<https://github.com/mesos-magellan/enrique/commit/ed1acbe|ed1acbe>: "
                      "executor with simulated annealing rough draft - Anthony Bilinski", id="github-classic"),
@@ -214,8 +214,7 @@ def test_deeply_nested_rich_text_is_bounded() -> None:
     for _ in range(300):
         inner = {"type": "rich_text_list", "style": "bullet", "elements": [inner]}
     message = {"blocks": [{"type": "rich_text", "elements": [{"type": "rich_text_section", "elements": [{"type": "text", "text": "top"}]}, inner]}]}
-    assert readable_text(message).startswith("top")
-    assert "deepest" not in readable_text(message)
+    assert readable_text(message) == "top"
 
 
 def test_fifty_blocks_of_three_thousand_characters_are_cut_at_the_limit() -> None:

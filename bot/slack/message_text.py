@@ -139,7 +139,9 @@ def _rich_text(elements: Any, depth: int) -> list[str]:
             indent = el.get("indent") if isinstance(el.get("indent"), int) and 0 <= el["indent"] <= 8 else 0
             start = el.get("offset") if isinstance(el.get("offset"), int) and el["offset"] >= 0 else 0
             for n, item in enumerate(_list(el.get("elements")), start=start + 1):
-                item_lines = _rich_text([item], depth + 1) or [""]
+                item_lines = _rich_text([item], depth + 1)
+                if not any(line.strip() for line in item_lines):
+                    continue  # an empty item, or one nested past MAX_DEPTH
                 marker = f"{n}." if ordered else "•"
                 lines.append("    " * indent + f"{marker} {item_lines[0]}".rstrip())
                 lines.extend("    " * indent + "  " + line for line in item_lines[1:])
@@ -169,7 +171,7 @@ def _block(block: Any, depth: int) -> str:
         return ""
     if kind == "header":
         text = _text_object(b.get("text"))
-        return f"*{text.strip()}*" if text.strip() else ""
+        return text.strip()
     if kind == "section":
         lines = [_text_object(b.get("text"))]
         lines += [_text_object(f) for f in _list(b.get("fields"))]
@@ -216,7 +218,7 @@ def _attachment(attachment: dict[str, Any], depth: int) -> list[str]:
     title = _str(attachment.get("title")).strip()
     if title:
         link = _str(attachment.get("title_link"))
-        parts.append(f"*<{link}|{title}>*" if link and not any(c in link for c in "<>| \n") else f"*{title}*")
+        parts.append(f"<{link}|{title}>" if link and not any(c in link for c in "<>| \n") else title)
     if _str(attachment.get("text")).strip():
         parts.append(attachment["text"])
     fields = []
