@@ -205,3 +205,22 @@ def test_malformed_attachments_and_blocks_are_recorded_with_what_is_readable(app
     assert len(got[sent[3]].text) == MAX_CHARS and got[sent[3]].text.endswith(" …")
     assert got[sent[4]].text == "disk 95% on db-1"
     assert {got[ts].author_name for ts in sent} == {"weird-bot"}
+
+
+def test_an_integration_updating_its_alert_is_an_edit_with_the_old_content_kept(app) -> None:  # type: ignore[no-untyped-def]
+    start(app)
+    ts = app.player.post_as_integration(CHANNEL, bot_id="B0PAGERDUTY", username="PagerDuty", attachments=PAGERDUTY["attachments"])
+    before = app.player.workspace.message(CHANNEL, ts)
+    acknowledged = [{**PAGERDUTY["attachments"][0], "fields": [{"title": "Status", "value": "Acknowledged by Ann Lee"}]}]
+    after = {**before, "attachments": acknowledged, "edited": {"user": "B0PAGERDUTY", "ts": "1795000200.000001"}}
+    event = {"type": "message", "subtype": "message_changed", "hidden": True, "channel": CHANNEL, "channel_type": "channel",
+             "message": after, "previous_message": before, "ts": "1795000200.000002", "event_ts": "1795000200.000002"}
+    assert app.player.send_event(event).status == 200
+    assert app.player.send_event(event, retry_num=1).status == 200
+    entry = entries(app)[ts]
+    assert entry.text == "<https://acme.pagerduty.com/incidents/PXYZ123|#1234: checkout error rate &gt; 5%>\nStatus: Acknowledged by Ann Lee"
+    with app.session_factory() as s:
+        assert list(s.scalars(select(EntryEdit.previous_text))) == [
+            "<https://acme.pagerduty.com/incidents/PXYZ123|#1234: checkout error rate &gt; 5%>\n"
+            "Status: Triggered\nUrgency: High\nService: <https://acme.pagerduty.com/services/PSVC1|checkout>"
+        ]

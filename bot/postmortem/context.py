@@ -316,20 +316,22 @@ def _files_md(entry: EntryFact) -> tuple[list[dict[str, str | None]], str]:
     return files, ", ".join(parts)
 
 
-def _links_md(entry: EntryFact) -> str:
+def _links(entry: EntryFact) -> tuple[list[dict[str, str | None]], str]:
     """Link previews and images as Markdown links; a URL that isn't safe to link is left out."""
+    links: list[dict[str, str | None]] = []
     parts: list[str] = []
     for ref in entry.links:
         url = safe_url(ref.url)
         if not url:
             continue
         title = escape_inline(" ".join((ref.title or ref.url).split()))
-        part = f"[{title}]({url})"
         image = safe_url(ref.image_url) if ref.image_url else None
+        links.append({"title": title, "url": url, "image_url": image})
+        part = f"[{title}]({url})"
         if image and image != url:
             part += f" ([image]({image}))"
         parts.append(part)
-    return ", ".join(parts)
+    return links, ", ".join(parts)
 
 
 def _with_integration_names(lookup: NameLookup, entries: list[EntryFact]) -> NameLookup:
@@ -611,14 +613,14 @@ def build_context(
                 parts.append(" 📌")
             if files_md:
                 parts.append(f" 📎 {files_md}")
-            links_md = _links_md(entry) if entry.links else ""
+            links, links_md = _links(entry) if entry.links else ([], "")
             if links_md:
                 parts.append(f" 🔗 {links_md}")
             messages.append({
                 "at": at, "date": day, "time": time, "utc": f"{day} {time} UTC",
                 "weekday": _WEEKDAYS[at.weekday()],
                 "author": author_md, "text": text_md, "is_reply": reply,
-                "edited": entry.edited, "key": entry.key, "files": files,
+                "edited": entry.edited, "key": entry.key, "files": files, "links": links,
                 "new_day": day != last_msg_day, "line": "".join(parts),
             })
             last_msg_day = day

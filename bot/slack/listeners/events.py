@@ -18,6 +18,7 @@ from bot.services import capture
 from bot.services.capture import CapturedMessage, IncomingMessage
 from bot.slack.app import Scribe
 from bot.slack.client import deadline_client, describe_failure, is_transient
+from bot.slack.message_text import readable_text
 from bot.slack.payloads import captured_message, is_recordable, is_tombstone, storable
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,8 @@ def on_message_changed(event: dict[str, Any], context: BoltContext, scribe: Scri
             session,
             team_id=context.team_id,
             message=captured_message(message, channel_id=event["channel"]),
-            previous_text=storable(previous["text"]) if isinstance(previous.get("text"), str) else None,
+            # Read like the message itself: an integration's previous text is in its attachments/blocks.
+            previous_text=storable(readable_text(previous)) if isinstance(previous, dict) and previous.get("ts") else None,
             edit_ts=(message.get("edited") or {}).get("ts"),
             now=scribe.now(),
         )
