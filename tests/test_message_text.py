@@ -259,3 +259,11 @@ def test_files_keep_name_type_and_permalink() -> None:
          "mimetype": "image/png", "filetype": "png"},
         {"name": "file", "permalink": None},
     )
+
+
+def test_own_text_is_kept_whole_and_only_what_is_read_from_blocks_is_cut() -> None:
+    own = "z" * 50_000
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": f"{n:02d}" + "x" * 2998}} for n in range(50)]
+    text = readable_text({"text": own, "blocks": blocks})
+    head, derived = text.split("\n", 1)
+    assert head == own and len(derived) == MAX_CHARS and derived.endswith(" …")

@@ -23,8 +23,9 @@ Nothing here raises on malformed input (wrong types, missing keys, unknown block
 whatever is readable is returned. Limits, so a hostile or broken payload can't cost much:
 - nesting deeper than MAX_DEPTH levels is not followed (Slack's own rich_text nests a few
   levels; lists indent at most 8);
-- at most MAX_PARTS blocks, attachments and fields are read, and the result is cut at
-  MAX_CHARS characters (Slack itself truncates a message's text at 40,000 characters).
+- at most MAX_PARTS blocks, attachments and fields are read, and what is read out of them
+  is cut at MAX_CHARS characters (the limit Slack puts on a message's text); the message's
+  own `text` is kept whole.
 """
 
 from __future__ import annotations
@@ -303,10 +304,13 @@ def readable_text(message: Any) -> str:
             continue
         kept.append(part.strip("\n"))
         kept_words.append(words)
-    text = "\n".join(kept)
-    if len(text) > MAX_CHARS:
-        text = text[: MAX_CHARS - len(TRUNCATED)].rstrip() + TRUNCATED
-    return text
+    # The message's own text is kept whole, as it always was; what is read out of its
+    # attachments and blocks is cut at MAX_CHARS.
+    head = kept.pop(0) if kept and own and kept[0] == own.strip("\n") else None
+    derived = "\n".join(kept)
+    if len(derived) > MAX_CHARS:
+        derived = derived[: MAX_CHARS - len(TRUNCATED)].rstrip() + TRUNCATED
+    return "\n".join(p for p in (head, derived) if p)
 
 
 def links_of(message: Any) -> tuple[dict[str, str], ...]:
