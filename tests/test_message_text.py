@@ -170,6 +170,9 @@ PASTED_GRAPH = {
         pytest.param(GITHUB, "[enrique:master] 1 new commit by Anthony Bilinski:\n<https://github.com/mesos-magellan/enrique/commit/ed1acbe|ed1acbe>: "
                      "executor with simulated annealing rough draft - Anthony Bilinski", id="github-classic"),
         pytest.param(HUMAN_RICH, HUMAN_RICH["text"], id="person-text-and-rich-text-once"),
+        pytest.param({**HUMAN_RICH, "bot_id": "B0RELAY"}, HUMAN_RICH["text"], id="bot-text-and-same-rich-text-once"),
+        pytest.param({**HUMAN_RICH, "text": ""}, "Rolling back now, see <https://status.example.com|status> cc <@U0BOB> :rotating_light:",
+                     id="rich-text-without-text"),
         pytest.param(RICH_ONLY, "Steps for <#C0INC>:\n1. drain web-1\n2. roll back\n    • watch &lt;errors&gt; &amp; latency\n"
                      "> never skip the canary\n```kubectl rollout undo deploy/checkout```\n<!here> `done`", id="rich-text-lists-quote-code"),
         pytest.param(PASTED_GRAPH, PASTED_GRAPH["text"], id="unfurl-is-not-text"),
