@@ -224,3 +224,21 @@ def test_an_integration_updating_its_alert_is_an_edit_with_the_old_content_kept(
             "<https://acme.pagerduty.com/incidents/PXYZ123|#1234: checkout error rate &gt; 5%>\n"
             "Status: Triggered\nUrgency: High\nService: <https://acme.pagerduty.com/services/PSVC1|checkout>"
         ]
+
+
+def test_the_simulator_posts_integrations_in_slacks_two_shapes(slack) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+
+    from bot.simulator.player import SlackPlayer
+
+    player = SlackPlayer(slack.workspace, slack, app_url="http://127.0.0.1:9/unused", signing_secret="x")
+    hook = player.post_as_integration(CHANNEL, bot_id="B0HOOK", username="PagerDuty", text="", attachments=[{"fallback": "f"}], deliver=False)
+    app_post = player.post_as_integration(CHANNEL, bot_id="B0APP", text="t", bot_profile={"name": "Datadog"}, blocks=[], deliver=False)
+    stored_hook, stored_app = slack.workspace.message(CHANNEL, hook), slack.workspace.message(CHANNEL, app_post)
+    assert (stored_hook["subtype"], stored_hook["username"], "bot_profile" in stored_hook) == ("bot_message", "PagerDuty", False)
+    assert ("subtype" in stored_app, stored_app["bot_profile"]["name"], stored_app["bot_profile"]["id"], stored_app["app_id"]) == (
+        False, "Datadog", "B0APP", "A0APP")
+    with pytest.raises(ValueError, match="invalid_blocks"):
+        player.post_as_integration(CHANNEL, bot_id="B0APP", blocks=[{"type": "divider"}] * 51, deliver=False)
+    # History shows them as Slack does, for catch-up.
+    assert [m["ts"] for m in slack.workspace.history(CHANNEL)][-2:] == [hook, app_post]

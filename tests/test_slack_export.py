@@ -126,3 +126,36 @@ def test_missing_export_folder(run, tmp_path: Path) -> None:  # type: ignore[no-
     (tmp_path / "empty").mkdir()
     with pytest.raises(ExportError, match="channels.json is missing"):
         read_export(tmp_path / "empty", "x")
+
+
+def test_integration_alerts_tombstones_and_names_in_an_export(tmp_path: Path) -> None:
+    from tests.test_message_text import DATADOG, GRAFANA, PAGERDUTY
+
+    copy = tmp_path / "export"
+    shutil.copytree(EXPORT, copy)
+    day = copy / "enrique" / "2016-01-15.json"
+    messages = json.loads(day.read_text())
+    extra = [
+        {**PAGERDUTY, "ts": "1452837400.000001"},
+        {**DATADOG, "ts": "1452837401.000001"},
+        {**GRAFANA, "ts": "1452837402.000001"},
+        # A thread parent deleted while it had replies: Slack keeps it as a tombstone.
+        {"type": "message", "subtype": "tombstone", "text": "This message was deleted.", "user": "USLACKBOT", "hidden": True,
+         "ts": "1452837403.000001", "thread_ts": "1452837403.000001", "reply_count": 1},
+        {"type": "message", "user": "U0BMQB6JE", "text": "reply stays", "ts": "1452837404.000001", "thread_ts": "1452837403.000001"},
+    ]
+    day.write_text(json.dumps(messages + extra))
+    facts = read_export(copy, "enrique")
+    got = {e.ts: e for e in facts.entries}
+    assert (got["1452837400.000001"].author, got["1452837400.000001"].author_name) == ("B0PAGERDUTY", "PagerDuty")
+    assert got["1452837400.000001"].text.splitlines()[1:] == ["Status: Triggered", "Urgency: High",
+                                                             "Service: <https://acme.pagerduty.com/services/PSVC1|checkout>"]
+    assert got["1452837401.000001"].author_name == "Datadog"
+    assert got["1452837401.000001"].text.count("High error rate on checkout") == 1
+    assert [link.url for link in got["1452837402.000001"].links] == ["https://grafana.example.com/render/d-solo/abc/checkout.png"]
+    assert "1452837403.000001" not in got and got["1452837404.000001"].text == "reply stays"
+
+    result = CliRunner().invoke(main, ["draft", "--export", str(copy), "--channel", "enrique"])
+    assert result.exit_code == 0, result.output
+    assert "**PagerDuty**: [#1234: checkout error rate \\> 5%](https://acme.pagerduty.com/incidents/PXYZ123) ⏎ Status: Triggered" in result.output
+    assert "This message was deleted" not in result.output
