@@ -189,7 +189,7 @@ class SlackPlayer:
                 message["username"] = username
         else:
             profile = {"id": bot_id, "deleted": False, "updated": int(ws.now()), "team_id": ws.team_id, **bot_profile}
-            message["app_id"] = profile.get("app_id") or "A" + bot_id.removeprefix("B")
+            message["app_id"] = profile.setdefault("app_id", "A" + bot_id.removeprefix("B"))
             message["bot_profile"] = profile
             if username:
                 message["username"] = username
