@@ -159,6 +159,10 @@ class TimelineEntry(Base):
     edited_at: Mapped[datetime | None]
     deleted_at: Mapped[datetime | None]
     recorded_at: Mapped[datetime]
+    # The name an integration posted under (`username`, `bot_profile.name`); `author` keeps its bot id.
+    author_name: Mapped[str | None] = mapped_column(String(255))
+    # Link previews and images: [{"url", "title", "image_url"?}], SQL NULL when none.
+    links: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True))
 
     incident: Mapped[Incident] = relationship(back_populates="entries")
     edits: Mapped[list[EntryEdit]] = relationship(back_populates="entry", cascade="all, delete-orphan", order_by="EntryEdit.id")

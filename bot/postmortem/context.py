@@ -316,6 +316,43 @@ def _files_md(entry: EntryFact) -> tuple[list[dict[str, str | None]], str]:
     return files, ", ".join(parts)
 
 
+def _links(entry: EntryFact) -> tuple[list[dict[str, str | None]], str]:
+    """Link previews and images as Markdown links; a URL that isn't safe to link is left out."""
+    links: list[dict[str, str | None]] = []
+    parts: list[str] = []
+    for ref in entry.links:
+        url = safe_url(ref.url)
+        if not url:
+            continue
+        title = escape_inline(" ".join((ref.title or ref.url).split()))
+        image = safe_url(ref.image_url) if ref.image_url else None
+        links.append({"title": title, "url": url, "image_url": image})
+        part = f"[{title}]({url})"
+        if image and image != url:
+            part += f" ([image]({image}))"
+        parts.append(part)
+    return links, ", ".join(parts)
+
+
+def _with_integration_names(lookup: NameLookup, entries: list[EntryFact]) -> NameLookup:
+    """People's names from *lookup*; a bot id, which no directory names, by the name it posted under."""
+    posted_as: dict[str, str] = {}
+    for entry in entries:
+        if entry.author and entry.author_name:
+            posted_as.setdefault(entry.author, entry.author_name)
+    if not posted_as:
+        return lookup
+
+    def name(user_id: str) -> str | None:
+        try:
+            found = lookup(user_id)
+        except Exception:  # as _Names: an unreachable directory must not block the draft
+            found = None
+        return found or posted_as.get(user_id)
+
+    return name
+
+
 def _short_plain(text: str, limit: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
@@ -493,7 +530,7 @@ def build_context(
     display_tz: ZoneInfo,
 ) -> dict[str, Any]:
     """Build the template context for one incident (see README for keys)."""
-    names = _Names(user_name)
+    names = _Names(_with_integration_names(user_name, entries))
     channel_label = incident.channel_name
 
     def channel_lookup(channel_id: str) -> str | None:
@@ -553,7 +590,7 @@ def build_context(
         if entry.author:
             authors.add(entry.author)
         text_md = inline(entry.text) if entry.text else ""
-        author_md = names.md(entry.author)
+        author_md = escape_inline(" ".join(entry.author_name.split())) if entry.author_name else names.md(entry.author)
 
         if entry.kind == "message":
             reply = _is_reply(entry)
@@ -576,11 +613,14 @@ def build_context(
                 parts.append(" 📌")
             if files_md:
                 parts.append(f" 📎 {files_md}")
+            links, links_md = _links(entry) if entry.links else ([], "")
+            if links_md:
+                parts.append(f" 🔗 {links_md}")
             messages.append({
                 "at": at, "date": day, "time": time, "utc": f"{day} {time} UTC",
                 "weekday": _WEEKDAYS[at.weekday()],
                 "author": author_md, "text": text_md, "is_reply": reply,
-                "edited": entry.edited, "key": entry.key, "files": files,
+                "edited": entry.edited, "key": entry.key, "files": files, "links": links,
                 "new_day": day != last_msg_day, "line": "".join(parts),
             })
             last_msg_day = day

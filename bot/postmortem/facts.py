@@ -17,6 +17,7 @@ __all__ = [
     "EntryFact",
     "FileRef",
     "IncidentFacts",
+    "LinkRef",
     "MILESTONE_KINDS",
     "Person",
     "ReviewFields",
@@ -45,6 +46,15 @@ class FileRef:
 
 
 @dataclass(frozen=True)
+class LinkRef:
+    """A link preview or image in a message (a pasted dashboard link, an alert's graph)."""
+
+    url: str
+    title: str | None = None
+    image_url: str | None = None
+
+
+@dataclass(frozen=True)
 class EntryFact:
     """One timeline entry.
 
@@ -64,6 +74,9 @@ class EntryFact:
     thread_ts: str | None = None
     files: tuple[FileRef, ...] = ()
     edited: bool = False
+    # The name an integration posted under; shown instead of the (bot) id in ``author``.
+    author_name: str | None = None
+    links: tuple[LinkRef, ...] = ()
 
 
 @dataclass(frozen=True)
