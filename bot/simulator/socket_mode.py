@@ -340,6 +340,15 @@ class SocketModeServer:
         self._run(self._deliver(again))
         return [e.envelope_id for e in again]
 
+    def resend(self, envelope_id: str, reason: str = "timeout") -> None:
+        """Send one envelope again, acked or not (an ack lost on the way), retry_attempt one higher."""
+        with self._changed:
+            envelope = self.envelopes[envelope_id]
+            envelope.retry_attempt += 1
+            envelope.retry_reason = reason
+            self.acks.pop(envelope_id, None)  # wait_for_ack waits for the new one
+        self._run(self._deliver([envelope]))
+
     def disconnect(self, reason: str = "refresh_requested") -> None:
         """Tell every open connection to go away (it stays open until the app closes it)."""
 
