@@ -15,6 +15,9 @@ Measures, each over --runs runs (median, min, max), and exits 1 if any target is
             least time that rate limit allows.                       target: < 1.5
   memory    peak RSS of `scribe run` after 100 open incidents with 1,000 messages each,
             sent over HTTP.                                          target: < 150 MB
+  socket    Socket Mode: ack p99 at 50 envelopes in flight (target < 100 ms), and ingestion
+            next to the do-nothing Bolt app over the same socket simulator (target >= 0.7);
+            see bench/socket_mode.py.
 
 Everything runs on 127.0.0.1: Slack is the local simulator (bot/simulator), the servers
 are subprocesses on free ports, databases are temporary (SQLite in a temp dir; PostgreSQL
@@ -883,7 +886,14 @@ BENCHMARKS: dict[str, Callable[[Bench], list[Row]]] = {
     "draft": draft_rows,
     "reminders": reminder_rows,
     "memory": memory_rows,
+    "socket": lambda bench: _socket_rows(bench),
 }
+
+
+def _socket_rows(bench: Bench) -> list[Row]:
+    from bench.socket_mode import socket_rows  # imports this module: loaded on use
+
+    return socket_rows(bench)
 
 
 def log_progress(name: str, rows: dict[str, Row]) -> None:
