@@ -48,38 +48,40 @@ INGEST_IN_FLIGHT = 16  # as the HTTP ingestion rows' concurrency
 
 
 class SocketLoad:
-    """Sends envelopes keeping `in_flight` unacknowledged, and times each one to its ack."""
+    """Keeps `in_flight` envelopes unacknowledged and times each one to its ack.
+
+    The next envelope is written from the simulator's own loop as each ack arrives, so the
+    generator adds no thread hand-off between an ack and the next send.
+    """
 
     def __init__(self, server: SocketModeServer):
         self.server = server
 
     def run(self, kind: str, payloads: Sequence[dict[str, Any]], in_flight: int, *, timeout: float = 120.0) -> tuple[list[float], float]:
         """(latency of each envelope in seconds, wall time from the first send to the last ack)."""
-        slots = threading.Semaphore(in_flight)
+        envelopes = self.server.prepare(kind, list(payloads))
+        ours = {e.envelope_id for e in envelopes}
+        waiting = list(reversed(envelopes[in_flight:]))
         done = threading.Event()
         latencies: list[float] = []
-        expected = len(payloads)
-        lock = threading.Lock()
+        expected = len(envelopes)
 
         def on_ack(ack: Ack) -> None:  # in the simulator's loop, as each ack arrives
-            envelope = self.server.envelopes.get(ack.envelope_id)
-            if envelope is None or envelope.sent_at is None:
+            if ack.envelope_id not in ours:
                 return
-            with lock:
-                latencies.append(ack.at - envelope.sent_at)
-                if len(latencies) == expected:
-                    done.set()
-            slots.release()
+            ours.discard(ack.envelope_id)
+            sent_at = self.server.envelopes[ack.envelope_id].sent_at
+            latencies.append(ack.at - (sent_at if sent_at is not None else ack.at))
+            if waiting:
+                self.server.send_prepared([waiting.pop()])
+            if len(latencies) == expected:
+                done.set()
 
         self.server.on_ack = on_ack
         began = time.monotonic()
-        deadline = began + timeout
         try:
-            for payload in payloads:
-                if not slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
-                    raise BenchmarkError(f"socket load: no ack within {timeout:.0f} s ({len(latencies)}/{expected} acked)")
-                self.server.send(kind, payload)
-            if not done.wait(max(0.0, deadline - time.monotonic())):
+            self.server.send_prepared(envelopes[:in_flight])
+            if not done.wait(timeout):
                 raise BenchmarkError(f"socket load: {len(latencies)}/{expected} acked within {timeout:.0f} s")
         finally:
             self.server.on_ack = None

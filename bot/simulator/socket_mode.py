@@ -303,14 +303,27 @@ class SocketModeServer:
         self._run(self._deliver([envelope]))
         return envelope.envelope_id
 
-    def send_many(self, kind: str, payloads: list[dict[str, Any]]) -> list[str]:
-        """Several envelopes written back to back, without waiting between them."""
+    def prepare(self, kind: str, payloads: list[dict[str, Any]]) -> list[Envelope]:
+        """Envelopes made and registered, not sent yet (see send_prepared)."""
         envelopes = [Envelope(envelope_id=str(uuid.uuid4()), type=kind, payload=p, accepts_response_payload=kind != EVENTS_API)
                      for p in payloads]
         with self._changed:
             for envelope in envelopes:
                 self.envelopes[envelope.envelope_id] = envelope
-        self._run(self._deliver(envelopes))
+        return envelopes
+
+    def send_prepared(self, envelopes: list[Envelope]) -> None:
+        """Write prepared envelopes back to back; from the server's own thread (an `on_ack`
+        hook) it schedules the write instead of waiting for it."""
+        if threading.current_thread() is self._thread:
+            asyncio.get_running_loop().create_task(self._deliver(envelopes))
+        else:
+            self._run(self._deliver(envelopes))
+
+    def send_many(self, kind: str, payloads: list[dict[str, Any]]) -> list[str]:
+        """Several envelopes written back to back, without waiting between them."""
+        envelopes = self.prepare(kind, payloads)
+        self.send_prepared(envelopes)
         return [e.envelope_id for e in envelopes]
 
     def send_event(self, body: dict[str, Any]) -> str:
