@@ -101,6 +101,11 @@ class Runtime:
         return runtime
 
     @property
+    def failure(self) -> str | None:
+        """Why serving stopped by itself (Socket Mode: Slack refused the app token), else None."""
+        return self.socket_link.failure if self.socket_link is not None else None
+
+    @property
     def url(self) -> str:
         assert self.server is not None and self.socket_link is None, "HTTP mode only"
         return self.server.url

@@ -217,7 +217,7 @@ class HttpServer:
         await runner.setup()
         await web.SockSite(runner, self._socket).start()
         if self.socket_mode is not None:
-            await self.socket_mode.start(self.dispatch)
+            await self.socket_mode.start(self.dispatch, self._request_stop)
         self._serving.set()
         try:
             await self._stop_requested.wait()

@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 
 PING_INTERVAL_SECONDS = 2.0
 WATCHDOG_SECONDS = 0.5
+# apps.connections.open errors that no retry will cure: the token is wrong.
+TOKEN_REFUSED = {"invalid_auth", "not_authed", "not_allowed_token_type", "token_revoked", "token_expired",
+                 "account_inactive", "missing_scope"}
 
 Dispatch = Callable[[BoltRequest, dict[str, Any]], Awaitable[BoltResponse]]
 
@@ -89,6 +92,8 @@ class SocketModeLink:
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._tasks: list[asyncio.Task[Any]] = []
         self.connections_made = 0
+        # Why the link gave up for good (Slack refused the app token), else None.
+        self.failure: str | None = None
 
     # -- state, for /healthz --------------------------------------------------------
 
@@ -111,7 +116,8 @@ class SocketModeLink:
 
     # -- lifecycle (on the loop) ------------------------------------------------------
 
-    async def start(self, dispatch: Dispatch) -> None:
+    async def start(self, dispatch: Dispatch, give_up: Callable[[], None] = lambda: None) -> None:
+        """Connect in the background; `give_up()` is called if Slack refuses the app token."""
         from slack_sdk.socket_mode.aiohttp import SocketModeClient
         from slack_sdk.web.async_client import AsyncWebClient
 
@@ -122,8 +128,28 @@ class SocketModeLink:
                                         logger=logging.getLogger("slack_sdk.socket_mode"))
         self._client.socket_mode_request_listeners.append(self._on_request)
         self._client.message_listeners.append(self._on_message)
-        self._tasks.append(asyncio.ensure_future(self._client.connect_to_new_endpoint()))
+        self._tasks.append(asyncio.ensure_future(self._first_connection(give_up)))
         self._tasks.append(asyncio.ensure_future(self._watchdog()))
+
+    async def _first_connection(self, give_up: Callable[[], None]) -> None:
+        from slack_sdk.errors import SlackApiError
+
+        while not self._client.closed:
+            try:
+                await self._client.connect_to_new_endpoint()
+                return
+            except SlackApiError as error:
+                code = error.response.get("error") if error.response is not None else None
+                if code in TOKEN_REFUSED:
+                    self.failure = (f"Slack refused SLACK_APP_TOKEN ({code}): use the app-level token (xapp-…) with "
+                                    "connections:write from Basic Information → App-Level Tokens.")
+                    log.error("%s", self.failure)
+                    give_up()
+                    return
+                log.warning("apps.connections.open failed (%s); trying again", code)
+            except Exception as error:  # Slack unreachable: try again, as the client does
+                log.warning("Socket Mode could not connect (%s); trying again", type(error).__name__)
+            await asyncio.sleep(self._ping_interval)
 
     async def close(self, grace_seconds: float) -> None:
         """Stop taking envelopes, let those under way finish and ack (up to the grace), close."""

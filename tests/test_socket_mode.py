@@ -275,3 +275,20 @@ def test_a_connection_dead_without_close_frame_is_replaced_within_5s_without_spi
         print(f"dead link replaced after {noticed:.2f}s, {cpu_used:.3f}s CPU meanwhile")
     finally:
         scribe.stop()
+
+
+def test_a_refused_app_token_stops_scribe_run_with_a_clear_message(database_url: str, sim: Slack, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.test_process_faults import ROOT
+
+    scribe = socket_scribe(database_url, sim, tmp_path)
+    env = {**scribe.env, "SLACK_APP_TOKEN": "xapp-1-A0SIM-1-not-the-app-token", "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-m", "bot.cli", "run"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.strip().endswith(
+        "Incident Scribe stopped: Slack refused SLACK_APP_TOKEN (invalid_auth): use the app-level token (xapp-…) "
+        "with connections:write from Basic Information → App-Level Tokens.")
+    assert "not-the-app-token" not in result.stderr + result.stdout
+    assert sim.api.calls_to("apps.connections.open")[-1].response["error"] == "invalid_auth"
