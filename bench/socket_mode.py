@@ -34,6 +34,7 @@ from bench.run import (
     channel_id,
     fake_slack,
     free_port,
+    ingest_rows,
     log_progress,
     percentile,
     python_argv,
@@ -204,27 +205,7 @@ def measure_socket_ingest(bench: Bench, database_url: str, backend: str) -> tupl
 
 
 def socket_ingest_rows(bench: Bench, backend: str) -> list[Row]:
-    ours = Row(f"socket ingest {backend}: ours", "/s")
-    floor = Row(f"socket ingest {backend}: do-nothing Bolt", "/s")
-    ratio = Row(f"socket ingest {backend}: ours / floor", "x", limit=0.7, higher_is_better=True)
-    try:
-        with ExitStack() as stack:
-            if backend == "sqlite":
-                database_url = bench.sqlite_url(f"socket-ingest-{uuid.uuid4().hex[:6]}")
-            else:
-                database_url = stack.enter_context(bench.postgres_database())
-            ours.values, floor.values = measure_socket_ingest(bench, database_url, backend)
-    except (OSError, ImportError) as error:
-        ratio.note = f"not measured: {type(error).__name__}: {error}"
-        return [ours, floor, ratio]
-    except Exception as error:  # sqlalchemy.exc.OperationalError: PostgreSQL not reachable
-        if type(error).__module__.startswith("sqlalchemy"):
-            ratio.note = f"not measured: database unavailable ({type(error).__name__})"
-            return [ours, floor, ratio]
-        raise
-    ratio.values = [o / f for o, f in zip(ours.values, floor.values)]
-    log_progress(f"socket ingest {backend}", {r.name: r for r in (ours, floor, ratio)})
-    return [ours, floor, ratio]
+    return ingest_rows(bench, backend, name="socket ingest", measure=measure_socket_ingest)
 
 
 def socket_rows(bench: Bench) -> list[Row]:
