@@ -24,15 +24,27 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import func, select
 
 from bot.db import make_engine
-from bot.models import TimelineEntry
+from bot.models import ActionItem, TimelineEntry
+from bot.slack.blocks import followups as fb
 from bot.simulator.player import SlackPlayer
 from bot.simulator.socket_mode import Ack, SocketModeServer
+from bot.simulator.transport import Reply
 from bot.simulator.webapi import FakeSlackWebAPI
 from bot.simulator.workspace import Workspace
 from tests.test_process_faults import BOT_TOKEN, ScribeProcess
 
 APP_TOKEN = "xapp-1-A0SIM-1-socket-test-secret-0123456789"
 BURST = 1000
+
+
+class PayloadPlayer(SlackPlayer):
+    """The simulator's player, keeping interactivity payloads instead of POSTing them."""
+
+    def _post_payload(self, payload: dict[str, Any]) -> Reply:
+        self.payloads.append(payload)
+        return Reply(200, "", {})
+
+    payloads: list[dict[str, Any]]
 
 
 class Slack:
@@ -47,10 +59,15 @@ class Slack:
         self.socket = SocketModeServer(self.workspace, app_token=APP_TOKEN).start()
         self.api.serve_socket_mode(self.socket)
         # Builds the payloads; nothing is POSTed in Socket Mode.
-        self.player = SlackPlayer(self.workspace, self.api, app_url="http://127.0.0.1:9/unused", signing_secret="unused")
+        self.player = PayloadPlayer(self.workspace, self.api, app_url="http://127.0.0.1:9/unused", signing_secret="unused")
+        self.player.payloads = []
 
     def command(self, text: str, user: str = "U0ANN") -> str:
         return self.socket.send_command(self.player.command_form(user, "C0INC", text))
+
+    def interactive(self) -> str:
+        """Send the payload the player built last as an `interactive` envelope."""
+        return self.socket.send_interactive(self.player.payloads[-1])
 
     def message_body(self, text: str) -> dict[str, Any]:
         return self.player.envelope({"type": "message", "channel": "C0INC", "channel_type": "channel", "user": "U0BOB",
@@ -192,6 +209,24 @@ def test_commands_burst_redelivery_disconnect_health_and_sigterm(database_url: s
         assert len(messages(engine)) == BURST
 
         assert health(scribe.port) == (200, {"ok": True, "database": "ok", "socket_mode": "connected"})
+
+        # Interactivity: a button opens a modal; a bad submission's errors travel in the ack.
+        sim.player.click("U0BOB", "C0INC", action_id=fb.ADD, value="1", block_id="followup_add:1")
+        assert sim.socket.wait_for_ack(sim.interactive()).payload is None
+        opened = sim.api.wait_for(lambda api: api.calls_to("views.open"))
+        assert opened[0].params["view"]["callback_id"] == fb.ADD_VIEW
+        view_id = next(iter(sim.api.views))
+        owner = {"owner": {"type": "users_select", "selected_user": "U0ANN"}}
+        sim.player.submit_view("U0BOB", callback_id=fb.ADD_VIEW, view_id=view_id,
+                               values={"text": "Alert on socket silence", "owner": owner, "due": "frday"})
+        refused = sim.socket.wait_for_ack(sim.interactive())
+        assert refused.payload is not None and refused.payload["response_action"] == "errors"
+        assert refused.payload["errors"]["due"].startswith("'frday' is not a due date I understand")
+        sim.player.submit_view("U0BOB", callback_id=fb.ADD_VIEW, view_id=view_id,
+                               values={"text": "Alert on socket silence", "owner": owner, "due": "2026-12-24"})
+        assert sim.socket.wait_for_ack(sim.interactive()).payload is None
+        with engine.connect() as connection:
+            assert connection.execute(select(ActionItem.text)).scalars().all() == ["Alert on socket silence"]
 
         # SIGTERM: a clean exit 0, the socket closed with a close frame, nothing logged as a failure.
         assert scribe.process is not None
