@@ -173,17 +173,36 @@ class SocketModeLink:
     async def _watchdog(self) -> None:
         """Connect anew as soon as the connection is found closed (see the module's docstring)."""
         client = self._client
+        loop = asyncio.get_running_loop()
+        down_since: float | None = None
+        reconnect: asyncio.Future[None] | None = None
         while not client.closed:
             await asyncio.sleep(self._watchdog_seconds)
-            if not self.connections_made or client.closed or client.connect_operation_lock.locked():
+            if self.connected or client.closed:
+                down_since = None
+                continue
+            down_since = loop.time() if down_since is None else down_since
+            if client.connect_operation_lock.locked():
+                # A connect is under way and may be failing: slack_sdk retries a failed
+                # handshake with the URL it already has, but a Socket Mode URL is good for
+                # one connection only (Slack's are short-lived too). Make its next attempt
+                # ask apps.connections.open for a fresh one.
+                if loop.time() - down_since > 2 * self._ping_interval:
+                    client.wss_uri = None
+                continue
+            if not self.connections_made:
                 continue
             session = client.current_session
-            if session is None or session.closed or client.stale:
+            if (session is None or session.closed or client.stale) and (reconnect is None or reconnect.done()):
                 log.warning("Socket Mode connection lost; connecting again")
-                try:
-                    await client.connect_to_new_endpoint()
-                except Exception as error:  # try again on the next tick
-                    log.warning("Socket Mode reconnect failed: %s", type(error).__name__)
+                # In a task of its own, so this watchdog keeps watching a connect that fails.
+                reconnect = asyncio.ensure_future(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        try:
+            await self._client.connect_to_new_endpoint()
+        except Exception as error:  # the watchdog tries again on a later tick
+            log.warning("Socket Mode reconnect failed: %s", type(error).__name__)
 
     async def _on_request(self, client: Any, req: SocketModeRequest) -> None:
         if not self._accepting or self._dispatch is None:

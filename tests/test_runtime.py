@@ -85,6 +85,7 @@ def test_socket_mode_is_used_when_an_app_token_is_set(database_url, slack) -> No
             urllib.request.urlopen(urllib.request.Request(base + "/slack/events", data=b"{}", method="POST"), timeout=5)
         assert caught.value.code == 404
         # Slack's end goes away: /healthz says so until the app is connected again.
+        opened = len(slack.calls_to("apps.connections.open"))
         socket.stop()
         socket.wait_for(lambda s: runtime.socket_link.state == "reconnecting")
         with pytest.raises(urllib.error.HTTPError) as caught:
@@ -92,6 +93,19 @@ def test_socket_mode_is_used_when_an_app_token_is_set(database_url, slack) -> No
         assert caught.value.code == 503
         assert json.loads(caught.value.read()) == {"ok": False, "database": "ok", "socket_mode": "reconnecting",
                                                    "error": "Socket Mode reconnecting"}
+        # The app got a new URL, but to the endpoint that is gone, and its connects fail.
+        slack.wait_for(lambda api: len(api.calls_to("apps.connections.open")) > opened)
+        # Slack's end comes back elsewhere: the URL the app had is spent, it asks for a new one.
+        slack.socket_mode_servers.remove(socket)
+        back = SocketModeServer(slack.workspace, app_token="xapp-1-A0SIM-1-runtime").start()
+        slack.serve_socket_mode(back)
+        try:
+            back.wait_for_connection(timeout=20)
+            back.wait_for(lambda s: runtime.socket_link.state == "connected")
+            with urllib.request.urlopen(base + "/healthz", timeout=5) as response:
+                assert json.loads(response.read())["socket_mode"] == "connected"
+        finally:
+            back.stop()
     finally:
         runtime.stop()
         socket.stop()
