@@ -8,10 +8,10 @@ mode: the ack (Slack's "200") is sent only after the listener's transaction comm
 An envelope whose listener failed gets no ack, so Slack sends it again.
 
 Which client, and why. slack_sdk ships four Socket Mode clients:
-- `builtin` (what slack_bolt's SocketModeHandler uses by default) reads the socket in a
-  thread that polls without blocking; when a connection dies without a close frame (a
-  proxy or load balancer dropping it) it keeps polling a dead socket at 100 % of a core
-  and only notices when its own state checks give up, which took about 54 s here;
+- `builtin` (what slack_bolt's SocketModeHandler uses by default, and what this app used
+  before): when a connection died without a close frame (a proxy or load balancer dropping
+  it), the app was reported deaf for about 54 s, spinning a core at 100 %, until the
+  client's own state checks gave up (issue 12);
 - `websocket_client` and `websockets` add a dependency and their own threads or loop,
   and have had reconnection bugs reported against them (re-using a spent wss URL);
 - `aiohttp` runs on an asyncio loop we already have (aiohttp is our HTTP server), uses
