@@ -130,11 +130,16 @@ def nudge_state(session: Session, incident: Incident) -> NudgeState:
         select(func.max(TimelineEntry.at)).where(TimelineEntry.incident_id == incident.id, TimelineEntry.deleted_at.is_(None))
     )
     sent = session.execute(
-        select(Reminder.kind, func.max(func.coalesce(Reminder.sent_at, Reminder.due_at)))
-        .where(Reminder.incident_id == incident.id, Reminder.kind.in_(NUDGE_KINDS), Reminder.status == "sent")
-        .group_by(Reminder.kind)
+        select(Reminder.kind, Reminder.due_at, Reminder.claimed_at, Reminder.sent_at).where(
+            Reminder.incident_id == incident.id, Reminder.kind.in_(NUDGE_KINDS), Reminder.status == "sent"
+        )
     ).all()
-    last_sent = {kind: _aware(at) for kind, at in sent if at is not None}
+    last_sent: dict[str, datetime] = {}
+    for kind, due_at, claimed_at, sent_at in sent:
+        # The delivery's own "now" (claimed_at) counts, so a nudge sent after an outage is
+        # followed by the next one an interval later, not by a backlog of missed ones.
+        at = max(t for t in (due_at, claimed_at, sent_at) if t is not None)
+        last_sent[kind] = max(at, last_sent.get(kind, at))
     return NudgeState(
         incident_id=incident.id,
         severity=incident.severity,
