@@ -353,3 +353,22 @@ def test_cadence_settings_change_what_is_nudged(database_url, slack, clock) -> N
         assert deliver(running, clock, at(15)).sent == 1
     finally:
         running.stop()
+
+
+def test_0004b_downgrades_and_upgrades(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from alembic import command
+    from sqlalchemy import create_engine, inspect
+
+    from bot.db import alembic_config, upgrade
+
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    added = {"update_status", "last_update_at", "next_update_at", "updates_snoozed_until"}
+    upgrade(url)
+    command.downgrade(alembic_config(url), "0002_followups")
+    engine = create_engine(url)
+    assert added.isdisjoint(c["name"] for c in inspect(engine).get_columns("incidents"))
+    engine.dispose()
+    upgrade(url)
+    engine = create_engine(url)
+    assert added <= {c["name"] for c in inspect(engine).get_columns("incidents")}
+    engine.dispose()

@@ -7,9 +7,6 @@ the incident is declared in the past, so its nudges are already due when the pro
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
@@ -20,8 +17,8 @@ from bot.config import Settings
 from bot.db import make_engine, make_session_factory
 from bot.models import Incident, Reminder
 from bot.services import updates
-from tests.conftest import SIGNING_SECRET, _truncate_postgres
-from tests.test_followups_processes import ROOT, free_port
+from tests.conftest import _truncate_postgres
+from tests.test_followups_processes import send_sentinels, start_scribe_runs, stop_and_check_logs
 
 pytestmark = pytest.mark.skipif(not os.environ.get("SCRIBE_TEST_DATABASE_URL"), reason="needs PostgreSQL (SCRIBE_TEST_DATABASE_URL)")
 UTC = timezone.utc
@@ -41,45 +38,17 @@ def test_two_scribe_run_processes_post_each_nudge_once(postgres_database, slack,
     # Both due long ago (no lead after 10 min, no update after 30); the idle one is a day off.
     assert [p.kind for p in planned if p.due_at < declared + timedelta(hours=1)] == ["nudge_lead", "nudge_update"]
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SCRIBE_", "DATABASE_URL"))}
-    env.update(
-        SLACK_BOT_TOKEN=slack.workspace.bot_token, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=slack.base_url,
-        DATABASE_URL=postgres_database, SCRIBE_SCHEDULER="true", SCRIBE_SCHEDULER_POLL_SECONDS="0.2", SCRIBE_WORKERS="4",
-    )
-    processes = [
-        subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], cwd=tmp_path, env={**env, "PORT": str(free_port()), "PYTHONPATH": str(ROOT)},
-                         stdout=subprocess.DEVNULL, stderr=open(tmp_path / f"scribe-{n}.log", "w"))
-        for n in range(2)
-    ]
+    processes = start_scribe_runs(slack, postgres_database, tmp_path)
 
-    def sent_rows(_api: object) -> int:
+    def sent_rows() -> int:
         with factory() as s:
             return len(s.scalars(select(Reminder.id).where(Reminder.status == "sent")).all())
 
     try:
-        slack.wait_for(lambda api: sent_rows(api) >= 2, timeout=60)
-        # Sentinels planned afterwards: once both are out, each process has polled again since,
-        # and a second copy of a nudge would have shown by now.
-        for n in range(2):
-            with factory.begin() as s:
-                sentinel = Incident(team_id="TSIM", channel_id="C0SENTINEL", title=f"Sentinel {n}", created_by="U0ANN",
-                                    declared_at=datetime.now(UTC), closed_at=datetime.now(UTC))
-                s.add(sentinel)
-                s.flush()
-                s.add(Reminder(incident_id=sentinel.id, kind="review", dedupe_key=f"review:{sentinel.id}:7",
-                               due_at=datetime.now(UTC) - timedelta(seconds=1), status="pending", attempts=0))
-            slack.wait_for(lambda api: sent_rows(api) >= 3 + n, timeout=30)
+        slack.wait_for(lambda api: sent_rows() >= 2, timeout=60)
+        send_sentinels(factory, slack, sent_rows, 2)
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGINT)
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-    logs = "\n".join((tmp_path / f"scribe-{n}.log").read_text() for n in range(2))
-    problems = [line for line in logs.splitlines() if (" ERROR " in line or " CRITICAL " in line) and "Error submitting job" not in line]
-    assert problems == [] and "Exception in thread" not in logs, logs[-3000:]
+        stop_and_check_logs(processes, tmp_path)
 
     posted = [c.response["message"]["text"] for c in slack.calls_to("chat.postMessage") if c.ok and c.response["channel"] == "C0NUDGE"]
     assert len(posted) == 2, posted

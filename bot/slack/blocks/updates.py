@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.commands import UPDATE_STATUSES
 from bot.markup import neutralize_mentions
+from bot.slack.blocks import submitted_field
 
 OPEN_FORM = "status_update_open"  # a button whose value is an incident id; opens the update form
 FORM_VIEW = "status_update_form"  # the form's callback_id
@@ -118,10 +119,8 @@ def update_form(incident_id: int, ref: str, *, status: str | None, next_minutes:
 
 def submitted_update(view: dict[str, Any]) -> tuple[int | None, str | None, str, str]:
     """(incident id, status, summary, next-update text) from a submitted `update_form`."""
-    values = (view.get("state") or {}).get("values") or {}
-
     def field(block: str) -> dict[str, Any]:
-        return (values.get(block) or {}).get(block) or {}
+        return submitted_field(view, block)
 
     metadata = str(view.get("private_metadata") or "")
     status = (field("status").get("selected_option") or {}).get("value")
