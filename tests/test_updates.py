@@ -372,3 +372,21 @@ def test_0004b_downgrades_and_upgrades(tmp_path) -> None:  # type: ignore[no-unt
     engine = create_engine(url)
     assert added <= {c["name"] for c in inspect(engine).get_columns("incidents")}
     engine.dispose()
+
+
+def test_post_status_update_threads_a_copy_under_the_announcement(slack) -> None:  # type: ignore[no-untyped-def]
+    """The one function updates go through: the channel post, and a reply under the announcement when given."""
+    from bot.slack.client import make_client
+    from bot.slack.io import messages
+
+    client = make_client(slack.workspace.bot_token, slack.base_url)
+    announcement = client.chat_postMessage(channel="C0RANDOM", text="INC-1 declared")["ts"]
+    text, blocks = ub.update_message(ref="INC-1", title="Checkout", severity="sev1", status="identified", summary="Bad deploy", author="U0ANN", at=T0, next_at=None)
+    posted = messages.post_status_update(client, channel_id="C0INC", text=text, blocks=blocks, announcement=("C0RANDOM", announcement))
+    assert posted.problem is None and posted.channel_ts is not None
+    [reply] = [m for m in slack.workspace.messages("C0RANDOM") if m.get("thread_ts") == announcement and m["ts"] != announcement]
+    assert (reply["ts"], reply["text"]) == (posted.thread_ts, "INC-1 status update (Identified): Bad deploy")
+    # An announcement the bot can't reach: the channel post stands, and the person is told.
+    missing = messages.post_status_update(client, channel_id="C0INC", text=text, blocks=blocks, announcement=("C0GONE", announcement))
+    assert missing.channel_ts is not None and missing.thread_ts is None
+    assert missing.problem == "I couldn't add it under the announcement (Slack said `channel_not_found`)."
