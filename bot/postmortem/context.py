@@ -65,6 +65,7 @@ KIND_LABELS: dict[str, tuple[str, str]] = {
     "role": ("Role change", "👤"),
     "action": ("Action item", "📋"),
     "message": ("Key message", "📌"),
+    "update": ("Status update posted", "📣"),
 }
 
 # Milestone kind -> IncidentFacts attribute, in lifecycle order.  Used both
@@ -577,6 +578,7 @@ def build_context(
     investigation: dict[str, list[dict[str, Any]]] = {key: [] for key, _, _ in _INVESTIGATION}
     bucket_for_kind = {kind: key for key, _, kind in _INVESTIGATION}
     messages: list[dict[str, Any]] = []
+    status_updates: list[dict[str, Any]] = []
     seen_milestones: set[str] = set()
     authors: set[str] = set()
     reply_count = 0
@@ -631,6 +633,9 @@ def build_context(
             seen_milestones.add(entry.kind)
         key_events.append(_event(entry.kind, at, day, time, author_md, text_md,
                                  entry.text or "", names, channel_lookup, entry.source))
+
+        if entry.kind == "update":
+            status_updates.append({"at": at, "date": day, "time": time, "utc": f"{day} {time} UTC", "author": author_md, "text": text_md})
 
         bucket = bucket_for_kind.get(entry.kind)
         if bucket is not None:
@@ -749,6 +754,7 @@ def build_context(
         "investigation_sections": investigation_sections,
         "investigation_count": sum(len(items) for items in investigation.values()),
         "messages": messages,
+        "status_updates": status_updates,
         "message_count": len(messages),
         "reply_count": reply_count,
         "file_count": file_count,
