@@ -1,7 +1,7 @@
 """status updates and cadence nudges: each incident's latest update and snooze
 
 Revision ID: 0004b_updates
-Revises: 0002_followups
+Revises: 0003_real_slack
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004b_updates"
-down_revision = "0002_followups"
+down_revision = "0003_real_slack"
 branch_labels = None
 depends_on = None
 
