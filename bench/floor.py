@@ -7,7 +7,8 @@ and the same choice of which requests run on its event loop, so "ours / floor" m
 only what recording adds.
 
 Run as a subprocess by bench/run.py: `python bench/floor.py` with SLACK_BOT_TOKEN,
-SLACK_SIGNING_SECRET, SLACK_API_URL, PORT and SCRIBE_WORKERS in the environment.
+SLACK_SIGNING_SECRET, SLACK_API_URL, PORT and SCRIBE_WORKERS in the environment, and
+SLACK_APP_TOKEN for the Socket Mode rows (bench/socket_mode.py).
 """
 
 from __future__ import annotations
@@ -49,9 +50,15 @@ def build_floor_app(*, token: str, signing_secret: str, api_url: str) -> App:
 def main() -> None:
     env = os.environ
     app = build_floor_app(token=env["SLACK_BOT_TOKEN"], signing_secret=env["SLACK_SIGNING_SECRET"], api_url=env["SLACK_API_URL"])
+    # With SLACK_APP_TOKEN, over Socket Mode exactly as `scribe run` does (bot.socket_mode).
+    socket_mode = None
+    if env.get("SLACK_APP_TOKEN"):
+        from bot.socket_mode import SocketModeLink
+
+        socket_mode = SocketModeLink(env["SLACK_APP_TOKEN"], env["SLACK_API_URL"])
     server = HttpServer(
         app, host="127.0.0.1", port=int(env["PORT"]), threads=int(env.get("SCRIBE_WORKERS", "16")), health_check=lambda: None,
-        inline=waits_only_on_shared_write,
+        inline=waits_only_on_shared_write, socket_mode=socket_mode,
     )
     try:
         server.serve_forever()

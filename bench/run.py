@@ -15,6 +15,9 @@ Measures, each over --runs runs (median, min, max), and exits 1 if any target is
             least time that rate limit allows.                       target: < 1.5
   memory    peak RSS of `scribe run` after 100 open incidents with 1,000 messages each,
             sent over HTTP.                                          target: < 150 MB
+  socket    Socket Mode: ack p99 at 50 envelopes in flight (target < 100 ms), and ingestion
+            next to the do-nothing Bolt app over the same socket simulator (target >= 0.7);
+            see bench/socket_mode.py.
 
 Everything runs on 127.0.0.1: Slack is the local simulator (bot/simulator), the servers
 are subprocesses on free ports, databases are temporary (SQLite in a temp dir; PostgreSQL
@@ -608,17 +611,21 @@ def measure_ingest(bench: Bench, database_url: str, backend: str) -> tuple[list[
     return ours_rates, floor_rates
 
 
-def ingest_rows(bench: Bench, backend: str) -> list[Row]:
-    ours = Row(f"ingest {backend}: ours", "/s")
-    floor = Row(f"ingest {backend}: do-nothing Bolt", "/s")
-    ratio = Row(f"ingest {backend}: ours / floor", "x", limit=0.7, higher_is_better=True)
+def ingest_rows(
+    bench: Bench, backend: str, *, name: str = "ingest",
+    measure: Callable[[Bench, str, str], tuple[list[float], list[float]]] | None = None,
+) -> list[Row]:
+    """ours, floor and their ratio; `measure` (default measure_ingest) gives both rates per run."""
+    ours = Row(f"{name} {backend}: ours", "/s")
+    floor = Row(f"{name} {backend}: do-nothing Bolt", "/s")
+    ratio = Row(f"{name} {backend}: ours / floor", "x", limit=0.7, higher_is_better=True)
     try:
         with ExitStack() as stack:
             if backend == "sqlite":
-                database_url = bench.sqlite_url(f"ingest-{uuid.uuid4().hex[:6]}")
+                database_url = bench.sqlite_url(f"{name.replace(' ', '-')}-{uuid.uuid4().hex[:6]}")
             else:
                 database_url = stack.enter_context(bench.postgres_database())
-            ours.values, floor.values = measure_ingest(bench, database_url, backend)
+            ours.values, floor.values = (measure or measure_ingest)(bench, database_url, backend)
     except (OSError, ImportError) as error:
         ratio.note = f"not measured: {type(error).__name__}: {error}"
         return [ours, floor, ratio]
@@ -629,7 +636,7 @@ def ingest_rows(bench: Bench, backend: str) -> list[Row]:
         raise
     # The ratio of each run's pair, so a noisy moment hits both sides of one ratio.
     ratio.values = [o / f for o, f in zip(ours.values, floor.values)]
-    log_progress(f"ingest {backend}", {r.name: r for r in (ours, floor, ratio)})
+    log_progress(f"{name} {backend}", {r.name: r for r in (ours, floor, ratio)})
     return [ours, floor, ratio]
 
 
@@ -964,8 +971,15 @@ BENCHMARKS: dict[str, Callable[[Bench], list[Row]]] = {
     "draft": draft_rows,
     "reminders": reminder_rows,
     "memory": memory_rows,
+    "socket": lambda bench: _socket_rows(bench),
     "stats": lambda bench: stats_rows(bench, "sqlite") + stats_rows(bench, "postgresql"),
 }
+
+
+def _socket_rows(bench: Bench) -> list[Row]:
+    from bench.socket_mode import socket_rows  # imports this module: loaded on use
+
+    return socket_rows(bench)
 
 
 def log_progress(name: str, rows: dict[str, Row]) -> None:

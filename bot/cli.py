@@ -40,7 +40,11 @@ def run() -> None:
     configure_logging(settings.log_level, settings.secrets())
     from bot.runtime import Runtime
 
-    Runtime.start(settings).serve_until_interrupted()
+    runtime = Runtime.start(settings)
+    runtime.serve_until_interrupted()
+    if runtime.failure is not None:
+        click.echo(f"Incident Scribe stopped: {runtime.failure}", err=True)
+        sys.exit(2)
 
 
 @main.group()

@@ -55,6 +55,10 @@ __all__ = [
     "ShowTimeline",
     "Start",
     "UsageError",
+    "UpdateForm",
+    "PostUpdate",
+    "SnoozeUpdates",
+    "UPDATE_STATUSES",
     "help_text",
     "parse_command",
 ]
@@ -146,6 +150,31 @@ class Backfill:
     pass
 
 
+UPDATE_STATUSES: Final[tuple[str, ...]] = ("investigating", "identified", "monitoring", "resolved")
+MAX_UPDATE_LENGTH: Final = 2000
+MAX_NEXT_UPDATE_MINUTES: Final = 24 * 60
+MAX_SNOOZE_MINUTES: Final = 7 * 24 * 60
+
+
+@dataclass(frozen=True)
+class PostUpdate:
+    """`/incident update [status] <text> [next <duration>]`: a status update for everyone."""
+
+    text: str
+    status: str | None  # one of UPDATE_STATUSES
+    next_minutes: int | None  # "next update in N minutes", overriding the cadence once
+
+
+@dataclass(frozen=True)
+class UpdateForm:
+    """`/incident update` alone: open the status update form."""
+
+
+@dataclass(frozen=True)
+class SnoozeUpdates:
+    minutes: int | None  # None: "off", nudges resume
+
+
 @dataclass(frozen=True)
 class ShowStats:
     period: str  # raw period text ("" = the default), read later with the clock
@@ -155,7 +184,9 @@ class ShowStats:
 
 Command: TypeAlias = (
     Start | Moment | Close | Entry | SetSeverity | AssignRole | ShowTimeline
-    | Help | AddAction | ListActions | Postmortem | Backfill | ShowStats
+    | Help | AddAction | ListActions | Postmortem | Backfill
+    | PostUpdate | UpdateForm | SnoozeUpdates
+    | ShowStats
 )
 
 
@@ -197,6 +228,8 @@ USAGE: Final[dict[str, str]] = {
     "actions": "{cmd} actions",
     "postmortem": "{cmd} postmortem [template]",
     "backfill": "{cmd} backfill",
+    "update": "{cmd} update [investigating|identified|monitoring|resolved] <text> [next <30m|1h>]",
+    "snooze-updates": "{cmd} snooze-updates <2h|30m|off>",
     "stats": "{cmd} stats [last 30d|90d|365d|<from> to <to>] [sev1|sev2|sev3|sev4] [--share]",
 }
 
@@ -222,6 +255,8 @@ _DESCRIPTIONS: Final[dict[str, str]] = {
     "actions": "list the action items",
     "postmortem": "draft the postmortem",
     "backfill": "import the channel's earlier messages",
+    "update": "post a status update for everyone (alone: open the form)",
+    "snooze-updates": "pause the update reminders for a while, or `off` to resume",
     "stats": "insights across the workspace's incidents (only you see them, unless --share)",
 }
 
@@ -252,6 +287,8 @@ _ENTRY_KINDS: Final[tuple[str, ...]] = get_args(EntryKind)
 _ALIASES: Final[dict[str, str]] = {
     "root-cause": "rootcause",
     "root_cause": "rootcause",
+    "snooze_updates": "snooze-updates",
+    "snooze": "snooze-updates",
 }
 _ROLE_ALIASES: Final[dict[str, RoleName]] = {
     "lead": "lead", "ic": "lead", "commander": "lead",
@@ -327,6 +364,10 @@ def parse_command(text: str, *, command: str = DEFAULT_COMMAND) -> Command | Usa
         return _parse_action(rest, ctx)
     if name == "postmortem":
         return _parse_postmortem(rest, ctx)
+    if name == "update":
+        return _parse_update(rest, ctx)
+    if name == "snooze-updates":
+        return _parse_snooze(rest, ctx)
     if name == "stats":
         return _parse_stats(rest, ctx)
     # Every USAGE key is handled above; this is only reachable if one is added
@@ -539,6 +580,66 @@ def _last_due_clause(text: str) -> tuple[int, str] | UsageError | None:
             return UsageError(f"After 'due': {problem}\n\n{ACCEPTED_DUE_FORMS}", "")
         return None
     return last.start(), due_text
+
+
+_DURATION_RE: Final = re.compile(
+    r"(?:(?P<h>\d{1,4})\s*(?:h|hr|hrs|hour|hours))?\s*(?:(?P<m>\d{1,5})\s*(?:m|min|mins|minute|minutes))?",
+    re.IGNORECASE | re.ASCII,
+)
+_NEXT_CLAUSE_RE: Final = re.compile(r"(?:^|(?<=\s))next\s+(?:update\s+)?(?:in\s+)?(?P<when>\S.*)$", re.IGNORECASE | re.DOTALL)
+_DURATION_FORMS: Final = "Write a duration like `30m`, `90 min`, `2h` or `1h30m`."
+
+
+def parse_duration_minutes(text: str) -> int | None:
+    """'30m', '90 min', '2h', '1h30m' → minutes; None if it isn't one of those."""
+    match = _DURATION_RE.fullmatch(text.strip())
+    if match is None or (match.group("h") is None and match.group("m") is None):
+        return None
+    return int(match.group("h") or 0) * 60 + int(match.group("m") or 0)
+
+
+def _parse_update(rest: str, ctx: _Ctx) -> PostUpdate | UpdateForm | UsageError:
+    if not rest:
+        return UpdateForm()
+    status: str | None = None
+    body = rest
+    first = _FIRST_WORD_RE.match(rest)
+    if first is not None and first.group("word").lower().rstrip(":") in UPDATE_STATUSES:
+        status = first.group("word").lower().rstrip(":")
+        body = rest[first.end():].strip()
+    next_minutes: int | None = None
+    clause = None
+    for clause in _NEXT_CLAUSE_RE.finditer(body):
+        pass  # the last "next …" is the clause; an earlier one is part of the text
+    if clause is not None:
+        when = clause.group("when").strip()
+        minutes = parse_duration_minutes(when)
+        if minutes is not None:
+            if not 1 <= minutes <= MAX_NEXT_UPDATE_MINUTES:
+                return ctx.error(f"The next update must be between 1 minute and 24 hours away, got '{_clip(when)}'.")
+            next_minutes = minutes
+            body = body[: clause.start()].rstrip(" ,;.-—")
+        elif when[:1].isdigit():
+            return ctx.error(f"After 'next': '{_clip(when)}' is not a duration I understand. {_DURATION_FORMS}")
+    if not body:
+        example = f"`{ctx.cmd} update {status or 'monitoring'} Error rate back to 0.1% next 30m`"
+        return ctx.error(f"A status update needs a summary of where things stand, e.g. {example}.")
+    if len(body) > MAX_UPDATE_LENGTH:
+        return ctx.error(f"The update is {len(body)} characters long; the limit is {MAX_UPDATE_LENGTH}. Put the details in the channel.")
+    return PostUpdate(text=body, status=status, next_minutes=next_minutes)
+
+
+def _parse_snooze(rest: str, ctx: _Ctx) -> SnoozeUpdates | UsageError:
+    if not rest:
+        return ctx.error(f"For how long? e.g. `{ctx.cmd} snooze-updates 2h`, or `{ctx.cmd} snooze-updates off` to resume.")
+    if rest.lower() in ("off", "stop", "cancel", "resume", "none"):
+        return SnoozeUpdates(minutes=None)
+    minutes = parse_duration_minutes(rest)
+    if minutes is None:
+        return ctx.error(f"'{_clip(rest)}' is not a duration I understand. {_DURATION_FORMS} Or `off` to resume.")
+    if not 1 <= minutes <= MAX_SNOOZE_MINUTES:
+        return ctx.error(f"A snooze lasts between 1 minute and 7 days, got '{_clip(rest)}'.")
+    return SnoozeUpdates(minutes=minutes)
 
 
 _SEVERITY_WORD_RE: Final = re.compile(r"sev\S*", re.IGNORECASE)

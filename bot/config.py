@@ -62,6 +62,11 @@ class Settings:
     history_page_size: int = 15
     workers: int = 16
     log_level: str = "INFO"
+    # Status-update cadence (issue 13): minutes between updates per severity (absent: no
+    # nudge), minutes before "no lead yet" (0: off), hours of silence before "still going?" (0: off).
+    update_intervals: tuple[tuple[str, int], ...] = (("sev1", 30), ("sev2", 60))
+    lead_nudge_minutes: int = 10
+    idle_nudge_hours: int = 24
 
     @property
     def socket_mode(self) -> bool:
@@ -226,6 +231,8 @@ def settings_from_env(env: Mapping[str, str], *, require_slack: bool = True) -> 
     if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         problems.append(f"SCRIBE_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}.")
 
+    update_intervals = _update_intervals(get("SCRIBE_UPDATE_INTERVALS"), problems)
+
     settings = Settings(
         slack_bot_token=bot_token,
         slack_signing_secret=signing_secret,
@@ -252,6 +259,9 @@ def settings_from_env(env: Mapping[str, str], *, require_slack: bool = True) -> 
         history_page_size=_int(env, "SCRIBE_HISTORY_PAGE_SIZE", 15, problems, 1, 999),
         workers=_int(env, "SCRIBE_WORKERS", 16, problems, 1, 256),
         log_level=log_level,
+        update_intervals=update_intervals,
+        lead_nudge_minutes=_int(env, "SCRIBE_LEAD_NUDGE_MINUTES", 10, problems, 0, 1440),
+        idle_nudge_hours=_int(env, "SCRIBE_IDLE_NUDGE_HOURS", 24, problems, 0, 720),
     )
     if problems:
         raise SettingsError(problems)
@@ -267,3 +277,28 @@ def load_settings(*, env_file: str | os.PathLike[str] | None = ".env", require_s
         merged.update(os.environ)
         return settings_from_env(merged, require_slack=require_slack)
     return settings_from_env(os.environ, require_slack=require_slack)
+
+
+_INTERVAL_RE = re.compile(r"(sev[1-4])=(\d{1,4})(m|min|h)?", re.IGNORECASE | re.ASCII)
+
+
+def _update_intervals(raw: str | None, problems: list[str]) -> tuple[tuple[str, int], ...]:
+    """SCRIBE_UPDATE_INTERVALS: "sev1=30m,sev2=1h" (minutes unless `h`); "none" or "off" for no cadence."""
+    default = (("sev1", 30), ("sev2", 60))
+    if raw is None or not raw.strip():
+        return default
+    if raw.strip().lower() in ("none", "off"):
+        return ()
+    found: dict[str, int] = {}
+    for part in raw.split(","):
+        part = part.strip().replace(" ", "")
+        match = _INTERVAL_RE.fullmatch(part)
+        minutes = int(match.group(2)) * (60 if (match.group(3) or "m").lower() == "h" else 1) if match else 0
+        if match is None or not 1 <= minutes <= 1440 or match.group(1).lower() in found:
+            problems.append(
+                f"SCRIBE_UPDATE_INTERVALS must list severities with an interval from 1m to 24h, each once, "
+                f"like sev1=30m,sev2=60m (or none), got {raw!r}."
+            )
+            return default
+        found[match.group(1).lower()] = minutes
+    return tuple(sorted(found.items()))

@@ -12,6 +12,7 @@ import shutil
 import tempfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Callable
 from zoneinfo import ZoneInfo
 
 import click
@@ -49,6 +50,12 @@ class DemoScript:
         click.echo(f"  {self.now():%H:%M} <{user}>{thread} {text}")
         return ts
 
+    def show_last_bot_post(self) -> None:
+        """The bot's latest message in the channel, as the channel sees it."""
+        message = self.player.workspace.messages(CHANNEL)[-1]
+        for line in _block_lines(message.get("blocks") or []) or [message["text"]]:
+            click.echo(f"         │ {line}")
+
     def command(self, user: str, text: str) -> dict:
         reply = self.player.command(user, CHANNEL, text)
         body = reply.json() if reply.status == 200 else {"text": f"HTTP {reply.status}"}
@@ -58,7 +65,7 @@ class DemoScript:
         return body
 
 
-def play_incident(script: DemoScript) -> None:
+def play_incident(script: DemoScript, deliver_nudges: Callable[[], None] = lambda: None) -> None:
     t0 = script.now()
     script.say("U0BOB", "Anyone else seeing 502s on /checkout? Started a few minutes ago")
     script.wait(2)
@@ -78,7 +85,11 @@ def play_incident(script: DemoScript) -> None:
     script.player.delete(CHANNEL, oops)
     click.echo("         (Bob deletes the message)")
     script.command("U0ANN", "hypothesis Connection leak introduced in v2.3.1")
+    script.command("U0ANN", "update investigating About 30% of checkouts fail with 502; we suspect v2.3.1 and are preparing a rollback next 5m")
+    script.show_last_bot_post()
     script.wait(6)
+    # The update promised another within 5 minutes and none came: the channel is nudged (once).
+    deliver_nudges()
     rollback = script.say("U0ANN", "Rolling back checkout to v2.3.0 now")
     script.player.pin("U0ANN", CHANNEL, rollback)
     click.echo("         (Ann pins the message)")
@@ -201,7 +212,14 @@ def run_demo(*, keep: bool = False) -> int:
         click.echo("\n#inc-checkout-502, replayed:")
         player = SlackPlayer(workspace, api, app_url=runtime.url, signing_secret=SIGNING_SECRET)
         script = DemoScript(player, clock)
-        play_incident(script)
+
+        def deliver_nudges() -> None:
+            report = runtime.reminders.run_due()
+            click.echo(f"  {script.now():%H:%M} (the reminder poller runs: {report.sent} nudge sent)")
+            if report.sent:
+                script.show_last_bot_post()
+
+        play_incident(script, deliver_nudges)
         play_postmortem(script, api)
         click.echo("\nFollow-ups:")
         play_followups(script, runtime, api)

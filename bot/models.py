@@ -94,6 +94,13 @@ class Incident(Base):
     mitigated_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
+    # Status updates (`/incident update`): the latest one's status word and time, when the
+    # next one is expected (what that update promised, else the severity's interval; None:
+    # no cadence), and the end of a `/incident snooze-updates`, before which nothing nudges.
+    update_status: Mapped[str | None] = mapped_column(String(16))
+    last_update_at: Mapped[datetime | None]
+    next_update_at: Mapped[datetime | None]
+    updates_snoozed_until: Mapped[datetime | None]
 
     roles: Mapped[list[RoleAssignment]] = relationship(back_populates="incident", cascade="all, delete-orphan")
     entries: Mapped[list[TimelineEntry]] = relationship(back_populates="incident", cascade="all, delete-orphan")
@@ -159,6 +166,10 @@ class TimelineEntry(Base):
     edited_at: Mapped[datetime | None]
     deleted_at: Mapped[datetime | None]
     recorded_at: Mapped[datetime]
+    # The name an integration posted under (`username`, `bot_profile.name`); `author` keeps its bot id.
+    author_name: Mapped[str | None] = mapped_column(String(255))
+    # Link previews and images: [{"url", "title", "image_url"?}], SQL NULL when none.
+    links: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True))
 
     incident: Mapped[Incident] = relationship(back_populates="entries")
     edits: Mapped[list[EntryEdit]] = relationship(back_populates="entry", cascade="all, delete-orphan", order_by="EntryEdit.id")
@@ -249,7 +260,7 @@ class Reminder(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
     action_item_id: Mapped[int | None] = mapped_column(ForeignKey("action_items.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # before_due | due | overdue | snoozed | digest | review
+    kind: Mapped[str] = mapped_column(String(16))  # before_due | due | overdue | snoozed | digest | review | nudge_update | nudge_lead | nudge_idle
     # e.g. "item:12:due:2026-12-01" — makes rescheduling idempotent.
     dedupe_key: Mapped[str] = mapped_column(String(128))
     due_at: Mapped[datetime]

@@ -4,7 +4,8 @@
 2. build the Bolt app
 3. start follow-up scheduling (when enabled): an APScheduler poller that sends due reminders
 4. catch up on what was said while we were down (in the background)
-5. serve: Socket Mode with SLACK_APP_TOKEN, else HTTP
+5. serve: HTTP on PORT; with SLACK_APP_TOKEN, Socket Mode on the same loop (the HTTP
+   server then answers only /healthz)
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ class Runtime:
     settings: Settings
     app: App
     server: HttpServer | None = None
-    socket_handler: Any = None
+    socket_link: Any = None  # bot.socket_mode.SocketModeLink in Socket Mode
     backfill_thread: threading.Thread | None = None
     backfill_reports: list[BackfillReport] = field(default_factory=list)
     hooks_on_stop: list[Callable[[], None]] = field(default_factory=list)
@@ -80,25 +81,33 @@ class Runtime:
         runtime.backfill_thread = threading.Thread(target=runtime.catch_up, name="catch-up", daemon=True)
         runtime.backfill_thread.start()
 
+        # With OAuth, Bolt looks each request's installation up in the database, which
+        # blocks: then every request goes to the server's threads.
+        inline = None if settings.oauth else waits_only_on_shared_write
         if settings.socket_mode:
-            from slack_bolt.adapter.socket_mode import SocketModeHandler
+            # Envelopes over a WebSocket, dispatched by the same server that answers
+            # /healthz on PORT (bot.socket_mode says which client and why).
+            from bot.socket_mode import SocketModeLink
 
-            runtime.socket_handler = SocketModeHandler(app, settings.slack_app_token)
-            if background:
-                runtime.socket_handler.connect()
+            runtime.socket_link = SocketModeLink(settings.slack_app_token or "", settings.slack_api_url)
+        runtime.server = HttpServer(app, host=host, port=settings.port if port is None else port, threads=settings.workers,
+                                    inline=inline, socket_mode=runtime.socket_link)
+        if background:
+            runtime.server.start()
+        if runtime.socket_link is not None:
+            log.info("Socket Mode; health on http://%s:%s/healthz", host, runtime.server.port)
         else:
-            # With OAuth, Bolt looks each request's installation up in the database, which
-            # blocks: then every request goes to the server's threads.
-            inline = None if settings.oauth else waits_only_on_shared_write
-            runtime.server = HttpServer(app, host=host, port=settings.port if port is None else port, threads=settings.workers, inline=inline)
-            if background:
-                runtime.server.start()
             log.info("listening on http://%s:%s/slack/events", host, runtime.server.port)
         return runtime
 
     @property
+    def failure(self) -> str | None:
+        """Why serving stopped by itself (Socket Mode: Slack refused the app token), else None."""
+        return self.socket_link.failure if self.socket_link is not None else None
+
+    @property
     def url(self) -> str:
-        assert self.server is not None, "HTTP mode only"
+        assert self.server is not None and self.socket_link is None, "HTTP mode only"
         return self.server.url
 
     @cached_property
@@ -161,9 +170,7 @@ class Runtime:
             log.warning("catch-up on start failed: %s", type(error).__name__)
 
     def serve_forever(self) -> None:
-        if self.socket_handler is not None:
-            self.socket_handler.start()
-        elif self.server is not None:
+        if self.server is not None:
             self.server.serve_forever()
 
     def serve_until_interrupted(self) -> None:
@@ -177,8 +184,6 @@ class Runtime:
 
     def stop(self) -> None:
         if self.server is not None:
-            self.server.stop()
-        if self.socket_handler is not None:
-            self.socket_handler.close()
+            self.server.stop()  # in Socket Mode, closes the link too
         for hook in reversed(self.hooks_on_stop):
             hook()

@@ -53,7 +53,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Settings
 from bot.models import ActionItem, Incident, Reminder
-from bot.services import actions, followups
+from bot.services import actions, followups, updates
 from bot.slack.blocks import followups as fb
 
 log = logging.getLogger(__name__)
@@ -163,11 +163,19 @@ def _open_item_views(session: Session, incident: Incident) -> list[actions.ItemV
     return [actions.view_of(i) for i in actions.items_of(session, incident) if i.status == "open"]
 
 
-def compose(session: Session, reminder: Reminder) -> tuple[str, list[dict[str, Any]], str, str | None] | None:
+def compose(
+    session: Session, reminder: Reminder, *, settings: Settings | None = None, now: datetime | None = None
+) -> tuple[str, list[dict[str, Any]], str, str | None] | None:
     """(text, blocks, destination, owner) for a reminder, or None when there is nothing left to say."""
     incident = session.get(Incident, reminder.incident_id)
     if incident is None:
         return None
+    if reminder.kind in updates.NUDGE_KINDS:
+        # A nudge is re-checked against the incident as it is now: an update, a lead, any
+        # activity, a snooze, the resolve or close since it was planned each make it void.
+        if settings is None or now is None:
+            return None
+        return updates.compose_nudge(session, reminder, settings=settings, now=now)
     if reminder.kind in ITEM_KINDS:
         item = session.get(ActionItem, reminder.action_item_id) if reminder.action_item_id else None
         if item is None or item.status != "open":
@@ -229,7 +237,7 @@ class ReminderDelivery:
         with self.session_factory.begin() as session:
             for claim in claimed:
                 reminder = session.get(Reminder, claim.reminder_id)
-                composed = compose(session, reminder) if reminder is not None else None
+                composed = compose(session, reminder, settings=self.settings, now=now) if reminder is not None else None
                 if reminder is None:
                     continue
                 if composed is None:
@@ -351,8 +359,12 @@ class ReminderDelivery:
             rows = session.scalars(select(Reminder).where(Reminder.id.in_([m.reminder_id for m in outgoing]), Reminder.status == "sent")).all()
             items: dict[int, datetime] = {}
             digests: dict[int, datetime] = {}
+            nudged: set[int] = set()
             for row in rows:
                 after = max(row.sent_at or row.due_at, row.due_at) + timedelta(microseconds=1)
+                if row.kind in updates.NUDGE_KINDS:
+                    nudged.add(row.incident_id)  # the next nudge counts from this one
+                    continue
                 if row.action_item_id is not None:
                     items[row.action_item_id] = max(after, items.get(row.action_item_id, after))
                 # Any send may change what the incident's digest should be; re-plan each once.
@@ -366,6 +378,10 @@ class ReminderDelivery:
                 incident = session.get(Incident, incident_id)
                 if incident is not None:
                     followups.sync_digest(session, incident, zone=self.settings.timezone, cadence=cadence, now=after)
+            for incident_id in nudged:
+                incident = session.get(Incident, incident_id)
+                if incident is not None:
+                    updates.sync_nudges(session, incident, settings=self.settings)
 
     def _failed(self, message: Outgoing, reason: str, now: datetime) -> None:
         with self.session_factory.begin() as session:

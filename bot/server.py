@@ -116,8 +116,12 @@ class HttpServer:
     def __init__(
         self, app: App, *, host: str = "127.0.0.1", port: int = 0, threads: int = 16,
         health_check: Callable[[], None] | None = None, inline: Inline | None = None,
+        socket_mode: Any = None,
     ):
         self.app = app
+        # Socket Mode (bot.socket_mode.SocketModeLink): envelopes come over its WebSocket and
+        # this server only answers /healthz, reporting the socket's state too.
+        self.socket_mode = socket_mode
         self._check_health = health_check or database_health_check(app)
         self._inline = inline
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="slack-request")
@@ -145,6 +149,8 @@ class HttpServer:
         # aiohttp answers 413 to a body larger than client_max_size; up to it is read.
         web_app = web.Application(client_max_size=MAX_BODY_BYTES)
         web_app.router.add_get("/healthz", self._healthz)
+        if self.socket_mode is not None:
+            return web_app
         web_app.router.add_post(EVENTS_PATH, self._slack_events)
         web_app.router.add_route("*", EVENTS_PATH, self._post_only)
         oauth = self.app.oauth_flow
@@ -158,10 +164,20 @@ class HttpServer:
         return await asyncio.get_running_loop().run_in_executor(self._pool, blocking, *args)
 
     async def _healthz(self, request: web.Request) -> web.Response:
+        database_ok = True
         try:
             await self._in_threads(self._check_health)
         except Exception as error:  # any database failure means "not healthy"
             log.warning("health check failed: %s", type(error).__name__)
+            database_ok = False
+        if self.socket_mode is not None:
+            state = self.socket_mode.state
+            ok = database_ok and state == "connected"
+            body: dict[str, Any] = {"ok": ok, "database": "ok" if database_ok else "unavailable", "socket_mode": state}
+            if not ok:
+                body["error"] = "database unavailable" if not database_ok else f"Socket Mode {state}"
+            return _json_response(200 if ok else 503, body)
+        if not database_ok:
             return _json_response(503, {"ok": False, "error": "database unavailable"})
         return _json_response(200, {"ok": True})
 
@@ -176,11 +192,13 @@ class HttpServer:
             return _json_response(400, {"error": read})
         decoded, body = read
         bolt_request = BoltRequest(body=decoded, query=request.query_string, headers=bolt_headers(request))
+        return to_web_response(await self.dispatch(bolt_request, body))
+
+    async def dispatch(self, bolt_request: BoltRequest, body: dict[str, Any]) -> BoltResponse:
+        """Bolt's answer to one Slack request (HTTP or Socket Mode), after its listener's commit."""
         if self._inline is not None and self._inline(body):
-            bolt_response = await greenlet_spawn(self.app.dispatch, bolt_request)
-        else:
-            bolt_response = await self._in_threads(self.app.dispatch, bolt_request)
-        return to_web_response(bolt_response)
+            return await greenlet_spawn(self.app.dispatch, bolt_request)
+        return await self._in_threads(self.app.dispatch, bolt_request)
 
     def _oauth(self, handle: Callable[[BoltRequest], BoltResponse]) -> Callable[[web.Request], Any]:
         async def page(request: web.Request) -> web.Response:
@@ -198,10 +216,14 @@ class HttpServer:
         runner = web.AppRunner(self._web_app(), access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
         await runner.setup()
         await web.SockSite(runner, self._socket).start()
+        if self.socket_mode is not None:
+            await self.socket_mode.start(self.dispatch, self._request_stop)
         self._serving.set()
         try:
             await self._stop_requested.wait()
         finally:
+            if self.socket_mode is not None:
+                await self.socket_mode.close(SHUTDOWN_GRACE_SECONDS)
             # Closes the listening socket and kept-alive connections, after letting
             # requests under way finish.
             await runner.cleanup()

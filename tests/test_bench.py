@@ -123,6 +123,24 @@ def test_scribe_run_subprocess_records_every_message(tmp_path: Path) -> None:
         bench_run.require_durable("smoke", database_url, kind="message", expected=31, channel_ids=channels)
 
 
+def test_socket_mode_rows_at_quick_size(tmp_path: Path) -> None:
+    """`make bench`'s Socket Mode rows: a real `scribe run` and the floor, both over the simulator's socket."""
+    from bench.socket_mode import socket_ack_rows, socket_ingest_rows
+
+    bench = Bench(workdir=tmp_path, runs=1, quick=True, postgres_url="")
+    rows = {row.name: row for row in socket_ack_rows(bench) + socket_ingest_rows(bench, "sqlite")}
+    assert sorted(rows) == sorted([
+        "socket ack events p50 @50 in flight", "socket ack events p99 @50 in flight",
+        "socket ack commands p50 @50 in flight", "socket ack commands p99 @50 in flight",
+        "socket ingest sqlite: ours", "socket ingest sqlite: do-nothing Bolt", "socket ingest sqlite: ours / floor",
+    ])
+    assert rows["socket ack events p99 @50 in flight"].limit == 100.0
+    ratio = rows["socket ingest sqlite: ours / floor"]
+    assert (ratio.limit, ratio.higher_is_better) == (0.7, True)
+    # Each measured once; the durability checks inside would have raised on a lost write.
+    assert all(len(row.values) == 1 and row.values[0] > 0 for row in rows.values())
+
+
 def test_stats_of_seeded_incidents(session_factory) -> None:  # type: ignore[no-untyped-def]
     now = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
     bench_run.seed_incidents(session_factory, count=50, now=now)

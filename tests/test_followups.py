@@ -30,9 +30,14 @@ def fapp(database_url, slack, clock):  # type: ignore[no-untyped-def]
     """The app with the test's clock (Monday 2026-11-23 10:00 UTC) and the scheduler off:
     tests deliver with `runtime.reminders.run_due()` at the moments they choose."""
     slack.workspace.clock = lambda: clock().timestamp()  # Slack's ts agree with the app's clock
-    running = start_app(database_url, slack, clock=clock)
+    # Status-update nudges have their own tests (tests/test_updates.py); off here, so these
+    # tests see only the action items' reminders.
+    running = start_app(database_url, slack, clock=clock, **NO_NUDGES)
     yield running
     running.stop()
+
+
+NO_NUDGES = dict(lead_nudge_minutes=0, idle_nudge_hours=0, update_intervals=())
 
 
 def cmd(app, text, user="U0ANN", channel="C0INC"):  # type: ignore[no-untyped-def]
@@ -185,7 +190,7 @@ def test_a_long_outage_sends_one_reminder_not_a_backlog(fapp, clock) -> None:  #
 
 def test_restart_sends_what_fell_due_while_down_exactly_once(database_url, slack, clock) -> None:  # type: ignore[no-untyped-def]
     slack.workspace.clock = lambda: clock().timestamp()
-    a = start_app(database_url, slack, clock=clock)
+    a = start_app(database_url, slack, clock=clock, **NO_NUDGES)
     try:
         cmd(a, "start Checkout errors")
         cmd(a, "action Add pool saturation alert <@U0CHI|chi> due tomorrow")
@@ -194,7 +199,7 @@ def test_restart_sends_what_fell_due_while_down_exactly_once(database_url, slack
     assert [k for k, _ in pending(a)] == ["item:1:due:2026-11-24", "item:1:overdue:2026-11-26", "digest:1:2026-11-30"]
 
     clock.set(utc(2026, 11, 27, 12))  # down for four days: due (24th) and overdue (26th) slots passed
-    b = start_app(database_url, slack, clock=clock, scheduler_enabled=True, scheduler_poll_seconds=3600)
+    b = start_app(database_url, slack, clock=clock, **NO_NUDGES, scheduler_enabled=True, scheduler_poll_seconds=3600)
     try:
         # The poller runs once on start, by itself.
         slack.wait_for(lambda api: posts(b, "DU0CHI"))
@@ -209,7 +214,7 @@ def test_restart_sends_what_fell_due_while_down_exactly_once(database_url, slack
     assert [r.kind for r in reminders(b, status="skipped")] == ["due"]
     assert [k for k, _ in pending(b)] == ["item:1:overdue:2026-11-28", "digest:1:2026-11-30"]
 
-    c = start_app(database_url, slack, clock=clock, scheduler_enabled=True, scheduler_poll_seconds=3600)
+    c = start_app(database_url, slack, clock=clock, **NO_NUDGES, scheduler_enabled=True, scheduler_poll_seconds=3600)
     try:
         assert c.runtime.reminders.run_due().sent == 0
         clock.set(utc(2026, 11, 28, 9, 30))

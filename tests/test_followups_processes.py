@@ -67,21 +67,7 @@ def test_two_scribe_run_processes_send_each_reminder_once(postgres_database, sla
     factory = make_session_factory(make_engine(postgres_database))
     plan_in_the_past(factory, "C0TWO", "Two processes")
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SCRIBE_", "DATABASE_URL"))}
-    env.update(
-        SLACK_BOT_TOKEN=slack.workspace.bot_token,
-        SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        SLACK_API_URL=slack.base_url,
-        DATABASE_URL=postgres_database,
-        SCRIBE_SCHEDULER="true",
-        SCRIBE_SCHEDULER_POLL_SECONDS="0.2",
-        SCRIBE_WORKERS="4",
-    )
-    processes = [
-        subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], cwd=tmp_path, env={**env, "PORT": str(free_port()), "PYTHONPATH": str(ROOT)},
-                         stdout=subprocess.DEVNULL, stderr=open(tmp_path / f"scribe-{n}.log", "w"))
-        for n in range(2)
-    ]
+    processes = start_scribe_runs(slack, postgres_database, tmp_path)
     try:
         expected = len(OWNERS) + 1  # one DM per item (the latest that fell due) and one digest
 
@@ -90,29 +76,9 @@ def test_two_scribe_run_processes_send_each_reminder_once(postgres_database, sla
                 return len(s.scalars(select(Reminder.id).where(Reminder.status == "sent")).all())
 
         slack.wait_for(lambda api: sent_rows(api) >= expected, timeout=60)
-        # Sentinels planned after the first wave: once they are out, both processes have polled
-        # again since, and a duplicate of the first wave would have shown by now.
-        for n in range(2):
-            with factory.begin() as s:
-                incident = Incident(team_id="TSIM", channel_id="C0SENTINEL", title=f"Sentinel {n}", created_by=OWNERS[0],
-                                    declared_at=datetime.now(UTC), closed_at=datetime.now(UTC))
-                s.add(incident)
-                s.flush()
-                s.add(Reminder(incident_id=incident.id, kind="review", dedupe_key=f"review:{incident.id}:7",
-                               due_at=datetime.now(UTC) - timedelta(seconds=1), status="pending", attempts=0))
-            slack.wait_for(lambda api: sent_rows(api) >= expected + n + 1, timeout=30)
+        send_sentinels(factory, slack, lambda: sent_rows(None), expected)
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGINT)  # `scribe run` stops cleanly on Ctrl-C
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-    logs = "\n".join((tmp_path / f"scribe-{n}.log").read_text() for n in range(2))
-    # APScheduler 3 may log "Error submitting job" when a tick races its own shutdown; harmless.
-    problems = [line for line in logs.splitlines() if (" ERROR " in line or " CRITICAL " in line) and "Error submitting job" not in line]
-    assert problems == [] and "Exception in thread" not in logs, logs[-3000:]
+        stop_and_check_logs(processes, tmp_path)
 
     posted = [c.response["channel"] for c in slack.calls_to("chat.postMessage") if c.ok]
     assert Counter(posted) == Counter([f"D{o}" for o in OWNERS] + ["C0TWO", "C0SENTINEL", "C0SENTINEL"])
@@ -126,3 +92,51 @@ def test_two_scribe_run_processes_send_each_reminder_once(postgres_database, sla
     workers = Counter(r.claimed_by.rsplit(":", 2)[1] for r in sent)  # pid of the sender
     assert len(workers) in (1, 2), workers
     print("reminders sent per process:", dict(workers))
+
+
+def start_scribe_runs(slack, database_url: str, tmp_path: Path, count: int = 2) -> list[subprocess.Popen]:  # type: ignore[no-untyped-def, type-arg]
+    """`count` real `scribe run` processes on one database, polling for due reminders every 0.2 s."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SCRIBE_", "DATABASE_URL"))}
+    env.update(
+        SLACK_BOT_TOKEN=slack.workspace.bot_token,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=slack.base_url,
+        DATABASE_URL=database_url,
+        SCRIBE_SCHEDULER="true",
+        SCRIBE_SCHEDULER_POLL_SECONDS="0.2",
+        SCRIBE_WORKERS="4",
+    )
+    return [
+        subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], cwd=tmp_path, env={**env, "PORT": str(free_port()), "PYTHONPATH": str(ROOT)},
+                         stdout=subprocess.DEVNULL, stderr=open(tmp_path / f"scribe-{n}.log", "w"))
+        for n in range(count)
+    ]
+
+
+def send_sentinels(factory, slack, sent_rows, already: int) -> None:  # type: ignore[no-untyped-def]
+    """Sentinels planned after the first wave: once they are out, both processes have polled
+    again since, and a duplicate of the first wave would have shown by now."""
+    for n in range(2):
+        with factory.begin() as s:
+            incident = Incident(team_id="TSIM", channel_id="C0SENTINEL", title=f"Sentinel {n}", created_by=OWNERS[0],
+                                declared_at=datetime.now(UTC), closed_at=datetime.now(UTC))
+            s.add(incident)
+            s.flush()
+            s.add(Reminder(incident_id=incident.id, kind="review", dedupe_key=f"review:{incident.id}:7",
+                           due_at=datetime.now(UTC) - timedelta(seconds=1), status="pending", attempts=0))
+        slack.wait_for(lambda api: sent_rows() >= already + n + 1, timeout=30)
+
+
+def stop_and_check_logs(processes: list[subprocess.Popen], tmp_path: Path) -> None:  # type: ignore[type-arg]
+    """Stop the processes as Ctrl-C does and check neither logged an error."""
+    for process in processes:
+        process.send_signal(signal.SIGINT)  # `scribe run` stops cleanly on Ctrl-C
+    for process in processes:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    logs = "\n".join((tmp_path / f"scribe-{n}.log").read_text() for n in range(len(processes)))
+    # APScheduler 3 may log "Error submitting job" when a tick races its own shutdown; harmless.
+    problems = [line for line in logs.splitlines() if (" ERROR " in line or " CRITICAL " in line) and "Error submitting job" not in line]
+    assert problems == [] and "Exception in thread" not in logs, logs[-3000:]

@@ -64,18 +64,51 @@ def test_healthz_and_wrong_method(app) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_socket_mode_is_used_when_an_app_token_is_set(database_url, slack) -> None:  # type: ignore[no-untyped-def]
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
-
     from bot.runtime import Runtime
+    from bot.simulator.socket_mode import SocketModeServer
+    from bot.socket_mode import SocketModeLink
 
-    settings = make_settings(database_url, slack.base_url, slack_app_token="xapp-1-sim")
-    runtime = Runtime.start(settings, host="127.0.0.1", background=False, history_pause=lambda: None)
+    socket = SocketModeServer(slack.workspace, app_token="xapp-1-A0SIM-1-runtime").start()
+    slack.serve_socket_mode(socket)
+    settings = make_settings(database_url, slack.base_url, slack_app_token="xapp-1-A0SIM-1-runtime")
+    runtime = Runtime.start(settings, host="127.0.0.1", port=0, background=True, history_pause=lambda: None)
+    base = f"http://127.0.0.1:{runtime.server.port}"
     try:
-        assert isinstance(runtime.socket_handler, SocketModeHandler)
-        assert runtime.server is None
+        assert isinstance(runtime.socket_link, SocketModeLink)
         assert runtime.app.scribe.settings.socket_mode is True
+        socket.wait_for_connection()
+        socket.wait_for(lambda s: runtime.socket_link.state == "connected")
+        with urllib.request.urlopen(base + "/healthz", timeout=5) as response:
+            assert json.loads(response.read()) == {"ok": True, "database": "ok", "socket_mode": "connected"}
+        # Socket Mode takes no Slack requests over HTTP.
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(urllib.request.Request(base + "/slack/events", data=b"{}", method="POST"), timeout=5)
+        assert caught.value.code == 404
+        # Slack's end goes away: /healthz says so until the app is connected again.
+        opened = len(slack.calls_to("apps.connections.open"))
+        socket.stop()
+        socket.wait_for(lambda s: runtime.socket_link.state == "reconnecting")
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(base + "/healthz", timeout=5)
+        assert caught.value.code == 503
+        assert json.loads(caught.value.read()) == {"ok": False, "database": "ok", "socket_mode": "reconnecting",
+                                                   "error": "Socket Mode reconnecting"}
+        # The app got a new URL, but to the endpoint that is gone, and its connects fail.
+        slack.wait_for(lambda api: len(api.calls_to("apps.connections.open")) > opened)
+        # Slack's end comes back elsewhere: the URL the app had is spent, it asks for a new one.
+        slack.socket_mode_servers.remove(socket)
+        back = SocketModeServer(slack.workspace, app_token="xapp-1-A0SIM-1-runtime").start()
+        slack.serve_socket_mode(back)
+        try:
+            back.wait_for_connection(timeout=20)
+            back.wait_for(lambda s: runtime.socket_link.state == "connected")
+            with urllib.request.urlopen(base + "/healthz", timeout=5) as response:
+                assert json.loads(response.read())["socket_mode"] == "connected"
+        finally:
+            back.stop()
     finally:
         runtime.stop()
+        socket.stop()
 
 
 def test_cli_db_upgrade_and_export(app, monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -39,9 +39,20 @@ def test_reader_maps_messages_names_and_files() -> None:
     assert facts.names["U0BMYT2FL"] == "abilinski" and facts.names["U0BMQB6JE"] == "hamza"
     assert facts.incident.channel_name == "enrique" and facts.incident.created_by == "U0BMQB6JE"
     assert facts.incident.declared_at == first.at and facts.incident.closed_at == facts.entries[-1].at
-    # Integrations that post only attachments keep their readable fallback text.
+    # Integrations that post only attachments keep their pretext and text (the fallback only
+    # stands in when an attachment has nothing else), as live capture does.
     bot = next(e for e in facts.entries if e.author == "B0JL6RASU")
-    assert bot.text.startswith("[enrique:master] <https://github.com/mesos-magellan/enrique/commit/ed1acbe9837b5")
+    assert bot.text == (
+        "[enrique:master] 1 new commit by Anthony Bilinski:\n"
+        "<https://github.com/mesos-magellan/enrique/commit/ed1acbe9837b5ddf91e93606b604df3c2b4e128f|ed1acbe>: "
+        "executor with simulated annealing rough draft - Anthony Bilinski"
+    )
+    # A pasted link's preview is a link of the entry, not more text.
+    pasted = next(e for e in facts.entries if e.ts == "1452846025.000011")
+    assert pasted.text == "Here's an example: <https://github.com/hfaran/progressive/blob/master/setup.py>"
+    assert [(link.url, link.title, link.image_url) for link in pasted.links] == [
+        ("https://github.com/hfaran/progressive/blob/master/setup.py", "hfaran/progressive", None)
+    ]
 
     sailor = read_export(EXPORT, "#traveling-sailor")
     shared = [e for e in sailor.entries if e.files]
@@ -68,7 +79,9 @@ def test_time_window_and_template(run) -> None:  # type: ignore[no-untyped-def]
         "- `08:17:45` **abilinski**: what should setup.py do? install dependencies for docker and install docker plus contain the executor?",
         "- `08:18:44` **hamza**: Nope. Just \"install\" the executor.",
         "- `08:19:16` **abilinski**: so can it itself just be the executor? I don't think it will need any outside dependencies",
-        "- `08:20:25` **hamza**: Here's an example: <https://github.com/hfaran/progressive/blob/master/setup.py>",
+        # The pasted link's preview shows as a link.
+        "- `08:20:25` **hamza**: Here's an example: <https://github.com/hfaran/progressive/blob/master/setup.py>"
+        " 🔗 [hfaran/progressive](https://github.com/hfaran/progressive/blob/master/setup.py)",
     ]
 
 
@@ -113,3 +126,36 @@ def test_missing_export_folder(run, tmp_path: Path) -> None:  # type: ignore[no-
     (tmp_path / "empty").mkdir()
     with pytest.raises(ExportError, match="channels.json is missing"):
         read_export(tmp_path / "empty", "x")
+
+
+def test_integration_alerts_tombstones_and_names_in_an_export(tmp_path: Path) -> None:
+    from tests.test_message_text import DATADOG, GRAFANA, PAGERDUTY
+
+    copy = tmp_path / "export"
+    shutil.copytree(EXPORT, copy)
+    day = copy / "enrique" / "2016-01-15.json"
+    messages = json.loads(day.read_text())
+    extra = [
+        {**PAGERDUTY, "ts": "1452837400.000001"},
+        {**DATADOG, "ts": "1452837401.000001"},
+        {**GRAFANA, "ts": "1452837402.000001"},
+        # A thread parent deleted while it had replies: Slack keeps it as a tombstone.
+        {"type": "message", "subtype": "tombstone", "text": "This message was deleted.", "user": "USLACKBOT", "hidden": True,
+         "ts": "1452837403.000001", "thread_ts": "1452837403.000001", "reply_count": 1},
+        {"type": "message", "user": "U0BMQB6JE", "text": "reply stays", "ts": "1452837404.000001", "thread_ts": "1452837403.000001"},
+    ]
+    day.write_text(json.dumps(messages + extra))
+    facts = read_export(copy, "enrique")
+    got = {e.ts: e for e in facts.entries}
+    assert (got["1452837400.000001"].author, got["1452837400.000001"].author_name) == ("B0PAGERDUTY", "PagerDuty")
+    assert got["1452837400.000001"].text.splitlines()[1:] == ["Status: Triggered", "Urgency: High",
+                                                             "Service: <https://acme.pagerduty.com/services/PSVC1|checkout>"]
+    assert got["1452837401.000001"].author_name == "Datadog"
+    assert got["1452837401.000001"].text.count("High error rate on checkout") == 1
+    assert [link.url for link in got["1452837402.000001"].links] == ["https://grafana.example.com/render/d-solo/abc/checkout.png"]
+    assert "1452837403.000001" not in got and got["1452837404.000001"].text == "reply stays"
+
+    result = CliRunner().invoke(main, ["draft", "--export", str(copy), "--channel", "enrique"])
+    assert result.exit_code == 0, result.output
+    assert "**PagerDuty**: [#1234: checkout error rate \\> 5%](https://acme.pagerduty.com/incidents/PXYZ123) ⏎ Status: Triggered" in result.output
+    assert "This message was deleted" not in result.output

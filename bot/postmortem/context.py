@@ -65,6 +65,7 @@ KIND_LABELS: dict[str, tuple[str, str]] = {
     "role": ("Role change", "👤"),
     "action": ("Action item", "📋"),
     "message": ("Key message", "📌"),
+    "update": ("Status update posted", "📣"),
 }
 
 # Milestone kind -> IncidentFacts attribute, in lifecycle order.  Used both
@@ -316,6 +317,43 @@ def _files_md(entry: EntryFact) -> tuple[list[dict[str, str | None]], str]:
     return files, ", ".join(parts)
 
 
+def _links(entry: EntryFact) -> tuple[list[dict[str, str | None]], str]:
+    """Link previews and images as Markdown links; a URL that isn't safe to link is left out."""
+    links: list[dict[str, str | None]] = []
+    parts: list[str] = []
+    for ref in entry.links:
+        url = safe_url(ref.url)
+        if not url:
+            continue
+        title = escape_inline(" ".join((ref.title or ref.url).split()))
+        image = safe_url(ref.image_url) if ref.image_url else None
+        links.append({"title": title, "url": url, "image_url": image})
+        part = f"[{title}]({url})"
+        if image and image != url:
+            part += f" ([image]({image}))"
+        parts.append(part)
+    return links, ", ".join(parts)
+
+
+def _with_integration_names(lookup: NameLookup, entries: list[EntryFact]) -> NameLookup:
+    """People's names from *lookup*; a bot id, which no directory names, by the name it posted under."""
+    posted_as: dict[str, str] = {}
+    for entry in entries:
+        if entry.author and entry.author_name:
+            posted_as.setdefault(entry.author, entry.author_name)
+    if not posted_as:
+        return lookup
+
+    def name(user_id: str) -> str | None:
+        try:
+            found = lookup(user_id)
+        except Exception:  # as _Names: an unreachable directory must not block the draft
+            found = None
+        return found or posted_as.get(user_id)
+
+    return name
+
+
 def _short_plain(text: str, limit: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
@@ -493,7 +531,7 @@ def build_context(
     display_tz: ZoneInfo,
 ) -> dict[str, Any]:
     """Build the template context for one incident (see README for keys)."""
-    names = _Names(user_name)
+    names = _Names(_with_integration_names(user_name, entries))
     channel_label = incident.channel_name
 
     def channel_lookup(channel_id: str) -> str | None:
@@ -540,6 +578,7 @@ def build_context(
     investigation: dict[str, list[dict[str, Any]]] = {key: [] for key, _, _ in _INVESTIGATION}
     bucket_for_kind = {kind: key for key, _, kind in _INVESTIGATION}
     messages: list[dict[str, Any]] = []
+    status_updates: list[dict[str, Any]] = []
     seen_milestones: set[str] = set()
     authors: set[str] = set()
     reply_count = 0
@@ -553,7 +592,7 @@ def build_context(
         if entry.author:
             authors.add(entry.author)
         text_md = inline(entry.text) if entry.text else ""
-        author_md = names.md(entry.author)
+        author_md = escape_inline(" ".join(entry.author_name.split())) if entry.author_name else names.md(entry.author)
 
         if entry.kind == "message":
             reply = _is_reply(entry)
@@ -576,11 +615,14 @@ def build_context(
                 parts.append(" 📌")
             if files_md:
                 parts.append(f" 📎 {files_md}")
+            links, links_md = _links(entry) if entry.links else ([], "")
+            if links_md:
+                parts.append(f" 🔗 {links_md}")
             messages.append({
                 "at": at, "date": day, "time": time, "utc": f"{day} {time} UTC",
                 "weekday": _WEEKDAYS[at.weekday()],
                 "author": author_md, "text": text_md, "is_reply": reply,
-                "edited": entry.edited, "key": entry.key, "files": files,
+                "edited": entry.edited, "key": entry.key, "files": files, "links": links,
                 "new_day": day != last_msg_day, "line": "".join(parts),
             })
             last_msg_day = day
@@ -591,6 +633,9 @@ def build_context(
             seen_milestones.add(entry.kind)
         key_events.append(_event(entry.kind, at, day, time, author_md, text_md,
                                  entry.text or "", names, channel_lookup, entry.source))
+
+        if entry.kind == "update":
+            status_updates.append({"at": at, "date": day, "time": time, "utc": f"{day} {time} UTC", "author": author_md, "text": text_md})
 
         bucket = bucket_for_kind.get(entry.kind)
         if bucket is not None:
@@ -709,6 +754,7 @@ def build_context(
         "investigation_sections": investigation_sections,
         "investigation_count": sum(len(items) for items in investigation.values()),
         "messages": messages,
+        "status_updates": status_updates,
         "message_count": len(messages),
         "reply_count": reply_count,
         "file_count": file_count,

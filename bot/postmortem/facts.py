@@ -17,6 +17,7 @@ __all__ = [
     "EntryFact",
     "FileRef",
     "IncidentFacts",
+    "LinkRef",
     "MILESTONE_KINDS",
     "Person",
     "ReviewFields",
@@ -28,7 +29,7 @@ MILESTONE_KINDS: tuple[str, ...] = ("declared", "started", "detected", "mitigate
 #: Entry kinds recorded through a slash command (rather than chat messages).
 COMMAND_KINDS: tuple[str, ...] = (
     "note", "finding", "hypothesis", "mitigation", "decision", "rootcause",
-    "status", "severity", "role", "action",
+    "status", "severity", "role", "action", "update",
 )
 
 
@@ -42,6 +43,15 @@ class Person:
 class FileRef:
     name: str
     permalink: str | None
+
+
+@dataclass(frozen=True)
+class LinkRef:
+    """A link preview or image in a message (a pasted dashboard link, an alert's graph)."""
+
+    url: str
+    title: str | None = None
+    image_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +74,9 @@ class EntryFact:
     thread_ts: str | None = None
     files: tuple[FileRef, ...] = ()
     edited: bool = False
+    # The name an integration posted under; shown instead of the (bot) id in ``author``.
+    author_name: str | None = None
+    links: tuple[LinkRef, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db import transaction
 from bot.models import Incident, TimelineEntry
-from bot.services.capture import record_edit, record_message
+from bot.services.capture import record_delete, record_edit, record_message
 from bot.slack.client import describe_failure, is_transient
-from bot.slack.payloads import captured_message, is_recordable
+from bot.slack.payloads import captured_message, is_recordable, is_tombstone
 from bot.timeparse import datetime_to_slack_ts, slack_ts_to_datetime
 
 log = logging.getLogger(__name__)
@@ -82,6 +82,11 @@ def _store_page(
 ) -> None:
     with transaction(factory) as session:
         for message in messages:
+            if is_tombstone(message) and message.get("ts"):
+                # A thread parent deleted while we weren't listening: its text goes, as on a delete.
+                if slack_ts_to_datetime(str(message["ts"])) >= since:
+                    record_delete(session, team_id=team_id, channel_id=channel_id, ts=str(message["ts"]), now=now())
+                continue
             if not is_recordable(message, bot_user_id=bot.user_id, bot_id=bot.bot_id):
                 continue
             if slack_ts_to_datetime(str(message["ts"])) < since:

@@ -34,6 +34,10 @@ class CapturedMessage:
     text: str
     thread_ts: str | None = None
     files: tuple[dict[str, Any], ...] = ()
+    # The name a bot posted under (`username`, `bot_profile.name`); None for people.
+    author_name: str | None = None
+    # Link previews and images (bot.slack.message_text.links_of).
+    links: tuple[dict[str, Any], ...] = ()
 
 
 def _entry(session: Session, team_id: str, channel_id: str, ts: str) -> TimelineEntry | None:
@@ -57,6 +61,8 @@ def _columns(team_id: str, message: CapturedMessage, *, source: str, now: dateti
         key=False,
         files=list(message.files) or None,
         recorded_at=now,
+        author_name=message.author_name,
+        links=list(message.links) or None,
     )
 
 
@@ -113,7 +119,10 @@ async def write_messages_on_loop(connection: LoopConnection, dialect: Dialect, b
 
 
 # Every column of a captured message's entry but incident_id, which the statement looks up.
-_MESSAGE_COLUMNS = ("team_id", "channel_id", "ts", "thread_ts", "at", "kind", "text", "author", "source", "key", "files", "recorded_at")
+_MESSAGE_COLUMNS = (
+    "team_id", "channel_id", "ts", "thread_ts", "at", "kind", "text", "author", "source", "key", "files", "recorded_at",
+    "author_name", "links",
+)
 
 
 _MESSAGE_CONFLICT = ("team_id", "channel_id", "ts")
@@ -149,6 +158,10 @@ def record_edit(
             entry.edits.append(EntryEdit(previous_text=previous_text, edit_ts=edit_ts, edited_at=slack_ts_to_datetime(edit_ts)))
             entry.edited_at = slack_ts_to_datetime(edit_ts)
         return True
+    if entry.deleted_at is None and entry.text == message.text and message.links and not entry.links:
+        # Slack's unfurl of a pasted link arrives as a message_changed with the same text.
+        entry.links = list(message.links)
+        return True
     if entry.deleted_at is not None or entry.text == message.text:
         # Deleted messages stay deleted; Slack also sends message_changed for unfurls
         # and new thread replies, which change nothing we keep.
@@ -160,6 +173,7 @@ def record_edit(
     entry.edits.append(EntryEdit(previous_text=entry.text, edit_ts=stamp, edited_at=edited_at))
     entry.text = message.text
     entry.files = list(message.files) or entry.files
+    entry.links = list(message.links) or entry.links
     entry.edited_at = edited_at
     return True
 
@@ -178,6 +192,7 @@ def record_delete(session: Session, *, team_id: str, channel_id: str, ts: str, n
         return False
     entry.text = None
     entry.files = None
+    entry.links = None
     entry.deleted_at = now
     entry.key = False
     entry.edits.clear()

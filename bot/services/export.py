@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from bot.models import ActionItem, Incident, TimelineEntry
 from bot.postmortem.context import compute_metrics
-from bot.postmortem.facts import ActionFact, EntryFact, FileRef, IncidentFacts
+from bot.postmortem.facts import ActionFact, EntryFact, FileRef, IncidentFacts, LinkRef
 from bot.timeparse import format_utc
 
 
@@ -64,9 +64,19 @@ def entry_facts(entries: list[TimelineEntry]) -> list[EntryFact]:
             thread_ts=e.thread_ts,
             files=tuple(FileRef(name=f.get("name") or "file", permalink=f.get("permalink")) for f in (e.files or [])),
             edited=e.edited_at is not None,
+            author_name=e.author_name,
+            links=link_refs(e.links),
         )
         for e in entries
     ]
+
+
+def link_refs(links: list[Any] | None) -> tuple[LinkRef, ...]:
+    return tuple(
+        LinkRef(url=str(link["url"]), title=link.get("title") or None, image_url=link.get("image_url") or None)
+        for link in links or []
+        if isinstance(link, dict) and isinstance(link.get("url"), str)
+    )
 
 
 def action_items(session: Session, incident: Incident) -> list[ActionItem]:
@@ -133,6 +143,8 @@ def export_incident(session: Session, incident: Incident) -> dict[str, Any]:
                 "thread_ts": e.thread_ts,
                 "files": e.files or [],
                 "edited": e.edited_at is not None,
+                "author_name": e.author_name,
+                "links": e.links or [],
             }
             for e in live_entries(session, incident)
         ],

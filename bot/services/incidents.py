@@ -119,7 +119,7 @@ def batch_statements(
     return statements
 
 
-# Old SQLite builds allow 999 parameters in a statement; timeline rows have 12 columns.
+# Old SQLite builds allow 999 parameters in a statement; timeline rows have at most 14 columns.
 SQLITE_ROWS_PER_STATEMENT = 64
 
 

@@ -142,7 +142,8 @@ def require_incident(session: Session, incident_id: int) -> Incident:
 def _user_ids(incident: Incident, entries: list[TimelineEntry], owners: list[str | None]) -> set[str]:
     ids = {incident.created_by, *(r.user_id for r in incident.roles), *owners}
     for entry in entries:
-        ids.add(entry.author)
+        if entry.author_name is None:  # an integration's entry carries its name; users.info can't name a bot id
+            ids.add(entry.author)
         if entry.text and "<@" in entry.text:
             ids.update(_MENTION.findall(entry.text))
     return {i for i in ids if i}

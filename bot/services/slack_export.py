@@ -16,7 +16,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bot.postmortem.facts import EntryFact, FileRef, IncidentFacts
+from bot.postmortem.facts import EntryFact, FileRef, IncidentFacts, LinkRef
+from bot.slack.message_text import links_of, readable_text
+from bot.slack.payloads import author_name_of
 from bot.timeparse import slack_ts_to_datetime
 
 # Channel housekeeping that is not part of what happened.
@@ -79,12 +81,12 @@ def _names(root: Path) -> dict[str, str]:
 def _message_text(message: dict[str, Any]) -> str:
     if message.get("subtype") == "file_comment" and isinstance(message.get("comment"), dict):
         return str(message["comment"].get("comment") or "")
-    text = str(message.get("text") or "")
-    if text.strip():
-        return text
-    # Integrations often post only attachments; their fallback is the readable version.
-    parts = [str(a.get("fallback") or a.get("text") or "") for a in message.get("attachments") or [] if isinstance(a, dict)]
-    return "\n".join(p for p in parts if p)
+    # The same rule as live capture: text, then attachments (integrations), then blocks.
+    return readable_text(message)
+
+
+def _links(message: dict[str, Any]) -> tuple[LinkRef, ...]:
+    return tuple(LinkRef(url=link["url"], title=link.get("title"), image_url=link.get("image_url")) for link in links_of(message))
 
 
 def _author(message: dict[str, Any], names: dict[str, str]) -> str | None:
@@ -152,7 +154,8 @@ def read_export(
                 continue
             text = _message_text(message)
             files = _files(message)
-            if not text and not files:
+            links = _links(message)
+            if not text and not files and not links:
                 continue
             entries.append(
                 EntryFact(
@@ -166,6 +169,8 @@ def read_export(
                     thread_ts=message.get("thread_ts"),
                     files=files,
                     edited=bool(message.get("edited")),
+                    author_name=author_name_of(message),
+                    links=links,
                 )
             )
     entries.sort(key=lambda e: e.at)

@@ -22,11 +22,12 @@ from bot.groupcommit import GroupCommit
 from bot.markup import neutralize_mentions
 from bot.models import Incident, TimelineEntry
 from bot.postmortem.context import KIND_LABELS, format_utc
-from bot.services import actions, followups, incidents, people
+from bot.services import actions, followups, incidents, people, updates
 from bot.services.errors import NoOpenIncident, ScribeError
 from bot.services.incidents import CommandEntry
 from bot.slack.blocks import followups as followup_blocks
-from bot.slack.io import channels
+from bot.slack.blocks import updates as update_blocks
+from bot.slack.io import channels, messages
 from bot.slack.payloads import storable
 from bot.timeparse import TimeParseError, parse_moment
 
@@ -58,6 +59,7 @@ class Reply:
     text: str
     in_channel: bool = False
     blocks: list[dict[str, Any]] | None = None
+    view: dict[str, Any] | None = None  # a modal to open (with the command's trigger_id) before answering
 
 
 def safe(text: str) -> str:
@@ -139,6 +141,7 @@ def run(
             f"I'm recording this channel from {format_utc(inv.now)}. Mark key moments with `{name} detected|mitigated|resolved [at <time>]`, "
             f"pin or :{settings.key_reaction}: important messages, and `{name} help` for the rest."
         )
+        updates.sync_nudges(session, incident, settings=settings)
         warning = channels.join_channel(client, inv.channel_id)
         if warning:
             text += f"\n:warning: {warning}"
@@ -166,6 +169,7 @@ def run(
             text += f" (was {format_utc(previous)})"
         if command.kind == "resolved":
             followups.sync_reviews(session, incident, zone=settings.timezone, cadence=followups.Cadence.from_settings(settings))
+        updates.sync_nudges(session, incident, settings=settings)
         return Reply(text + zone_note, in_channel=True)
 
 
@@ -180,12 +184,14 @@ def run(
     if isinstance(command, cmd.SetSeverity):
         previous = incidents.set_severity(session, incident=incident, level=command.level, user_id=inv.user_id, command_id=inv.command_id, now=inv.now)
         change = f"from {previous} to {command.level}" if previous else f"set to {command.level}"
+        updates.sync_nudges(session, incident, settings=settings)
         return Reply(f":warning: *Severity* of {incident.ref} {change}", in_channel=True)
 
     if isinstance(command, cmd.AssignRole):
         incidents.assign_role(
             session, incident=incident, role=command.role, assignee=command.user_id, user_id=inv.user_id, command_id=inv.command_id, now=inv.now
         )
+        updates.sync_nudges(session, incident, settings=settings)
         return Reply(f":bust_in_silhouette: <@{command.user_id}> is now *{command.role}* for {incident.ref}", in_channel=True)
 
     if isinstance(command, cmd.Close):
@@ -194,6 +200,7 @@ def run(
         )
         # Closed without a `resolved` time: the review reminders count from the close.
         followups.sync_reviews(session, incident, zone=settings.timezone, cadence=followups.Cadence.from_settings(settings))
+        updates.sync_nudges(session, incident, settings=settings)
         return Reply(
             f":white_check_mark: *{incident.ref} closed* at {format_utc(inv.now)}. Recording has stopped. "
             f"Draft the postmortem with `{name} postmortem`.",
@@ -203,6 +210,9 @@ def run(
     if isinstance(command, cmd.ShowTimeline):
         entries = incidents.recent_entries(session, incident=incident, limit=command.limit)
         return Reply(_format_timeline(entries, incident))
+
+    if isinstance(command, (cmd.PostUpdate, cmd.UpdateForm, cmd.SnoozeUpdates)):
+        return _update_command(session, command, incident, inv, settings=settings, client=client)
 
     raise ScribeError(f"`{name} {type(command).__name__.lower()}` isn't available yet. Type `{name} help` for what you can do.")
 
@@ -229,6 +239,46 @@ def _action_command(
     if item is None:
         return Reply("That action item was already recorded.")
     return Reply(followup_blocks.added_line(actions.view_of(item)), in_channel=True)
+
+
+def _update_command(
+    session: Session, command: cmd.PostUpdate | cmd.UpdateForm | cmd.SnoozeUpdates, incident: Incident, inv: Invocation,
+    *, settings: Settings, client: WebClient | None,
+) -> Reply:
+    """`/incident update …` (posted by the bot in the channel, and under the announcement),
+    `/incident update` alone (the form), `/incident snooze-updates …`."""
+    name = settings.command
+    if isinstance(command, cmd.UpdateForm):
+        return Reply("Opening the status update form…", view=update_blocks.update_form(incident.id, incident.ref, status=incident.update_status, next_minutes=None))
+    if isinstance(command, cmd.SnoozeUpdates):
+        until = updates.snooze_nudges(session, incident=incident, minutes=command.minutes, now=inv.now, settings=settings)
+        if until is None:
+            return Reply(f":bell: Update reminders for {incident.ref} are back on.", in_channel=True)
+        return Reply(
+            f":no_bell: <@{inv.user_id}> paused the update reminders for {incident.ref} until {format_utc(until)} (`{name} snooze-updates off` resumes them).",
+            in_channel=True,
+        )
+    posted = updates.post_update(
+        session, incident=incident, status=command.status, summary=command.text, next_minutes=command.next_minutes,
+        user_id=inv.user_id, command_id=inv.command_id, now=inv.now, settings=settings,
+    )
+    if posted is None:
+        return Reply("That update was already posted.")
+    return _posted_update_reply(session, incident, posted, client=client)
+
+
+def _posted_update_reply(session: Session, incident: Incident, posted: updates.PostedUpdate, *, client: WebClient | None) -> Reply:
+    result = messages.post_status_update(
+        client, channel_id=incident.channel_id, text=posted.text, blocks=posted.blocks, announcement=updates.announcement_of(session, incident)
+    )
+    if result.problem is not None:
+        return Reply(f":warning: {result.problem}")
+    text = ":white_check_mark: Update posted."
+    if posted.resolved:
+        text += f" {incident.ref} is recorded as resolved; no more update reminders."
+    elif posted.next_update_at is not None:
+        text += f" Next one due by {posted.next_update_at.strftime('%H:%M UTC')}; I'll remind the channel then if there isn't one."
+    return Reply(text)
 
 
 def error_reply(error: Exception, *, usage: str | None = None) -> Reply:
@@ -286,6 +336,42 @@ def _record_entry(entries: GroupCommit[CommandEntry, bool], command: cmd.Entry, 
     if not entries.submit(entry):
         raise NoOpenIncident(settings.command)
     return Reply(f":memo: *{kind_label(command.kind)}* recorded: {safe(command.text)}", in_channel=True)
+
+
+def submit_update_form(
+    session_factory: Any, view: dict[str, Any], *, user_id: str, now: datetime, settings: Settings, client: WebClient | None
+) -> tuple[dict[str, str] | None, str | None]:
+    """The status update form, submitted: (errors by block id for the form, or None; a note for the
+    person when the update was recorded but Slack refused the post). A double-clicked submit
+    carries the same view id, so the update is recorded and posted once."""
+    incident_id, status, summary, next_text = update_blocks.submitted_update(view)
+    errors: dict[str, str] = {}
+    if status is None:
+        errors["status"] = "Choose a status: investigating, identified, monitoring or resolved."
+    if not summary:
+        errors["summary"] = "Say where things stand: what we know, what we're doing."
+    elif len(summary) > cmd.MAX_UPDATE_LENGTH:
+        errors["summary"] = f"The summary is {len(summary)} characters long; the limit is {cmd.MAX_UPDATE_LENGTH}."
+    next_minutes: int | None = None
+    if next_text:
+        if not next_text.isdigit() or not 1 <= int(next_text) <= cmd.MAX_NEXT_UPDATE_MINUTES:
+            errors["next"] = f"Give a whole number of minutes from 1 to {cmd.MAX_NEXT_UPDATE_MINUTES}, e.g. 30, or leave it empty."
+        else:
+            next_minutes = int(next_text)
+    if errors:
+        return errors, None
+    with session_factory.begin() as session:
+        incident = session.get(Incident, incident_id) if incident_id is not None else None
+        if incident is None or incident.closed_at is not None:
+            return {"summary": "This incident is closed (or gone), so it takes no more updates."}, None
+        posted = updates.post_update(
+            session, incident=incident, status=status, summary=summary, next_minutes=next_minutes,
+            user_id=user_id, command_id=f"view:{view.get('id')}", now=now, settings=settings,
+        )
+        if posted is None:
+            return None, None
+        reply = _posted_update_reply(session, incident, posted, client=client)
+    return None, reply.text if reply.text.startswith(":warning:") else None
 
 
 def stats_request_problem(command: cmd.ShowStats, now: datetime, *, settings: Settings) -> str | None:

@@ -8,11 +8,15 @@ served over HTTP, and a player that sends the app signed Slack requests.
         player = SlackPlayer(ws, api, app_url, signing_secret)
         player.say("U1", "C1", "db is down")
         api.wait_for(lambda a: a.calls_to("chat.postMessage"))
+
+Socket Mode: `SocketModeServer(ws).start()` and `api.serve_socket_mode(server)`; the app's
+SLACK_APP_TOKEN is `server.app_token` (bot/simulator/socket_mode.py).
 """
 
 from .clock import FakeClock
 from .player import SlackPlayer
 from .records import Fault, RecordedCall
+from .socket_mode import SocketModeServer
 from .transport import Reply
 from .webapi import FakeSlackWebAPI
 from .workspace import SimChannel, SimUser, Workspace, format_ts, ts_key
@@ -26,6 +30,7 @@ __all__ = [
     "SimChannel",
     "SimUser",
     "SlackPlayer",
+    "SocketModeServer",
     "Workspace",
     "format_ts",
     "ts_key",

@@ -679,3 +679,27 @@ def _apply_canvas_change(markdown: str, change: Any) -> str:
         return markdown + ("\n" if markdown and not markdown.endswith("\n") else "") + text
     return text + ("\n" if text and not text.endswith("\n") else "") + markdown
 
+
+
+# -- Socket Mode ----------------------------------------------------------------
+
+
+def apps_connections_open(servers: list[Any], token: str | None) -> Callable[[], dict[str, Any]]:
+    """apps.connections.open: a fresh WebSocket URL, for an app-level (xapp-) token only.
+
+    Slack answers `not_allowed_token_type` to a bot or user token, `invalid_auth` to an
+    app token it doesn't know, `not_authed` without one. Returned as a thunk so the
+    dispatcher turns a SlackError into an error answer.
+    """
+
+    def answer() -> dict[str, Any]:
+        if not token:
+            raise SlackError("not_authed")
+        if not token.startswith("xapp-"):
+            raise SlackError("not_allowed_token_type")
+        server = next((s for s in servers if s.app_token == token), None)
+        if server is None:
+            raise SlackError("invalid_auth")
+        return {"url": server.issue_url()}
+
+    return answer

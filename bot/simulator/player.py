@@ -166,6 +166,60 @@ class SlackPlayer:
             self._channel_event(sim_channel, event)
         return stored["ts"]
 
+    def post_as_integration(
+        self, channel: str, *, bot_id: str, text: str = "", username: str | None = None,
+        bot_profile: dict[str, Any] | None = None, attachments: list[Any] | None = None,
+        blocks: list[Any] | None = None, thread_ts: str | None = None, deliver: bool = True,
+    ) -> str:
+        """Post as another app or integration (PagerDuty, Datadog, a deploy bot); returns the ts.
+
+        With `username` and no `bot_profile` it is a classic incoming webhook: subtype
+        `bot_message`, the name in `username`. With `bot_profile` it is a Slack app posting
+        through chat.postMessage: no subtype, `bot_id`, `app_id` and `bot_profile`, as
+        Slack sends them. Slack refuses more than 50 blocks (invalid_blocks), so does this.
+        """
+        ws = self.workspace
+        sim_channel = self._channel(channel)
+        if blocks is not None and len(blocks) > 50:
+            raise ValueError("invalid_blocks: Slack accepts at most 50 blocks in a message")
+        message: Message = {"type": "message", "text": text, "bot_id": bot_id, "team": ws.team_id}
+        if bot_profile is None:
+            message["subtype"] = "bot_message"
+            if username:
+                message["username"] = username
+        else:
+            profile = {"id": bot_id, "deleted": False, "updated": int(ws.now()), "team_id": ws.team_id, **bot_profile}
+            message["app_id"] = profile.setdefault("app_id", "A" + bot_id.removeprefix("B"))
+            message["bot_profile"] = profile
+            if username:
+                message["username"] = username
+        if attachments is not None:
+            message["attachments"] = attachments
+        if blocks is not None:
+            message["blocks"] = blocks
+        if thread_ts:
+            message["thread_ts"] = thread_ts
+        stored = ws.post(channel, message)
+        if deliver:
+            self._channel_event(sim_channel, {**stored, "channel": channel, "event_ts": stored["ts"],
+                                              "channel_type": sim_channel.channel_type})
+        return stored["ts"]
+
+    def unfurl(self, channel: str, ts: str, attachment: dict[str, Any], deliver: bool = True) -> Reply | None:
+        """Slack's link preview of a pasted link: the message gains an attachment, and the
+        app gets a message_changed with the same text (no `edited`, it's not an edit)."""
+        ws = self.workspace
+        sim_channel = self._channel(channel)
+        previous, current = ws.unfurl(channel, ts, attachment)
+        if not deliver:
+            return None
+        event_ts = ws.next_ts()
+        return self._channel_event(sim_channel, {
+            "type": "message", "subtype": "message_changed", "hidden": True,
+            "message": current, "channel": channel, "previous_message": previous,
+            "event_ts": event_ts, "ts": event_ts, "channel_type": sim_channel.channel_type,
+        })
+
     def _file(self, user: SimUser, spec: dict[str, Any], channel: str) -> dict[str, Any]:
         name = str(spec.get("name", "file.bin"))
         base = file_object(self.workspace, self.workspace.new_id("F"), name, title=spec.get("title"),
@@ -198,6 +252,15 @@ class SlackPlayer:
         if not deliver:
             return None
         event_ts = ws.next_ts()
+        tombstone = ws.message(channel, ts)
+        if tombstone is not None and tombstone.get("subtype") == "tombstone":
+            # A thread parent with replies: Slack sends no message_deleted, but a
+            # message_changed to "This message was deleted." (the replies stay).
+            return self._channel_event(sim_channel, {
+                "type": "message", "subtype": "message_changed", "hidden": True,
+                "message": tombstone, "channel": channel, "previous_message": previous,
+                "event_ts": event_ts, "ts": event_ts, "channel_type": sim_channel.channel_type,
+            })
         return self._channel_event(sim_channel, {
             "type": "message", "subtype": "message_deleted", "hidden": True, "channel": channel,
             "ts": event_ts, "deleted_ts": ts, "event_ts": event_ts, "previous_message": previous,

@@ -31,7 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import parse_qsl, urlsplit
 
-from .methods import OAuthApps, SlackMethods, truthy
+from .methods import OAuthApps, SlackMethods, apps_connections_open, truthy
 from .records import Fault, RecordedCall, SlackError
 from .workspace import Workspace
 
@@ -84,6 +84,8 @@ class FakeSlackWebAPI:
         self._stopping = threading.Event()
         # Tracebacks of simulator bugs, which are answered with HTTP 500.
         self.errors: list[str] = []
+        # Socket Mode endpoints (SocketModeServer) that apps.connections.open hands out.
+        self.socket_mode_servers: list[Any] = []
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -182,6 +184,11 @@ class FakeSlackWebAPI:
         """
         with self._changed:
             self._faults.setdefault(method, deque()).extend(faults)
+
+    def serve_socket_mode(self, server: Any) -> None:
+        """Let apps.connections.open hand out `server`'s URLs to its app-level token."""
+        with self._changed:
+            self.socket_mode_servers.append(server)
 
     def add_workspace(self, workspace: Workspace) -> None:
         """Serve another team from this API; its bot token selects it."""
@@ -329,11 +336,14 @@ class FakeSlackWebAPI:
                     return 200, {"ok": True, **self.oauth.exchange(params)}, {}
                 except SlackError as err:
                     return 200, {"ok": False, "error": err.code}, {}
-        if method not in self._methods.table:
-            return 200, {"ok": False, "error": "unknown_method"}, {}
         token = params.get("token")
         if auth.lower().startswith("bearer "):
             token = auth[len("bearer "):].strip()
+        if method == "apps.connections.open":
+            with self._changed:
+                return _answer(apps_connections_open(self.socket_mode_servers, token))
+        if method not in self._methods.table:
+            return 200, {"ok": False, "error": "unknown_method"}, {}
         if not token:
             return 200, {"ok": False, "error": "not_authed"}, {}
         team = next((t for t in self._teams if token in t.ws.known_tokens()), None)
@@ -412,6 +422,13 @@ class FakeSlackWebAPI:
                 methods.ephemerals.append({"channel": channel_id, "user": info["user_id"],
                                                  "ts": ws.next_ts(), "message": dict(payload)})
         return 200, "ok", {"Content-Type": "text/plain; charset=utf-8"}
+
+
+def _answer(call: Callable[[], dict[str, Any]]) -> Answer:
+    try:
+        return 200, {"ok": True, **call()}, {}
+    except SlackError as err:
+        return 200, {"ok": False, "error": err.code, **err.extra}, {}
 
 
 def _basic_credentials(header: str) -> tuple[str, str] | None:

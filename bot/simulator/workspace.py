@@ -312,6 +312,15 @@ class Workspace:
             channel.pin_info.pop(ts, None)
             return previous
 
+    def unfurl(self, channel_id: str, ts: str, attachment: dict[str, Any]) -> tuple[Message, Message]:
+        """Add a link preview to a message; returns copies of it before and after."""
+        with self.lock:
+            stored = self._require_message(channel_id, ts)
+            previous = copy.deepcopy(stored)
+            attachments: list[dict[str, Any]] = stored.setdefault("attachments", [])
+            attachments.append({"id": len(attachments) + 1, **attachment})
+            return previous, copy.deepcopy(stored)
+
     def messages(self, channel_id: str) -> list[Message]:
         """Every stored message, replies included, oldest first."""
         with self.lock:

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from bot.services.capture import CapturedMessage
+from bot.slack.message_text import links_of, readable_text
 
 # Subtypes that are something a person (or another tool) said. Joins, topic changes,
 # "pinned an item" notices and the like are channel bookkeeping, not timeline.
@@ -18,6 +19,8 @@ RECORDABLE_SUBTYPES = {None, "thread_broadcast", "file_share", "bot_message", "m
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 # Column width for an author: user and bot ids are short; a bot's display name may not be.
 AUTHOR_MAX = 32
+# Column width for the name an integration posts under (`username`, `bot_profile.name`).
+AUTHOR_NAME_MAX = 255
 
 
 def storable(text: str) -> str:
@@ -38,21 +41,46 @@ def is_recordable(message: dict[str, Any], *, bot_user_id: str | None, bot_id: s
     return True
 
 
+def _file_ref(f: dict[str, Any]) -> dict[str, Any]:
+    """A file's name, type and permalink; keys without a value are left out."""
+    ref: dict[str, Any] = {"name": storable(str(f.get("name") or f.get("title") or "file")), "permalink": f.get("permalink")}
+    for key in ("title", "mimetype", "filetype"):
+        if isinstance(f.get(key), str) and f[key]:
+            ref[key] = storable(f[key])
+    return ref
+
+
 def files_of(message: dict[str, Any]) -> tuple[dict[str, Any], ...]:
-    return tuple(
-        {"name": f.get("name") or f.get("title") or "file", "permalink": f.get("permalink")}
-        for f in message.get("files") or []
-        if isinstance(f, dict) and f.get("mode") != "tombstone"
-    )
+    files = message.get("files")
+    return tuple(_file_ref(f) for f in (files if isinstance(files, list) else []) if isinstance(f, dict) and f.get("mode") != "tombstone")
+
+
+def author_name_of(message: dict[str, Any]) -> str | None:
+    """The name an integration posted under; None for people (their name comes from users.info)."""
+    if not message.get("bot_id") and message.get("subtype") != "bot_message":
+        return None
+    profile = message.get("bot_profile")
+    for name in (message.get("username"), profile.get("name") if isinstance(profile, dict) else None):
+        if isinstance(name, str) and name.strip():
+            return storable(" ".join(name.split()))[:AUTHOR_NAME_MAX]
+    return None
+
+
+def is_tombstone(message: dict[str, Any]) -> bool:
+    """A deleted thread parent that Slack keeps ("This message was deleted.") for its replies."""
+    return message.get("subtype") == "tombstone"
 
 
 def captured_message(message: dict[str, Any], *, channel_id: str) -> CapturedMessage:
     author = message.get("user") or message.get("bot_id") or message.get("username")
+    thread_ts = message.get("thread_ts")
     return CapturedMessage(
         channel_id=channel_id,
         ts=str(message["ts"]),
         author=storable(str(author))[:AUTHOR_MAX] if author else None,
-        text=storable(str(message.get("text") or "")),
-        thread_ts=message.get("thread_ts"),
+        text=storable(readable_text(message)),
+        thread_ts=thread_ts if isinstance(thread_ts, str) else None,
         files=files_of(message),
+        author_name=author_name_of(message),
+        links=tuple({k: storable(v) for k, v in link.items()} for link in links_of(message)),
     )

@@ -10,6 +10,7 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from bot.markup import neutralize_mentions
+from bot.slack.blocks import submitted_field
 from bot.services.actions import STATUS_LABELS, ItemView
 
 DONE = "followup_done"
@@ -164,10 +165,8 @@ def add_item_modal(incident_id: int, incident_ref: str, default_owner: str) -> d
 
 def submitted_item(view: dict[str, Any]) -> tuple[int | None, str, str | None, str | None, str | None]:
     """(incident id, text, owner, due text, priority) from a submitted `add_item_modal`."""
-    values = (view.get("state") or {}).get("values") or {}
-
     def field(block: str) -> dict[str, Any]:
-        return (values.get(block) or {}).get(block) or {}
+        return submitted_field(view, block)
 
     metadata = str(view.get("private_metadata") or "")
     priority = (field("priority").get("selected_option") or {}).get("value")

@@ -5,7 +5,7 @@ from typing import Any
 from slack_bolt import App
 
 from bot import commands as cmd
-from bot.slack.listeners import commands, events, followups, postmortem
+from bot.slack.listeners import commands, events, followups, postmortem, updates
 from bot.slack.listeners import stats as stats_listener
 
 
@@ -16,6 +16,7 @@ def register_listeners(app: App) -> None:
     commands.register(app)
     postmortem.register(app)
     followups.register(app)
+    updates.register(app)
     stats_listener.register(app)
 
 

@@ -19,6 +19,7 @@ from bot.services.incidents import require_open_incident
 from bot.services.errors import ScribeError
 from bot.slack.app import Scribe
 from bot.slack.client import deadline_client
+from bot.slack.io import views
 from bot.slack.listeners import postmortem
 from bot.slack.listeners import stats as stats_listener
 from bot.slack.lazy import reports_failure
@@ -44,6 +45,11 @@ def incident_command(ack: Ack, command: dict[str, Any], client: WebClient, scrib
         client=deadline_client(client),
         entries=scribe.entry_writer,
     )
+    if reply.view is not None:
+        # The form opens before the ack: the trigger_id lives only 3 seconds.
+        problem = views.open_modal(client, trigger_id=command.get("trigger_id", ""), view=reply.view)
+        ack(response_type="ephemeral", text=f":x: {problem}") if problem else ack()
+        return
     ack(response_type="in_channel" if reply.in_channel else "ephemeral", text=reply.text, blocks=reply.blocks)
 
 

@@ -18,7 +18,8 @@ from bot.services import capture
 from bot.services.capture import CapturedMessage, IncomingMessage
 from bot.slack.app import Scribe
 from bot.slack.client import deadline_client, describe_failure, is_transient
-from bot.slack.payloads import captured_message, is_recordable, storable
+from bot.slack.message_text import readable_text
+from bot.slack.payloads import captured_message, is_recordable, is_tombstone, storable
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,11 @@ def on_message(event: dict[str, Any], context: BoltContext, scribe: Scribe) -> N
 
 def on_message_changed(event: dict[str, Any], context: BoltContext, scribe: Scribe) -> None:
     message = event.get("message") or {}
+    if message.get("ts") and is_tombstone(message):
+        # A deleted thread parent with replies: Slack says "changed to a tombstone", not deleted.
+        with scribe.transaction() as session:
+            capture.record_delete(session, team_id=context.team_id, channel_id=event["channel"], ts=str(message["ts"]), now=scribe.now())
+        return
     if not message.get("ts") or not is_recordable(message, bot_user_id=context.bot_user_id, bot_id=context.bot_id):
         return
     previous = event.get("previous_message") or {}
@@ -40,7 +46,8 @@ def on_message_changed(event: dict[str, Any], context: BoltContext, scribe: Scri
             session,
             team_id=context.team_id,
             message=captured_message(message, channel_id=event["channel"]),
-            previous_text=storable(previous["text"]) if isinstance(previous.get("text"), str) else None,
+            # Read like the message itself: an integration's previous text is in its attachments/blocks.
+            previous_text=storable(readable_text(previous)) if isinstance(previous, dict) and previous.get("ts") else None,
             edit_ts=(message.get("edited") or {}).get("ts"),
             now=scribe.now(),
         )
