@@ -45,6 +45,7 @@ class Runtime:
     # (`runtime.reminders.run_due()`); the scheduler only calls it periodically.
     reminders: ReminderDelivery | None = None
     scheduler: FollowupScheduler | None = None
+    _configured_team: str | None = None
 
     @classmethod
     def start(
@@ -90,7 +91,16 @@ class Runtime:
             # With OAuth, Bolt looks each request's installation up in the database, which
             # blocks: then every request goes to the server's threads.
             inline = None if settings.oauth else waits_only_on_shared_write
-            runtime.server = HttpServer(app, host=host, port=settings.port if port is None else port, threads=settings.workers, inline=inline)
+            routes = None
+            if settings.web_enabled:
+                from functools import partial
+
+                from bot.web import register as register_web
+
+                routes = partial(register_web, settings=settings, session_factory=factory, client_for=runtime.team_client,
+                                 serves_team=runtime.serves_team, clock=clock)
+            runtime.server = HttpServer(app, host=host, port=settings.port if port is None else port, threads=settings.workers,
+                                        inline=inline, routes=routes)
             if background:
                 runtime.server.start()
             log.info("listening on http://%s:%s/slack/events", host, runtime.server.port)
@@ -117,6 +127,14 @@ class Runtime:
         if installed is not None:
             return WebClient(token=installed.bot_token, base_url=client.base_url, timeout=client.timeout, retry_handlers=client.retry_handlers)
         return client if client.token else None
+
+    def serves_team(self, team_id: str) -> bool:
+        """Whether this app records `team_id`: the configured token's team, or an installed one."""
+        if self.app.client.token:
+            if self._configured_team is None:
+                self._configured_team = self.app.client.auth_test().get("team_id")
+            return team_id == self._configured_team
+        return self._installed_bot(team_id) is not None
 
     def _installed_bot(self, team_id: str) -> Any:
         """The team's installation (slack_sdk Bot) in multi-workspace mode, else None."""
