@@ -15,6 +15,9 @@ Measures, each over --runs runs (median, min, max), and exits 1 if any target is
             least time that rate limit allows.                       target: < 1.5
   memory    peak RSS of `scribe run` after 100 open incidents with 1,000 messages each,
             sent over HTTP.                                          target: < 150 MB
+  web       p99 of GET / and GET /incidents/<ref> (signed in) from `scribe run` with 10,000
+            incidents and an incident of 10,000 messages, SQLite and PostgreSQL
+            (bench/web.py).                                          target: < 200 ms
 
 Everything runs on 127.0.0.1: Slack is the local simulator (bot/simulator), the servers
 are subprocesses on free ports, databases are temporary (SQLite in a temp dir; PostgreSQL
@@ -883,7 +886,14 @@ BENCHMARKS: dict[str, Callable[[Bench], list[Row]]] = {
     "draft": draft_rows,
     "reminders": reminder_rows,
     "memory": memory_rows,
+    "web": lambda bench: _web_rows(bench, "sqlite") + _web_rows(bench, "postgresql"),
 }
+
+
+def _web_rows(bench: Bench, backend: str) -> list[Row]:
+    from bench.web import web_rows  # bench/web.py builds on this module
+
+    return web_rows(bench, backend)
 
 
 def log_progress(name: str, rows: dict[str, Row]) -> None:

@@ -10,6 +10,7 @@ import sys
 from datetime import datetime, timedelta, timezone
 from http.cookies import SimpleCookie
 from pathlib import Path
+from typing import Any, Callable
 from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parents[1]
@@ -82,7 +83,8 @@ def sign_in(base_url: str, api: FakeSlackWebAPI, user_id: str) -> str:
     return f"scribe_session={jar['scribe_session'].value}"
 
 
-def seed(database_url: str, *, incidents: int, messages: int, team_id: str = "T0SIM", channels: int = 100) -> int:
+def seed(database_url: str, *, incidents: int, messages: int, team_id: str = "T0SIM", channels: int = 100,
+         channel_of: "Callable[[int], str] | None" = None) -> int:
     """`incidents` closed incidents spread over `channels` channels and the last year, and one
     more incident with `messages` messages (with thread replies and key events); returns its id."""
     from sqlalchemy import insert
@@ -95,7 +97,7 @@ def seed(database_url: str, *, incidents: int, messages: int, team_id: str = "T0
     rows = []
     for n in range(incidents):
         started = end - timedelta(minutes=53 * n)
-        rows.append(dict(team_id=team_id, channel_id=f"C{n % channels:07d}", channel_name=f"inc-{n % channels}",
+        rows.append(dict(team_id=team_id, channel_id=(channel_of or _channel)(n % channels), channel_name=f"inc-{n % channels}",
                          title=f"Incident number {n}: checkout errors", severity=f"sev{1 + n % 4}", created_by="U0ANN",
                          declared_at=started + timedelta(minutes=4), started_at=started, detected_at=started + timedelta(minutes=3),
                          mitigated_at=started + timedelta(minutes=30), resolved_at=started + timedelta(minutes=45),
@@ -123,3 +125,69 @@ def seed(database_url: str, *, incidents: int, messages: int, team_id: str = "T0
             conn.execute(insert(TimelineEntry), entries[start:start + 2000])
     engine.dispose()
     return int(big)
+
+
+def _channel(n: int) -> str:
+    return f"C{n:07d}"
+
+
+# -- the benchmark row ---------------------------------------------------------------------------
+
+WEB_TARGET_MS = 200.0
+
+
+def _timed_get(host: str, port: int, path: str, cookie: str) -> tuple[float, int, int]:
+    import time
+
+    conn = http.client.HTTPConnection(host, port, timeout=30)
+    began = time.perf_counter()
+    conn.request("GET", path, headers={"Cookie": cookie})
+    response = conn.getresponse()
+    body = response.read()
+    seconds = time.perf_counter() - began
+    conn.close()
+    return seconds, response.status, len(body)
+
+
+def web_rows(bench: "Any", backend: str) -> "list[Any]":
+    """p99 of `/` and `/incidents/<ref>` over HTTP against `scribe run`, with 10,000
+    incidents in the database and one incident of 10,000 messages."""
+    from contextlib import ExitStack
+
+    from bench.run import BenchmarkError, Row, bench_workspace, channel_id, log_progress, percentile
+    from bot.db import upgrade
+
+    incidents = 500 if bench.quick else 10_000
+    messages = 500 if bench.quick else 10_000
+    requests = 30 if bench.quick else 200
+    listing = Row(f"web {backend}: / p99, {incidents:,} incidents", "ms", limit=WEB_TARGET_MS)
+    page = Row(f"web {backend}: /incidents/<ref> p99, {messages:,} msgs", "ms", limit=WEB_TARGET_MS)
+    with ExitStack() as stack:
+        database_url = bench.sqlite_url(f"web-{backend}") if backend == "sqlite" else stack.enter_context(bench.postgres_database())
+        upgrade(database_url)
+        workspace = bench_workspace(100)
+        workspace.add_channel("CBIG", name="inc-big")
+        api = stack.enter_context(FakeSlackWebAPI(workspace))
+        big = seed(database_url, incidents=incidents, messages=messages, channel_of=channel_id)
+        server = stack.enter_context(web_server(bench.workdir, api, database_url=database_url, signing_secret=bench.signing_secret,
+                                                name=f"web-{backend}"))
+        cookie = sign_in(f"http://127.0.0.1:{server.port}", api, "U0ANN")
+        paths = {"list": ["/", "/?severity=sev2", "/?period=90d&status=closed", "/?before=5000"],
+                 "page": [f"/incidents/INC-{big}"]}
+        for path in paths["list"] + paths["page"]:  # warm: privacy and names asked of Slack once, then cached
+            _, status, _ = _timed_get("127.0.0.1", server.port, path, cookie)
+            if status != 200:
+                raise BenchmarkError(f"GET {path} answered {status}\n{server.log_tail()}")
+        for _ in range(bench.runs):
+            for row, which in ((listing, "list"), (page, "page")):
+                samples = []
+                for n in range(requests):
+                    path = paths[which][n % len(paths[which])]
+                    seconds, status, size = _timed_get("127.0.0.1", server.port, path, cookie)
+                    if status != 200 or size < 1000:
+                        raise BenchmarkError(f"GET {path} answered {status} ({size} bytes)\n{server.log_tail()}")
+                    samples.append(seconds * 1000)
+                row.values.append(percentile(samples, 0.99))
+            server.check_alive()
+    log_progress(f"web {backend}", {listing.name: listing, page.name: page})
+    return [listing, page]
