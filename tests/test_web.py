@@ -388,3 +388,20 @@ def test_start_bookmarks_the_web_page_and_links_it(web) -> None:  # type: ignore
 def test_without_a_public_url_nothing_is_bookmarked(app) -> None:  # type: ignore[no-untyped-def]
     app.player.command("U0ANN", "C0INC", "start Checkout returns 502 sev2")
     assert app.api.calls_to("bookmarks.add") == []
+
+
+def test_the_timeline_shows_new_edited_deleted_and_pinned_messages_at_once(web) -> None:  # type: ignore[no-untyped-def]
+    start(web, "C0INC", "start Checkout returns 502 sev2")
+    p = web.player
+    first = p.say("U0CHI", "C0INC", "first look: error rate 31%")
+    b = signed_in(web)
+    assert "first look: error rate 31%" in b.get("/incidents/INC-1").text
+    second = p.say("U0BOB", "C0INC", "pool exhausted")
+    assert "pool exhausted" in b.get("/incidents/INC-1").text
+    p.edit("U0CHI", "C0INC", first, "first look: error rate 35%")
+    text = b.get("/incidents/INC-1").text
+    assert "error rate 35%" in text and "error rate 31%" not in text and "(edited)" in text
+    p.pin("U0BOB", "C0INC", second)
+    assert '<li class="msg key">' in b.get("/incidents/INC-1").text
+    p.delete("C0INC", second)
+    assert "pool exhausted" not in b.get("/incidents/INC-1").text

@@ -8,6 +8,7 @@ who sees what are in bot.web.access. Refusals are plain pages that name no incid
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 import jinja2
+from markupsafe import Markup
 from aiohttp import web
 from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
@@ -34,6 +36,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 RunBlocking = Callable[..., Awaitable[Any]]
 
+# A rendered timeline is reused until its messages change, or for this long (names may change).
+TIMELINE_TTL = 300.0
 SESSION_COOKIE = "scribe_session"
 LOGIN_COOKIE = "scribe_login"
 CALLBACK_PATH = "/auth/callback"
@@ -99,6 +103,9 @@ class WebView:
         self.env = web_environment()
         self.secure = cookie_is_secure(self.public_url)
         self._markdown_cache: dict[int, Any] = {}
+        # incident id -> (fingerprint of its messages, when rendered, the rendered timeline)
+        self._timelines: dict[int, tuple[tuple[Any, ...], float, Markup]] = {}
+        self._monotonic = time.monotonic
 
     @property
     def redirect_uri(self) -> str:
@@ -228,13 +235,24 @@ class WebView:
         now = self._clock()
         client = self._client_for(viewer.team_id)
 
+        cached = self._timelines.get(incident.id)
+
         def work(session: Session) -> Any:
             live = session.merge(incident, load=False)
-            page = data.incident_page(session, client, live, settings=self.settings, now=now)
+            fingerprint = data.timeline_fingerprint(session, live.id)
+            fresh = cached is not None and cached[0] == fingerprint and self._monotonic() - cached[1] < TIMELINE_TTL
+            page = data.incident_page(session, client, live, settings=self.settings, now=now, with_messages=not fresh)
             session.expunge_all()
-            return page
+            return page, fingerprint, fresh
 
-        page = await self._run(self._in_transaction, work)
+        page, fingerprint, fresh = await self._run(self._in_transaction, work)
+        if fresh:
+            timeline_html = cached[2]
+        else:
+            timeline_html = await self._run(self._render_timeline, page)
+            if len(self._timelines) > 64:
+                self._timelines.clear()
+            self._timelines[incident.id] = (fingerprint, self._monotonic(), timeline_html)
         html = None
         if page.postmortem_markdown is not None:
             html = self._markdown_cache.get(page.postmortem_id)  # versions never change
@@ -243,8 +261,11 @@ class WebView:
                 if len(self._markdown_cache) > 256:
                     self._markdown_cache.clear()
                 self._markdown_cache[page.postmortem_id] = html
-        return self._page("incident.html.j2", viewer=viewer, page=page, postmortem_html=html,
+        return self._page("incident.html.j2", viewer=viewer, page=page, postmortem_html=html, timeline_html=timeline_html,
                           chart_src=f"/incidents/{page.incident.ref}/chart.png")
+
+    def _render_timeline(self, page: data.IncidentPage) -> Markup:
+        return Markup(self.env.get_template("timeline.html.j2").render(days=page.days, message_count=page.message_count))
 
     def _context(self, incident: Any, team_id: str) -> dict[str, Any]:
         client = self._client_for(team_id)
