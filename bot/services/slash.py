@@ -27,9 +27,9 @@ from bot.services.errors import NoOpenIncident, ScribeError
 from bot.services.incidents import CommandEntry
 from bot.slack.blocks import followups as followup_blocks
 from bot.slack.io import channels
-from bot.web.links import incident_url
 from bot.slack.payloads import storable
 from bot.timeparse import TimeParseError, parse_moment
+from bot.web.links import incident_url
 
 SLOW_COMMANDS = (cmd.Postmortem, cmd.Backfill)
 # The subcommands that parse to SLOW_COMMANDS, for routing by the first word alone.
