@@ -337,29 +337,17 @@ class FakeSlackWebAPI:
             credentials = _basic_credentials(auth)
             if credentials is not None:
                 params = {**params, "client_id": credentials[0], "client_secret": credentials[1]}
-            with self._changed:
-                try:
-                    return 200, {"ok": True, **self.oauth.exchange(params)}, {}
-                except SlackError as err:
-                    return 200, {"ok": False, "error": err.code}, {}
+            return self._app_answer(lambda: self.oauth.exchange(params))
         if method == "openid.connect.token":
             credentials = _basic_credentials(auth)
             if credentials is not None:
                 params = {**params, "client_id": credentials[0], "client_secret": credentials[1]}
-            with self._changed:
-                try:
-                    return 200, {"ok": True, **self.openid.token(params, self.workspace.now())}, {}
-                except SlackError as err:
-                    return 200, {"ok": False, "error": err.code}, {}
+            return self._app_answer(lambda: self.openid.token(params, self.workspace.now()))
         if method == "openid.connect.userInfo":
             bearer = auth[len("bearer "):].strip() if auth.lower().startswith("bearer ") else params.get("token")
             if not bearer:
                 return 200, {"ok": False, "error": "not_authed"}, {}
-            with self._changed:
-                try:
-                    return 200, {"ok": True, **self.openid.user_info(str(bearer))}, {}
-                except SlackError as err:
-                    return 200, {"ok": False, "error": err.code}, {}
+            return self._app_answer(lambda: self.openid.user_info(str(bearer)))
         if method not in self._methods.table:
             return 200, {"ok": False, "error": "unknown_method"}, {}
         token = params.get("token")
@@ -381,6 +369,15 @@ class FakeSlackWebAPI:
                 return 200, {"ok": False, "error": err.code, **err.extra}, {}
             self._accepted(method, params)
             return 200, {"ok": True, **result}, {}
+
+    def _app_answer(self, produce: Callable[[], dict[str, Any]]) -> Answer:
+        """An answer to a method authenticated by the app's credentials or a user token
+        rather than a bot token (oauth.v2.access, openid.connect.*)."""
+        with self._changed:
+            try:
+                return 200, {"ok": True, **produce()}, {}
+            except SlackError as err:
+                return 200, {"ok": False, "error": err.code}, {}
 
     def _rate_key(self, params: dict[str, Any]) -> str:
         ref = str(params.get("channel", ""))

@@ -7,6 +7,7 @@ who sees what are in bot.web.access. Refusals are plain pages that name no incid
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -69,6 +70,25 @@ def _md_inline(markdown: str | None) -> Any:
     if text.startswith("<p>") and text.endswith("</p>") and text.count("<p>") == 1:
         text = text[3:-4]
     return type(html)(text)
+
+
+Page = Callable[["WebView", web.Request, WebSession, Any], Awaitable[web.Response]]
+
+
+def _for_incident(page: Page) -> Callable[["WebView", web.Request], Awaitable[web.Response]]:
+    """A page of one incident: only for a signed-in person allowed to see it."""
+
+    @functools.wraps(page)
+    async def guarded(self: "WebView", request: web.Request) -> web.Response:
+        viewer = await self._viewer(request)
+        if isinstance(viewer, web.Response):
+            return viewer
+        incident, refusal = await self._incident_for(request, viewer)
+        if refusal is not None:
+            return refusal
+        return await page(self, request, viewer, incident)
+
+    return guarded
 
 
 def _redirect(location: str) -> web.Response:
@@ -225,13 +245,8 @@ class WebView:
                                        "This incident was recorded in a private channel you are not a member of.", viewer=viewer)
         return incident, None
 
-    async def incident(self, request: web.Request) -> web.Response:
-        viewer = await self._viewer(request)
-        if isinstance(viewer, web.Response):
-            return viewer
-        incident, refusal = await self._incident_for(request, viewer)
-        if refusal is not None:
-            return refusal
+    @_for_incident
+    async def incident(self, request: web.Request, viewer: WebSession, incident: Any) -> web.Response:
         now = self._clock()
         client = self._client_for(viewer.team_id)
 
@@ -272,13 +287,8 @@ class WebView:
         return self._in_transaction(lambda s: data.incident_context(s, client, s.merge(incident, load=False),
                                                                     settings=self.settings, now=self._clock()))
 
-    async def chart(self, request: web.Request) -> web.Response:
-        viewer = await self._viewer(request)
-        if isinstance(viewer, web.Response):
-            return viewer
-        incident, refusal = await self._incident_for(request, viewer)
-        if refusal is not None:
-            return refusal
+    @_for_incident
+    async def chart(self, request: web.Request, viewer: WebSession, incident: Any) -> web.Response:
         context = await self._run(self._context, incident, viewer.team_id)
         png = await self._run(render_timeline_chart, context)
         return web.Response(body=png, content_type="image/png", headers={**SECURITY_HEADERS, "Cache-Control": "private, max-age=60"})
@@ -288,24 +298,14 @@ class WebView:
         return self._in_transaction(lambda s: data.postmortem_markdown(s, client, s.merge(incident, load=False),
                                                                        settings=self.settings, now=self._clock()))
 
-    async def postmortem_md(self, request: web.Request) -> web.Response:
-        viewer = await self._viewer(request)
-        if isinstance(viewer, web.Response):
-            return viewer
-        incident, refusal = await self._incident_for(request, viewer)
-        if refusal is not None:
-            return refusal
+    @_for_incident
+    async def postmortem_md(self, request: web.Request, viewer: WebSession, incident: Any) -> web.Response:
         markdown, _ = await self._run(self._markdown, incident, viewer.team_id)
         return web.Response(text=markdown, content_type="text/markdown", charset="utf-8", headers={
             **SECURITY_HEADERS, "Content-Disposition": f'attachment; filename="{incident.ref}-postmortem.md"'})
 
-    async def postmortem_html(self, request: web.Request) -> web.Response:
-        viewer = await self._viewer(request)
-        if isinstance(viewer, web.Response):
-            return viewer
-        incident, refusal = await self._incident_for(request, viewer)
-        if refusal is not None:
-            return refusal
+    @_for_incident
+    async def postmortem_html(self, request: web.Request, viewer: WebSession, incident: Any) -> web.Response:
         markdown, stored = await self._run(self._markdown, incident, viewer.team_id)
         context = await self._run(self._context, incident, viewer.team_id)
         png = await self._run(render_timeline_chart, context)
@@ -318,13 +318,8 @@ class WebView:
         return web.Response(text=body, content_type="text/html", charset="utf-8", headers={
             **SECURITY_HEADERS, "Content-Disposition": f'attachment; filename="{incident.ref}-postmortem.html"'})
 
-    async def timeline_csv(self, request: web.Request) -> web.Response:
-        viewer = await self._viewer(request)
-        if isinstance(viewer, web.Response):
-            return viewer
-        incident, refusal = await self._incident_for(request, viewer)
-        if refusal is not None:
-            return refusal
+    @_for_incident
+    async def timeline_csv(self, request: web.Request, viewer: WebSession, incident: Any) -> web.Response:
         client = self._client_for(viewer.team_id)
         rows = await self._run(self._in_transaction, lambda s: data.timeline_rows(s, client, s.merge(incident, load=False), now=self._clock()))
         return web.Response(text=to_csv(rows), content_type="text/csv", charset="utf-8", headers={
