@@ -405,3 +405,26 @@ def test_the_timeline_shows_new_edited_deleted_and_pinned_messages_at_once(web) 
     assert '<li class="msg key">' in b.get("/incidents/INC-1").text
     p.delete("C0INC", second)
     assert "pool exhausted" not in b.get("/incidents/INC-1").text
+
+
+def test_deactivation_and_leaving_a_channel_take_effect_within_a_minute(database_url, slack, clock) -> None:  # type: ignore[no-untyped-def]
+    from datetime import datetime as real_datetime
+
+    clock.set(real_datetime.now(timezone.utc))  # the session cookie's own expiry is on the wall clock
+    slack.workspace.join("G0PRIV", "U0BOB")
+    running = start_web_app(database_url, slack, clock=clock)
+    try:
+        running.player.command("U0ANN", "G0PRIV", "start Payroll export leaked sev1")
+        b = signed_in(running, "U0BOB")
+        assert b.get("/incidents/INC-1").status == 200
+        slack.workspace.channels["G0PRIV"].members.discard("U0BOB")
+        assert b.get("/incidents/INC-1").status == 200  # membership cached for up to 60 s
+        clock.advance(seconds=61)
+        refused = b.get("/incidents/INC-1")
+        assert refused.status == 403 and "Payroll" not in refused.text
+        slack.workspace.users["U0BOB"].deleted = True
+        clock.advance(seconds=61)
+        gone = b.get("/")
+        assert gone.status == 403 and "deactivated" in gone.text
+    finally:
+        running.stop()

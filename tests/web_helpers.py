@@ -25,7 +25,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_web_app(database_url: str, slack: Any, **overrides: Any) -> Any:
+def start_web_app(database_url: str, slack: Any, *, clock: Any = None, **overrides: Any) -> Any:
     slack.oauth.register(CLIENT_ID, CLIENT_SECRET)
     port = free_port()
     values: dict[str, Any] = dict(slack_client_id=CLIENT_ID, slack_client_secret=CLIENT_SECRET, web_secret=WEB_SECRET,
@@ -36,7 +36,8 @@ def start_web_app(database_url: str, slack: Any, **overrides: Any) -> Any:
     from tests.conftest import SIGNING_SECRET, RunningApp, make_settings
 
     settings = make_settings(database_url, slack.base_url, **values)
-    runtime = Runtime.start(settings, host="127.0.0.1", port=port, background=True, history_pause=lambda: None)
+    extra = {} if clock is None else {"clock": clock}
+    runtime = Runtime.start(settings, host="127.0.0.1", port=port, background=True, history_pause=lambda: None, **extra)
     runtime.backfill_thread.join(10)
     player = SlackPlayer(slack.workspace, slack, app_url=runtime.url, signing_secret=SIGNING_SECRET)
     return RunningApp(runtime=runtime, player=player, api=slack, settings=settings, session_factory=runtime.app.scribe.session_factory)

@@ -117,7 +117,8 @@ class WebView:
         self._run = run_blocking
         self.signer = Signer(settings.web_secret, session_hours=settings.web_session_hours)
         self.used_states = UsedStates()
-        self.access = Access(client_for)
+        # Its caches age on the app's clock, so tests can move past them.
+        self.access = Access(client_for, clock=lambda: self._clock().timestamp())
         self.oidc = OpenIDConnect(api_url=settings.slack_api_url, client_id=settings.slack_client_id,
                                   client_secret=settings.slack_client_secret)
         self.env = web_environment()
