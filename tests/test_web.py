@@ -428,3 +428,16 @@ def test_deactivation_and_leaving_a_channel_take_effect_within_a_minute(database
         assert gone.status == 403 and "deactivated" in gone.text
     finally:
         running.stop()
+
+
+def test_slack_unreachable_gets_a_plain_503_not_a_500(web) -> None:  # type: ignore[no-untyped-def]
+    from bot.simulator.records import Fault
+
+    web.api.inject("auth.test", Fault(error="fatal_error"))
+    web.api.openid.sign_in_as(web.api.workspace, "U0ANN")
+    b = browser_for(web)
+    page = b.get(b.callback_url())
+    assert page.status == 503 and "can't reach its database or Slack" in page.text
+    assert "scribe_session" not in b.cookies
+    again = b.get(b.callback_url())  # Slack is back: signing in works
+    assert again.status == 302 and "scribe_session" in b.cookies

@@ -20,6 +20,8 @@ import jinja2
 from markupsafe import Markup
 from aiohttp import web
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Settings
@@ -42,6 +44,9 @@ TIMELINE_TTL = 300.0
 SESSION_COOKIE = "scribe_session"
 LOGIN_COOKIE = "scribe_login"
 CALLBACK_PATH = "/auth/callback"
+UNAVAILABLE = ("<!doctype html><title>Try again shortly</title><h1>Try again shortly</h1>"
+               "<p>Incident Scribe can't reach its database or Slack right now, so this page can't be shown. "
+               "Please try again in a minute.</p>")
 SECURITY_HEADERS = {
     # No script runs on these pages, whatever a message or postmortem contains.
     "Content-Security-Policy": "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; form-action 'self' https:; base-uri 'none'; frame-ancestors 'none'",
@@ -114,7 +119,7 @@ class WebView:
         self._client_for = client_for
         self._serves_team = serves_team
         self._clock = clock
-        self._run = run_blocking
+        self._run_blocking = run_blocking
         self.signer = Signer(settings.web_secret, session_hours=settings.web_session_hours)
         self.used_states = UsedStates()
         # Its caches age on the app's clock, so tests can move past them.
@@ -127,6 +132,16 @@ class WebView:
         # incident id -> (fingerprint of its messages, when rendered, the rendered timeline)
         self._timelines: dict[int, tuple[tuple[Any, ...], float, Markup]] = {}
         self._monotonic = time.monotonic
+
+    async def _run(self, blocking: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Blocking work in the server's threads. The database or Slack failing gets a plain
+        503 page (and a log line naming the failure's kind, never its details)."""
+        try:
+            return await self._run_blocking(blocking, *args, **kwargs)  # type: ignore[no-any-return]
+        except (SQLAlchemyError, SlackApiError, SlackClientError, OSError) as error:
+            log.warning("web page %s failed: %s", getattr(blocking, "__name__", "?"), type(error).__name__)
+            raise web.HTTPServiceUnavailable(
+                text=UNAVAILABLE, content_type="text/html", headers={k: v for k, v in SECURITY_HEADERS.items()}) from None
 
     @property
     def redirect_uri(self) -> str:
