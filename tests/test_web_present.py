@@ -60,3 +60,13 @@ def test_csv_quotes_and_guards_against_formulas() -> None:
     assert [csv_cell(v) for v in ["=1+1", "+1", "-2", "@SUM(A1)", "\tx", "ok", ""]] == ["'=1+1", "'+1", "'-2", "'@SUM(A1)", "'\tx", "ok", ""]
     text = to_csv([["a", "b"], ['say "hi", then\nleave', "=cmd|' /C calc'!A0"]])
     assert list(csv.reader(io.StringIO(text))) == [["a", "b"], ['say "hi", then\nleave', "'=cmd|' /C calc'!A0"]]
+
+
+def test_cookies_are_secure_except_on_plain_http_localhost() -> None:
+    from bot.web.pages import cookie_is_secure
+
+    assert cookie_is_secure("https://scribe.example.com") is True
+    assert cookie_is_secure("http://scribe.example.com") is True  # a browser then drops it: use https
+    assert cookie_is_secure("https://localhost:3000") is True
+    assert cookie_is_secure("http://localhost:3000") is False
+    assert cookie_is_secure("http://127.0.0.1:8080") is False
