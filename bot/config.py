@@ -139,6 +139,12 @@ def _web_settings(env: Mapping[str, str], problems: list[str], *, oauth_pair: bo
     if public_url is not None:
         if not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", public_url):
             problems.append(f"SCRIBE_PUBLIC_URL must be the web view's address such as https://scribe.example.com, got {public_url!r}.")
+        else:
+            from urllib.parse import urlsplit
+
+            parts = urlsplit(public_url)
+            if parts.scheme == "http" and parts.hostname not in {"localhost", "127.0.0.1", "::1"}:
+                problems.append(f"SCRIBE_PUBLIC_URL must start with https:// (the sign-in cookie is Secure), unless it is http://localhost or http://127.0.0.1; got {public_url!r}.")
         public_url = public_url.rstrip("/")
         if web_secret is None:
             problems.append("SCRIBE_WEB_SECRET is missing: the web view signs its cookies with it; make one with `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`.")

@@ -126,3 +126,11 @@ def test_web_view_settings_are_checked() -> None:
         settings_from_env(WEB | {"SCRIBE_WEB_SECRET": "short"})
     assert short.value.problems == ["SCRIBE_WEB_SECRET must be at least 32 characters long, got 5."]
     assert "short" not in " ".join(short.value.problems).replace("at least", "")
+
+
+def test_the_public_url_must_be_https_except_on_this_machine() -> None:
+    with pytest.raises(SettingsError) as caught:
+        settings_from_env(WEB | {"SCRIBE_PUBLIC_URL": "http://scribe.example.com"})
+    assert caught.value.problems == ["SCRIBE_PUBLIC_URL must start with https:// (the sign-in cookie is Secure), unless it is "
+                                     "http://localhost or http://127.0.0.1; got 'http://scribe.example.com'."]
+    assert settings_from_env(WEB | {"SCRIBE_PUBLIC_URL": "http://127.0.0.1:3000"}).public_url == "http://127.0.0.1:3000"
