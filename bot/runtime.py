@@ -104,6 +104,8 @@ class Runtime:
             if background:
                 runtime.server.start()
             log.info("listening on http://%s:%s/slack/events", host, runtime.server.port)
+            if settings.web_enabled:
+                log.info("web view at %s (sign-in redirect URL %s/auth/callback)", settings.public_url, settings.public_url)
         return runtime
 
     @property
