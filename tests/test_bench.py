@@ -121,3 +121,21 @@ def test_scribe_run_subprocess_records_every_message(tmp_path: Path) -> None:
     bench_run.require_durable("smoke", database_url, kind="message", expected=30, channel_ids=channels)
     with pytest.raises(bench_run.BenchmarkError, match="writes were lost"):
         bench_run.require_durable("smoke", database_url, kind="message", expected=31, channel_ids=channels)
+
+
+def test_the_web_rows_seed_builds_incidents_and_a_long_one(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import func, select
+
+    from bench.web import seed
+    from bot.db import make_engine, upgrade
+    from bot.models import Incident, TimelineEntry
+
+    url = f"sqlite:///{tmp_path / 'web.db'}"
+    upgrade(url)
+    big = seed(url, incidents=30, messages=40, channels=5)
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(Incident)).scalar_one() == 31
+        assert conn.execute(select(func.count()).select_from(TimelineEntry).where(TimelineEntry.incident_id == big)).scalar_one() == 40
+        assert conn.execute(select(func.count(func.distinct(Incident.channel_id)))).scalar_one() == 6
+    engine.dispose()

@@ -441,3 +441,20 @@ def test_slack_unreachable_gets_a_plain_503_not_a_500(web) -> None:  # type: ign
     assert "scribe_session" not in b.cookies
     again = b.get(b.callback_url())  # Slack is back: signing in works
     assert again.status == 302 and "scribe_session" in b.cookies
+
+
+def test_pages_skip_many_hidden_private_incidents(web) -> None:  # type: ignore[no-untyped-def]
+    from bot.models import Incident
+    from bot.web.filters import PAGE_SIZE
+
+    now = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    with web.session_factory.begin() as session:
+        for n in range(3):
+            session.add(Incident(team_id="T0SIM", channel_id="C0INC", channel_name="inc-checkout", title=f"Public {n}",
+                                 severity="sev3", created_by="U0ANN", declared_at=now, closed_at=now))
+        for n in range(PAGE_SIZE * 5):
+            session.add(Incident(team_id="T0SIM", channel_id="G0PRIV", channel_name="inc-secret", title=f"Hidden {n}",
+                                 severity="sev1", created_by="U0ANN", declared_at=now, closed_at=now))
+    page = signed_in(web, "U0BOB").get("/")
+    assert re.findall(r'href="/incidents/(INC-\d+)"', page.text) == ["INC-3", "INC-2", "INC-1"]
+    assert "Hidden" not in page.text and 'id="older"' not in page.text

@@ -99,15 +99,19 @@ def list_incidents(
     base = _filtered(team_id, filters).options(selectinload(Incident.roles))
     # One more than a page tells whether there is a next page. Incidents this person may
     # not see are skipped, so a page may take more than one batch.
+    # Batches grow when many are hidden, so someone who may see few incidents of many
+    # doesn't cost a query per 50.
+    limit = PAGE_SIZE + 1
     while len(shown) <= PAGE_SIZE:
-        query = base.order_by(Incident.id.desc()).limit(PAGE_SIZE + 1)
+        query = base.order_by(Incident.id.desc()).limit(limit)
         if before is not None:
             query = query.where(Incident.id < before)
         batch = list(session.scalars(query))
         shown.extend(visible(batch))
-        if len(batch) <= PAGE_SIZE:
+        if len(batch) < limit:
             break
         before = batch[-1].id
+        limit = min(limit * 4, 2000)
     next_before = shown[PAGE_SIZE - 1].id if len(shown) > PAGE_SIZE else None
     shown = shown[:PAGE_SIZE]
     if not shown:
