@@ -30,6 +30,7 @@ from bot.slack.blocks import updates as update_blocks
 from bot.slack.io import channels, messages
 from bot.slack.payloads import storable
 from bot.timeparse import TimeParseError, parse_moment
+from bot.web.links import incident_url
 
 SLOW_COMMANDS = (cmd.Postmortem, cmd.Backfill)
 # The subcommands that parse to SLOW_COMMANDS, for routing by the first word alone.
@@ -145,6 +146,13 @@ def run(
         warning = channels.join_channel(client, inv.channel_id)
         if warning:
             text += f"\n:warning: {warning}"
+        page = incident_url(settings, incident.ref)
+        if page is not None:
+            text += f"\n:globe_with_meridians: Timeline, metrics and exports on the web: <{page}|{incident.ref} web page> (bookmarked in this channel)."
+            if not warning:  # not in the channel: the bookmark would fail the same way
+                trouble = channels.add_link_bookmark(client, inv.channel_id, title=f"{incident.ref} web page", link=page)
+                if trouble:
+                    text += f"\n:warning: {trouble}"
         return Reply(text, in_channel=True)
 
     if isinstance(command, (cmd.AddAction, cmd.ListActions)):

@@ -143,6 +143,8 @@ class SlackMethods:
         self.views: dict[str, dict[str, Any]] = {}
         self.ephemerals: list[dict[str, Any]] = []
         self._pending_uploads: dict[str, dict[str, Any]] = {}
+        # channel_id -> bookmarks added with bookmarks.add, in order.
+        self.bookmarks: dict[str, list[dict[str, Any]]] = {}
         self.table: dict[str, Handler] = {
             "auth.test": self.auth_test,
             "users.info": self.users_info,
@@ -166,6 +168,8 @@ class SlackMethods:
             "views.push": self.views_push,
             "reactions.get": self.reactions_get,
             "pins.list": self.pins_list,
+            "conversations.members": self.conversations_members,
+            "bookmarks.add": self.bookmarks_add,
         }
 
     # -- lookups ----------------------------------------------------------------
@@ -269,7 +273,7 @@ class SlackMethods:
             "id": user.id,
             "team_id": self.ws.team_id,
             "name": user.name,
-            "deleted": False,
+            "deleted": user.deleted,
             "real_name": user.real_name,
             "tz": user.tz,
             "tz_label": label,
@@ -308,6 +312,57 @@ class SlackMethods:
 
     def conversations_info(self, p: Params) -> dict[str, Any]:
         return {"channel": self.channel_object(self._channel(p))}
+
+    def conversations_members(self, p: Params) -> dict[str, Any]:
+        """Member ids, a page at a time (`limit` default 100, at most 1000; opaque cursor)."""
+        channel = self._channel(p)
+        members = sorted(channel.members)
+        try:
+            limit = int(p.get("limit") or DEFAULT_PAGE_SIZE)
+        except (TypeError, ValueError):
+            raise SlackError("invalid_limit") from None
+        limit = max(1, min(limit, 1000, self.page_size_cap))
+        cursor = _text(p, "cursor")
+        start = 0
+        if cursor is not None:
+            try:
+                raw = base64.b64decode(cursor.encode(), validate=True).decode()
+                prefix, _, index = raw.partition(":")
+                if prefix != "next_member" or not index.isdigit():
+                    raise ValueError(raw)
+                start = int(index)
+            except (ValueError, binascii.Error, UnicodeDecodeError):
+                raise SlackError("invalid_cursor") from None
+        page = members[start:start + limit]
+        following = start + limit
+        next_cursor = base64.b64encode(f"next_member:{following}".encode()).decode() if following < len(members) else ""
+        return {"members": page, "response_metadata": {"next_cursor": next_cursor}}
+
+    def bookmarks_add(self, p: Params) -> dict[str, Any]:
+        """A link bookmark in the channel header (Slack: title, type=link, link; max 100 per channel)."""
+        channel_id = _text(p, "channel_id")
+        channel = self._channel({"channel": channel_id})
+        if self.ws.bot_user_id not in channel.members:
+            raise SlackError("not_in_channel")
+        title, kind, link = _text(p, "title"), _text(p, "type"), _text(p, "link")
+        if title is None or kind is None:
+            raise SlackError("invalid_arguments")
+        if kind != "link":
+            raise SlackError("invalid_bookmark_type")
+        if link is None or not link.startswith(("http://", "https://")) or len(link) > 4000:
+            raise SlackError("invalid_link")
+        existing = self.bookmarks.setdefault(channel.id, [])
+        if len(existing) >= 100:
+            raise SlackError("too_many_bookmarks")
+        bookmark = {
+            "id": self.ws.new_id("Bk"), "channel_id": channel.id, "title": title, "link": link,
+            "emoji": _text(p, "emoji") or "", "icon_url": None, "type": "link", "entity_id": None,
+            "date_created": int(self.ws.now()), "date_updated": 0, "rank": f"{len(existing):04d}",
+            "last_updated_by_user_id": self.ws.bot_user_id, "last_updated_by_team_id": self.ws.team_id,
+            "shortcut_id": None, "app_id": self.ws.api_app_id,
+        }
+        existing.append(bookmark)
+        return {"bookmark": dict(bookmark)}
 
     def conversations_join(self, p: Params) -> dict[str, Any]:
         channel = self._channel(p)

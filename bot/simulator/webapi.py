@@ -32,6 +32,7 @@ from typing import Any, Callable
 from urllib.parse import parse_qsl, urlsplit
 
 from .methods import OAuthApps, SlackMethods, apps_connections_open, truthy
+from .openid import OpenIDProvider
 from .records import Fault, RecordedCall, SlackError
 from .workspace import Workspace
 
@@ -72,6 +73,8 @@ class FakeSlackWebAPI:
         # request's token decides which one it talks to.
         self._teams: list[SlackMethods] = [self._methods]
         self.oauth = OAuthApps()
+        # Sign in with Slack, for the same registered apps (bot.simulator.openid).
+        self.openid = OpenIDProvider(self.oauth.clients)
         self._calls: list[RecordedCall] = []
         # Shares the workspace lock ("one lock"): wait_for predicates may read both.
         self._changed = threading.Condition(workspace.lock)
@@ -153,6 +156,11 @@ class FakeSlackWebAPI:
     def channel_canvases(self) -> dict[str, str]:
         """channel_id -> canvas_id of its channel canvas."""
         return self._methods.channel_canvases
+
+    @property
+    def bookmarks(self) -> dict[str, list[dict[str, Any]]]:
+        """channel_id -> bookmarks added with bookmarks.add."""
+        return self._methods.bookmarks
 
     @property
     def views(self) -> dict[str, dict[str, Any]]:
@@ -279,6 +287,11 @@ class FakeSlackWebAPI:
             response_id = url.path[len("/response/"):]
             answer = self._endpoint("response_url", url.path, at, lambda p: self._respond(response_id, p),
                                     lambda: _parse_json_object(body))
+        elif url.path == "/openid/connect/authorize":
+            answer = self._endpoint("openid.authorize", url.path, at, lambda p: self._authorize(url.query),
+                                    lambda: {k: v for k, v in parse_qsl(url.query) if k != "nonce"})
+        elif url.path == "/openid/connect/keys":
+            answer = self._endpoint("openid.keys", url.path, at, lambda p: (200, self.openid.jwks(), {}), lambda: {})
         else:
             answer = (404, "not found", {})
         if answer is not None:
@@ -331,11 +344,17 @@ class FakeSlackWebAPI:
             credentials = _basic_credentials(auth)
             if credentials is not None:
                 params = {**params, "client_id": credentials[0], "client_secret": credentials[1]}
-            with self._changed:
-                try:
-                    return 200, {"ok": True, **self.oauth.exchange(params)}, {}
-                except SlackError as err:
-                    return 200, {"ok": False, "error": err.code}, {}
+            return self._app_answer(lambda: self.oauth.exchange(params))
+        if method == "openid.connect.token":
+            credentials = _basic_credentials(auth)
+            if credentials is not None:
+                params = {**params, "client_id": credentials[0], "client_secret": credentials[1]}
+            return self._app_answer(lambda: self.openid.token(params, self.workspace.now()))
+        if method == "openid.connect.userInfo":
+            bearer = auth[len("bearer "):].strip() if auth.lower().startswith("bearer ") else params.get("token")
+            if not bearer:
+                return 200, {"ok": False, "error": "not_authed"}, {}
+            return self._app_answer(lambda: self.openid.user_info(str(bearer)))
         token = params.get("token")
         if auth.lower().startswith("bearer "):
             token = auth[len("bearer "):].strip()
@@ -360,6 +379,15 @@ class FakeSlackWebAPI:
                 return 200, {"ok": False, "error": err.code, **err.extra}, {}
             self._accepted(method, params)
             return 200, {"ok": True, **result}, {}
+
+    def _app_answer(self, produce: Callable[[], dict[str, Any]]) -> Answer:
+        """An answer to a method authenticated by the app's credentials or a user token
+        rather than a bot token (oauth.v2.access, openid.connect.*)."""
+        with self._changed:
+            try:
+                return 200, {"ok": True, **produce()}, {}
+            except SlackError as err:
+                return 200, {"ok": False, "error": err.code}, {}
 
     def _rate_key(self, params: dict[str, Any]) -> str:
         ref = str(params.get("channel", ""))
@@ -386,6 +414,10 @@ class FakeSlackWebAPI:
     def _accepted(self, method: str, params: dict[str, Any]) -> None:
         if method in self._rates:
             self._last_accepted[(method, self._rate_key(params))] = self.workspace.now()
+
+    def _authorize(self, query: str) -> Answer:
+        with self._changed:
+            return self.openid.authorize(query, self.workspaces)
 
     def _upload(self, file_id: str, body: bytes, content_type: str) -> Answer:
         data = body
