@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -159,8 +160,16 @@ class TimelineEntry(Base):
     edited_at: Mapped[datetime | None]
     deleted_at: Mapped[datetime | None]
     recorded_at: Mapped[datetime]
+    # Curation (bot.services.curation): left out of the postmortem; the kind a person chose
+    # for a message through "Add to timeline"; bumped on every change so a form opened on
+    # an older version is refused; who corrected it last ("edited by ann" in the draft).
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    key_kind: Mapped[str | None] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    corrected_by: Mapped[str | None] = mapped_column(String(32))
 
     incident: Mapped[Incident] = relationship(back_populates="entries")
+    revisions: Mapped[list[EntryRevision]] = relationship(back_populates="entry", cascade="all, delete-orphan", order_by="EntryRevision.id")
     edits: Mapped[list[EntryEdit]] = relationship(back_populates="entry", cascade="all, delete-orphan", order_by="EntryEdit.id")
     key_marks: Mapped[list[KeyMark]] = relationship(back_populates="entry", cascade="all, delete-orphan")
 
@@ -179,6 +188,22 @@ class EntryEdit(Base):
     edited_at: Mapped[datetime]
 
     entry: Mapped[TimelineEntry] = relationship(back_populates="edits")
+
+
+class EntryRevision(Base):
+    """One correction made from Slack (Edit, Hide, Delete, Add to timeline): who, when, the old value."""
+
+    __tablename__ = "entry_revisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("timeline_entries.id", ondelete="CASCADE"), index=True)
+    field: Mapped[str] = mapped_column(String(16))  # text | at | hidden | key_kind | deleted
+    old_value: Mapped[str | None] = mapped_column(Text)
+    new_value: Mapped[str | None] = mapped_column(Text)
+    changed_by: Mapped[str] = mapped_column(String(32))
+    changed_at: Mapped[datetime]
+
+    entry: Mapped[TimelineEntry] = relationship(back_populates="revisions")
 
 
 class KeyMark(Base):
