@@ -25,6 +25,7 @@ from bot.postmortem.context import KIND_LABELS, format_utc
 from bot.services import actions, followups, incidents, people
 from bot.services.errors import NoOpenIncident, ScribeError
 from bot.services.incidents import CommandEntry
+from bot.slack.blocks import curation as curation_blocks
 from bot.slack.blocks import followups as followup_blocks
 from bot.slack.io import channels
 from bot.slack.payloads import storable
@@ -92,19 +93,15 @@ def _resolve_time(
     return at, f" (read in {settings.timezone.key}: I couldn't get your time zone from Slack; add a zone like `14:23 Europe/Berlin` if that's wrong)"
 
 
-def _format_timeline(entries: list[TimelineEntry], incident: Incident) -> str:
-    if not entries:
-        return f"{incident.ref} has no timeline entries yet."
-    lines = [f"*{incident.ref} — last {len(entries)} timeline entries* (UTC)"]
-    for e in entries:
-        label = kind_label(e.kind)
-        who = f"<@{e.author}>" if e.author else "unknown"
-        key = " :pushpin:" if e.key else ""
-        text = safe((e.text or "").replace("\n", " "))
-        if len(text) > 200:
-            text = text[:199] + "…"
-        lines.append(f"• `{e.at.strftime('%m-%d %H:%M:%S')}` {label}{key} — {who}: {text}")
-    return "\n".join(lines)
+def entry_line(entry: TimelineEntry) -> curation_blocks.EntryLine:
+    """An entry as `/incident timeline` lists it, with what its menu may offer."""
+    kind = entry.key_kind if entry.kind == "message" and entry.key_kind else entry.kind
+    label = "Key message" if kind == "message" and entry.key else kind_label(kind)
+    return curation_blocks.EntryLine(
+        id=entry.id, version=entry.version or 1, at=entry.at, label=label, author=entry.author, text=entry.text or "",
+        key=entry.key, hidden=entry.hidden, deletable=entry.source == "command" and entry.kind not in ("declared", "closed", "action"),
+        corrected_by=entry.corrected_by,
+    )
 
 
 def run(
@@ -202,7 +199,8 @@ def run(
 
     if isinstance(command, cmd.ShowTimeline):
         entries = incidents.recent_entries(session, incident=incident, limit=command.limit)
-        return Reply(_format_timeline(entries, incident))
+        text, blocks = curation_blocks.timeline_message(incident.ref, [entry_line(e) for e in entries], name)
+        return Reply(text, blocks=blocks)
 
     raise ScribeError(f"`{name} {type(command).__name__.lower()}` isn't available yet. Type `{name} help` for what you can do.")
 
