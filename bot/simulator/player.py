@@ -390,7 +390,7 @@ class SlackPlayer:
 
     def _trigger_id(self) -> str:
         n = self.workspace.new_id("T").removeprefix("TSIM")
-        return f"{int(n)}.{int(self.wall_clock())}.{secrets.token_hex(16)}"
+        return self.web_api.issue_trigger(f"{int(n)}.{int(self.wall_clock())}.{secrets.token_hex(16)}")
 
     def _target_message(self, channel: str, message_ts: str | None) -> Message | None:
         if message_ts is not None:
