@@ -554,6 +554,8 @@ def build_context(
             authors.add(entry.author)
         text_md = inline(entry.text) if entry.text else ""
         author_md = names.md(entry.author)
+        if entry.edited_by:
+            text_md += f" _(edited by {names.md(entry.edited_by)})_"
 
         if entry.kind == "message":
             reply = _is_reply(entry)

@@ -64,6 +64,7 @@ class EntryFact:
     thread_ts: str | None = None
     files: tuple[FileRef, ...] = ()
     edited: bool = False
+    edited_by: str | None = None  # Slack user id of whoever last corrected it (Edit, Add to timeline)
 
 
 @dataclass(frozen=True)

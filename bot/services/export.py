@@ -50,10 +50,12 @@ def incident_facts(incident: Incident) -> IncidentFacts:
 
 
 def entry_facts(entries: list[TimelineEntry]) -> list[EntryFact]:
+    """What a postmortem is drafted from: entries hidden from the postmortem are left out;
+    a message marked through "Add to timeline" counts as the kind chosen for it."""
     return [
         EntryFact(
             at=e.at,
-            kind=e.kind,
+            kind=e.key_kind if e.kind == "message" and e.key_kind and e.key_kind != "message" else e.kind,
             # None means "deleted" to the drafting core; a command without text (a bare
             # `/incident mitigated`) was never deleted and keeps its author on the timeline.
             text=e.text if e.text is not None or e.source != "command" else "",
@@ -64,8 +66,10 @@ def entry_facts(entries: list[TimelineEntry]) -> list[EntryFact]:
             thread_ts=e.thread_ts,
             files=tuple(FileRef(name=f.get("name") or "file", permalink=f.get("permalink")) for f in (e.files or [])),
             edited=e.edited_at is not None,
+            edited_by=e.corrected_by,
         )
         for e in entries
+        if not e.hidden
     ]
 
 
@@ -133,6 +137,11 @@ def export_incident(session: Session, incident: Incident) -> dict[str, Any]:
                 "thread_ts": e.thread_ts,
                 "files": e.files or [],
                 "edited": e.edited_at is not None,
+                # Curation: left out of the postmortem; the kind chosen with "Add to timeline";
+                # who corrected it last from Slack.
+                "hidden": e.hidden,
+                "key_kind": e.key_kind,
+                "corrected_by": e.corrected_by,
             }
             for e in live_entries(session, incident)
         ],

@@ -38,7 +38,7 @@ def _metrics_line(entry: TimelineEntry) -> str:
     metrics = compute_metrics(incident_facts(entry.incident))
     parts = [f"{abbr} {format_duration(metrics[key])}" for key, abbr in
              (("time_to_detect_s", "TTD"), ("time_to_mitigate_s", "TTM"), ("time_to_resolve_s", "TTR")) if metrics[key] is not None]
-    return f" Now: {', '.join(parts)}." if parts else ""
+    return f" (now {', '.join(parts)})" if parts else ""
 
 
 # -- "Add to timeline" -------------------------------------------------------------------------
@@ -143,7 +143,7 @@ def entry_menu(ack: Ack, body: dict[str, Any], action: dict[str, Any], context: 
     except ScribeError as error:
         _private(respond, f":x: {error}")
         return
-    _private(respond, f":white_check_mark: Entry {outcome.summary} ({outcome.incident_ref}).{extra}")
+    _private(respond, f":white_check_mark: Entry {outcome.summary} ({outcome.incident_ref}){extra}.")
 
 
 def edit_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext, client: WebClient, scribe: Scribe) -> None:
@@ -183,7 +183,7 @@ def announce_edit(body: dict[str, Any], view: dict[str, Any], client: WebClient,
         extra = _metrics_line(entry) if curation.moment_of(entry) and any(r.field == "at" for r in changed) else ""
         channel, ref = entry.channel_id, entry.incident.ref
     if words:
-        messages.post(client, channel, f":pencil2: <@{body['user']['id']}> corrected a *{kind_label(kind)}* entry of {ref}: {' and '.join(words)}.{extra}")
+        messages.post(client, channel, f":pencil2: <@{body['user']['id']}> corrected a *{kind_label(kind)}* entry of {ref}: {' and '.join(words)}{extra}.")
 
 
 def register(app: App) -> None:
