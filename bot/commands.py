@@ -52,6 +52,7 @@ __all__ = [
     "RoleName",
     "SetSeverity",
     "ShowTimeline",
+    "CatchUp",
     "Start",
     "UsageError",
     "help_text",
@@ -145,9 +146,14 @@ class Backfill:
     pass
 
 
+@dataclass(frozen=True)
+class CatchUp:
+    pass
+
+
 Command: TypeAlias = (
     Start | Moment | Close | Entry | SetSeverity | AssignRole | ShowTimeline
-    | Help | AddAction | ListActions | Postmortem | Backfill
+    | Help | AddAction | ListActions | Postmortem | Backfill | CatchUp
 )
 
 
@@ -189,6 +195,7 @@ USAGE: Final[dict[str, str]] = {
     "actions": "{cmd} actions",
     "postmortem": "{cmd} postmortem [template]",
     "backfill": "{cmd} backfill",
+    "catchup": "{cmd} catchup",
 }
 
 _DESCRIPTIONS: Final[dict[str, str]] = {
@@ -213,6 +220,7 @@ _DESCRIPTIONS: Final[dict[str, str]] = {
     "actions": "list the action items",
     "postmortem": "draft the postmortem",
     "backfill": "import the channel's earlier messages",
+    "catchup": "tell you (only you) what happened so far",
 }
 
 HELP_TEXT: Final = (
@@ -242,6 +250,7 @@ _ENTRY_KINDS: Final[tuple[str, ...]] = get_args(EntryKind)
 _ALIASES: Final[dict[str, str]] = {
     "root-cause": "rootcause",
     "root_cause": "rootcause",
+    "catch-up": "catchup",
 }
 _ROLE_ALIASES: Final[dict[str, RoleName]] = {
     "lead": "lead", "ic": "lead", "commander": "lead",
@@ -299,9 +308,11 @@ def parse_command(text: str, *, command: str = DEFAULT_COMMAND) -> Command | Usa
         return _parse_timed(rest, ctx, text_required=False)
     if name in _ENTRY_KINDS:
         return _parse_timed(rest, ctx, text_required=True)
-    if name in ("close", "actions", "backfill"):
+    if name in ("close", "actions", "backfill", "catchup"):
         if rest:
             return ctx.error(f"`{command} {name}` takes no arguments, but got '{_clip(rest)}'.")
+        if name == "catchup":
+            return CatchUp()
         if name == "close":
             return Close()
         return ListActions() if name == "actions" else Backfill()

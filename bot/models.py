@@ -322,3 +322,14 @@ class PostmortemVersion(Base):
     markdown: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
     created_by: Mapped[str | None] = mapped_column(String(32))
+
+
+class HomeTab(Base):
+    """Someone who has opened the app's Home tab: their Home is republished when what it shows changes."""
+
+    __tablename__ = "home_tabs"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    opened_at: Mapped[datetime]
+    published_at: Mapped[datetime | None]

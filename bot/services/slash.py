@@ -25,6 +25,8 @@ from bot.postmortem.context import KIND_LABELS, format_utc
 from bot.services import actions, followups, incidents, people
 from bot.services.errors import NoOpenIncident, ScribeError
 from bot.services.incidents import CommandEntry
+from bot.services import catchup
+from bot.slack.blocks import catchup as catchup_blocks
 from bot.slack.blocks import curation as curation_blocks
 from bot.slack.blocks import followups as followup_blocks
 from bot.slack.io import channels
@@ -147,6 +149,13 @@ def run(
         if latest is None:
             raise ScribeError(f"This channel has no incident to attach action items to. Start one with `{name} start <title>`.")
         return _action_command(session, command, latest, inv, settings=settings, client=client)
+
+    if isinstance(command, cmd.CatchUp):
+        latest = incidents.latest_incident(session, channel_id=inv.channel_id, team_id=inv.team_id)
+        if latest is None:
+            raise ScribeError(f"This channel has no incident to catch up on. Start one with `{name} start <title>`.")
+        text, blocks = catchup_blocks.catch_up_message(catchup.catch_up(session, latest, now=inv.now), command=name)
+        return Reply(text, blocks=blocks)
 
     incident = incidents.require_open_incident(session, team_id=inv.team_id, channel_id=inv.channel_id, command=name)
 

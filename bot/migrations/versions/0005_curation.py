@@ -1,4 +1,4 @@
-"""curation: hide, mark, version and revise timeline entries
+"""curation: hide, mark, version and revise timeline entries; who has opened the Home tab
 
 Revision ID: 0005_curation
 Revises: 0002_followups
@@ -32,9 +32,18 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_entry_revisions"),
     )
     op.create_index("ix_entry_revisions_entry_id", "entry_revisions", ["entry_id"])
+    op.create_table(
+        "home_tabs",
+        sa.Column("team_id", sa.String(length=32), nullable=False),
+        sa.Column("user_id", sa.String(length=32), nullable=False),
+        sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("team_id", "user_id", name="pk_home_tabs"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("home_tabs")
     op.drop_index("ix_entry_revisions_entry_id", table_name="entry_revisions")
     op.drop_table("entry_revisions")
     with op.batch_alter_table("timeline_entries", schema=None) as batch_op:

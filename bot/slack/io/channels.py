@@ -25,3 +25,20 @@ def join_channel(client: WebClient | None, channel_id: str) -> str | None:
         return f"I couldn't join this channel ({describe_failure(error)}): type `/invite @Incident Scribe` so I can record it."
     except (SlackClientError, OSError) as error:
         return f"I couldn't join this channel ({describe_failure(error)}): type `/invite @Incident Scribe` so I can record it."
+
+
+def is_member(client: WebClient, channel_id: str, user_id: str, *, max_pages: int = 10) -> bool | None:
+    """Is `user_id` in the channel (conversations.members, paged)? None when Slack can't
+    say (the bot isn't in a private channel any more, an error): the caller decides then."""
+    cursor = None
+    try:
+        for _ in range(max_pages):
+            page = client.conversations_members(channel=channel_id, limit=200, **({"cursor": cursor} if cursor else {}))
+            if user_id in (page.get("members") or []):
+                return True
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return False
+    except (SlackApiError, SlackClientError, OSError):
+        return None
+    return None

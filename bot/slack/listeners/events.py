@@ -22,6 +22,8 @@ from bot.slack.payloads import captured_message, is_recordable, storable
 
 log = logging.getLogger(__name__)
 
+from bot.slack.listeners import catchup, home  # noqa: E402  (they import bot.slack.app, as this module does)
+
 
 def on_message(event: dict[str, Any], context: BoltContext, scribe: Scribe) -> None:
     if not is_recordable(event, bot_user_id=context.bot_user_id, bot_id=context.bot_id):
@@ -131,6 +133,9 @@ EVENT_HANDLERS = {
     "reaction_removed": on_reaction,
     "pin_added": on_pin,
     "pin_removed": on_pin,
+    # Curation (issue 14): the welcome with a catch-up for late joiners; the Home tab.
+    "member_joined_channel": lambda event, context, client, scribe: catchup.on_member_joined(event, context, client, scribe),
+    "app_home_opened": lambda event, context, client, scribe: home.on_home_opened(event, context, client, scribe),
 }
 
 
