@@ -18,11 +18,10 @@ from bot.services import capture
 from bot.services.capture import CapturedMessage, IncomingMessage
 from bot.slack.app import Scribe
 from bot.slack.client import deadline_client, describe_failure, is_transient
+from bot.slack.listeners import catchup, home
 from bot.slack.payloads import captured_message, is_recordable, storable
 
 log = logging.getLogger(__name__)
-
-from bot.slack.listeners import catchup, home  # noqa: E402  (they import bot.slack.app, as this module does)
 
 
 def on_message(event: dict[str, Any], context: BoltContext, scribe: Scribe) -> None:
@@ -134,8 +133,8 @@ EVENT_HANDLERS = {
     "pin_added": on_pin,
     "pin_removed": on_pin,
     # Curation (issue 14): the welcome with a catch-up for late joiners; the Home tab.
-    "member_joined_channel": lambda event, context, client, scribe: catchup.on_member_joined(event, context, client, scribe),
-    "app_home_opened": lambda event, context, client, scribe: home.on_home_opened(event, context, client, scribe),
+    "member_joined_channel": catchup.on_member_joined,
+    "app_home_opened": home.on_home_opened,
 }
 
 
