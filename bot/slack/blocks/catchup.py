@@ -15,6 +15,7 @@ MAX_BLOCKS = 50
 SECTION_LIMIT = 3000
 TEXT_LIMIT = 3000  # the notification/fallback text: kept short, the blocks carry the rest
 EVENT_TEXT_LIMIT = 280
+EVENTS_BUDGET = 12000  # characters of "what happened": about a screen and a half
 Blocks = list[dict[str, Any]]
 
 
@@ -59,7 +60,7 @@ def catch_up_message(c: CatchUp, *, command: str = "/incident") -> tuple[str, Bl
     status = "Open" if c.status == "open" else "Closed"
     lead = f"<@{c.lead}>" if c.lead else "no lead yet"
     summary = f"*Catching up on {c.ref}*: {neutralize_mentions(_clip(c.title, 150))}\n{status} · {c.severity or 'no severity'} · lead {lead}"
-    times = " · ".join(f"{label} {format_utc(at).replace('T', ' ').replace('Z', ' UTC')}" for label, at in c.key_times)
+    times = " · ".join(f"{label} {format_utc(at)}" for label, at in c.key_times)
     metrics = [f"{abbr} {format_duration(c.metrics[key])}" for key, abbr in
                (("time_to_detect_s", "TTD"), ("time_to_mitigate_s", "TTM"), ("time_to_resolve_s", "TTR")) if c.metrics.get(key) is not None]
     head: Blocks = [_section(summary), _context(_clip(f"*Key times (UTC):* {times}" + (f" · {' · '.join(metrics)}" if metrics else ""), 3000))]
@@ -74,9 +75,18 @@ def catch_up_message(c: CatchUp, *, command: str = "/incident") -> tuple[str, Bl
             tail.append(_context(f"…and more: `{command} actions` lists all {len(c.open_items)}."))
     pointer = _context(f"Older events are left out to fit one message: `{command} timeline 50` shows more.")
     room = MAX_BLOCKS - len(head) - len(tail) - 2  # the "what happened" title and a possible pointer
-    sections = _chunks([_event_line(e) for e in c.events]) if c.events else []
-    cut = len(sections) > room
-    if cut:
+    # A catch-up is read in a minute, not scrolled: the newest events that fit EVENTS_BUDGET.
+    lines: list[str] = []
+    used = 0
+    for event in reversed(c.events):
+        line = _event_line(event)
+        if used + len(line) + 1 > EVENTS_BUDGET:
+            break
+        lines.insert(0, line)
+        used += len(line) + 1
+    sections = _chunks(lines)
+    cut = len(lines) < len(c.events) or len(sections) > room
+    if len(sections) > room:
         sections = sections[-room:]
     body: Blocks = [_section("*What happened so far*" if c.events else "*What happened so far:* nothing marked yet beyond the key times.")]
     if cut:

@@ -64,27 +64,31 @@ def home_view(facts: HomeFacts, *, command: str = "/incident") -> dict[str, Any]
         ("Your action items", _item_blocks(facts), "You own no open action items."),
         ("Postmortems awaiting review", _review_blocks(facts), "No postmortem is waiting for review."),
     ]
-    blocks: Blocks = []
     # Every list always gets its header and one line (its first entry, an empty-list note, or
-    # "and N more"), so later lists are never crowded out by an earlier long one.
-    reserved = sum(3 for _ in lists) + 1  # header, divider, one line each; the footer
-    budget = MAX_BLOCKS - reserved
+    # "and N more"); the rest of the 100 blocks is shared out so that a long list never
+    # crowds out the others: short lists get all they need, long ones split what is left.
+    budget = MAX_BLOCKS - (3 * len(lists) + 1)  # header, divider, one line each; the footer
+    needs = [sum(len(g) for g in groups) for _, groups, _ in lists]
+    shares = [0] * len(lists)
+    pending = sorted(range(len(lists)), key=lambda i: needs[i])
+    while pending:
+        index = pending.pop(0)
+        shares[index] = min(needs[index], budget // (len(pending) + 1))
+        budget -= shares[index]
+    blocks: Blocks = []
     for index, (title, groups, empty) in enumerate(lists):
         blocks.append(_header(title))
+        room, shown = shares[index] + 1, 0  # the list's own line may hold an entry too
+        for group in groups:
+            if len(group) > room - (1 if shown + 1 < len(groups) else 0):
+                break
+            blocks.extend(group)
+            room -= len(group)
+            shown += 1
         if not groups:
             blocks.append(_context(empty))
-        else:
-            shown = 0
-            for group in groups:
-                if len(group) > budget:
-                    break
-                blocks.extend(group)
-                budget -= len(group)
-                shown += 1
-            if shown < len(groups):
-                blocks.append(_context(f"…and {len(groups) - shown} more."))
-            elif shown == 0:
-                blocks.append(_context(empty))
+        elif shown < len(groups):
+            blocks.append(_context(f"…and {len(groups) - shown} more."))
         if index < len(lists) - 1:
             blocks.append({"type": "divider"})
     blocks.append(_context(f"Updated {facts.now:%Y-%m-%d %H:%M} UTC · `{command} catchup` in an incident channel tells you what happened so far."))
