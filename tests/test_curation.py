@@ -321,3 +321,45 @@ def test_delete_keeps_a_tombstone_and_a_deleted_milestone_gives_back_the_earlier
     menu(capp, "U0ANN", f"delete:{typo.id}")
     capp.api.wait_for(lambda api: len(api.ephemerals) >= 3)
     assert ephemerals(capp)[-1] == ":x: That timeline entry was deleted meanwhile; nothing was changed."
+
+
+def test_a_message_in_a_thread_is_edited_text_only_and_a_slack_edit_makes_the_open_form_stale(capp, clock) -> None:  # type: ignore[no-untyped-def]
+    cmd(capp, "start Checkout errors")
+    parent = capp.player.say("U0CHI", "C0INC", "error rate 31%")
+    reply = capp.player.say("U0BOB", "C0INC", "db conections flat", thread_ts=parent)
+    message = entry(capp, ts=reply)
+    menu(capp, "U0BOB", f"edit:{message.id}:{message.version}")
+    view, view_id = last_view(capp, cb.EDIT_VIEW)
+    assert [b.get("block_id") for b in view["blocks"] if b["type"] == "input"] == ["text"]  # a message keeps its Slack time
+    assert view["blocks"][2]["elements"][0]["text"] == "A message keeps its own time in Slack; only its text can be corrected here."
+
+    capp.player.edit("U0BOB", "C0INC", reply, "DB connections flat at 100/100")  # Bob fixes it in Slack meanwhile
+    stale = capp.player.submit_view("U0BOB", callback_id=cb.EDIT_VIEW, view_id=view_id, values={"text": "db connections flat"})
+    assert stale.json()["errors"] == {"text": "This entry changed since you opened it. Close this form and open it again to see the current version."}
+    assert entry(capp, ts=reply).text == "DB connections flat at 100/100"
+
+    menu(capp, "U0BOB", f"edit:{message.id}:{entry(capp, ts=reply).version}")
+    _, view_id = last_view(capp, cb.EDIT_VIEW)
+    ok = capp.player.submit_view("U0BOB", callback_id=cb.EDIT_VIEW, view_id=view_id, values={"text": "DB connections flat at 100/100 (pool max)"})
+    assert (ok.status, ok.body) == (200, "")
+    fixed = entry(capp, ts=reply)
+    assert (fixed.text, fixed.corrected_by, fixed.at, fixed.thread_ts) == ("DB connections flat at 100/100 (pool max)", "U0BOB", message.at, parent)
+
+    # The shortcut works on the thread reply too: it marks the same entry.
+    capp.player.message_shortcut("U0ANN", "C0INC", reply, callback_id=cb.SHORTCUT)
+    _, view_id = last_view(capp, cb.MARK_VIEW)
+    capp.player.submit_view("U0ANN", callback_id=cb.MARK_VIEW, view_id=view_id, values={
+        "kind": {"kind": {"type": "static_select", "selected_option": {"value": "decision"}}}, "text": "DB connections flat at 100/100 (pool max)"})
+    assert entry(capp, ts=reply).key_kind == "decision"
+    # Mitigated before detected is refused under the kind, nothing changes.
+    cmd(capp, "detected at 09:59 UTC alarm")
+    early = capp.player.say("U0ANN", "C0INC", "x")
+    with capp.session_factory.begin() as s:
+        row = s.scalars(select(TimelineEntry).where(TimelineEntry.ts == early)).one()
+        row.at = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
+    capp.player.message_shortcut("U0ANN", "C0INC", early, callback_id=cb.SHORTCUT)
+    _, view_id = last_view(capp, cb.MARK_VIEW)
+    bad = capp.player.submit_view("U0ANN", callback_id=cb.MARK_VIEW, view_id=view_id, values={
+        "kind": {"kind": {"type": "static_select", "selected_option": {"value": "mitigated"}}}, "text": "x"})
+    assert bad.json()["errors"]["kind"].startswith("That would put mitigated (2026-11-23T09:30:00Z) before detected (2026-11-23T09:59:00Z).")
+    assert export(capp)["incident"]["mitigated_at"] is None
