@@ -20,12 +20,8 @@ UTC = timezone.utc
 
 
 @pytest.fixture
-def capp(database_url, slack, clock):  # type: ignore[no-untyped-def]
-    """The app on the test's clock (2026-11-23 10:00 UTC); Slack's ts agree with it."""
-    slack.workspace.clock = lambda: clock().timestamp()
-    running = start_app(database_url, slack, clock=clock)
-    yield running
-    running.stop()
+def capp(clocked_app):  # type: ignore[no-untyped-def]
+    return clocked_app
 
 
 def cmd(app, text, user="U0ANN", channel="C0INC"):  # type: ignore[no-untyped-def]

@@ -13,18 +13,14 @@ from bot.services.home import HomeFacts, IncidentLine, ReviewLine
 from bot.slack.blocks import catchup as catchup_blocks
 from bot.slack.blocks import followups as fb
 from bot.slack.blocks import home as home_blocks
-from tests.conftest import start_app
 
 UTC = timezone.utc
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def happ(database_url, slack, clock):  # type: ignore[no-untyped-def]
-    slack.workspace.clock = lambda: clock().timestamp()
-    running = start_app(database_url, slack, clock=clock)
-    yield running
-    running.stop()
+def happ(clocked_app):  # type: ignore[no-untyped-def]
+    return clocked_app
 
 
 def cmd(app, text, user="U0ANN", channel="C0INC"):  # type: ignore[no-untyped-def]
