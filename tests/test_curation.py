@@ -359,3 +359,22 @@ def test_a_message_in_a_thread_is_edited_text_only_and_a_slack_edit_makes_the_op
         "kind": {"kind": {"type": "static_select", "selected_option": {"value": "mitigated"}}}, "text": "x"})
     assert bad.json()["errors"]["kind"].startswith("That would put mitigated (2026-11-23T09:30:00Z) before detected (2026-11-23T09:59:00Z).")
     assert export(capp)["incident"]["mitigated_at"] is None
+
+
+def test_0005_downgrades_and_upgrades(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from alembic import command
+    from sqlalchemy import create_engine, inspect
+
+    from bot.db import alembic_config, upgrade
+
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    upgrade(url)
+    command.downgrade(alembic_config(url), "0005_curation-1")
+    engine = create_engine(url)
+    assert not {"hidden", "key_kind", "version", "corrected_by"} & {c["name"] for c in inspect(engine).get_columns("timeline_entries")}
+    assert not {"entry_revisions", "home_tabs"} & set(inspect(engine).get_table_names())
+    engine.dispose()
+    upgrade(url)
+    engine = create_engine(url)
+    assert {"hidden", "key_kind", "version", "corrected_by"} <= {c["name"] for c in inspect(engine).get_columns("timeline_entries")}
+    engine.dispose()
