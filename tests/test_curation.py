@@ -134,9 +134,8 @@ def test_shortcut_outside_an_incident_on_the_bots_post_and_on_a_deleted_message(
     assert "`/incident declare <title>` (or `/incident start <title>`)" in ephemerals(capp)[-1]
 
     cmd(capp, "start Checkout errors")
-    bot_ts = capp.player.say("U0ANN", "C0INC", "x")  # something to anchor the bot's own post after
-    own = next(m for m in ws.messages("C0INC") if m.get("user") == ws.bot_user_id) if any(
-        m.get("user") == ws.bot_user_id for m in ws.messages("C0INC")) else ws.post("C0INC", {"user": ws.bot_user_id, "bot_id": ws.bot_id, "text": "confirmation"})
+    bot_ts = capp.player.say("U0ANN", "C0INC", "x")
+    own = ws.post("C0INC", {"user": ws.bot_user_id, "bot_id": ws.bot_id, "text": ":memo: *Note* recorded: x"})  # one of the bot's posts
     capp.player.message_shortcut("U0ANN", "C0INC", own["ts"], callback_id=cb.SHORTCUT)
     capp.api.wait_for(lambda api: len(api.ephemerals) >= 2)
     assert ephemerals(capp)[-1].startswith(":x: That's one of my own posts")
