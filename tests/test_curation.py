@@ -122,6 +122,7 @@ def test_add_to_timeline_records_a_message_from_before_the_incident(capp, clock)
     assert (found.source, found.key_kind, found.at) == ("shortcut", "finding", datetime(2026, 11, 23, 10, 0, tzinfo=UTC))
     markdown = draft(capp)
     assert "| 2026-11-23 10:00:00 | 🔍 Finding | ann | deploy v2.3.1 started |" in markdown
+    assert "- `10:00:00` **ann**: deploy v2.3.1 started 📌" in markdown  # and it stays in the communication log
 
 
 def test_shortcut_outside_an_incident_on_the_bots_post_and_on_a_deleted_message(capp, clock) -> None:  # type: ignore[no-untyped-def]

@@ -65,6 +65,7 @@ class EntryFact:
     files: tuple[FileRef, ...] = ()
     edited: bool = False
     edited_by: str | None = None  # Slack user id of whoever last corrected it (Edit, Add to timeline)
+    marked_as: str | None = None  # for a message marked with "Add to timeline": the kind chosen (finding, detected…)
 
 
 @dataclass(frozen=True)

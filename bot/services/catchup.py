@@ -51,11 +51,12 @@ def catch_up(session: Session, incident: Incident, *, now: datetime) -> CatchUp:
     events = []
     last_status = None
     for e in entries:
-        label, icon = KIND_LABELS.get(e.kind, (e.kind, "•"))
+        kind = e.marked_as or e.kind  # a message marked with "Add to timeline" counts as what it was marked
+        label, icon = KIND_LABELS.get(kind, (kind, "•"))
         event = Event(at=e.at, label=label, icon=icon, author=e.author, text=e.text or "")
-        if e.kind == "status":
+        if kind == "status":
             last_status = event
-        if e.kind in EVENT_KINDS or (e.kind == "message" and e.key):
+        if kind in EVENT_KINDS or (kind == "message" and e.key):
             events.append(event)
     key_times = [(KIND_LABELS[k][0], getattr(incident, f"{k}_at")) for k in ("started", "detected", "mitigated", "resolved")
                  if getattr(incident, f"{k}_at") is not None]

@@ -51,11 +51,11 @@ def incident_facts(incident: Incident) -> IncidentFacts:
 
 def entry_facts(entries: list[TimelineEntry]) -> list[EntryFact]:
     """What a postmortem is drafted from: entries hidden from the postmortem are left out;
-    a message marked through "Add to timeline" counts as the kind chosen for it."""
+    a message marked through "Add to timeline" carries the kind chosen for it (`marked_as`)."""
     return [
         EntryFact(
             at=e.at,
-            kind=e.key_kind if e.kind == "message" and e.key_kind and e.key_kind != "message" else e.kind,
+            kind=e.kind,
             # None means "deleted" to the drafting core; a command without text (a bare
             # `/incident mitigated`) was never deleted and keeps its author on the timeline.
             text=e.text if e.text is not None or e.source != "command" else "",
@@ -67,6 +67,7 @@ def entry_facts(entries: list[TimelineEntry]) -> list[EntryFact]:
             files=tuple(FileRef(name=f.get("name") or "file", permalink=f.get("permalink")) for f in (e.files or [])),
             edited=e.edited_at is not None,
             edited_by=e.corrected_by,
+            marked_as=e.key_kind if e.kind == "message" and e.key_kind != "message" else None,
         )
         for e in entries
         if not e.hidden
