@@ -20,6 +20,7 @@ import base64
 import binascii
 import json
 import math
+import secrets
 import sys
 import threading
 import time
@@ -72,6 +73,8 @@ class FakeSlackWebAPI:
         # Further workspaces served by the same API (multi-workspace installs); a
         # request's token decides which one it talks to.
         self._teams: list[SlackMethods] = [self._methods]
+        # Triggers are Slack-wide: a trigger issued to any team's interaction opens one view.
+        self.triggers = self._methods.triggers
         self.oauth = OAuthApps()
         # Sign in with Slack, for the same registered apps (bot.simulator.openid).
         self.openid = OpenIDProvider(self.oauth.clients)
@@ -171,6 +174,25 @@ class FakeSlackWebAPI:
         return self._methods.ephemerals
 
     @property
+    def home_views(self) -> dict[str, dict[str, Any]]:
+        """user id -> the view last published as their Home tab."""
+        return self._methods.home_views
+
+    def issue_trigger(self, trigger_id: str | None = None) -> str:
+        """Register a trigger_id as Slack does when someone clicks: views.open may use it
+        once, within 3 seconds (`expired_trigger_id` after, `exchanged_trigger_id` twice)."""
+        trigger = trigger_id or f"{int(time.time())}.{secrets.token_hex(4)}.{secrets.token_hex(16)}"
+        with self._changed:
+            self._methods.triggers[trigger] = self._methods.trigger_clock()
+        return trigger
+
+    def age_triggers(self, seconds: float) -> None:
+        """Make every trigger issued so far `seconds` older (to test expiry without sleeping)."""
+        with self._changed:
+            for trigger in self._methods.triggers:
+                self._methods.triggers[trigger] -= seconds
+
+    @property
     def calls(self) -> list[RecordedCall]:
         with self._changed:
             return list(self._calls)
@@ -206,7 +228,10 @@ class FakeSlackWebAPI:
             raise ValueError("each workspace needs its own bot token")
         # One lock for everything, as handlers run under the primary workspace's lock.
         workspace.lock = self.workspace.lock
-        self._teams.append(SlackMethods(workspace, self._root_url, self._methods.page_size_cap))
+        methods = SlackMethods(workspace, self._root_url, self._methods.page_size_cap)
+        methods.triggers, methods.used_triggers = self._methods.triggers, self._methods.used_triggers
+        methods.trigger_clock = self._methods.trigger_clock
+        self._teams.append(methods)
 
     @property
     def workspaces(self) -> list[Workspace]:

@@ -74,3 +74,13 @@ def add_link_bookmark(client: WebClient | None, channel_id: str, *, title: str, 
         return None
     except (SlackApiError, SlackClientError, OSError) as error:
         return f"I couldn't bookmark the incident's web page in this channel ({describe_failure(error)})."
+
+
+def is_member(client: WebClient, channel_id: str, user_id: str) -> bool | None:
+    """Is `user_id` in the channel? None when Slack can't say (the bot isn't in a private
+    channel any more, an error): the caller decides then."""
+    try:
+        members = channel_members(client, channel_id)
+    except ChannelLookupFailed:
+        return None
+    return (user_id in members) if members else None

@@ -5,7 +5,7 @@ from typing import Any
 from slack_bolt import App
 
 from bot import commands as cmd
-from bot.slack.listeners import commands, events, followups, postmortem, updates
+from bot.slack.listeners import catchup, commands, curation, events, followups, postmortem, updates
 
 
 def register_listeners(app: App) -> None:
@@ -16,6 +16,8 @@ def register_listeners(app: App) -> None:
     postmortem.register(app)
     followups.register(app)
     updates.register(app)
+    curation.register(app)
+    catchup.register(app)
 
 
 def waits_only_on_shared_write(body: dict[str, Any]) -> bool:
