@@ -18,6 +18,9 @@ Measures, each over --runs runs (median, min, max), and exits 1 if any target is
   socket    Socket Mode: ack p99 at 50 envelopes in flight (target < 100 ms), and ingestion
             next to the do-nothing Bolt app over the same socket simulator (target >= 0.7);
             see bench/socket_mode.py.
+  web       p99 of GET / and GET /incidents/<ref> (signed in) from `scribe run` with 10,000
+            incidents and an incident of 10,000 messages, SQLite and PostgreSQL
+            (bench/web.py).                                          target: < 200 ms
 
 Everything runs on 127.0.0.1: Slack is the local simulator (bot/simulator), the servers
 are subprocesses on free ports, databases are temporary (SQLite in a temp dir; PostgreSQL
@@ -972,6 +975,7 @@ BENCHMARKS: dict[str, Callable[[Bench], list[Row]]] = {
     "reminders": reminder_rows,
     "memory": memory_rows,
     "socket": lambda bench: _socket_rows(bench),
+    "web": lambda bench: _web_rows(bench, "sqlite") + _web_rows(bench, "postgresql"),
     "stats": lambda bench: stats_rows(bench, "sqlite") + stats_rows(bench, "postgresql"),
 }
 
@@ -980,6 +984,12 @@ def _socket_rows(bench: Bench) -> list[Row]:
     from bench.socket_mode import socket_rows  # imports this module: loaded on use
 
     return socket_rows(bench)
+
+
+def _web_rows(bench: Bench, backend: str) -> list[Row]:
+    from bench.web import web_rows  # bench/web.py builds on this module
+
+    return web_rows(bench, backend)
 
 
 def log_progress(name: str, rows: dict[str, Row]) -> None:

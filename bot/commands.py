@@ -53,6 +53,7 @@ __all__ = [
     "SetSeverity",
     "ShowStats",
     "ShowTimeline",
+    "CatchUp",
     "Start",
     "UsageError",
     "UpdateForm",
@@ -173,6 +174,9 @@ class UpdateForm:
 @dataclass(frozen=True)
 class SnoozeUpdates:
     minutes: int | None  # None: "off", nudges resume
+@dataclass(frozen=True)
+class CatchUp:
+    pass
 
 
 @dataclass(frozen=True)
@@ -185,7 +189,7 @@ class ShowStats:
 Command: TypeAlias = (
     Start | Moment | Close | Entry | SetSeverity | AssignRole | ShowTimeline
     | Help | AddAction | ListActions | Postmortem | Backfill
-    | PostUpdate | UpdateForm | SnoozeUpdates
+    | PostUpdate | UpdateForm | SnoozeUpdates | CatchUp
     | ShowStats
 )
 
@@ -230,6 +234,7 @@ USAGE: Final[dict[str, str]] = {
     "backfill": "{cmd} backfill",
     "update": "{cmd} update [investigating|identified|monitoring|resolved] <text> [next <30m|1h>]",
     "snooze-updates": "{cmd} snooze-updates <2h|30m|off>",
+    "catchup": "{cmd} catchup",
     "stats": "{cmd} stats [last 30d|90d|365d|<from> to <to>] [sev1|sev2|sev3|sev4] [--share]",
 }
 
@@ -257,6 +262,7 @@ _DESCRIPTIONS: Final[dict[str, str]] = {
     "backfill": "import the channel's earlier messages",
     "update": "post a status update for everyone (alone: open the form)",
     "snooze-updates": "pause the update reminders for a while, or `off` to resume",
+    "catchup": "tell you (only you) what happened so far",
     "stats": "insights across the workspace's incidents (only you see them, unless --share)",
 }
 
@@ -289,6 +295,7 @@ _ALIASES: Final[dict[str, str]] = {
     "root_cause": "rootcause",
     "snooze_updates": "snooze-updates",
     "snooze": "snooze-updates",
+    "catch-up": "catchup",
 }
 _ROLE_ALIASES: Final[dict[str, RoleName]] = {
     "lead": "lead", "ic": "lead", "commander": "lead",
@@ -346,9 +353,11 @@ def parse_command(text: str, *, command: str = DEFAULT_COMMAND) -> Command | Usa
         return _parse_timed(rest, ctx, text_required=False)
     if name in _ENTRY_KINDS:
         return _parse_timed(rest, ctx, text_required=True)
-    if name in ("close", "actions", "backfill"):
+    if name in ("close", "actions", "backfill", "catchup"):
         if rest:
             return ctx.error(f"`{command} {name}` takes no arguments, but got '{_clip(rest)}'.")
+        if name == "catchup":
+            return CatchUp()
         if name == "close":
             return Close()
         return ListActions() if name == "actions" else Backfill()

@@ -67,6 +67,11 @@ class Settings:
     update_intervals: tuple[tuple[str, int], ...] = (("sev1", 30), ("sev2", 60))
     lead_nudge_minutes: int = 10
     idle_nudge_hours: int = 24
+    # Web view (bot.web): its public address, the key that signs its cookies, and how
+    # long a sign-in lasts.
+    public_url: str | None = None
+    web_secret: str | None = field(default=None, repr=False)
+    web_session_hours: float = 12.0
 
     @property
     def socket_mode(self) -> bool:
@@ -74,11 +79,18 @@ class Settings:
 
     @property
     def oauth(self) -> bool:
-        return bool(self.slack_client_id and self.slack_client_secret)
+        """Multi-workspace install mode: the client id and secret without a bot token.
+        With a bot token, the pair only enables signing in to the web view."""
+        return bool(self.slack_client_id and self.slack_client_secret and not self.slack_bot_token)
+
+    @property
+    def web_enabled(self) -> bool:
+        """The web view is served when its address, its key and the app's OAuth pair are set."""
+        return bool(self.public_url and self.web_secret and self.slack_client_id and self.slack_client_secret)
 
     def secrets(self) -> list[str]:
         """Every secret value, so log filters can scrub them."""
-        values = [self.slack_bot_token, self.slack_signing_secret, self.slack_app_token, self.slack_client_secret]
+        values = [self.slack_bot_token, self.slack_signing_secret, self.slack_app_token, self.slack_client_secret, self.web_secret]
         return [v for v in values if v]
 
 
@@ -119,6 +131,33 @@ def _bool(env: Mapping[str, str], name: str, default: bool, problems: list[str])
         return False
     problems.append(f"{name} must be true or false, got {raw!r}.")
     return default
+
+
+MIN_WEB_SECRET_LENGTH = 32
+
+
+def _web_settings(env: Mapping[str, str], problems: list[str], *, oauth_pair: bool) -> tuple[str | None, str | None]:
+    """SCRIBE_PUBLIC_URL and SCRIBE_WEB_SECRET, checked together: the web view needs both,
+    and the app's client id and secret for Sign in with Slack."""
+    public_url = (env.get("SCRIBE_PUBLIC_URL") or "").strip() or None
+    web_secret = (env.get("SCRIBE_WEB_SECRET") or "").strip() or None
+    if public_url is not None:
+        if not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", public_url):
+            problems.append(f"SCRIBE_PUBLIC_URL must be the web view's address such as https://scribe.example.com, got {public_url!r}.")
+        else:
+            from urllib.parse import urlsplit
+
+            parts = urlsplit(public_url)
+            if parts.scheme == "http" and parts.hostname not in {"localhost", "127.0.0.1", "::1"}:
+                problems.append(f"SCRIBE_PUBLIC_URL must start with https:// (the sign-in cookie is Secure), unless it is http://localhost or http://127.0.0.1; got {public_url!r}.")
+        public_url = public_url.rstrip("/")
+        if web_secret is None:
+            problems.append("SCRIBE_WEB_SECRET is missing: the web view signs its cookies with it; make one with `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`.")
+        if not oauth_pair:
+            problems.append("SCRIBE_PUBLIC_URL needs SLACK_CLIENT_ID and SLACK_CLIENT_SECRET (Basic Information → App Credentials) for Sign in with Slack.")
+    if web_secret is not None and len(web_secret) < MIN_WEB_SECRET_LENGTH:
+        problems.append(f"SCRIBE_WEB_SECRET must be at least {MIN_WEB_SECRET_LENGTH} characters long, got {len(web_secret)}.")
+    return public_url, web_secret
 
 
 def settings_from_env(env: Mapping[str, str], *, require_slack: bool = True) -> Settings:
@@ -232,6 +271,7 @@ def settings_from_env(env: Mapping[str, str], *, require_slack: bool = True) -> 
         problems.append(f"SCRIBE_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}.")
 
     update_intervals = _update_intervals(get("SCRIBE_UPDATE_INTERVALS"), problems)
+    public_url, web_secret = _web_settings(env, problems, oauth_pair=oauth)
 
     settings = Settings(
         slack_bot_token=bot_token,
@@ -262,6 +302,9 @@ def settings_from_env(env: Mapping[str, str], *, require_slack: bool = True) -> 
         update_intervals=update_intervals,
         lead_nudge_minutes=_int(env, "SCRIBE_LEAD_NUDGE_MINUTES", 10, problems, 0, 1440),
         idle_nudge_hours=_int(env, "SCRIBE_IDLE_NUDGE_HOURS", 24, problems, 0, 720),
+        public_url=public_url,
+        web_secret=web_secret,
+        web_session_hours=_number(env, "SCRIBE_WEB_SESSION_HOURS", 12.0, problems, 0.1, 720.0, whole=False, unit=" hours"),
     )
     if problems:
         raise SettingsError(problems)

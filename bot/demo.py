@@ -108,6 +108,50 @@ def play_incident(script: DemoScript, deliver_nudges: Callable[[], None] = lambd
     script.command("U0ANN", "resolved error rate back to baseline for 25 minutes")
 
 
+def play_curation(script: DemoScript, runtime, api: FakeSlackWebAPI) -> None:  # type: ignore[no-untyped-def]
+    """Bob's detected time was typed from memory and is off by four minutes: he fixes it from
+    `/incident timeline` (TTD changes), and Chi marks a message as a finding with "Add to timeline"."""
+    from sqlalchemy import select
+
+    from bot.models import TimelineEntry
+    from bot.services.export import export_incident
+    from bot.services.incidents import latest_incident
+    from bot.slack.blocks import curation as cb
+
+    def ttd() -> str:
+        with runtime.app.scribe.session_factory() as session:
+            metrics = export_incident(session, latest_incident(session, channel_id=CHANNEL))["metrics"]
+        return f"{metrics['time_to_detect_s']:.0f} s"
+
+    with runtime.app.scribe.session_factory() as session:
+        detected = session.scalars(select(TimelineEntry).where(TimelineEntry.kind == "detected")).one()
+        detected_id, version, at = detected.id, detected.version, detected.at
+        finding = session.scalars(select(TimelineEntry).where(TimelineEntry.text == "Error rate is 31% on the checkout dashboard")).one()
+        finding_ts = finding.ts
+    click.echo(f"\nCorrecting the timeline (TTD before: {ttd()}):")
+    script.command("U0BOB", "timeline 5")
+    click.echo(f"  {script.now():%H:%M} <U0BOB> ⋮ Edit on the Detected entry")
+    script.player.choose_overflow("U0BOB", CHANNEL, action_id=cb.ENTRY_MENU, value=f"edit:{detected_id}:{version}", ephemeral=True)
+    view_id = api.wait_for(lambda a: [v["id"] for v in a.views.values() if v["callback_id"] == cb.EDIT_VIEW])[-1]
+    # The page really came four minutes earlier than he typed: he writes it the way he'd type `at`.
+    typed = f"{round((script.now() - at).total_seconds() / 60) + 4}m ago"
+    script.player.submit_view("U0BOB", callback_id=cb.EDIT_VIEW, view_id=view_id, values={"text": "PagerDuty: checkout error rate > 5%", "at": typed})
+    click.echo(f"         ↳ When: {typed}")
+    api.wait_for(lambda a: any(m.get("text", "").startswith(":pencil2:") for m in a.workspace.messages(CHANNEL)))
+    click.echo(f"  #inc-checkout-502: {api.workspace.messages(CHANNEL)[-1]['text']}")
+    click.echo(f"  TTD after: {ttd()}")
+
+    click.echo(f"  {script.now():%H:%M} <U0CHI> Add to timeline on “Error rate is 31% on the checkout dashboard” → Finding")
+    script.player.message_shortcut("U0CHI", CHANNEL, finding_ts, callback_id=cb.SHORTCUT)
+    view_id = api.wait_for(lambda a: [v["id"] for v in a.views.values() if v["callback_id"] == cb.MARK_VIEW])[-1]
+    script.player.submit_view("U0CHI", callback_id=cb.MARK_VIEW, view_id=view_id, values={
+        "kind": {"kind": {"type": "static_select", "selected_option": {"value": "finding"}}},
+        "text": "Error rate is 31% on the checkout dashboard",
+    })
+    api.wait_for(lambda a: any(m.get("text", "").startswith(":pushpin: <@U0CHI> added") for m in a.workspace.messages(CHANNEL)))
+    click.echo(f"  #inc-checkout-502: {api.workspace.messages(CHANNEL)[-1]['text']}")
+
+
 def _block_lines(blocks: list[dict]) -> list[str]:
     """A Block Kit message as the plain lines a reader would see in Slack."""
     lines: list[str] = []
@@ -220,6 +264,7 @@ def run_demo(*, keep: bool = False) -> int:
                 script.show_last_bot_post()
 
         play_incident(script, deliver_nudges)
+        play_curation(script, runtime, api)
         play_postmortem(script, api)
         click.echo("\nFollow-ups:")
         play_followups(script, runtime, api)

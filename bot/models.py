@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -170,8 +171,16 @@ class TimelineEntry(Base):
     author_name: Mapped[str | None] = mapped_column(String(255))
     # Link previews and images: [{"url", "title", "image_url"?}], SQL NULL when none.
     links: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True))
+    # Curation (bot.services.curation): left out of the postmortem; the kind a person chose
+    # for a message through "Add to timeline"; bumped on every change so a form opened on
+    # an older version is refused; who corrected it last ("edited by ann" in the draft).
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    key_kind: Mapped[str | None] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    corrected_by: Mapped[str | None] = mapped_column(String(32))
 
     incident: Mapped[Incident] = relationship(back_populates="entries")
+    revisions: Mapped[list[EntryRevision]] = relationship(back_populates="entry", cascade="all, delete-orphan", order_by="EntryRevision.id")
     edits: Mapped[list[EntryEdit]] = relationship(back_populates="entry", cascade="all, delete-orphan", order_by="EntryEdit.id")
     key_marks: Mapped[list[KeyMark]] = relationship(back_populates="entry", cascade="all, delete-orphan")
 
@@ -190,6 +199,22 @@ class EntryEdit(Base):
     edited_at: Mapped[datetime]
 
     entry: Mapped[TimelineEntry] = relationship(back_populates="edits")
+
+
+class EntryRevision(Base):
+    """One correction made from Slack (Edit, Hide, Delete, Add to timeline): who, when, the old value."""
+
+    __tablename__ = "entry_revisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("timeline_entries.id", ondelete="CASCADE"), index=True)
+    field: Mapped[str] = mapped_column(String(16))  # text | at | hidden | key_kind | deleted
+    old_value: Mapped[str | None] = mapped_column(Text)
+    new_value: Mapped[str | None] = mapped_column(Text)
+    changed_by: Mapped[str] = mapped_column(String(32))
+    changed_at: Mapped[datetime]
+
+    entry: Mapped[TimelineEntry] = relationship(back_populates="revisions")
 
 
 class KeyMark(Base):
@@ -308,3 +333,14 @@ class PostmortemVersion(Base):
     markdown: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
     created_by: Mapped[str | None] = mapped_column(String(32))
+
+
+class HomeTab(Base):
+    """Someone who has opened the app's Home tab: their Home is republished when what it shows changes."""
+
+    __tablename__ = "home_tabs"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    opened_at: Mapped[datetime]
+    published_at: Mapped[datetime | None]

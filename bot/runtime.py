@@ -46,6 +46,7 @@ class Runtime:
     # (`runtime.reminders.run_due()`); the scheduler only calls it periodically.
     reminders: ReminderDelivery | None = None
     scheduler: FollowupScheduler | None = None
+    _configured_team: str | None = None
 
     @classmethod
     def start(
@@ -84,6 +85,15 @@ class Runtime:
         # With OAuth, Bolt looks each request's installation up in the database, which
         # blocks: then every request goes to the server's threads.
         inline = None if settings.oauth else waits_only_on_shared_write
+        routes = None
+        if settings.web_enabled:
+            # The web view (bot.web) on the same port, in HTTP and Socket Mode alike.
+            from functools import partial
+
+            from bot.web import register as register_web
+
+            routes = partial(register_web, settings=settings, session_factory=factory, client_for=runtime.team_client,
+                             serves_team=runtime.serves_team, clock=clock)
         if settings.socket_mode:
             # Envelopes over a WebSocket, dispatched by the same server that answers
             # /healthz on PORT (bot.socket_mode says which client and why).
@@ -91,13 +101,15 @@ class Runtime:
 
             runtime.socket_link = SocketModeLink(settings.slack_app_token or "", settings.slack_api_url)
         runtime.server = HttpServer(app, host=host, port=settings.port if port is None else port, threads=settings.workers,
-                                    inline=inline, socket_mode=runtime.socket_link)
+                                    inline=inline, socket_mode=runtime.socket_link, routes=routes)
         if background:
             runtime.server.start()
         if runtime.socket_link is not None:
             log.info("Socket Mode; health on http://%s:%s/healthz", host, runtime.server.port)
         else:
             log.info("listening on http://%s:%s/slack/events", host, runtime.server.port)
+        if settings.web_enabled:
+            log.info("web view at %s (sign-in redirect URL %s/auth/callback)", settings.public_url, settings.public_url)
         return runtime
 
     @property
@@ -126,6 +138,14 @@ class Runtime:
         if installed is not None:
             return WebClient(token=installed.bot_token, base_url=client.base_url, timeout=client.timeout, retry_handlers=client.retry_handlers)
         return client if client.token else None
+
+    def serves_team(self, team_id: str) -> bool:
+        """Whether this app records `team_id`: the configured token's team, or an installed one."""
+        if self.app.client.token:
+            if self._configured_team is None:
+                self._configured_team = self.app.client.auth_test().get("team_id")
+            return team_id == self._configured_team
+        return self._installed_bot(team_id) is not None
 
     def _installed_bot(self, team_id: str) -> Any:
         """The team's installation (slack_sdk Bot) in multi-workspace mode, else None."""

@@ -25,6 +25,7 @@ its commit-before-answer promise are the same either way.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import json
 import logging
@@ -117,6 +118,7 @@ class HttpServer:
         self, app: App, *, host: str = "127.0.0.1", port: int = 0, threads: int = 16,
         health_check: Callable[[], None] | None = None, inline: Inline | None = None,
         socket_mode: Any = None,
+        routes: Callable[[web.Application, Callable[..., Any]], Any] | None = None,
     ):
         self.app = app
         # Socket Mode (bot.socket_mode.SocketModeLink): envelopes come over its WebSocket and
@@ -124,6 +126,9 @@ class HttpServer:
         self.socket_mode = socket_mode
         self._check_health = health_check or database_health_check(app)
         self._inline = inline
+        # More pages on the same port (the web view, bot.web): called with the aiohttp app
+        # and the way to run blocking work in the server's threads.
+        self._routes = routes
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="slack-request")
         self._socket = socket.create_server((host, port), backlog=1024)
         self._socket.setblocking(False)
@@ -149,6 +154,8 @@ class HttpServer:
         # aiohttp answers 413 to a body larger than client_max_size; up to it is read.
         web_app = web.Application(client_max_size=MAX_BODY_BYTES)
         web_app.router.add_get("/healthz", self._healthz)
+        if self._routes is not None:
+            self._routes(web_app, self._in_threads)
         if self.socket_mode is not None:
             return web_app
         web_app.router.add_post(EVENTS_PATH, self._slack_events)
@@ -159,9 +166,10 @@ class HttpServer:
             web_app.router.add_get(oauth.redirect_uri_path, self._oauth(oauth.handle_callback))
         return web_app
 
-    async def _in_threads(self, blocking: Callable[..., T], *args: Any) -> T:
-        """`blocking(*args)` in the server's threads, for work that must not stop the loop."""
-        return await asyncio.get_running_loop().run_in_executor(self._pool, blocking, *args)
+    async def _in_threads(self, blocking: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """`blocking(*args, **kwargs)` in the server's threads, for work that must not stop the loop."""
+        call = functools.partial(blocking, *args, **kwargs) if kwargs else blocking
+        return await asyncio.get_running_loop().run_in_executor(self._pool, call, *(() if kwargs else args))
 
     async def _healthz(self, request: web.Request) -> web.Response:
         database_ok = True

@@ -172,3 +172,12 @@ def app(database_url: str, slack):  # type: ignore[no-untyped-def]
     running = start_app(database_url, slack)
     yield running
     running.stop()
+
+
+@pytest.fixture
+def clocked_app(database_url: str, slack, clock: Clock):  # type: ignore[no-untyped-def]
+    """The app on the test's clock (Monday 2026-11-23 10:00 UTC), Slack's ts agreeing with it."""
+    slack.workspace.clock = lambda: clock().timestamp()
+    running = start_app(database_url, slack, clock=clock)
+    yield running
+    running.stop()

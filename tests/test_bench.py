@@ -139,6 +139,22 @@ def test_socket_mode_rows_at_quick_size(tmp_path: Path) -> None:
     assert (ratio.limit, ratio.higher_is_better) == (0.7, True)
     # Each measured once; the durability checks inside would have raised on a lost write.
     assert all(len(row.values) == 1 and row.values[0] > 0 for row in rows.values())
+def test_the_web_rows_seed_builds_incidents_and_a_long_one(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import func, select
+
+    from bench.web import seed
+    from bot.db import make_engine, upgrade
+    from bot.models import Incident, TimelineEntry
+
+    url = f"sqlite:///{tmp_path / 'web.db'}"
+    upgrade(url)
+    big = seed(url, incidents=30, messages=40, channels=5)
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(Incident)).scalar_one() == 31
+        assert conn.execute(select(func.count()).select_from(TimelineEntry).where(TimelineEntry.incident_id == big)).scalar_one() == 40
+        assert conn.execute(select(func.count(func.distinct(Incident.channel_id)))).scalar_one() == 6
+    engine.dispose()
 
 
 def test_stats_of_seeded_incidents(session_factory) -> None:  # type: ignore[no-untyped-def]

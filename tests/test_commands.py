@@ -223,7 +223,7 @@ def test_usage_and_help_cover_every_subcommand() -> None:
     assert set(USAGE) == {
         "start", "started", "detected", "mitigated", "resolved", "close", "note", "finding",
         "hypothesis", "mitigation", "decision", "rootcause", "status", "severity", "role",
-        "timeline", "help", "action", "actions", "postmortem", "backfill", "update", "snooze-updates", "stats",
+        "timeline", "help", "action", "actions", "postmortem", "backfill", "update", "snooze-updates", "catchup", "stats",
     }
     for name, usage in USAGE.items():
         assert usage.startswith(f"{{cmd}} {name}")

@@ -98,3 +98,39 @@ def test_follow_up_cadence_settings() -> None:
     with pytest.raises(SettingsError) as caught:
         settings_from_env(GOOD | {"SCRIBE_SCHEDULER_POLL_SECONDS": "0"})
     assert caught.value.problems == ["SCRIBE_SCHEDULER_POLL_SECONDS must be between 0.1 and 3600 seconds, got 0."]
+
+
+WEB = GOOD | {"SLACK_CLIENT_ID": "1.2", "SLACK_CLIENT_SECRET": "client-secret", "SCRIBE_PUBLIC_URL": "https://scribe.example.com/",
+              "SCRIBE_WEB_SECRET": "w" * 32}
+
+
+def test_web_view_settings() -> None:
+    s = settings_from_env(WEB | {"SCRIBE_WEB_SESSION_HOURS": "8"})
+    assert (s.public_url, s.web_session_hours, s.web_enabled) == ("https://scribe.example.com", 8.0, True)
+    # With a bot token the OAuth pair only enables web sign-in; without one it is multi-workspace mode.
+    assert s.oauth is False
+    assert settings_from_env({k: v for k, v in WEB.items() if k != "SLACK_BOT_TOKEN"}).oauth is True
+    assert "w" * 32 in s.secrets() and "w" * 32 not in repr(s)
+    assert settings_from_env(GOOD).web_enabled is False
+
+
+def test_web_view_settings_are_checked() -> None:
+    with pytest.raises(SettingsError) as caught:
+        settings_from_env(GOOD | {"SCRIBE_PUBLIC_URL": "scribe.example.com", "SCRIBE_WEB_SESSION_HOURS": "forever"})
+    problems = caught.value.problems
+    assert "SCRIBE_PUBLIC_URL must be the web view's address such as https://scribe.example.com, got 'scribe.example.com'." in problems
+    assert any(p.startswith("SCRIBE_WEB_SECRET is missing") for p in problems)
+    assert any(p.startswith("SCRIBE_PUBLIC_URL needs SLACK_CLIENT_ID and SLACK_CLIENT_SECRET") for p in problems)
+    assert "SCRIBE_WEB_SESSION_HOURS must be a number of hours between 0.1 and 720, got 'forever'." in problems
+    with pytest.raises(SettingsError) as short:
+        settings_from_env(WEB | {"SCRIBE_WEB_SECRET": "short"})
+    assert short.value.problems == ["SCRIBE_WEB_SECRET must be at least 32 characters long, got 5."]
+    assert "short" not in " ".join(short.value.problems).replace("at least", "")
+
+
+def test_the_public_url_must_be_https_except_on_this_machine() -> None:
+    with pytest.raises(SettingsError) as caught:
+        settings_from_env(WEB | {"SCRIBE_PUBLIC_URL": "http://scribe.example.com"})
+    assert caught.value.problems == ["SCRIBE_PUBLIC_URL must start with https:// (the sign-in cookie is Secure), unless it is "
+                                     "http://localhost or http://127.0.0.1; got 'http://scribe.example.com'."]
+    assert settings_from_env(WEB | {"SCRIBE_PUBLIC_URL": "http://127.0.0.1:3000"}).public_url == "http://127.0.0.1:3000"

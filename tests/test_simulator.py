@@ -346,11 +346,11 @@ def test_update_delete_permalink_ephemeral(client: WebClient, api: FakeSlackWebA
 def test_views_reactions_and_pins(client: WebClient, api: FakeSlackWebAPI, ws: Workspace) -> None:
     modal = {"type": "modal", "callback_id": "declare", "title": {"type": "plain_text", "text": "Declare"},
              "blocks": []}
-    opened = client.views_open(trigger_id="1.2.abc", view=modal)["view"]
+    opened = client.views_open(trigger_id=api.issue_trigger(), view=modal)["view"]
     assert (opened["id"], opened["callback_id"], opened["type"]) == ("VSIM000001", "declare", "modal")
     updated = client.views_update(view_id=opened["id"], view={**modal, "callback_id": "declare2"})["view"]
     assert (updated["id"], api.views[opened["id"]]["callback_id"]) == (opened["id"], "declare2")
-    pushed = client.views_push(trigger_id="1.2.abc", view=modal)["view"]
+    pushed = client.views_push(trigger_id=api.issue_trigger(), view=modal)["view"]
     assert pushed["id"] == "VSIM000002"
     with pytest.raises(SlackApiError) as err:
         client.views_update(view_id="VNOPE", view=modal)
@@ -707,7 +707,7 @@ def test_button_click_and_user_select_payloads(player: SlackPlayer, app: AppDoub
 
 
 def test_view_submission_payload(player: SlackPlayer, app: AppDouble, client: WebClient) -> None:
-    opened = client.views_open(trigger_id="1.2.x", view={
+    opened = client.views_open(trigger_id=player.web_api.issue_trigger(), view={
         "type": "modal", "callback_id": "declare", "title": {"type": "plain_text", "text": "Declare"},
         "blocks": [], "private_metadata": "C1"})["view"]
     reply = player.submit_view("U2", callback_id="declare", values={

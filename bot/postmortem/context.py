@@ -593,6 +593,8 @@ def build_context(
             authors.add(entry.author)
         text_md = inline(entry.text) if entry.text else ""
         author_md = escape_inline(" ".join(entry.author_name.split())) if entry.author_name else names.md(entry.author)
+        if entry.edited_by:
+            text_md += f" _(edited by {names.md(entry.edited_by)})_"
 
         if entry.kind == "message":
             reply = _is_reply(entry)
@@ -629,15 +631,18 @@ def build_context(
             if not entry.key:
                 continue
 
-        if entry.kind in MILESTONE_KINDS:
-            seen_milestones.add(entry.kind)
-        key_events.append(_event(entry.kind, at, day, time, author_md, text_md,
+        # A message marked with "Add to timeline" stays in the communication log above and
+        # counts here as the kind chosen for it (a finding, a milestone…).
+        kind = entry.marked_as or entry.kind
+        if kind in MILESTONE_KINDS:
+            seen_milestones.add(kind)
+        key_events.append(_event(kind, at, day, time, author_md, text_md,
                                  entry.text or "", names, channel_lookup, entry.source))
 
         if entry.kind == "update":
             status_updates.append({"at": at, "date": day, "time": time, "utc": f"{day} {time} UTC", "author": author_md, "text": text_md})
 
-        bucket = bucket_for_kind.get(entry.kind)
+        bucket = bucket_for_kind.get(kind)
         if bucket is not None:
             investigation[bucket].append({
                 "at": at, "date": day, "time": time, "utc": f"{day} {time} UTC",

@@ -77,6 +77,8 @@ class EntryFact:
     # The name an integration posted under; shown instead of the (bot) id in ``author``.
     author_name: str | None = None
     links: tuple[LinkRef, ...] = ()
+    edited_by: str | None = None  # Slack user id of whoever last corrected it (Edit, Add to timeline)
+    marked_as: str | None = None  # for a message marked with "Add to timeline": the kind chosen (finding, detected…)
 
 
 @dataclass(frozen=True)

@@ -175,6 +175,8 @@ def record_edit(
     entry.files = list(message.files) or entry.files
     entry.links = list(message.links) or entry.links
     entry.edited_at = edited_at
+    # A form opened on the old text (bot.services.curation) must not overwrite this edit.
+    entry.version = (entry.version or 1) + 1
     return True
 
 

@@ -50,6 +50,8 @@ def incident_facts(incident: Incident) -> IncidentFacts:
 
 
 def entry_facts(entries: list[TimelineEntry]) -> list[EntryFact]:
+    """What a postmortem is drafted from: entries hidden from the postmortem are left out;
+    a message marked through "Add to timeline" carries the kind chosen for it (`marked_as`)."""
     return [
         EntryFact(
             at=e.at,
@@ -66,8 +68,11 @@ def entry_facts(entries: list[TimelineEntry]) -> list[EntryFact]:
             edited=e.edited_at is not None,
             author_name=e.author_name,
             links=link_refs(e.links),
+            edited_by=e.corrected_by,
+            marked_as=e.key_kind if e.kind == "message" and e.key_kind != "message" else None,
         )
         for e in entries
+        if not e.hidden
     ]
 
 
@@ -145,6 +150,11 @@ def export_incident(session: Session, incident: Incident) -> dict[str, Any]:
                 "edited": e.edited_at is not None,
                 "author_name": e.author_name,
                 "links": e.links or [],
+                # Curation: left out of the postmortem; the kind chosen with "Add to timeline";
+                # who corrected it last from Slack.
+                "hidden": e.hidden,
+                "key_kind": e.key_kind,
+                "corrected_by": e.corrected_by,
             }
             for e in live_entries(session, incident)
         ],

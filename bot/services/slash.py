@@ -25,11 +25,15 @@ from bot.postmortem.context import KIND_LABELS, format_utc
 from bot.services import actions, followups, incidents, people, updates
 from bot.services.errors import NoOpenIncident, ScribeError
 from bot.services.incidents import CommandEntry
+from bot.services import catchup
+from bot.slack.blocks import catchup as catchup_blocks
+from bot.slack.blocks import curation as curation_blocks
 from bot.slack.blocks import followups as followup_blocks
 from bot.slack.blocks import updates as update_blocks
 from bot.slack.io import channels, messages
 from bot.slack.payloads import storable
 from bot.timeparse import TimeParseError, parse_moment
+from bot.web.links import incident_url
 
 SLOW_COMMANDS = (cmd.Postmortem, cmd.Backfill, cmd.ShowStats)
 # The subcommands that parse to SLOW_COMMANDS, for routing by the first word alone.
@@ -94,19 +98,15 @@ def _resolve_time(
     return at, f" (read in {settings.timezone.key}: I couldn't get your time zone from Slack; add a zone like `14:23 Europe/Berlin` if that's wrong)"
 
 
-def _format_timeline(entries: list[TimelineEntry], incident: Incident) -> str:
-    if not entries:
-        return f"{incident.ref} has no timeline entries yet."
-    lines = [f"*{incident.ref} — last {len(entries)} timeline entries* (UTC)"]
-    for e in entries:
-        label = kind_label(e.kind)
-        who = f"<@{e.author}>" if e.author else "unknown"
-        key = " :pushpin:" if e.key else ""
-        text = safe((e.text or "").replace("\n", " "))
-        if len(text) > 200:
-            text = text[:199] + "…"
-        lines.append(f"• `{e.at.strftime('%m-%d %H:%M:%S')}` {label}{key} — {who}: {text}")
-    return "\n".join(lines)
+def entry_line(entry: TimelineEntry) -> curation_blocks.EntryLine:
+    """An entry as `/incident timeline` lists it, with what its menu may offer."""
+    kind = entry.key_kind if entry.kind == "message" and entry.key_kind else entry.kind
+    label = "Key message" if kind == "message" and entry.key else kind_label(kind)
+    return curation_blocks.EntryLine(
+        id=entry.id, version=entry.version or 1, at=entry.at, label=label, author=entry.author, text=entry.text or "",
+        key=entry.key, hidden=entry.hidden, deletable=entry.source == "command" and entry.kind not in ("declared", "closed", "action"),
+        corrected_by=entry.corrected_by,
+    )
 
 
 def run(
@@ -145,6 +145,13 @@ def run(
         warning = channels.join_channel(client, inv.channel_id)
         if warning:
             text += f"\n:warning: {warning}"
+        page = incident_url(settings, incident.ref)
+        if page is not None:
+            text += f"\n:globe_with_meridians: Timeline, metrics and exports on the web: <{page}|{incident.ref} web page> (bookmarked in this channel)."
+            if not warning:  # not in the channel: the bookmark would fail the same way
+                trouble = channels.add_link_bookmark(client, inv.channel_id, title=f"{incident.ref} web page", link=page)
+                if trouble:
+                    text += f"\n:warning: {trouble}"
         return Reply(text, in_channel=True)
 
     if isinstance(command, (cmd.AddAction, cmd.ListActions)):
@@ -153,6 +160,13 @@ def run(
         if latest is None:
             raise ScribeError(f"This channel has no incident to attach action items to. Start one with `{name} start <title>`.")
         return _action_command(session, command, latest, inv, settings=settings, client=client)
+
+    if isinstance(command, cmd.CatchUp):
+        latest = incidents.latest_incident(session, channel_id=inv.channel_id, team_id=inv.team_id)
+        if latest is None:
+            raise ScribeError(f"This channel has no incident to catch up on. Start one with `{name} start <title>`.")
+        text, blocks = catchup_blocks.catch_up_message(catchup.catch_up(session, latest, now=inv.now), command=name)
+        return Reply(text, blocks=blocks)
 
     incident = incidents.require_open_incident(session, team_id=inv.team_id, channel_id=inv.channel_id, command=name)
 
@@ -209,7 +223,8 @@ def run(
 
     if isinstance(command, cmd.ShowTimeline):
         entries = incidents.recent_entries(session, incident=incident, limit=command.limit)
-        return Reply(_format_timeline(entries, incident))
+        text, blocks = curation_blocks.timeline_message(incident.ref, [entry_line(e) for e in entries], name)
+        return Reply(text, blocks=blocks)
 
     if isinstance(command, (cmd.PostUpdate, cmd.UpdateForm, cmd.SnoozeUpdates)):
         return _update_command(session, command, incident, inv, settings=settings, client=client)

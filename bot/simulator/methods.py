@@ -16,6 +16,7 @@ import binascii
 import json
 import mimetypes
 import secrets
+import time
 from datetime import datetime
 from typing import Any, Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -143,6 +144,8 @@ class SlackMethods:
         self.views: dict[str, dict[str, Any]] = {}
         self.ephemerals: list[dict[str, Any]] = []
         self._pending_uploads: dict[str, dict[str, Any]] = {}
+        # channel_id -> bookmarks added with bookmarks.add, in order.
+        self.bookmarks: dict[str, list[dict[str, Any]]] = {}
         self.table: dict[str, Handler] = {
             "auth.test": self.auth_test,
             "users.info": self.users_info,
@@ -166,7 +169,17 @@ class SlackMethods:
             "views.push": self.views_push,
             "reactions.get": self.reactions_get,
             "pins.list": self.pins_list,
+            "conversations.members": self.conversations_members,
+            "bookmarks.add": self.bookmarks_add,
+            "views.publish": self.views_publish,
         }
+        # trigger_id -> when it was issued (monotonic seconds), shared by every team of a
+        # FakeSlackWebAPI; a trigger works once, within TRIGGER_LIFETIME seconds.
+        self.triggers: dict[str, float] = {}
+        self.used_triggers: set[str] = set()
+        self.trigger_clock: Callable[[], float] = time.monotonic
+        # user id -> the view published as their Home tab.
+        self.home_views: dict[str, dict[str, Any]] = {}
 
     # -- lookups ----------------------------------------------------------------
 
@@ -269,7 +282,7 @@ class SlackMethods:
             "id": user.id,
             "team_id": self.ws.team_id,
             "name": user.name,
-            "deleted": False,
+            "deleted": user.deleted,
             "real_name": user.real_name,
             "tz": user.tz,
             "tz_label": label,
@@ -308,6 +321,57 @@ class SlackMethods:
 
     def conversations_info(self, p: Params) -> dict[str, Any]:
         return {"channel": self.channel_object(self._channel(p))}
+
+    def conversations_members(self, p: Params) -> dict[str, Any]:
+        """Member ids, a page at a time (`limit` default 100, at most 1000; opaque cursor)."""
+        channel = self._channel(p)
+        members = sorted(channel.members)
+        try:
+            limit = int(p.get("limit") or DEFAULT_PAGE_SIZE)
+        except (TypeError, ValueError):
+            raise SlackError("invalid_limit") from None
+        limit = max(1, min(limit, 1000, self.page_size_cap))
+        cursor = _text(p, "cursor")
+        start = 0
+        if cursor is not None:
+            try:
+                raw = base64.b64decode(cursor.encode(), validate=True).decode()
+                prefix, _, index = raw.partition(":")
+                if prefix != "next_member" or not index.isdigit():
+                    raise ValueError(raw)
+                start = int(index)
+            except (ValueError, binascii.Error, UnicodeDecodeError):
+                raise SlackError("invalid_cursor") from None
+        page = members[start:start + limit]
+        following = start + limit
+        next_cursor = base64.b64encode(f"next_member:{following}".encode()).decode() if following < len(members) else ""
+        return {"members": page, "response_metadata": {"next_cursor": next_cursor}}
+
+    def bookmarks_add(self, p: Params) -> dict[str, Any]:
+        """A link bookmark in the channel header (Slack: title, type=link, link; max 100 per channel)."""
+        channel_id = _text(p, "channel_id")
+        channel = self._channel({"channel": channel_id})
+        if self.ws.bot_user_id not in channel.members:
+            raise SlackError("not_in_channel")
+        title, kind, link = _text(p, "title"), _text(p, "type"), _text(p, "link")
+        if title is None or kind is None:
+            raise SlackError("invalid_arguments")
+        if kind != "link":
+            raise SlackError("invalid_bookmark_type")
+        if link is None or not link.startswith(("http://", "https://")) or len(link) > 4000:
+            raise SlackError("invalid_link")
+        existing = self.bookmarks.setdefault(channel.id, [])
+        if len(existing) >= 100:
+            raise SlackError("too_many_bookmarks")
+        bookmark = {
+            "id": self.ws.new_id("Bk"), "channel_id": channel.id, "title": title, "link": link,
+            "emoji": _text(p, "emoji") or "", "icon_url": None, "type": "link", "entity_id": None,
+            "date_created": int(self.ws.now()), "date_updated": 0, "rank": f"{len(existing):04d}",
+            "last_updated_by_user_id": self.ws.bot_user_id, "last_updated_by_team_id": self.ws.team_id,
+            "shortcut_id": None, "app_id": self.ws.api_app_id,
+        }
+        existing.append(bookmark)
+        return {"bookmark": dict(bookmark)}
 
     def conversations_join(self, p: Params) -> dict[str, Any]:
         channel = self._channel(p)
@@ -572,17 +636,47 @@ class SlackMethods:
         self.views[view_id] = stored
         return stored
 
+    def _use_trigger(self, p: Params) -> None:
+        """Slack's trigger_id rules: issued by an interaction, used once, within 3 seconds."""
+        trigger = _text(p, "trigger_id") or _text(p, "interactivity_pointer")
+        if not trigger:
+            raise SlackError("invalid_arguments", response_metadata={"messages": ["[ERROR] missing required field: trigger_id"]})
+        issued = self.triggers.get(trigger)
+        if issued is None:
+            raise SlackError("invalid_trigger_id")
+        if trigger in self.used_triggers:
+            raise SlackError("exchanged_trigger_id")
+        if self.trigger_clock() - issued > TRIGGER_LIFETIME:
+            raise SlackError("expired_trigger_id")
+        self.used_triggers.add(trigger)
+
     def views_open(self, p: Params) -> dict[str, Any]:
-        if not _text(p, "trigger_id") and not _text(p, "interactivity_pointer"):
-            raise SlackError("invalid_arguments")
+        self._use_trigger(p)
+        _validate_view(p.get("view"), surface="modal")
         view_id = self.ws.new_id("V")
         return {"view": self._store_view(view_id, p.get("view"), view_id, None)}
 
     def views_push(self, p: Params) -> dict[str, Any]:
-        if not _text(p, "trigger_id") and not _text(p, "interactivity_pointer"):
-            raise SlackError("invalid_arguments")
+        self._use_trigger(p)
+        _validate_view(p.get("view"), surface="modal")
         view_id = self.ws.new_id("V")
         return {"view": self._store_view(view_id, p.get("view"), view_id, None)}
+
+    def views_publish(self, p: Params) -> dict[str, Any]:
+        user_id = _text(p, "user_id")
+        if user_id is None:
+            raise SlackError("invalid_arguments", response_metadata={"messages": ["[ERROR] missing required field: user_id"]})
+        if user_id not in self.ws.users:
+            raise SlackError("user_not_found")
+        _validate_view(p.get("view"), surface="home")
+        existing = self.home_views.get(user_id)
+        expected_hash = _text(p, "hash")
+        if existing is not None and expected_hash is not None and expected_hash != existing["hash"]:
+            raise SlackError("hash_conflict")
+        view_id = existing["id"] if existing is not None else self.ws.new_id("V")
+        stored = self._store_view(view_id, p.get("view"), view_id, None)
+        self.home_views[user_id] = stored
+        return {"view": stored}
 
     def views_update(self, p: Params) -> dict[str, Any]:
         view_id = _text(p, "view_id")
@@ -613,6 +707,66 @@ class SlackMethods:
             for info, message in self.ws.pins(channel.id)
         ]
         return {"items": items}
+
+
+# Slack's documented limits for views (Block Kit reference: views, modals, Home tabs).
+TRIGGER_LIFETIME = 3.0
+VIEW_BLOCK_LIMIT = 100
+VIEW_TITLE_LIMIT = 24
+PRIVATE_METADATA_LIMIT = 3000
+CALLBACK_ID_LIMIT = 255
+SECTION_TEXT_LIMIT = 3000
+
+
+def _invalid(message: str) -> SlackError:
+    return SlackError("invalid_arguments", response_metadata={"messages": [f"[ERROR] {message}"]})
+
+
+def _validate_view(raw: Any, *, surface: str) -> None:
+    """Refuse a view the way Slack does: `invalid_arguments` with what was wrong."""
+    spec = _decoded(raw)
+    if not isinstance(spec, dict):
+        raise _invalid("missing required field: view")
+    kind = spec.get("type")
+    if kind != surface:
+        raise _invalid(f"must be '{surface}' [json-pointer:/view/type]")
+    blocks = spec.get("blocks")
+    if not isinstance(blocks, list):
+        raise _invalid("missing required field: blocks [json-pointer:/view/blocks]")
+    if len(blocks) > VIEW_BLOCK_LIMIT:
+        raise _invalid(f"no more than {VIEW_BLOCK_LIMIT} items allowed [json-pointer:/view/blocks]")
+    if surface == "modal":
+        for field in ("title", "submit", "close"):
+            value = spec.get(field)
+            if value is None:
+                if field == "title":
+                    raise _invalid("missing required field: title [json-pointer:/view/title]")
+                continue
+            text = value.get("text") if isinstance(value, dict) else None
+            if not isinstance(text, str) or not text or value.get("type") != "plain_text":
+                raise _invalid(f"must be a plain_text object [json-pointer:/view/{field}]")
+            if len(text) > VIEW_TITLE_LIMIT:
+                raise _invalid(f"must be less than {VIEW_TITLE_LIMIT + 1} characters [json-pointer:/view/{field}/text]")
+        if any(isinstance(b, dict) and b.get("type") == "input" for b in blocks) and spec.get("submit") is None:
+            raise _invalid("submit is required when an input block is present [json-pointer:/view/submit]")
+    if len(str(spec.get("private_metadata") or "")) > PRIVATE_METADATA_LIMIT:
+        raise _invalid(f"must be less than {PRIVATE_METADATA_LIMIT + 1} characters [json-pointer:/view/private_metadata]")
+    if len(str(spec.get("callback_id") or "")) > CALLBACK_ID_LIMIT:
+        raise _invalid(f"must be less than {CALLBACK_ID_LIMIT + 1} characters [json-pointer:/view/callback_id]")
+    seen: set[str] = set()
+    for index, block in enumerate(blocks):
+        if not isinstance(block, dict) or not isinstance(block.get("type"), str):
+            raise _invalid(f"missing required field: type [json-pointer:/view/blocks/{index}]")
+        block_id = block.get("block_id")
+        if block_id is not None:
+            if block_id in seen:
+                raise _invalid(f"duplicate block_id [json-pointer:/view/blocks/{index}/block_id]")
+            seen.add(block_id)
+        text = block.get("text")
+        if block["type"] == "section" and isinstance(text, dict) and len(str(text.get("text") or "")) > SECTION_TEXT_LIMIT:
+            raise _invalid(f"must be less than {SECTION_TEXT_LIMIT + 1} characters [json-pointer:/view/blocks/{index}/text]")
+        if block["type"] == "input" and ("label" not in block or "element" not in block):
+            raise _invalid(f"missing required field: label or element [json-pointer:/view/blocks/{index}]")
 
 
 def permalink(ws: Workspace, channel_id: str, message: Message) -> str:

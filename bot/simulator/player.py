@@ -446,6 +446,76 @@ class SlackPlayer:
         self.last_trigger_id = payload["trigger_id"]
         return self._post_payload(payload)
 
+    def message_shortcut(self, user: str, channel: str, ts: str, *, callback_id: str, message: Message | None = None) -> Reply:
+        """Use a message shortcut ("Add to timeline") on a message: Slack's `message_action`.
+
+        `message` overrides what Slack sends as the message (e.g. one deleted meanwhile,
+        which the workspace no longer has)."""
+        ws = self.workspace
+        sim_channel = self._channel(channel)
+        found = message if message is not None else ws.message(channel, ts)
+        if found is None:
+            raise KeyError(f"no message {ts} in {channel}")
+        self.last_trigger_id = self._trigger_id()
+        self.last_response_url = self.web_api.new_response_url(channel_id=channel, user_id=user, workspace=ws)
+        payload = {
+            "type": "message_action",
+            "token": self.verification_token,
+            "action_ts": ws.next_ts(),
+            "team": {"id": ws.team_id, "domain": ws.team_domain},
+            "user": self._user_ref(self._user(user)),
+            "channel": {"id": channel, "name": "directmessage" if sim_channel.is_im else sim_channel.name},
+            "is_enterprise_install": False,
+            "enterprise": None,
+            "callback_id": callback_id,
+            "trigger_id": self.last_trigger_id,
+            "response_url": self.last_response_url,
+            "message_ts": ts,
+            "message": {k: v for k, v in found.items() if k != "channel"},
+        }
+        return self._post_payload(payload)
+
+    def choose_overflow(
+        self, user: str, channel: str | None, *, action_id: str, value: str, block_id: str = "b",
+        message: Message | None = None, view: dict[str, Any] | str | None = None, ephemeral: bool = False,
+    ) -> Reply:
+        """Pick an option of an overflow menu, on a message (an ephemeral one too) or in a view."""
+        action = {"action_id": action_id, "block_id": block_id, "type": "overflow",
+                  "selected_option": {"text": {"type": "plain_text", "text": value, "emoji": True}, "value": value},
+                  "action_ts": self.workspace.next_ts()}
+        payload = self._block_actions(user, channel, action, None, view)
+        if ephemeral and channel is not None:
+            # Slack sends no message body for ephemeral messages, only the container.
+            payload.pop("message", None)
+            payload["container"] = {"type": "message", "message_ts": self.workspace.next_ts(), "channel_id": channel, "is_ephemeral": True}
+        elif message is not None:
+            payload["message"] = message
+        return self._post_payload(payload)
+
+    def join_channel(self, user: str, channel: str, *, inviter: str | None = None) -> Reply | None:
+        """`user` joins `channel`: Slack sends `member_joined_channel` to apps in the channel."""
+        ws = self.workspace
+        self._user(user)
+        sim_channel = self._channel(channel)
+        ws.join(channel, user)
+        event: dict[str, Any] = {"type": "member_joined_channel", "user": user, "channel": channel,
+                                 "channel_type": "G" if sim_channel.is_private else "C", "team": ws.team_id,
+                                 "event_ts": ws.next_ts()}
+        if inviter:
+            event["inviter"] = inviter
+        return self._channel_event(sim_channel, event)
+
+    def open_home(self, user: str) -> Reply:
+        """`user` opens the app's Home tab: Slack sends `app_home_opened` (with the view last published)."""
+        ws = self.workspace
+        self._user(user)
+        dm = ws.open_dm(user)
+        event: dict[str, Any] = {"type": "app_home_opened", "user": user, "channel": dm.id, "tab": "home", "event_ts": ws.next_ts()}
+        published = self.web_api.home_views.get(user)
+        if published is not None:
+            event["view"] = published
+        return self.send_event(event)
+
     # -- helpers ----------------------------------------------------------------------------
 
     def _user(self, user_id: str) -> SimUser:
@@ -465,7 +535,7 @@ class SlackPlayer:
 
     def _trigger_id(self) -> str:
         n = self.workspace.new_id("T").removeprefix("TSIM")
-        return f"{int(n)}.{int(self.wall_clock())}.{secrets.token_hex(16)}"
+        return self.web_api.issue_trigger(f"{int(n)}.{int(self.wall_clock())}.{secrets.token_hex(16)}")
 
     def _target_message(self, channel: str, message_ts: str | None) -> Message | None:
         if message_ts is not None:

@@ -20,6 +20,7 @@ import base64
 import binascii
 import json
 import math
+import secrets
 import sys
 import threading
 import time
@@ -32,6 +33,7 @@ from typing import Any, Callable
 from urllib.parse import parse_qsl, urlsplit
 
 from .methods import OAuthApps, SlackMethods, apps_connections_open, truthy
+from .openid import OpenIDProvider
 from .records import Fault, RecordedCall, SlackError
 from .workspace import Workspace
 
@@ -71,7 +73,11 @@ class FakeSlackWebAPI:
         # Further workspaces served by the same API (multi-workspace installs); a
         # request's token decides which one it talks to.
         self._teams: list[SlackMethods] = [self._methods]
+        # Triggers are Slack-wide: a trigger issued to any team's interaction opens one view.
+        self.triggers = self._methods.triggers
         self.oauth = OAuthApps()
+        # Sign in with Slack, for the same registered apps (bot.simulator.openid).
+        self.openid = OpenIDProvider(self.oauth.clients)
         self._calls: list[RecordedCall] = []
         # Shares the workspace lock ("one lock"): wait_for predicates may read both.
         self._changed = threading.Condition(workspace.lock)
@@ -155,12 +161,36 @@ class FakeSlackWebAPI:
         return self._methods.channel_canvases
 
     @property
+    def bookmarks(self) -> dict[str, list[dict[str, Any]]]:
+        """channel_id -> bookmarks added with bookmarks.add."""
+        return self._methods.bookmarks
+
+    @property
     def views(self) -> dict[str, dict[str, Any]]:
         return self._methods.views
 
     @property
     def ephemerals(self) -> list[dict[str, Any]]:
         return self._methods.ephemerals
+
+    @property
+    def home_views(self) -> dict[str, dict[str, Any]]:
+        """user id -> the view last published as their Home tab."""
+        return self._methods.home_views
+
+    def issue_trigger(self, trigger_id: str | None = None) -> str:
+        """Register a trigger_id as Slack does when someone clicks: views.open may use it
+        once, within 3 seconds (`expired_trigger_id` after, `exchanged_trigger_id` twice)."""
+        trigger = trigger_id or f"{int(time.time())}.{secrets.token_hex(4)}.{secrets.token_hex(16)}"
+        with self._changed:
+            self._methods.triggers[trigger] = self._methods.trigger_clock()
+        return trigger
+
+    def age_triggers(self, seconds: float) -> None:
+        """Make every trigger issued so far `seconds` older (to test expiry without sleeping)."""
+        with self._changed:
+            for trigger in self._methods.triggers:
+                self._methods.triggers[trigger] -= seconds
 
     @property
     def calls(self) -> list[RecordedCall]:
@@ -198,7 +228,10 @@ class FakeSlackWebAPI:
             raise ValueError("each workspace needs its own bot token")
         # One lock for everything, as handlers run under the primary workspace's lock.
         workspace.lock = self.workspace.lock
-        self._teams.append(SlackMethods(workspace, self._root_url, self._methods.page_size_cap))
+        methods = SlackMethods(workspace, self._root_url, self._methods.page_size_cap)
+        methods.triggers, methods.used_triggers = self._methods.triggers, self._methods.used_triggers
+        methods.trigger_clock = self._methods.trigger_clock
+        self._teams.append(methods)
 
     @property
     def workspaces(self) -> list[Workspace]:
@@ -279,6 +312,11 @@ class FakeSlackWebAPI:
             response_id = url.path[len("/response/"):]
             answer = self._endpoint("response_url", url.path, at, lambda p: self._respond(response_id, p),
                                     lambda: _parse_json_object(body))
+        elif url.path == "/openid/connect/authorize":
+            answer = self._endpoint("openid.authorize", url.path, at, lambda p: self._authorize(url.query),
+                                    lambda: {k: v for k, v in parse_qsl(url.query) if k != "nonce"})
+        elif url.path == "/openid/connect/keys":
+            answer = self._endpoint("openid.keys", url.path, at, lambda p: (200, self.openid.jwks(), {}), lambda: {})
         else:
             answer = (404, "not found", {})
         if answer is not None:
@@ -331,11 +369,17 @@ class FakeSlackWebAPI:
             credentials = _basic_credentials(auth)
             if credentials is not None:
                 params = {**params, "client_id": credentials[0], "client_secret": credentials[1]}
-            with self._changed:
-                try:
-                    return 200, {"ok": True, **self.oauth.exchange(params)}, {}
-                except SlackError as err:
-                    return 200, {"ok": False, "error": err.code}, {}
+            return self._app_answer(lambda: self.oauth.exchange(params))
+        if method == "openid.connect.token":
+            credentials = _basic_credentials(auth)
+            if credentials is not None:
+                params = {**params, "client_id": credentials[0], "client_secret": credentials[1]}
+            return self._app_answer(lambda: self.openid.token(params, self.workspace.now()))
+        if method == "openid.connect.userInfo":
+            bearer = auth[len("bearer "):].strip() if auth.lower().startswith("bearer ") else params.get("token")
+            if not bearer:
+                return 200, {"ok": False, "error": "not_authed"}, {}
+            return self._app_answer(lambda: self.openid.user_info(str(bearer)))
         token = params.get("token")
         if auth.lower().startswith("bearer "):
             token = auth[len("bearer "):].strip()
@@ -360,6 +404,15 @@ class FakeSlackWebAPI:
                 return 200, {"ok": False, "error": err.code, **err.extra}, {}
             self._accepted(method, params)
             return 200, {"ok": True, **result}, {}
+
+    def _app_answer(self, produce: Callable[[], dict[str, Any]]) -> Answer:
+        """An answer to a method authenticated by the app's credentials or a user token
+        rather than a bot token (oauth.v2.access, openid.connect.*)."""
+        with self._changed:
+            try:
+                return 200, {"ok": True, **produce()}, {}
+            except SlackError as err:
+                return 200, {"ok": False, "error": err.code}, {}
 
     def _rate_key(self, params: dict[str, Any]) -> str:
         ref = str(params.get("channel", ""))
@@ -386,6 +439,10 @@ class FakeSlackWebAPI:
     def _accepted(self, method: str, params: dict[str, Any]) -> None:
         if method in self._rates:
             self._last_accepted[(method, self._rate_key(params))] = self.workspace.now()
+
+    def _authorize(self, query: str) -> Answer:
+        with self._changed:
+            return self.openid.authorize(query, self.workspaces)
 
     def _upload(self, file_id: str, body: bytes, content_type: str) -> Answer:
         data = body

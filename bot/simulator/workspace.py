@@ -53,6 +53,8 @@ class SimUser:
     # Real profiles often have an empty display name; None means "use name".
     display_name: str | None = None
     email: str | None = None
+    # A deactivated account: users.info says "deleted": true.
+    deleted: bool = False
 
 
 @dataclass

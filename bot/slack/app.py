@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -102,6 +103,21 @@ NOT_INSTALLED = (
 )
 
 
+@contextmanager
+def _bolt_oauth_from_settings_only(settings: Settings) -> Iterator[None]:
+    """Bolt turns on OAuth installs by itself whenever SLACK_CLIENT_ID and SLACK_CLIENT_SECRET
+    are in the environment. With a bot token that pair only enables the web view's sign-in
+    (bot.web), so Bolt must not see it while the app is built."""
+    if settings.oauth:
+        yield
+        return
+    hidden = {name: os.environ.pop(name) for name in ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET") if name in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(hidden)
+
+
 def _is_slash_command(body: dict[str, Any]) -> bool:
     return isinstance(body, dict) and "command" in body and "trigger_id" in body
 
@@ -135,7 +151,8 @@ def create_app(
         app_kwargs["oauth_settings"] = oauth_settings(settings, session_factory)
         app_kwargs["user_facing_authorize_error_message"] = NOT_INSTALLED
     app_kwargs["client"] = client
-    app = App(**app_kwargs)
+    with _bolt_oauth_from_settings_only(settings):
+        app = App(**app_kwargs)
     app.scribe = scribe  # type: ignore[attr-defined]
 
     app.use(ProvideScribe(scribe))

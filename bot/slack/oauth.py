@@ -44,6 +44,7 @@ BOT_SCOPES = (
     "canvases:read",
     "im:write",
     "im:history",  # follow-ups: after a crash, look for a reminder already posted before posting it again
+    "bookmarks:write",  # the incident channel's bookmark to its web page (SCRIBE_PUBLIC_URL)
 )
 
 

@@ -1,4 +1,4 @@
-"""Messages: posting status updates (and, with issue 13a, the announcement)."""
+"""Messages: posting to a channel, private (ephemeral) replies, status updates."""
 
 from __future__ import annotations
 
@@ -52,3 +52,20 @@ def post_status_update(
             log.warning("could not thread a status update under the announcement in %s: %s", announcement[0], describe_failure(error))
             problem = (problem + " " if problem else "") + f"I couldn't add it under the announcement ({describe_failure(error)})."
     return PostedUpdate(channel_ts, thread_ts, problem)
+def post(client: WebClient, channel_id: str, text: str, blocks: list[dict[str, Any]] | None = None) -> str | None:
+    """Post in a channel; the message ts, or None (logged) if Slack refused."""
+    try:
+        return client.chat_postMessage(channel=channel_id, text=text, blocks=blocks, unfurl_links=False).get("ts")
+    except (SlackApiError, SlackClientError, OSError) as error:
+        log.warning("could not post in %s: %s", channel_id, describe_failure(error))
+        return None
+
+
+def ephemeral(client: WebClient, channel_id: str, user_id: str, text: str, blocks: list[dict[str, Any]] | None = None) -> bool:
+    """A message only `user_id` sees in the channel. False (logged) if Slack refused."""
+    try:
+        client.chat_postEphemeral(channel=channel_id, user=user_id, text=text, blocks=blocks)
+        return True
+    except (SlackApiError, SlackClientError, OSError) as error:
+        log.warning("could not send a private message in %s: %s", channel_id, describe_failure(error))
+        return False

@@ -5,7 +5,7 @@ from typing import Any
 from slack_bolt import App
 
 from bot import commands as cmd
-from bot.slack.listeners import commands, events, followups, postmortem, updates
+from bot.slack.listeners import catchup, commands, curation, events, followups, postmortem, updates
 from bot.slack.listeners import stats as stats_listener
 
 
@@ -17,6 +17,8 @@ def register_listeners(app: App) -> None:
     postmortem.register(app)
     followups.register(app)
     updates.register(app)
+    curation.register(app)
+    catchup.register(app)
     stats_listener.register(app)
 
 

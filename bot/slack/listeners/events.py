@@ -18,6 +18,7 @@ from bot.services import capture
 from bot.services.capture import CapturedMessage, IncomingMessage
 from bot.slack.app import Scribe
 from bot.slack.client import deadline_client, describe_failure, is_transient
+from bot.slack.listeners import catchup, home
 from bot.slack.message_text import readable_text
 from bot.slack.payloads import captured_message, is_recordable, is_tombstone, storable
 
@@ -138,6 +139,9 @@ EVENT_HANDLERS = {
     "reaction_removed": on_reaction,
     "pin_added": on_pin,
     "pin_removed": on_pin,
+    # Curation (issue 14): the welcome with a catch-up for late joiners; the Home tab.
+    "member_joined_channel": catchup.on_member_joined,
+    "app_home_opened": home.on_home_opened,
 }
 
 

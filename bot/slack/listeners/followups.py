@@ -22,6 +22,8 @@ from bot.slack.app import Scribe
 from bot.slack.client import deadline_client
 from bot.timeparse import DueParseError
 from bot.slack.lazy import reports_failure
+from bot.slack.io import messages
+from bot.slack.listeners import home
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,8 @@ def _show(body: dict[str, Any], client: WebClient, respond: Respond, item_id: in
     """Show the outcome: a reminder DM is edited into it (chat.update); a click on the
     `/incident actions` list gets a private confirmation and leaves the list of other items alone."""
     container = body.get("container") or {}
+    if container.get("type") == "view":
+        return  # a click on the App Home: the refreshed Home shows the outcome
     try:
         if not container.get("is_ephemeral") and _is_reminder_for(body, item_id):
             client.chat_update(channel=container["channel_id"], ts=container["message_ts"], text=text, blocks=blocks)
@@ -69,8 +73,17 @@ def _announce(client: WebClient, channel_id: str, text: str) -> None:
         log.warning("could not post the action item change in %s: %s", channel_id, reason)
 
 
-def _refuse(respond: Respond, error: ScribeError) -> None:
+def _refuse(respond: Respond, error: ScribeError, body: dict[str, Any] | None = None, client: WebClient | None = None) -> None:
+    if body is not None and client is not None and (body.get("container") or {}).get("type") == "view":
+        # The App Home has no response_url: tell them in their DM with the app.
+        messages.post(client, body["user"]["id"], f":x: {error}")
+        return
     respond(response_type="ephemeral", replace_original=False, text=f":x: {error}")
+
+
+def _refresh_homes(body: dict[str, Any], client: WebClient, scribe: Scribe, *user_ids: str) -> None:
+    """Whoever clicked and the item's owner see the change on their App Home (if they use it)."""
+    home.refresh_if_opened(scribe, client, team_id=(body.get("team") or {}).get("id") or "", user_ids=set(user_ids))
 
 
 def close_clicked(body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond, scribe: Scribe) -> None:
@@ -83,12 +96,13 @@ def close_clicked(body: dict[str, Any], action: dict[str, Any], client: WebClien
                 actions.close_item(session, item_id=item_id, status=status, user_id=user_id, now=scribe.now(), settings=scribe.settings, client=client)
             )
     except ScribeError as error:
-        _refuse(respond, error)
+        _refuse(respond, error, body, client)
         return
     word = "done" if status == "done" else "won't fix"
     emoji = ":white_check_mark:" if status == "done" else ":heavy_minus_sign:"
     _show(body, client, respond, item_id, *fb.settled_reminder(view, f"{emoji} marked {word} by <@{user_id}>"))
     _announce(client, view.channel_id, f"{emoji} <@{user_id}> marked action item #{view.id} {word}: {fb.item_line(view)}")
+    _refresh_homes(body, client, scribe, user_id, view.owner_id)
 
 
 def snooze_clicked(body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond, scribe: Scribe) -> None:
@@ -100,10 +114,11 @@ def snooze_clicked(body: dict[str, Any], action: dict[str, Any], client: WebClie
             item, zone = actions.snooze_item(session, item_id=item_id, days=days, user_id=user_id, now=scribe.now(), settings=scribe.settings, client=client)
             view, until = actions.view_of(item), item.snoozed_until
     except ScribeError as error:
-        _refuse(respond, error)
+        _refuse(respond, error, body, client)
         return
     assert until is not None
     _show(body, client, respond, item_id, *fb.snoozed_reminder(view, until, zone))
+    _refresh_homes(body, client, scribe, user_id, view.owner_id)
 
 
 def reassign_clicked(body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond, scribe: Scribe) -> None:
@@ -119,10 +134,11 @@ def reassign_clicked(body: dict[str, Any], action: dict[str, Any], client: WebCl
             )
             view = actions.view_of(item)
     except ScribeError as error:
-        _refuse(respond, error)
+        _refuse(respond, error, body, client)
         return
     _show(body, client, respond, item_id, *fb.settled_reminder(view, f":arrows_counterclockwise: reassigned to <@{new_owner}> by <@{user_id}>"))
     _announce(client, view.channel_id, f":arrows_counterclockwise: <@{user_id}> reassigned action item #{view.id} from <@{previous}> to <@{new_owner}>: {fb.item_line(view)}")
+    _refresh_homes(body, client, scribe, user_id, previous, new_owner)
 
 
 def open_add_modal(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond, scribe: Scribe) -> None:

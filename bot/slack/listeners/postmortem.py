@@ -23,12 +23,16 @@ from bot.slack.blocks import postmortem as pm_blocks
 from bot.slack.client import deadline_client
 from bot.slack.lazy import reports_failure
 
+from bot.slack.listeners import home
+
 log = logging.getLogger(__name__)
 
 
 def publish(scribe: Scribe, client: WebClient, *, user_id: str, incident_id: int | None = None,
             channel: tuple[str, str] | None = None, template: str | None = None, include_chart: bool = True) -> PublishReport:
-    """Draft (by incident id, or the latest incident of (team, channel)) and post it."""
+    """Draft (by incident id, or the latest incident of (team, channel)) and post it; then
+    refresh the App Home of whoever asked, where a postmortem awaiting review is listed."""
+    teams: list[str] = []
 
     def draft(session: Session) -> pm_service.Draft:
         if incident_id is not None:
@@ -36,12 +40,16 @@ def publish(scribe: Scribe, client: WebClient, *, user_id: str, incident_id: int
         else:
             team_id, channel_id = channel  # type: ignore[misc]
             incident = pm_service.incident_for_channel(session, team_id=team_id, channel_id=channel_id, command=scribe.settings.command)
+        teams.append(incident.team_id)
         return pm_service.draft_postmortem(
             session, incident, settings=scribe.settings, client=client, now=scribe.now(), user_id=user_id, template=template
         )
 
-    return publish_postmortem(scribe.session_factory, client, settings=scribe.settings, now=scribe.now, user_id=user_id,
-                              draft=draft, include_chart=include_chart)
+    report = publish_postmortem(scribe.session_factory, client, settings=scribe.settings, now=scribe.now, user_id=user_id,
+                                draft=draft, include_chart=include_chart)
+    if teams:
+        home.refresh_if_opened(scribe, client, team_id=teams[-1], user_ids={user_id})
+    return report
 
 
 def _incident_id(body: dict[str, Any]) -> int:

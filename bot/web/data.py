@@ -1,0 +1,328 @@
+"""What the web pages show, read from the database (one read-only transaction per page).
+
+The incident page reuses the postmortem's context builder for metrics, key times,
+phases, key events and action items (fed only the entries those need, so an incident of
+10,000 messages builds it in milliseconds), and lists the messages by day itself.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from slack_sdk import WebClient
+from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from bot.config import Settings
+from bot.markup import safe_url, slack_to_plain
+from bot.models import Incident, Postmortem, PostmortemVersion, TimelineEntry
+from bot.postmortem.context import KIND_LABELS, build_context, format_duration
+from bot.postmortem.facts import EntryFact, ReviewFields
+from bot.services import people
+from bot.services.export import action_facts, action_items, entry_facts, incident_facts, live_entries
+from bot.services.postmortem import choose_template, latest_version, render_facts, review_fields
+from bot.web.filters import PAGE_SIZE, ListFilters
+
+REF = re.compile(r"^INC-([1-9][0-9]{0,11})$", re.IGNORECASE)
+STATUS_LABELS = {"draft": "Draft", "in_review": "In review", "final": "Final"}
+
+
+def incident_id_of(ref: str) -> int | None:
+    match = REF.match(ref.strip())
+    return int(match.group(1)) if match else None
+
+
+def find_incident(session: Session, *, team_id: str, ref: str) -> Incident | None:
+    """The team's incident with this ref (INC-7), or None: another team's is as unknown as a missing one."""
+    incident_id = incident_id_of(ref)
+    if incident_id is None:
+        return None
+    incident = session.get(Incident, incident_id, options=[selectinload(Incident.roles)])
+    return incident if incident is not None and incident.team_id == team_id else None
+
+
+def _started(incident: Incident) -> datetime:
+    return incident.started_at or incident.declared_at
+
+
+def _duration_s(incident: Incident) -> float | None:
+    end = incident.resolved_at or incident.closed_at
+    return (end - _started(incident)).total_seconds() if end is not None else None
+
+
+@dataclass
+class ListRow:
+    ref: str
+    title: str
+    severity: str | None
+    status: str
+    started: datetime
+    duration: str
+    ongoing: bool
+    lead: str | None
+    postmortem: str
+
+
+def _filtered(team_id: str, filters: ListFilters) -> Any:
+    query = select(Incident).where(Incident.team_id == team_id)
+    started = Incident.started_at
+    # "started" is the recorded start, else the declaration: filter on either side of it.
+    if filters.since is not None:
+        query = query.where(or_(and_(started.is_not(None), started >= filters.since),
+                                and_(started.is_(None), Incident.declared_at >= filters.since)))
+    if filters.until is not None:
+        query = query.where(or_(and_(started.is_not(None), started < filters.until),
+                                and_(started.is_(None), Incident.declared_at < filters.until)))
+    if filters.severity == "none":
+        query = query.where(Incident.severity.is_(None))
+    elif filters.severity:
+        query = query.where(Incident.severity == filters.severity)
+    if filters.status == "open":
+        query = query.where(Incident.closed_at.is_(None))
+    elif filters.status == "closed":
+        query = query.where(Incident.closed_at.is_not(None))
+    return query
+
+
+def list_incidents(
+    session: Session, client: WebClient | None, *, team_id: str, filters: ListFilters, now: datetime,
+    visible: Callable[[list[Incident]], list[Incident]],
+) -> tuple[list[ListRow], int | None]:
+    """A page of the team's incidents, newest first, that `visible` lets through, and the id
+    the next page starts below (None on the last page). Hidden ones are skipped, never counted."""
+    shown: list[Incident] = []
+    before = filters.before
+    base = _filtered(team_id, filters).options(selectinload(Incident.roles))
+    # One more than a page tells whether there is a next page. Incidents this person may
+    # not see are skipped, so a page may take more than one batch.
+    # Batches grow when many are hidden, so someone who may see few incidents of many
+    # doesn't cost a query per 50.
+    limit = PAGE_SIZE + 1
+    while len(shown) <= PAGE_SIZE:
+        query = base.order_by(Incident.id.desc()).limit(limit)
+        if before is not None:
+            query = query.where(Incident.id < before)
+        batch = list(session.scalars(query))
+        shown.extend(visible(batch))
+        if len(batch) < limit:
+            break
+        before = batch[-1].id
+        limit = min(limit * 4, 2000)
+    next_before = shown[PAGE_SIZE - 1].id if len(shown) > PAGE_SIZE else None
+    shown = shown[:PAGE_SIZE]
+    if not shown:
+        return [], None
+    ids = [i.id for i in shown]
+    pm_status = dict(session.execute(select(Postmortem.incident_id, Postmortem.status).where(Postmortem.incident_id.in_(ids))).all())
+    drafted = set(session.scalars(select(PostmortemVersion.incident_id).where(PostmortemVersion.incident_id.in_(ids)).distinct()))
+    leads = {i.id: i.role_holder("lead") for i in shown}
+    names = people.display_names(session, client, team_id=team_id, user_ids={u for u in leads.values() if u}, now=now)
+    rows = []
+    for incident in shown:
+        duration = _duration_s(incident)
+        status = pm_status.get(incident.id)
+        lead = leads[incident.id]
+        rows.append(ListRow(
+            ref=incident.ref, title=incident.title, severity=incident.severity, status=incident.status,
+            started=_started(incident),
+            duration=format_duration(duration) if duration is not None else format_duration((now - _started(incident)).total_seconds()),
+            ongoing=duration is None,
+            lead=(names.get(lead) or lead) if lead else None,
+            postmortem=STATUS_LABELS.get(status, "Draft") if incident.id in drafted else "None yet",
+        ))
+    return rows, next_before
+
+
+# -- one incident ------------------------------------------------------------------------
+
+
+@dataclass
+class MessageRow:
+    time: str
+    author: str
+    text: str  # plain text; the template escapes it and links its URLs
+    is_reply: bool
+    key: bool
+    edited: bool
+    files: list[tuple[str, str | None]]
+    source: str
+
+
+@dataclass
+class Day:
+    date: str
+    weekday: str
+    messages: list[MessageRow]
+
+
+def _needed_for_context(entry: EntryFact) -> bool:
+    return entry.kind != "message" or entry.key
+
+
+def _names(session: Session, client: WebClient | None, incident: Incident, entries: Iterable[TimelineEntry], owners: Iterable[str],
+           now: datetime) -> dict[str, str]:
+    ids = {incident.created_by, *(r.user_id for r in incident.roles), *owners}
+    ids.update(e.author for e in entries if e.author)
+    return people.display_names(session, client, team_id=incident.team_id, user_ids={i for i in ids if i}, now=now)
+
+
+def _review(session: Session, incident: Incident) -> tuple[ReviewFields, PostmortemVersion | None, str | None]:
+    pm = session.get(Postmortem, incident.id)
+    latest = latest_version(session, incident)
+    version = latest.version if latest is not None else 1
+    return (review_fields(pm, version) if pm is not None else ReviewFields(version=version)), latest, (pm.template if pm else None)
+
+
+def incident_context(
+    session: Session, client: WebClient | None, incident: Incident, *, settings: Settings, now: datetime,
+    entries: list[TimelineEntry] | None = None,
+) -> dict[str, Any]:
+    """The postmortem context (metrics, key times, phases, key events, action items) of the incident."""
+    if entries is None:
+        entries = key_entries(session, incident)
+    items = action_items(session, incident)
+    names = _names(session, client, incident, entries, [a.owner_id for a in items], now)
+    review, _, _ = _review(session, incident)
+    facts = [f for f in entry_facts(entries) if _needed_for_context(f)]
+    return build_context(incident_facts(incident), facts, action_facts(items), review, user_name=names.get,
+                         generated_at=now, display_tz=settings.timezone)
+
+
+def key_entries(session: Session, incident: Incident) -> list[TimelineEntry]:
+    """Live entries the context needs: everything but messages that aren't key events."""
+    return list(session.scalars(
+        select(TimelineEntry)
+        .where(TimelineEntry.incident_id == incident.id, TimelineEntry.deleted_at.is_(None),
+               or_(TimelineEntry.kind != "message", TimelineEntry.key.is_(True)))
+        .order_by(TimelineEntry.at, TimelineEntry.id)
+    ))
+
+
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def timeline_fingerprint(session: Session, incident_id: int) -> tuple[Any, ...]:
+    """Changes whenever a message is added, edited, deleted or (un)marked key: the incident
+    page keeps its rendered timeline until then."""
+    e = TimelineEntry
+    row = session.execute(
+        select(func.count(), func.max(e.id), func.max(e.edited_at), func.max(e.deleted_at),
+               func.sum(case((e.key.is_(True), e.id), else_=0)), func.sum(case((e.key.is_(True), 1), else_=0)))
+        .where(e.incident_id == incident_id)
+    ).one()
+    return tuple(row)
+
+
+def _authors(session: Session, incident_id: int) -> set[str]:
+    return {a for a in session.scalars(select(TimelineEntry.author).where(TimelineEntry.incident_id == incident_id).distinct()) if a}
+
+
+def message_days(session: Session, incident: Incident, names: dict[str, str]) -> list[Day]:
+    """The captured messages by UTC day, read as plain rows (no ORM objects: 10,000 of them
+    load in a fraction of the time)."""
+    e = TimelineEntry
+    rows = session.execute(
+        select(e.at, e.text, e.author, e.thread_ts, e.ts, e.key, e.edited_at, e.files, e.source)
+        .where(e.incident_id == incident.id, e.kind == "message", e.deleted_at.is_(None), e.text.is_not(None))
+        .order_by(e.at, e.id)
+    )
+    channel_name, channel_id = incident.channel_name, incident.channel_id
+
+    def channel_lookup(cid: str) -> str | None:
+        return channel_name if cid == channel_id else None
+
+    days: list[Day] = []
+    current = ""
+    messages: list[MessageRow] = []
+    for at, text, author, thread_ts, ts, key, edited_at, files, source in rows:
+        day = f"{at.year:04d}-{at.month:02d}-{at.day:02d}"
+        if day != current:
+            messages = []
+            days.append(Day(date=day, weekday=_WEEKDAYS[at.weekday()], messages=messages))
+            current = day
+        messages.append(MessageRow(
+            time=f"{at.hour:02d}:{at.minute:02d}:{at.second:02d}",
+            author=(names.get(author) or author) if author else "unknown",
+            text=slack_to_plain(text, names.get, channel_lookup) if ("<" in text or "&" in text) else text,
+            is_reply=bool(thread_ts) and thread_ts != ts,
+            key=bool(key), edited=edited_at is not None,
+            files=[(str(f.get("name") or "file"), safe_url(f["permalink"]) if f.get("permalink") else None) for f in files or []],
+            source=source,
+        ))
+    return days
+
+
+@dataclass
+class IncidentPage:
+    incident: Incident
+    context: dict[str, Any]
+    days: list[Day]
+    message_count: int
+    postmortem_markdown: str | None
+    postmortem_version: int | None
+    postmortem_status: str | None
+    postmortem_id: int | None
+    names: dict[str, str]
+
+
+def incident_page(
+    session: Session, client: WebClient | None, incident: Incident, *, settings: Settings, now: datetime, with_messages: bool = True,
+) -> IncidentPage:
+    """Everything the incident page shows; the messages only `with_messages` (the page may
+    have them rendered already)."""
+    entries = key_entries(session, incident)
+    items = action_items(session, incident)
+    authors = _authors(session, incident.id)
+    ids = {incident.created_by, *(r.user_id for r in incident.roles), *(a.owner_id for a in items), *authors}
+    names = people.display_names(session, client, team_id=incident.team_id, user_ids={i for i in ids if i}, now=now)
+    review, latest, _ = _review(session, incident)
+    context = build_context(incident_facts(incident), entry_facts(entries), action_facts(items), review, user_name=names.get,
+                            generated_at=now, display_tz=settings.timezone)
+    days = message_days(session, incident, names) if with_messages else []
+    return IncidentPage(
+        incident=incident, context=context, days=days, message_count=sum(len(d.messages) for d in days),
+        postmortem_markdown=latest.markdown if latest is not None else None,
+        postmortem_version=latest.version if latest is not None else None,
+        postmortem_status=STATUS_LABELS.get(latest.status) if latest is not None else None,
+        postmortem_id=latest.id if latest is not None else None, names=names,
+    )
+
+
+def postmortem_markdown(session: Session, client: WebClient | None, incident: Incident, *, settings: Settings, now: datetime) -> tuple[str, bool]:
+    """(Markdown, stored): the latest stored version, else one drafted now and not stored
+    (the web view only reads)."""
+    review, latest, template = _review(session, incident)
+    if latest is not None:
+        return latest.markdown, True
+    entries = live_entries(session, incident)
+    items = action_items(session, incident)
+    names = _names(session, client, incident, entries, [a.owner_id for a in items], now)
+    _, markdown = render_facts(settings, incident_facts(incident), entry_facts(entries), action_facts(items), review,
+                               names=names, now=now, template=choose_template(settings, None, template))
+    return markdown, False
+
+
+def timeline_rows(session: Session, client: WebClient | None, incident: Incident, *, now: datetime) -> list[list[str]]:
+    """The timeline as rows of text for the CSV export, header first."""
+    entries = live_entries(session, incident)
+    names = _names(session, client, incident, entries, [], now)
+
+    def channel_lookup(cid: str) -> str | None:
+        return incident.channel_name if cid == incident.channel_id else None
+
+    from bot.timeparse import format_utc
+
+    rows = [["at_utc", "kind", "label", "source", "key", "author_id", "author", "text", "in_thread", "edited", "files", "ts"]]
+    for e in entries:
+        files = " ".join(f"{f.get('name') or 'file'} <{f.get('permalink') or ''}>" for f in e.files or [])
+        rows.append([
+            format_utc(e.at), e.kind, KIND_LABELS.get(e.kind, (e.kind, ""))[0], e.source, "yes" if e.key else "no",
+            e.author or "", (names.get(e.author) or "") if e.author else "",
+            slack_to_plain(e.text or "", names.get, channel_lookup),
+            "yes" if e.thread_ts and e.thread_ts != e.ts else "no", "yes" if e.edited_at else "no", files, e.ts or "",
+        ])
+    return rows
