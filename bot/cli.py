@@ -145,6 +145,53 @@ def draft(export_dir: str, channel: str, template: str | None, start: str | None
 
 
 @main.command()
+@click.option("--period", default="last 30d", show_default=True,
+              help="last 30d | last 90d | last 365d | '<from> to <to>', e.g. '2026-01-01 to 2026-03-31'.")
+@click.option("--severity", default=None, help="Only incidents of this severity: sev1, sev2, sev3 or sev4.")
+@click.option("--team", "team_id", default=None, help="Slack team (workspace) id, e.g. T0123ABCD; needed when several workspaces are recorded.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+def stats(period: str, severity: str | None, team_id: str | None, fmt: str) -> None:
+    """Print insights across incidents (as /incident stats shows them) as a table, JSON or CSV."""
+    from datetime import datetime, timezone
+
+    from bot.insights import report
+    from bot.insights.stats import SEVERITIES, PeriodError, parse_period
+
+    def fail(message: str) -> None:
+        click.echo(f"scribe stats: {message}", err=True)
+        sys.exit(2)
+
+    now = datetime.now(timezone.utc)
+    try:
+        chosen = parse_period(period, now)
+    except PeriodError as error:
+        fail(f"--period {period!r}: {error}")
+        return
+    if severity is not None:
+        severity = severity.lower()
+        if severity not in SEVERITIES:
+            fail(f"--severity {severity!r} is not a severity; use sev1, sev2, sev3 or sev4 (or leave it out for all).")
+    settings = _settings(require_slack=False)
+    from bot.db import make_engine, make_session_factory, transaction, upgrade
+    from bot.services.stats import incident_stats, teams_with_incidents
+
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        with transaction(make_session_factory(engine)) as session:
+            if team_id is None:
+                teams = teams_with_incidents(session)
+                if len(teams) > 1:
+                    fail(f"incidents of several workspaces are recorded ({', '.join(teams)}). Say which with --team, e.g. --team {teams[0]}.")
+                team_id = teams[0] if teams else ""
+            result = incident_stats(session, team_id=team_id, period=chosen, severity=severity, now=now)
+    finally:
+        engine.dispose()
+    render = {"table": report.stats_table, "json": report.stats_json, "csv": report.stats_csv}[fmt]
+    click.echo(render(result), nl=False)
+
+
+@main.command()
 @click.option("--keep", is_flag=True, help="Keep the demo's temporary database and print its path.")
 def demo(keep: bool) -> None:
     """Replay a realistic incident against a local Slack simulator and print the result."""

@@ -51,6 +51,7 @@ __all__ = [
     "Postmortem",
     "RoleName",
     "SetSeverity",
+    "ShowStats",
     "ShowTimeline",
     "CatchUp",
     "Start",
@@ -178,10 +179,18 @@ class CatchUp:
     pass
 
 
+@dataclass(frozen=True)
+class ShowStats:
+    period: str  # raw period text ("" = the default), read later with the clock
+    severity: str | None  # "sev1".."sev4", or None for all
+    share: bool  # --share: post in the channel instead of privately
+
+
 Command: TypeAlias = (
     Start | Moment | Close | Entry | SetSeverity | AssignRole | ShowTimeline
     | Help | AddAction | ListActions | Postmortem | Backfill
     | PostUpdate | UpdateForm | SnoozeUpdates | CatchUp
+    | ShowStats
 )
 
 
@@ -226,6 +235,7 @@ USAGE: Final[dict[str, str]] = {
     "update": "{cmd} update [investigating|identified|monitoring|resolved] <text> [next <30m|1h>]",
     "snooze-updates": "{cmd} snooze-updates <2h|30m|off>",
     "catchup": "{cmd} catchup",
+    "stats": "{cmd} stats [last 30d|90d|365d|<from> to <to>] [sev1|sev2|sev3|sev4] [--share]",
 }
 
 _DESCRIPTIONS: Final[dict[str, str]] = {
@@ -253,6 +263,7 @@ _DESCRIPTIONS: Final[dict[str, str]] = {
     "update": "post a status update for everyone (alone: open the form)",
     "snooze-updates": "pause the update reminders for a while, or `off` to resume",
     "catchup": "tell you (only you) what happened so far",
+    "stats": "insights across the workspace's incidents (only you see them, unless --share)",
 }
 
 HELP_TEXT: Final = (
@@ -366,6 +377,8 @@ def parse_command(text: str, *, command: str = DEFAULT_COMMAND) -> Command | Usa
         return _parse_update(rest, ctx)
     if name == "snooze-updates":
         return _parse_snooze(rest, ctx)
+    if name == "stats":
+        return _parse_stats(rest, ctx)
     # Every USAGE key is handled above; this is only reachable if one is added
     # without a parser, and even then the user gets an answer, not a crash.
     return ctx.error(f"`{command} {name}` is not available yet.")
@@ -378,7 +391,9 @@ def _clip(text: str, limit: int = 60) -> str:
 
 def _unknown_subcommand(word: str, command: str, *, lead: str = "Unknown subcommand") -> UsageError:
     known = list(USAGE) + list(_ALIASES)
-    close = difflib.get_close_matches(word.lower(), known, n=1, cutoff=0.6)
+    close = difflib.get_close_matches(word.lower(), known, n=3, cutoff=0.6)
+    # Swapped letters are the commonest typo: "strat" means start, not stats.
+    close.sort(key=lambda name: sorted(name) != sorted(word.lower()))
     message = f"{lead} '{_clip(word, 30)}'."
     if close:
         suggestion = _ALIASES.get(close[0], close[0])
@@ -634,3 +649,29 @@ def _parse_snooze(rest: str, ctx: _Ctx) -> SnoozeUpdates | UsageError:
     if not 1 <= minutes <= MAX_SNOOZE_MINUTES:
         return ctx.error(f"A snooze lasts between 1 minute and 7 days, got '{_clip(rest)}'.")
     return SnoozeUpdates(minutes=minutes)
+
+
+_SEVERITY_WORD_RE: Final = re.compile(r"sev\S*", re.IGNORECASE)
+
+
+def _parse_stats(rest: str, ctx: _Ctx) -> ShowStats | UsageError:
+    """`--share` and a severity anywhere; what is left is the period, checked by the service
+    (reading it needs the clock)."""
+    share = False
+    severity: str | None = None
+    period: list[str] = []
+    for word in rest.split():
+        low = word.lower()
+        if low in ("--share", "share"):
+            share = True
+        elif low.startswith("--"):
+            return ctx.error(f"Unknown option '{_clip(word, 30)}': the only option is `--share`.")
+        elif _SEVERITY_WORD_RE.fullmatch(low):
+            if _TITLE_SEVERITY_RE.fullmatch(low) is None:
+                return ctx.error(f"'{_clip(word, 30)}' is not a severity; use sev1, sev2, sev3 or sev4.")
+            if severity is not None and severity != low:
+                return ctx.error("Give only one severity (sev1, sev2, sev3 or sev4), or none for all.")
+            severity = low
+        else:
+            period.append(word)
+    return ShowStats(period=" ".join(period), severity=severity, share=share)

@@ -155,3 +155,22 @@ def test_the_web_rows_seed_builds_incidents_and_a_long_one(tmp_path) -> None:  #
         assert conn.execute(select(func.count()).select_from(TimelineEntry).where(TimelineEntry.incident_id == big)).scalar_one() == 40
         assert conn.execute(select(func.count(func.distinct(Incident.channel_id)))).scalar_one() == 6
     engine.dispose()
+
+
+def test_stats_of_seeded_incidents(session_factory) -> None:  # type: ignore[no-untyped-def]
+    now = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+    bench_run.seed_incidents(session_factory, count=50, now=now)
+    seconds, stats = bench_run.measure_stats(session_factory, now=now)
+    assert seconds > 0
+    assert stats.total == 50
+    assert sum(stats.by_severity.values()) == 50
+    assert stats.actions.total == 100
+    assert stats.postmortems.final + stats.postmortems.drafted == 25
+
+
+def test_stats_rows_at_quick_size(tmp_path: Path) -> None:
+    bench = Bench(workdir=tmp_path, runs=1, quick=True, postgres_url=bench_run.DEFAULT_POSTGRES_URL)
+    (row,) = bench_run.stats_rows(bench, "sqlite")
+    assert row.name == "stats 500 incidents sqlite"
+    assert len(row.values) == 1 and row.limit == 1.0
+    assert bench_run.parse_args(["--only", "stats"]).only == ["stats"]

@@ -21,6 +21,7 @@ from bot.commands import (
     Moment,
     Postmortem,
     SetSeverity,
+    ShowStats,
     ShowTimeline,
     Start,
     UsageError,
@@ -31,7 +32,7 @@ from bot.commands import (
 from bot.timeparse import ACCEPTED_DUE_FORMS, ACCEPTED_TIME_FORMS
 
 _COMMAND_TYPES = (Start, Moment, Close, Entry, SetSeverity, AssignRole, ShowTimeline, Help,
-                  AddAction, ListActions, Postmortem, Backfill)
+                  AddAction, ListActions, Postmortem, Backfill, ShowStats)
 
 
 @pytest.mark.parametrize(
@@ -222,7 +223,7 @@ def test_usage_and_help_cover_every_subcommand() -> None:
     assert set(USAGE) == {
         "start", "started", "detected", "mitigated", "resolved", "close", "note", "finding",
         "hypothesis", "mitigation", "decision", "rootcause", "status", "severity", "role",
-        "timeline", "help", "action", "actions", "postmortem", "backfill", "update", "snooze-updates", "catchup",
+        "timeline", "help", "action", "actions", "postmortem", "backfill", "update", "snooze-updates", "catchup", "stats",
     }
     for name, usage in USAGE.items():
         assert usage.startswith(f"{{cmd}} {name}")
@@ -296,3 +297,30 @@ def test_the_first_word_alone_names_the_subcommand_parse_command_would_run() -> 
         assert isinstance(parse_command(text), SLOW_COMMANDS) and subcommand_of(text) in SLOW_SUBCOMMANDS
     for text in ("note postmortem", "start Backfill broke sev2", "help postmortem", "timeline 5"):
         assert not isinstance(parse_command(text), SLOW_COMMANDS) and subcommand_of(text) not in SLOW_SUBCOMMANDS
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("stats", ShowStats(period="", severity=None, share=False)),
+        ("stats last 90d", ShowStats(period="last 90d", severity=None, share=False)),
+        ("stats SEV2 last 365d --share", ShowStats(period="last 365d", severity="sev2", share=True)),
+        ("stats 2026-01-01 to 2026-03-31 sev1", ShowStats(period="2026-01-01 to 2026-03-31", severity="sev1", share=False)),
+    ],
+)
+def test_stats(text: str, expected: ShowStats) -> None:
+    assert parse_command(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("stats sev0", "'sev0' is not a severity; use sev1, sev2, sev3 or sev4."),
+        ("stats sev1 sev3", "Give only one severity (sev1, sev2, sev3 or sev4), or none for all."),
+        ("stats --public", "Unknown option '--public': the only option is `--share`."),
+    ],
+)
+def test_stats_errors(text: str, message: str) -> None:
+    got = parse_command(text)
+    assert isinstance(got, UsageError)
+    assert (got.message, got.usage) == (message, "/incident stats [last 30d|90d|365d|<from> to <to>] [sev1|sev2|sev3|sev4] [--share]")

@@ -35,9 +35,9 @@ from bot.slack.payloads import storable
 from bot.timeparse import TimeParseError, parse_moment
 from bot.web.links import incident_url
 
-SLOW_COMMANDS = (cmd.Postmortem, cmd.Backfill)
+SLOW_COMMANDS = (cmd.Postmortem, cmd.Backfill, cmd.ShowStats)
 # The subcommands that parse to SLOW_COMMANDS, for routing by the first word alone.
-SLOW_SUBCOMMANDS = frozenset({"postmortem", "backfill"})
+SLOW_SUBCOMMANDS = frozenset({"postmortem", "backfill", "stats"})
 
 def kind_label(kind: str) -> str:
     """The same words the postmortem uses, so the channel and the draft agree."""
@@ -322,6 +322,10 @@ def handle(
     parsed = cmd.parse_command(storable(text or ""))
     if isinstance(parsed, cmd.UsageError):
         return Reply(f":x: {parsed.message}\nUsage: `{parsed.usage.format(cmd=settings.command)}`"), None
+    if isinstance(parsed, cmd.ShowStats):
+        problem = stats_request_problem(parsed, inv.now, settings=settings)
+        if problem is not None:
+            return Reply(problem), None
     if isinstance(parsed, SLOW_COMMANDS):
         return Reply(":hourglass_flowing_sand: Working on it…"), parsed
     try:
@@ -383,3 +387,15 @@ def submit_update_form(
             return None, None
         reply = _posted_update_reply(session, incident, posted, client=client)
     return None, reply.text if reply.text.startswith(":warning:") else None
+
+
+def stats_request_problem(command: cmd.ShowStats, now: datetime, *, settings: Settings) -> str | None:
+    """The private reply for a period that can't be read, told in the ack (before "Working on
+    it…"); None when it reads."""
+    from bot.insights.stats import PeriodError, parse_period
+
+    try:
+        parse_period(command.period, now)
+    except PeriodError as error:
+        return f":x: {error}\nUsage: `{cmd.USAGE['stats'].replace('{cmd}', settings.command)}`"
+    return None

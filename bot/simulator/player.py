@@ -342,6 +342,18 @@ class SlackPlayer:
                   "action_ts": self.workspace.next_ts()}
         return self._post_payload(self._block_actions(user, channel, action, message_ts, view))
 
+    def click_ephemeral(self, user: str, channel: str, *, action_id: str, value: str = "", block_id: str = "b") -> Reply:
+        """Press a button on an ephemeral message the app sent `user` in `channel`. As Slack
+        does, the payload says `is_ephemeral` and carries no `message` (there is none in the
+        channel's history); its response_url answers for that ephemeral message."""
+        action = {"action_id": action_id, "block_id": block_id, "value": value, "type": "button",
+                  "text": {"type": "plain_text", "text": value or action_id, "emoji": True},
+                  "action_ts": self.workspace.next_ts()}
+        payload = self._block_actions(user, channel, action, self.workspace.next_ts(), None)
+        payload["container"]["is_ephemeral"] = True
+        payload.pop("message", None)
+        return self._post_payload(payload)
+
     def select_user(
         self, user: str, channel: str | None, *, action_id: str, selected_user: str, block_id: str = "b",
         message_ts: str | None = None, view: dict[str, Any] | str | None = None,

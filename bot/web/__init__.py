@@ -8,6 +8,7 @@
     /incidents/<ref>/postmortem.md    exports: Markdown, self-contained HTML, CSV
     /incidents/<ref>/postmortem.html
     /incidents/<ref>/timeline.csv
+    /insights, /insights/chart.png    the statistics and chart of /incident stats
 """
 
 from __future__ import annotations
@@ -41,4 +42,6 @@ def register(
     router.add_get("/incidents/{ref}/postmortem.md", view.postmortem_md)
     router.add_get("/incidents/{ref}/postmortem.html", view.postmortem_html)
     router.add_get("/incidents/{ref}/timeline.csv", view.timeline_csv)
+    router.add_get("/insights", view.insights)
+    router.add_get("/insights/chart.png", view.insights_chart)
     return view

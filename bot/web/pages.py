@@ -340,3 +340,56 @@ class WebView:
         rows = await self._run(self._in_transaction, lambda s: data.timeline_rows(s, client, s.merge(incident, load=False), now=self._clock()))
         return web.Response(text=to_csv(rows), content_type="text/csv", charset="utf-8", headers={
             **SECURITY_HEADERS, "Content-Disposition": f'attachment; filename="{incident.ref}-timeline.csv"'})
+
+
+    # -- insights (bot.insights: the same numbers and chart as /incident stats) ----------
+
+    def _insights_request(self, request: web.Request) -> tuple[Any, str | None, str | None]:
+        """(period, severity, problem) from ?period=…&severity=…; a problem says what was wrong."""
+        from bot.insights.stats import SEVERITIES, PeriodError, parse_period
+
+        severity = (request.query.get("severity") or "").strip().lower() or None
+        if severity is not None and severity not in SEVERITIES:
+            return None, None, f"'{severity[:30]}' is not a severity: choose sev1, sev2, sev3 or sev4, or all."
+        try:
+            return parse_period(request.query.get("period", ""), self._clock()), severity, None
+        except PeriodError as error:
+            return None, severity, error.problem
+
+    def _stats(self, team_id: str, period: Any, severity: str | None) -> Any:
+        from bot.services.stats import incident_stats
+
+        return self._in_transaction(lambda s: incident_stats(s, team_id=team_id, period=period, severity=severity, now=self._clock()))
+
+    async def insights(self, request: web.Request) -> web.Response:
+        from urllib.parse import urlencode
+
+        from bot.insights.report import empty_text, scope_text, summary_lines
+        from bot.insights.stats import ACCEPTED_PERIODS
+
+        viewer = await self._viewer(request)
+        if isinstance(viewer, web.Response):
+            return viewer
+        period, severity, problem = self._insights_request(request)
+        period_text = request.query.get("period", "")
+        if problem is not None:
+            return self._page("insights.html.j2", status=400, viewer=viewer, period_text=period_text, severity=severity,
+                              problem=problem, accepted=ACCEPTED_PERIODS, stats=None)
+        stats = await self._run(self._stats, viewer.team_id, period, severity)
+        query = urlencode({"period": period_text, "severity": severity or ""})
+        return self._page("insights.html.j2", viewer=viewer, period_text=period_text, severity=severity, problem=None,
+                          stats=stats, empty_text=empty_text(stats), heading=stats.period.describe(), scope=scope_text(stats),
+                          lines=summary_lines(stats), chart_src=f"/insights/chart.png?{query}")
+
+    async def insights_chart(self, request: web.Request) -> web.Response:
+        from bot.insights.chart import weekly_metrics_chart
+
+        viewer = await self._viewer(request)
+        if isinstance(viewer, web.Response):
+            return viewer
+        period, severity, problem = self._insights_request(request)
+        if problem is not None:
+            return web.Response(status=400, text=problem, content_type="text/plain", headers=SECURITY_HEADERS)
+        stats = await self._run(self._stats, viewer.team_id, period, severity)
+        png = await self._run(weekly_metrics_chart, stats)
+        return web.Response(body=png, content_type="image/png", headers={**SECURITY_HEADERS, "Cache-Control": "private, max-age=60"})

@@ -6,6 +6,7 @@ from slack_bolt import App
 
 from bot import commands as cmd
 from bot.slack.listeners import catchup, commands, curation, events, followups, postmortem, updates
+from bot.slack.listeners import stats as stats_listener
 
 
 def register_listeners(app: App) -> None:
@@ -18,6 +19,7 @@ def register_listeners(app: App) -> None:
     updates.register(app)
     curation.register(app)
     catchup.register(app)
+    stats_listener.register(app)
 
 
 def waits_only_on_shared_write(body: dict[str, Any]) -> bool:

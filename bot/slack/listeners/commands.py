@@ -21,6 +21,7 @@ from bot.slack.app import Scribe
 from bot.slack.client import deadline_client
 from bot.slack.io import views
 from bot.slack.listeners import postmortem
+from bot.slack.listeners import stats as stats_listener
 from bot.slack.lazy import reports_failure
 
 
@@ -80,6 +81,8 @@ def incident_command_slow(command: dict[str, Any], client: WebClient, respond: R
             respond(response_type="ephemeral", text=f":x: {error}")
             return
         respond(response_type="ephemeral", text=published.text())
+    elif isinstance(parsed, cmd.ShowStats):
+        stats_listener.answer_command(parsed, command, client, respond, scribe)
 
 
 def is_slow_command(command: dict[str, Any]) -> bool:
