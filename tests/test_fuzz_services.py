@@ -96,4 +96,7 @@ def test_any_message_payload_is_captured_storably_or_skipped(fields: dict) -> No
     assert message.ts == fields["ts"] and slack_ts_to_datetime(message.ts).tzinfo is not None
     assert "\x00" not in message.text and not any("\ud800" <= c <= "\udfff" for c in message.text)
     assert message.author is None or 0 < len(message.author) <= AUTHOR_MAX
-    assert all(set(f) == {"name", "permalink"} for f in message.files)
+    # Name and permalink always; title and types only when Slack gave them as text.
+    assert all({"name", "permalink"} <= set(f) <= {"name", "permalink", "title", "mimetype", "filetype"} for f in message.files)
+    assert all(isinstance(f["name"], str) and f["name"] for f in message.files)
+    assert all(isinstance(f[k], str) and "\x00" not in f[k] for f in message.files for k in ("title", "mimetype", "filetype") if k in f)
