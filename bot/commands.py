@@ -42,6 +42,7 @@ __all__ = [
     "Backfill",
     "Close",
     "Command",
+    "Declare",
     "Entry",
     "EntryKind",
     "Help",
@@ -51,6 +52,7 @@ __all__ = [
     "Postmortem",
     "RoleName",
     "SetSeverity",
+    "SetTitle",
     "ShowTimeline",
     "Start",
     "UsageError",
@@ -145,9 +147,23 @@ class Backfill:
     pass
 
 
+@dataclass(frozen=True)
+class Declare:
+    """Declare an incident from anywhere: a new channel, the people mentioned invited."""
+
+    title: str
+    severity: str | None  # normalised "sev1".."sev4"
+    people: tuple[str, ...] = ()  # user ids, in the order mentioned, without repeats
+
+
+@dataclass(frozen=True)
+class SetTitle:
+    title: str
+
+
 Command: TypeAlias = (
     Start | Moment | Close | Entry | SetSeverity | AssignRole | ShowTimeline
-    | Help | AddAction | ListActions | Postmortem | Backfill
+    | Help | AddAction | ListActions | Postmortem | Backfill | Declare | SetTitle
 )
 
 
@@ -189,6 +205,8 @@ USAGE: Final[dict[str, str]] = {
     "actions": "{cmd} actions",
     "postmortem": "{cmd} postmortem [template]",
     "backfill": "{cmd} backfill",
+    "declare": "{cmd} declare <title> [sev1|sev2|sev3|sev4] [@people…]",
+    "title": "{cmd} title <new title>",
 }
 
 _DESCRIPTIONS: Final[dict[str, str]] = {
@@ -213,6 +231,8 @@ _DESCRIPTIONS: Final[dict[str, str]] = {
     "actions": "list the action items",
     "postmortem": "draft the postmortem",
     "backfill": "import the channel's earlier messages",
+    "declare": "declare an incident from any channel: a new channel, people invited, an announcement",
+    "title": "change the incident's title",
 }
 
 HELP_TEXT: Final = (
@@ -317,6 +337,10 @@ def parse_command(text: str, *, command: str = DEFAULT_COMMAND) -> Command | Usa
         return _parse_action(rest, ctx)
     if name == "postmortem":
         return _parse_postmortem(rest, ctx)
+    if name == "declare":
+        return _parse_declare(rest, ctx)
+    if name == "title":
+        return _parse_title(rest, ctx)
     # Every USAGE key is handled above; this is only reachable if one is added
     # without a parser, and even then the user gets an answer, not a crash.
     return ctx.error(f"`{command} {name}` is not available yet.")
@@ -368,6 +392,46 @@ def _parse_start(rest: str, ctx: _Ctx) -> Start | UsageError:
             f"The title is {len(title)} characters long; the limit is {MAX_TITLE_LENGTH}."
         )
     return Start(title=title, severity=severity)
+
+
+def _parse_declare(rest: str, ctx: _Ctx) -> Declare | UsageError:
+    """Peel the optional severity and the @mentions off the end, in any order."""
+    remaining = rest
+    severity: str | None = None
+    people: list[str] = []
+    while True:
+        mention = _TRAILING_MENTION_RE.search(remaining)
+        if mention is not None:
+            people.insert(0, mention.group("uid"))
+            remaining = remaining[: mention.start()].rstrip()
+            continue
+        plain = _TRAILING_PLAIN_AT_RE.search(remaining)
+        if plain is not None:
+            return ctx.error(_PICK_FROM_AUTOCOMPLETE.format(name=_clip(plain.group("name"), 40)))
+        words = remaining.split()
+        if words and _TITLE_SEVERITY_RE.fullmatch(words[-1]):
+            if severity is not None:
+                return ctx.error(f"Give only one severity (sev1, sev2, sev3 or sev4), e.g. `{ctx.cmd} declare Checkout down sev1`.")
+            severity = words[-1].lower()
+            remaining = remaining[: remaining.rfind(words[-1])].rstrip()
+            continue
+        break
+    title = remaining.strip()
+    if not title:
+        return ctx.error(f"An incident needs a title, e.g. `{ctx.cmd} declare Checkout returns 502 sev1 @ann`.")
+    if len(title) > MAX_TITLE_LENGTH:
+        return ctx.error(f"The title is {len(title)} characters long; the limit is {MAX_TITLE_LENGTH}.")
+    unique = tuple(dict.fromkeys(people))
+    return Declare(title=title, severity=severity, people=unique)
+
+
+def _parse_title(rest: str, ctx: _Ctx) -> SetTitle | UsageError:
+    title = rest.strip()
+    if not title:
+        return ctx.error(f"What should the title be? e.g. `{ctx.cmd} title Checkout returns 502 for EU users`.")
+    if len(title) > MAX_TITLE_LENGTH:
+        return ctx.error(f"The title is {len(title)} characters long; the limit is {MAX_TITLE_LENGTH}.")
+    return SetTitle(title=title)
 
 
 def _parse_timed(rest: str, ctx: _Ctx, *, text_required: bool) -> Moment | Entry | UsageError:

@@ -222,7 +222,7 @@ def test_usage_and_help_cover_every_subcommand() -> None:
     assert set(USAGE) == {
         "start", "started", "detected", "mitigated", "resolved", "close", "note", "finding",
         "hypothesis", "mitigation", "decision", "rootcause", "status", "severity", "role",
-        "timeline", "help", "action", "actions", "postmortem", "backfill",
+        "timeline", "help", "action", "actions", "postmortem", "backfill", "declare", "title",
     }
     for name, usage in USAGE.items():
         assert usage.startswith(f"{{cmd}} {name}")
