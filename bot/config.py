@@ -62,6 +62,10 @@ class Settings:
     history_page_size: int = 15
     workers: int = 16
     log_level: str = "INFO"
+    # Declaring incidents (`/incident declare`): the new channel's name, and where to announce.
+    channel_pattern: str = "inc-{date:%Y%m%d}-{slug}"
+    # A channel id (C…/G…) or a name like "#incidents"; None: no announcements.
+    announce_channel: str | None = None
 
     @property
     def socket_mode(self) -> bool:
@@ -226,6 +230,18 @@ def settings_from_env(env: Mapping[str, str], *, require_slack: bool = True) -> 
     if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         problems.append(f"SCRIBE_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}.")
 
+    from bot.channel_names import DEFAULT_PATTERN, pattern_problem
+
+    channel_pattern = get("SCRIBE_CHANNEL_PATTERN") or DEFAULT_PATTERN
+    pattern_error = pattern_problem(channel_pattern)
+    if pattern_error:
+        problems.append(pattern_error)
+        channel_pattern = DEFAULT_PATTERN
+    announce_channel = get("SCRIBE_ANNOUNCE_CHANNEL")
+    if announce_channel and not re.fullmatch(r"#?[\w\-]{1,80}", announce_channel):
+        problems.append(f"SCRIBE_ANNOUNCE_CHANNEL must be a channel name like #incidents or a channel id like C0123ABCD, got {announce_channel!r}.")
+        announce_channel = None
+
     settings = Settings(
         slack_bot_token=bot_token,
         slack_signing_secret=signing_secret,
@@ -252,6 +268,8 @@ def settings_from_env(env: Mapping[str, str], *, require_slack: bool = True) -> 
         history_page_size=_int(env, "SCRIBE_HISTORY_PAGE_SIZE", 15, problems, 1, 999),
         workers=_int(env, "SCRIBE_WORKERS", 16, problems, 1, 256),
         log_level=log_level,
+        channel_pattern=channel_pattern,
+        announce_channel=announce_channel,
     )
     if problems:
         raise SettingsError(problems)
