@@ -351,5 +351,9 @@ class Announcement(Base):
     closing_status: Mapped[str | None] = mapped_column(String(16))
     closing_ts: Mapped[str | None] = mapped_column(String(32))  # in the incident channel
     closing_thread_ts: Mapped[str | None] = mapped_column(String(32))  # under the announcement
+    # The postmortem summary message's permalink, once drafted.
+    postmortem_url: Mapped[str | None] = mapped_column(String(500))
+    # The topic last set on a declared incident's channel, so it is only set again when it changes.
+    topic: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

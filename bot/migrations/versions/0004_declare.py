@@ -49,6 +49,8 @@ def upgrade() -> None:
         sa.Column("closing_status", sa.String(length=16), nullable=True),
         sa.Column("closing_ts", sa.String(length=32), nullable=True),
         sa.Column("closing_thread_ts", sa.String(length=32), nullable=True),
+        sa.Column("postmortem_url", sa.String(length=500), nullable=True),
+        sa.Column("topic", sa.String(length=255), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("incident_id", name="pk_announcements"),

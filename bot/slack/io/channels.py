@@ -1,10 +1,15 @@
-"""Channels: joining, and (as they arrive) creating, inviting and topics."""
+"""Channels: joining, creating (with Slack's name rules and retries), inviting, topics, lookups."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from bot.channel_names import with_suffix
 from bot.slack.client import describe_failure
 
 # Slack's answers to conversations.join for a channel the bot can't join by itself.
@@ -28,12 +33,6 @@ def join_channel(client: WebClient | None, channel_id: str) -> str | None:
 
 
 # -- creating a channel for a declared incident -------------------------------------------------
-
-from collections.abc import Callable  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from typing import Any  # noqa: E402
-
-from bot.channel_names import with_suffix  # noqa: E402
 
 MAX_NAME_TRIES = 20
 _BAD_NAME = {"invalid_name", "invalid_name_specials", "invalid_name_maxlength", "invalid_name_required", "invalid_name_punctuation"}
