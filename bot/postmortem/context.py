@@ -65,6 +65,7 @@ KIND_LABELS: dict[str, tuple[str, str]] = {
     "role": ("Role change", "👤"),
     "action": ("Action item", "📋"),
     "message": ("Key message", "📌"),
+    "title": ("Title change", "✏️"),
 }
 
 # Milestone kind -> IncidentFacts attribute, in lifecycle order.  Used both

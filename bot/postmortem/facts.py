@@ -29,7 +29,7 @@ MILESTONE_KINDS: tuple[str, ...] = ("declared", "started", "detected", "mitigate
 COMMAND_KINDS: tuple[str, ...] = (
     "note", "finding", "hypothesis", "mitigation", "decision", "rootcause",
     "status", "severity", "role", "action",
-)
+) + ("title",)  # `/incident title` (declaring incidents)
 
 
 @dataclass(frozen=True)

@@ -30,9 +30,12 @@ from bot.slack.io import channels
 from bot.slack.payloads import storable
 from bot.timeparse import TimeParseError, parse_moment
 
-SLOW_COMMANDS = (cmd.Postmortem, cmd.Backfill)
+SLOW_COMMANDS = (cmd.Postmortem, cmd.Backfill, cmd.Declare)
 # The subcommands that parse to SLOW_COMMANDS, for routing by the first word alone.
-SLOW_SUBCOMMANDS = frozenset({"postmortem", "backfill"})
+SLOW_SUBCOMMANDS = frozenset({"postmortem", "backfill", "declare"})
+# Commands after which the incident's announcement (and a declared channel's topic) is
+# brought up to date, after the ack (bot.slack.listeners.commands).
+ANNOUNCED_SUBCOMMANDS = frozenset({"start", "severity", "role", "title", "started", "resolved", "close"})
 
 def kind_label(kind: str) -> str:
     """The same words the postmortem uses, so the channel and the draft agree."""
@@ -200,6 +203,10 @@ def run(
             in_channel=True,
         )
 
+    if isinstance(command, cmd.SetTitle):
+        previous = incidents.set_title(session, incident=incident, title=command.title, user_id=inv.user_id, command_id=inv.command_id, now=inv.now)
+        return Reply(f":pencil2: *Title* of {incident.ref} changed from “{safe(previous)}” to “{safe(command.title)}”", in_channel=True)
+
     if isinstance(command, cmd.ShowTimeline):
         entries = incidents.recent_entries(session, incident=incident, limit=command.limit)
         return Reply(_format_timeline(entries, incident))
@@ -257,6 +264,8 @@ def handle(
     parsed = cmd.parse_command(storable(text or ""))
     if isinstance(parsed, cmd.UsageError):
         return Reply(f":x: {parsed.message}\nUsage: `{parsed.usage.format(cmd=settings.command)}`"), None
+    if isinstance(parsed, cmd.Declare):
+        return Reply(f":hourglass_flowing_sand: Declaring “{safe(parsed.title)}”: creating its channel…"), parsed
     if isinstance(parsed, SLOW_COMMANDS):
         return Reply(":hourglass_flowing_sand: Working on it…"), parsed
     try:

@@ -5,7 +5,7 @@ from typing import Any
 from slack_bolt import App
 
 from bot import commands as cmd
-from bot.slack.listeners import commands, events, followups, postmortem
+from bot.slack.listeners import commands, declare, events, followups, postmortem
 
 
 def register_listeners(app: App) -> None:
@@ -15,6 +15,7 @@ def register_listeners(app: App) -> None:
     commands.register(app)
     postmortem.register(app)
     followups.register(app)
+    declare.register(app)
 
 
 def waits_only_on_shared_write(body: dict[str, Any]) -> bool:
