@@ -1,0 +1,125 @@
+"""`/incident declare`, the Declare modal, private incidents, the announcement and the closing line,
+through the real app over HTTP against the Slack simulator, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot.models import Announcement, Declaration, Incident, TimelineEntry
+from bot.simulator.records import Fault
+from tests.conftest import start_app
+
+DAY = "20261123"  # the test clock's date
+
+
+@pytest.fixture
+def declaring(database_url: str, slack, clock):  # type: ignore[no-untyped-def]
+    slack.workspace.add_channel("C0GENERAL", name="general", members={"U0ANN", "U0BOB", "U0CHI"})
+    slack.workspace.add_channel("C0ANNOUNCE", name="incidents")
+    running = start_app(database_url, slack, clock=clock, announce_channel="#incidents")
+    yield running
+    running.stop()
+
+
+def replies_to(api: Any, user: str, word: str) -> list[str]:
+    """Private replies (response_url ephemerals and DMs) to `user` containing `word`."""
+    texts = [str(e["message"].get("text")) for e in api.ephemerals if e["user"] == user]
+    dm = api.workspace.channels.get(f"D{user}")
+    texts += [m.get("text", "") for m in (api.workspace.messages(dm.id) if dm else [])]
+    return [t for t in texts if word in t]
+
+
+def wait_reply(api: Any, user: str, word: str) -> str:
+    return api.wait_for(lambda a: replies_to(a, user, word), timeout=15)[0]
+
+
+def bot_posts(api: Any, channel: str) -> list[dict[str, Any]]:
+    return [m for m in api.workspace.messages(channel) if m.get("user") == api.workspace.bot_user_id]
+
+
+def incident_channel(api: Any, name: str):  # type: ignore[no-untyped-def]
+    return api.workspace.channel_by_name(name)
+
+
+def test_declare_from_general_creates_the_channel_invites_announces_and_records(declaring) -> None:  # type: ignore[no-untyped-def]
+    api, player = declaring.api, declaring.player
+    ack = player.command("U0ANN", "C0GENERAL", "declare Checkout returns 502 (EU) sev1 <@U0BOB|bob>")
+    assert ack.status == 200 and "Declaring “Checkout returns 502 (EU)”" in ack.json()["text"]
+    assert ack.json()["response_type"] == "ephemeral"
+    reply = wait_reply(api, "U0ANN", "declared")
+
+    channel = incident_channel(api, f"inc-{DAY}-checkout-returns-502-eu")
+    assert channel is not None and not channel.is_private
+    assert channel.creator == "U0BOT"
+    assert channel.members == {"U0BOT", "U0ANN", "U0BOB"}
+    assert channel.topic == "Checkout returns 502 (EU) · sev1 · lead <@U0ANN>"
+    assert f"*INC-1 declared* in <#{channel.id}>" in reply and "<@U0ANN>, <@U0BOB>" in reply
+    assert len(api.calls_to("conversations.create")) == 1
+    # Nothing was posted in #general: the declare is answered privately.
+    assert bot_posts(api, "C0GENERAL") == []
+
+    welcome = bot_posts(api, channel.id)
+    assert len(welcome) == 1 and welcome[0]["blocks"][0]["text"]["text"] == ":rotating_light: INC-1: Checkout returns 502 (EU)"
+    assert "I'm recording this channel" in str(welcome[0]["blocks"])
+
+    announced = bot_posts(api, "C0ANNOUNCE")
+    assert len(announced) == 1
+    fields = [f["text"] for f in announced[0]["blocks"][1]["fields"]]
+    assert fields[:4] == ["*Severity*\nsev1", "*Status*\n:red_circle: Open", "*Lead*\n<@U0ANN>", f"*Channel*\n<#{channel.id}>"]
+    assert fields[4] == "*Started*\n2026-11-23 10:00:00 UTC"
+    buttons = [e["action_id"] for e in announced[0]["blocks"][-1]["elements"]]
+    assert buttons == ["declare_join", "declare_open_modal"]
+
+    with declaring.session_factory() as s:
+        incident = s.scalars(select(Incident)).one()
+        assert (incident.channel_id, incident.title, incident.severity, incident.role_holder("lead")) == (channel.id, "Checkout returns 502 (EU)", "sev1", "U0ANN")
+        assert s.scalars(select(Declaration.status)).one() == "done"
+
+    # Recording from the first second: the first message in the new channel is on the timeline.
+    ts = player.say("U0BOB", channel.id, "Error rate is 31%")
+    with declaring.session_factory() as s:
+        assert s.scalars(select(TimelineEntry.text).where(TimelineEntry.ts == ts)).one() == "Error rate is 31%"
+
+
+def test_the_announcement_is_edited_as_the_incident_changes_and_closing_links_the_postmortem(declaring, clock) -> None:  # type: ignore[no-untyped-def]
+    api, player = declaring.api, declaring.player
+    player.command("U0ANN", "C0GENERAL", "declare Checkout down sev2")
+    wait_reply(api, "U0ANN", "declared")
+    channel = incident_channel(api, f"inc-{DAY}-checkout-down")
+    [announcement] = bot_posts(api, "C0ANNOUNCE")
+
+    def announcement_text() -> str:
+        return str(api.workspace.message("C0ANNOUNCE", announcement["ts"])["blocks"])
+
+    player.command("U0ANN", channel.id, "severity sev1")
+    api.wait_for(lambda a: "sev1" in announcement_text())
+    assert api.wait_for(lambda a: channel.topic == "Checkout down · sev1 · lead <@U0ANN>")
+    player.command("U0ANN", channel.id, "title Checkout down for EU users")
+    api.wait_for(lambda a: "Checkout down for EU users" in announcement_text())
+    player.command("U0ANN", channel.id, "role lead <@U0BOB>")
+    api.wait_for(lambda a: "*Lead*\\n<@U0BOB>" in announcement_text())
+    clock.advance(minutes=72)
+    player.command("U0BOB", channel.id, "resolved error rate back to baseline")
+    api.wait_for(lambda a: "Resolved" in announcement_text())
+
+    closing = api.wait_for(lambda a: [m for m in bot_posts(a, channel.id) if "was resolved" in m.get("text", "")])
+    assert closing[0]["text"].startswith(":white_check_mark: *INC-1 was resolved* after 1 h 12 min")
+    thread = api.wait_for(lambda a: [m for m in api.workspace.replies("C0ANNOUNCE", announcement["ts"])[1:]])
+    assert len(thread) == 1 and "was resolved* after 1 h 12 min" in thread[0]["text"]
+
+    player.command("U0BOB", channel.id, "close")
+    api.wait_for(lambda a: ":white_check_mark: Closed" in announcement_text())
+    player.command("U0BOB", channel.id, "postmortem")
+    api.wait_for(lambda a: "Postmortem: <https://" in api.workspace.message(channel.id, closing[0]["ts"])["text"])
+    api.wait_for(lambda a: "Postmortem draft" in announcement_text())
+    api.wait_for(lambda a: "Postmortem: <https://sim.slack.com/archives/" in a.workspace.replies("C0ANNOUNCE", announcement["ts"])[1]["text"])
+
+    # One announcement and one closing line each, however many edits.
+    assert len(bot_posts(api, "C0ANNOUNCE")) == 2  # the announcement and its threaded closing line
+    assert len([m for m in bot_posts(api, channel.id) if "was resolved" in m.get("text", "")]) == 1
+    with declaring.session_factory() as s:
+        titles = s.scalars(select(TimelineEntry.text).where(TimelineEntry.kind == "title")).all()
+    assert titles == ["Title changed from “Checkout down” to “Checkout down for EU users”"]
