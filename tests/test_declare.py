@@ -123,3 +123,90 @@ def test_the_announcement_is_edited_as_the_incident_changes_and_closing_links_th
     with declaring.session_factory() as s:
         titles = s.scalars(select(TimelineEntry.text).where(TimelineEntry.kind == "title")).all()
     assert titles == ["Title changed from “Checkout down” to “Checkout down for EU users”"]
+
+
+def modal_values(title: str, *, severity: str | None = None, private: bool = False, people: tuple[str, ...] = (),
+                 description: str | None = None) -> dict[str, Any]:
+    values: dict[str, Any] = {"title": title}
+    if severity:
+        values["severity"] = {"severity": {"type": "static_select", "selected_option": {"value": severity}}}
+    if description:
+        values["description"] = description
+    values["private"] = {"private": {"type": "checkboxes", "selected_options": [{"value": "private"}] if private else []}}
+    values["people"] = {"people": {"type": "multi_users_select", "selected_users": list(people)}}
+    return values
+
+
+def test_the_shortcut_opens_the_modal_and_a_private_declare_names_nothing_outside_its_channel(declaring) -> None:  # type: ignore[no-untyped-def]
+    api, player = declaring.api, declaring.player
+    assert player.shortcut("U0ANN", callback_id="declare_incident").status == 200
+    [opened] = api.calls_to("views.open")
+    view = api.views[opened.response["view"]["id"]]
+    assert view["callback_id"] == "declare_incident_modal"
+    assert [b["block_id"] for b in view["blocks"]] == ["title", "severity", "description", "private", "people"]
+
+    refused = player.submit_view("U0ANN", callback_id="declare_incident_modal", values=modal_values("   "), view_id=view["id"])
+    assert refused.json() == {"response_action": "errors", "errors": {"title": "Give the incident a title, e.g. “Checkout returns 502 for EU users”."}}
+    assert api.calls_to("conversations.create") == []
+
+    done = player.submit_view("U0ANN", callback_id="declare_incident_modal", view_id=view["id"],
+                              values=modal_values("Payroll export leaks salaries", severity="sev1", private=True, people=("U0CHI",),
+                                                  description="Export job writes to a public bucket"))
+    assert done.status == 200 and done.body == ""
+    reply = wait_reply(api, "U0ANN", "declared")
+    channel = incident_channel(api, f"inc-{DAY}-payroll-export-leaks-salaries")
+    assert channel.is_private and channel.id.startswith("G") and channel.members == {"U0BOT", "U0ANN", "U0CHI"}
+    assert f"<#{channel.id}>" in reply
+
+    [announcement] = bot_posts(api, "C0ANNOUNCE")
+    assert announcement["text"] == ":lock: A private incident was declared; ask <@U0ANN>."
+    shown = str(announcement)
+    assert "Payroll" not in shown and "sev1" not in shown and channel.id not in shown and "declare_join" not in shown
+    with declaring.session_factory() as s:
+        note = s.scalars(select(TimelineEntry.text).where(TimelineEntry.kind == "note")).one()
+        assert note == "Export job writes to a public bucket"
+        assert s.scalars(select(Announcement.private)).one() is True
+
+    player.command("U0ANN", channel.id, "severity sev2")
+    player.command("U0ANN", channel.id, "resolved")
+    api.wait_for(lambda a: len(api.workspace.replies("C0ANNOUNCE", announcement["ts"])) == 2)
+    assert api.workspace.replies("C0ANNOUNCE", announcement["ts"])[1]["text"] == ":white_check_mark: The private incident was resolved."
+    api.wait_for(lambda a: "was resolved" in api.workspace.message("C0ANNOUNCE", announcement["ts"])["text"])
+    # Nowhere outside the private channel (and the declarer's own DM) does the title appear.
+    for other in api.workspace.channels.values():
+        if other.id not in (channel.id, "DU0ANN"):
+            assert "Payroll" not in str(api.workspace.messages(other.id)), other.name
+
+
+def test_a_double_submitted_modal_makes_one_incident(declaring) -> None:  # type: ignore[no-untyped-def]
+    api, player = declaring.api, declaring.player
+    player.shortcut("U0BOB", callback_id="declare_incident")
+    view_id = api.calls_to("views.open")[0].response["view"]["id"]
+    for _ in range(2):
+        assert player.submit_view("U0BOB", callback_id="declare_incident_modal", view_id=view_id,
+                                  values=modal_values("Search is slow", severity="sev3")).status == 200
+    wait_reply(api, "U0BOB", "declared")
+    api.wait_for(lambda a: len(bot_posts(a, "C0ANNOUNCE")) == 1)
+    with declaring.session_factory() as s:
+        assert len(s.scalars(select(Declaration)).all()) == 1
+        assert len(s.scalars(select(Incident)).all()) == 1
+    assert len(api.calls_to("conversations.create")) == 1
+    assert len(replies_to(api, "U0BOB", "declared")) == 1
+
+
+def test_the_announcements_buttons_join_and_declare(declaring) -> None:  # type: ignore[no-untyped-def]
+    api, player = declaring.api, declaring.player
+    player.command("U0ANN", "C0GENERAL", "declare Login fails")
+    wait_reply(api, "U0ANN", "declared")
+    channel = incident_channel(api, f"inc-{DAY}-login-fails")
+    [announcement] = bot_posts(api, "C0ANNOUNCE")
+    value = announcement["blocks"][-1]["elements"][0]["value"]
+    player.click("U0CHI", "C0ANNOUNCE", action_id="declare_join", value=value, message_ts=announcement["ts"])
+    assert wait_reply(api, "U0CHI", "You're in") == f":wave: You're in: <#{channel.id}>."
+    assert "U0CHI" in channel.members
+    player.click("U0CHI", "C0ANNOUNCE", action_id="declare_join", value=value, message_ts=announcement["ts"])
+    assert wait_reply(api, "U0CHI", "already") == f"You're already in <#{channel.id}>."
+
+    player.click("U0BOB", "C0ANNOUNCE", action_id="declare_open_modal", value="announce", message_ts=announcement["ts"])
+    opened = api.wait_for(lambda a: a.calls_to("views.open"))
+    assert opened[0].response["view"]["callback_id"] == "declare_incident_modal"
