@@ -66,7 +66,7 @@ class DeclareOutcome:
     def reply_text(self, command: str) -> str:
         """The declarer's private reply: the link to the channel, and anything that went wrong."""
         if self.status == "duplicate":
-            return "That incident is already being declared; you'll get a link to its channel in a moment."
+            return "That incident is already being declared; the link to its channel comes in the other reply."
         if self.status == "failed":
             return f":x: Nothing was declared. {self.error}"
         people = ", ".join(f"<@{u}>" for u in self.invited)

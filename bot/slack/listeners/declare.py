@@ -46,6 +46,8 @@ def declare_from_command(command: dict[str, Any], parsed: cmd.Declare, client: W
         title=parsed.title, severity=parsed.severity, people=parsed.people,
     )
     outcome = run_declare(scribe, client, request, bot_user_id=context.bot_user_id)
+    if outcome.status == "duplicate":
+        return  # the same command reached another process (or came twice): that one answers
     respond(response_type="ephemeral", replace_original=False, text=outcome.reply_text(scribe.settings.command))
 
 
