@@ -210,3 +210,20 @@ def test_the_announcements_buttons_join_and_declare(declaring) -> None:  # type:
     player.click("U0BOB", "C0ANNOUNCE", action_id="declare_open_modal", value="announce", message_ts=announcement["ts"])
     opened = api.wait_for(lambda a: a.calls_to("views.open"))
     assert opened[0].response["view"]["callback_id"] == "declare_incident_modal"
+
+
+def test_an_incident_started_in_its_channel_is_announced_too_and_a_private_one_says_nothing(declaring) -> None:  # type: ignore[no-untyped-def]
+    api, player = declaring.api, declaring.player
+    assert player.command("U0ANN", "C0INC", "start Checkout down sev2").json()["response_type"] == "in_channel"
+    announced = api.wait_for(lambda a: bot_posts(a, "C0ANNOUNCE"))
+    assert announced[0]["text"] == "INC-1 open: Checkout down (sev2)"
+    player.command("U0BOB", "G0PRIV", "start Secret payroll thing")
+    api.wait_for(lambda a: len(bot_posts(a, "C0ANNOUNCE")) == 2)
+    assert bot_posts(api, "C0ANNOUNCE")[1]["text"] == ":lock: A private incident was declared; ask the person who declared it."
+    player.command("U0BOB", "G0PRIV", "role lead <@U0BOB>")
+    api.wait_for(lambda a: "ask <@U0BOB>" in api.workspace.message("C0ANNOUNCE", bot_posts(a, "C0ANNOUNCE")[1]["ts"])["text"])
+    # A second start in the same channel is refused and announces nothing more.
+    player.command("U0ANN", "C0INC", "start Checkout down again")
+    player.command("U0ANN", "C0INC", "severity sev1")
+    api.wait_for(lambda a: "sev1" in str(api.workspace.message("C0ANNOUNCE", announced[0]["ts"])["blocks"]))
+    assert len(bot_posts(api, "C0ANNOUNCE")) == 2

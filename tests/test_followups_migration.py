@@ -24,7 +24,7 @@ def test_the_job_store_table_is_apschedulers_own(database_url) -> None:  # type:
 def test_0002_downgrades_and_upgrades(tmp_path) -> None:  # type: ignore[no-untyped-def]
     url = f"sqlite:///{tmp_path / 'm.db'}"
     upgrade(url)
-    command.downgrade(alembic_config(url), "-1")
+    command.downgrade(alembic_config(url), "0002_reliability")  # below 0002_followups, whatever comes after it
     engine = create_engine(url)
     columns = {c["name"] for c in inspect(engine).get_columns("reminders")}
     assert "next_attempt_at" not in columns and "apscheduler_jobs" not in inspect(engine).get_table_names()
