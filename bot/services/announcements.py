@@ -114,14 +114,16 @@ def refresh(session_factory: sessionmaker[Session], client: WebClient, *, settin
             return
         facts = facts_of(incident, row)
         announcement = (row.channel_id, row.ts) if row.status == "posted" and row.channel_id and row.ts else None
+        declared = session.scalars(select(Declaration.id).where(Declaration.incident_id == incident_id)).first() is not None
         claim_closing = False
-        if facts.ended_at is not None and row.closing_status is None:
+        # The closing line goes with an announcement or a declared channel; an incident opened
+        # with `start` and not announced keeps just the command's own confirmation.
+        if facts.ended_at is not None and row.closing_status is None and (announcement is not None or declared):
             claim_closing = session.execute(
                 update(Announcement).where(Announcement.incident_id == incident_id, Announcement.closing_status.is_(None))
                 .values(closing_status="posting", updated_at=now).returning(Announcement.incident_id)
             ).first() is not None
         closing = (row.closing_ts, row.closing_thread_ts) if row.closing_status == "posted" else None
-        declared = session.scalars(select(Declaration.id).where(Declaration.incident_id == incident_id)).first() is not None
         wanted_topic = blocks.topic(incident.title, incident.severity, facts.lead) if declared and not incident.closed_at else None
         old_topic = row.topic
     command = settings.command

@@ -44,6 +44,8 @@ BOT_SCOPES = (
     "canvases:read",
     "im:write",
     "im:history",  # follow-ups: after a crash, look for a reminder already posted before posting it again
+    "channels:manage",  # declaring: create public incident channels, invite people, set the topic
+    "groups:write",  # declaring: the same for private incident channels
 )
 
 
