@@ -131,6 +131,8 @@ def announce_after_command(command: dict[str, Any], client: WebClient, scribe: S
         return
     if isinstance(parsed, cmd.Moment) and parsed.kind not in ("started", "resolved"):
         return
+    if isinstance(parsed, cmd.Start) and scribe.settings.announce_channel is None:
+        return  # nothing to announce in, and nothing of ours to keep true
     team_id, channel_id = command.get("team_id", ""), command.get("channel_id", "")
     with scribe.transaction() as session:
         incident = incidents.latest_incident(session, channel_id=channel_id, team_id=team_id)
