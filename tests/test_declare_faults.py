@@ -3,6 +3,8 @@ refused names and scopes, people Slack won't invite, a missing announce channel.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
 from sqlalchemy import select
 
@@ -15,6 +17,17 @@ from tests.test_declare import DAY, bot_posts, incident_channel, modal_values, w
 def _start(database_url, slack, clock, **overrides):  # type: ignore[no-untyped-def]
     slack.workspace.add_channel("C0GENERAL", name="general", members={"U0ANN", "U0BOB", "U0CHI"})
     return start_app(database_url, slack, clock=clock, **overrides)
+
+
+@contextmanager
+def declared_with(database_url, slack, clock, announce_channel: str):  # type: ignore[no-untyped-def]
+    """Start the app, declare "Checkout down" from #general, and hand over (app, reply)."""
+    running = _start(database_url, slack, clock, announce_channel=announce_channel)
+    try:
+        running.player.command("U0ANN", "C0GENERAL", "declare Checkout down")
+        yield running, wait_reply(running.api, "U0ANN", "declared")
+    finally:
+        running.stop()
 
 
 @pytest.fixture
@@ -129,11 +142,8 @@ def test_a_title_without_letters_or_digits_falls_back_and_says_so(declaring) -> 
 
 
 def test_a_missing_announce_channel_is_told_once_and_the_declare_works(database_url, slack, clock) -> None:  # type: ignore[no-untyped-def]
-    running = _start(database_url, slack, clock, announce_channel="#nope")
-    try:
+    with declared_with(database_url, slack, clock, "#nope") as (running, reply):
         api, player = running.api, running.player
-        player.command("U0ANN", "C0GENERAL", "declare Checkout down")
-        reply = wait_reply(api, "U0ANN", "declared")
         assert "The announcement wasn't posted: I can't find the channel `#nope` (SCRIBE_ANNOUNCE_CHANNEL)" in reply
         channel = incident_channel(api, f"inc-{DAY}-checkout-down")
         player.command("U0ANN", channel.id, "severity sev1")
@@ -143,31 +153,18 @@ def test_a_missing_announce_channel_is_told_once_and_the_declare_works(database_
         assert api.calls_to("chat.update") == []
         with running.session_factory() as s:
             assert s.scalars(select(Announcement.status)).one() == "failed"
-    finally:
-        running.stop()
 
 
 def test_the_bot_joins_a_public_announce_channel_it_is_not_in(database_url, slack, clock) -> None:  # type: ignore[no-untyped-def]
     slack.workspace.add_channel("C0ANNOUNCE", name="incidents", bot_member=False)
-    running = _start(database_url, slack, clock, announce_channel="C0ANNOUNCE")
-    try:
-        api, player = running.api, running.player
-        player.command("U0ANN", "C0GENERAL", "declare Checkout down")
-        reply = wait_reply(api, "U0ANN", "declared")
+    with declared_with(database_url, slack, clock, "C0ANNOUNCE") as (running, reply):
+        api = running.api
         assert ":warning:" not in reply
         assert [c.response.get("error") for c in api.calls_to("chat.postMessage") if c.params.get("channel") == "C0ANNOUNCE"] == ["not_in_channel", None]
         assert len(bot_posts(api, "C0ANNOUNCE")) == 1
-    finally:
-        running.stop()
 
 
 def test_a_private_announce_channel_without_the_bot_is_told(database_url, slack, clock) -> None:  # type: ignore[no-untyped-def]
     slack.workspace.add_channel("G0ANNOUNCE", name="incidents-private", is_private=True, bot_member=False)
-    running = _start(database_url, slack, clock, announce_channel="G0ANNOUNCE")
-    try:
-        api, player = running.api, running.player
-        player.command("U0ANN", "C0GENERAL", "declare Checkout down")
-        reply = wait_reply(api, "U0ANN", "declared")
+    with declared_with(database_url, slack, clock, "G0ANNOUNCE") as (_, reply):
         assert "I'm not a member of `G0ANNOUNCE` and can't join it myself. Type `/invite @Incident Scribe` in G0ANNOUNCE" in reply
-    finally:
-        running.stop()
