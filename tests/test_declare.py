@@ -56,7 +56,7 @@ def test_declare_from_general_creates_the_channel_invites_announces_and_records(
     assert channel.creator == "U0BOT"
     assert channel.members == {"U0BOT", "U0ANN", "U0BOB"}
     assert channel.topic == "Checkout returns 502 (EU) · sev1 · lead <@U0ANN>"
-    assert f"*INC-1 declared* in <#{channel.id}>" in reply and "<@U0ANN>, <@U0BOB>" in reply
+    assert f"*INC-1 declared* in <#{channel.id}>" in reply and "Invited: <@U0ANN>, <@U0BOB>." in reply
     assert len(api.calls_to("conversations.create")) == 1
     # Nothing was posted in #general: the declare is answered privately.
     assert bot_posts(api, "C0GENERAL") == []

@@ -124,7 +124,7 @@ def test_people_slack_wont_invite_are_named_and_the_declare_stands(declaring) ->
     reply = wait_reply(api, "U0ANN", "declared")
     channel = incident_channel(api, f"inc-{DAY}-cache-stampede")
     assert channel.members == {"U0BOT", "U0ANN", "U0BOB"}
-    assert "I invited <@U0ANN>, <@U0BOB> and" in reply
+    assert "Invited: <@U0ANN>, <@U0BOB>. I'm recording" in reply
     assert ":warning: <@U0GST> is a guest account, and Slack doesn't let apps invite guests; a workspace admin can add them." in reply
     assert ":warning: <@U0OLD> has a deactivated account, so they weren't invited." in reply
     invited = [c.params["users"] for c in api.calls_to("conversations.invite")]

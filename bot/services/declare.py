@@ -69,9 +69,9 @@ class DeclareOutcome:
             return "That incident is already being declared; the link to its channel comes in the other reply."
         if self.status == "failed":
             return f":x: Nothing was declared. {self.error}"
-        people = ", ".join(f"<@{u}>" for u in self.invited)
-        lines = [f":rotating_light: *{self.ref} declared* in <#{self.channel_id}>. I invited {people} and I'm recording the channel from now on. "
-                 f"Talk there; `{command} help` lists what you can do."]
+        invited = f"Invited: {', '.join(f'<@{u}>' for u in self.invited)}." if self.invited else "Nobody could be invited (see below)."
+        lines = [f":rotating_light: *{self.ref} declared* in <#{self.channel_id}>. {invited} I'm recording the channel from now on; "
+                 f"talk there, and `{command} help` lists what you can do."]
         if self.fallback_name:
             lines.append(f"The title has no letters or digits I can put in a channel name, so the channel is `#{self.channel_name}`. "
                          f"Change the title any time with `{command} title <new title>`.")
