@@ -227,3 +227,42 @@ def test_an_incident_started_in_its_channel_is_announced_too_and_a_private_one_s
     player.command("U0ANN", "C0INC", "severity sev1")
     api.wait_for(lambda a: "sev1" in str(api.workspace.message("C0ANNOUNCE", announced[0]["ts"])["blocks"]))
     assert len(bot_posts(api, "C0ANNOUNCE")) == 2
+
+
+def test_an_announcement_left_half_posted_by_a_dead_process_is_found_or_posted_once(declaring, clock) -> None:  # type: ignore[no-untyped-def]
+    api, player = declaring.api, declaring.player
+    player.command("U0ANN", "C0GENERAL", "declare Checkout down")
+    wait_reply(api, "U0ANN", "declared")
+    channel = incident_channel(api, f"inc-{DAY}-checkout-down")
+    [posted] = bot_posts(api, "C0ANNOUNCE")
+
+    def die_mid_post() -> None:
+        with declaring.session_factory.begin() as s:
+            row = s.scalars(select(Announcement)).one()
+            row.status, row.ts = "posting", None
+
+    def announcement_row() -> tuple[str, str | None]:
+        with declaring.session_factory() as s:
+            row = s.scalars(select(Announcement)).one()
+            return row.status, row.ts
+
+    # Died after Slack posted, before recording it: found by its metadata, not posted again.
+    die_mid_post()
+    player.command("U0ANN", channel.id, "severity sev2")  # within the lease: nobody takes the claim over
+    api.wait_for(lambda a: [c for c in a.calls_to("conversations.setTopic") if "sev2" in c.params.get("topic", "")])
+    assert announcement_row() == ("posting", None)
+    clock.advance(minutes=6)
+    player.command("U0ANN", channel.id, "severity sev1")
+    api.wait_for(lambda a: announcement_row() == ("posted", posted["ts"]))
+    api.wait_for(lambda a: "sev1" in str(api.workspace.message("C0ANNOUNCE", posted["ts"])["blocks"]))
+    assert len(bot_posts(api, "C0ANNOUNCE")) == 1
+
+    # Died before Slack posted: posted once now.
+    api.workspace.delete("C0ANNOUNCE", posted["ts"])
+    die_mid_post()
+    clock.advance(minutes=6)
+    player.command("U0ANN", channel.id, "severity sev3")
+    api.wait_for(lambda a: len(bot_posts(a, "C0ANNOUNCE")) == 1 and announcement_row()[0] == "posted")
+    [again] = bot_posts(api, "C0ANNOUNCE")
+    assert again["ts"] != posted["ts"] and again["metadata"]["event_payload"] == {"incident": 1}
+    api.wait_for(lambda a: "sev3" in str(api.workspace.message("C0ANNOUNCE", again["ts"])["blocks"]))

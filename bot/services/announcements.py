@@ -14,7 +14,7 @@ is waiting (the declare reply) `announce` returns what to tell them.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from slack_sdk import WebClient
 from sqlalchemy import select, update
@@ -27,6 +27,10 @@ from bot.slack.blocks import declare as blocks
 from bot.slack.io import channels, messages
 
 log = logging.getLogger(__name__)
+
+METADATA_EVENT = "scribe_announcement"
+# A claim still 'posting' after this long belongs to a process that died mid-post.
+POSTING_LEASE = timedelta(minutes=5)
 
 
 def facts_of(incident: Incident, announcement: Announcement | None) -> blocks.AnnouncementFacts:
@@ -79,12 +83,13 @@ def announce(
         problem = (f"The announcement wasn't posted: I can't find the channel `{where}` (SCRIBE_ANNOUNCE_CHANNEL); it doesn't exist, "
                    "or it is private and I'm not in it. Ask whoever runs Incident Scribe to fix the setting, or `/invite @Incident Scribe` there.")
     else:
+        metadata = _metadata(incident_id)
         try:
-            posted = messages.post(client, channel_id, text, body)
+            posted = messages.post(client, channel_id, text, body, metadata=metadata)
         except messages.MessageFailed as failure:
             if failure.code == "not_in_channel" and channels.join_public(client, channel_id):
                 try:
-                    posted = messages.post(client, channel_id, text, body)
+                    posted = messages.post(client, channel_id, text, body, metadata=metadata)
                 except messages.MessageFailed as again:
                     problem = f"The announcement wasn't posted in `{where}` ({again})."
             elif failure.code in ("not_in_channel", "channel_not_found"):
@@ -105,8 +110,48 @@ def announce(
     return problem
 
 
+def _metadata(incident_id: int) -> dict[str, object]:
+    # Every announcement carries its incident in message metadata, so a claim left by a dead
+    # process can be checked against Slack before posting again (as reminders do, bot.scheduler).
+    return {"event_type": METADATA_EVENT, "event_payload": {"incident": incident_id}}
+
+
+def _recover_abandoned(session_factory: sessionmaker[Session], client: WebClient, *, settings: Settings, incident_id: int, now: datetime) -> None:
+    """A row left 'posting' past the lease: take it over, then find the post (metadata) or make it."""
+    with transaction(session_factory) as session:
+        row = session.get(Announcement, incident_id)
+        if row is None or row.status != "posting" or row.updated_at > now - POSTING_LEASE or not settings.announce_channel:
+            return
+        taken = session.execute(
+            update(Announcement).where(Announcement.incident_id == incident_id, Announcement.status == "posting",
+                                       Announcement.updated_at == row.updated_at)
+            .values(updated_at=now, claimed_by="recovery").returning(Announcement.incident_id)
+        ).first()
+        if taken is None:
+            return
+        since = row.created_at.timestamp() - 60
+        incident = session.get(Incident, incident_id)
+        assert incident is not None
+        text, body = blocks.announcement_message(facts_of(incident, row))
+    channel_id = channels.channel_id_for(client, settings.announce_channel)
+    if channel_id is None:
+        return
+    try:
+        ts = messages.find_by_metadata(client, channel_id, event_type=METADATA_EVENT, key="incident", value=incident_id, oldest=since)
+        if ts is None:
+            ts = messages.post(client, channel_id, text, body, metadata=_metadata(incident_id)).ts
+    except messages.MessageFailed as failure:
+        log.warning("incident %s: an abandoned announcement wasn't recovered: %s", incident_id, failure)
+        return
+    with transaction(session_factory) as session:
+        session.execute(update(Announcement).where(Announcement.incident_id == incident_id)
+                        .values(status="posted", channel_id=channel_id, ts=ts, last_error=None, updated_at=now))
+    log.info("incident %s: recovered its announcement (%s)", incident_id, ts)
+
+
 def refresh(session_factory: sessionmaker[Session], client: WebClient, *, settings: Settings, incident_id: int, now: datetime) -> None:
     """Make the announcement, the closing line and a declared channel's topic say what is true now."""
+    _recover_abandoned(session_factory, client, settings=settings, incident_id=incident_id, now=now)
     with transaction(session_factory) as session:
         incident = session.get(Incident, incident_id)
         row = session.get(Announcement, incident_id)

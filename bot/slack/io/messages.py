@@ -33,9 +33,10 @@ def _code(error: Exception) -> str:
     return "unreachable"
 
 
-def post(client: WebClient, channel: str, text: str, blocks: list[dict[str, Any]] | None = None, *, thread_ts: str | None = None) -> Posted:
+def post(client: WebClient, channel: str, text: str, blocks: list[dict[str, Any]] | None = None, *, thread_ts: str | None = None,
+         metadata: dict[str, Any] | None = None) -> Posted:
     try:
-        answer = client.chat_postMessage(channel=channel, text=text, blocks=blocks, thread_ts=thread_ts, unfurl_links=False)
+        answer = client.chat_postMessage(channel=channel, text=text, blocks=blocks, thread_ts=thread_ts, unfurl_links=False, metadata=metadata)
         return Posted(str(answer["channel"]), str(answer["ts"]))
     except (SlackApiError, SlackClientError, OSError) as error:
         raise MessageFailed(_code(error), describe_failure(error)) from None
@@ -62,3 +63,17 @@ def tell_privately(client: WebClient, user_id: str, text: str) -> bool:
         return True
     except (SlackApiError, SlackClientError, OSError):
         return False
+
+
+def find_by_metadata(client: WebClient, channel: str, *, event_type: str, key: str, value: Any, oldest: float) -> str | None:
+    """The ts of a message we posted with this metadata since `oldest` (epoch seconds), or None.
+    For a claim left by a process that died: did its post reach Slack before it could record it?"""
+    try:
+        history = client.conversations_history(channel=channel, oldest=f"{oldest:.6f}", include_all_metadata=True, limit=200)
+    except (SlackApiError, SlackClientError, OSError) as error:
+        raise MessageFailed(_code(error), describe_failure(error)) from None
+    for message in history.get("messages") or []:
+        metadata = message.get("metadata") or {}
+        if metadata.get("event_type") == event_type and (metadata.get("event_payload") or {}).get(key) == value:
+            return str(message["ts"])
+    return None
