@@ -141,10 +141,9 @@ def declare(
 
     outcome = DeclareOutcome("declared", ref=ref, channel_id=created.id, channel_name=created.name, fallback_name=name.fallback)
     people = list(dict.fromkeys([request.user_id, *request.people]))
-    problems = channels.invite_people(client, created.id, people, bot_user_id=bot_user_id)
-    refused = {p.split(">", 1)[0].removeprefix("<@") for p in problems}
-    outcome.invited = [u for u in people if u not in refused and u != bot_user_id]
-    outcome.problems += problems
+    refused = channels.invite_people(client, created.id, people, bot_user_id=bot_user_id)
+    outcome.invited = [u for u in people if u not in {r.user_id for r in refused} and u != bot_user_id]
+    outcome.problems += [r.message for r in refused]
 
     wanted_topic = blocks.topic(request.title, request.severity, request.user_id)
     topic_problem = channels.set_topic(client, created.id, wanted_topic)

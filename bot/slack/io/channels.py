@@ -136,10 +136,16 @@ _INVITE_REFUSALS = {
 }
 
 
-def invite_people(client: WebClient, channel_id: str, user_ids: list[str], *, bot_user_id: str | None) -> list[str]:
+@dataclass(frozen=True)
+class InviteRefused:
+    user_id: str
+    message: str  # for the declarer, naming the person
+
+
+def invite_people(client: WebClient, channel_id: str, user_ids: list[str], *, bot_user_id: str | None) -> list[InviteRefused]:
     """Invite each person (one call each, so one refusal can't keep the others out).
-    Returns what to tell the declarer about those who couldn't be invited."""
-    problems: list[str] = []
+    Returns those who couldn't be invited, with what to tell the declarer."""
+    refused: list[InviteRefused] = []
     for user_id in user_ids:
         if user_id == bot_user_id:
             continue  # the bot made the channel, so it is in it already
@@ -152,10 +158,10 @@ def invite_people(client: WebClient, channel_id: str, user_ids: list[str], *, bo
             reason = _INVITE_REFUSALS.get(code)
             if reason is None:
                 reason = f"wasn't invited ({describe_failure(error)}); add them with `/invite` in <#{channel_id}>"
-            problems.append(f"<@{user_id}> {reason}.")
+            refused.append(InviteRefused(user_id, f"<@{user_id}> {reason}."))
         except (SlackClientError, OSError) as error:
-            problems.append(f"<@{user_id}> wasn't invited ({describe_failure(error)}); add them with `/invite` in <#{channel_id}>.")
-    return problems
+            refused.append(InviteRefused(user_id, f"<@{user_id}> wasn't invited ({describe_failure(error)}); add them with `/invite` in <#{channel_id}>."))
+    return refused
 
 
 def invite_one(client: WebClient, channel_id: str, user_id: str) -> str:
