@@ -107,7 +107,19 @@ def announce(
             row.status, row.last_error = "failed", problem
     if problem:
         log.warning("incident %s: %s", incident_id, problem)
-    return problem
+        return problem
+    # A change made while we were posting (a `role lead` right after `start`) found no ts to
+    # edit; whatever it changed is in the database, so bring the message up to date now.
+    assert posted is not None
+    with transaction(session_factory) as session:
+        incident = session.get(Incident, incident_id)
+        current = blocks.announcement_message(facts_of(incident, session.get(Announcement, incident_id))) if incident else (text, body)
+    if current != (text, body):
+        try:
+            messages.update(client, posted.channel, posted.ts, *current)
+        except messages.MessageFailed as failure:
+            log.warning("incident %s: the announcement wasn't updated: %s", incident_id, failure)
+    return None
 
 
 def _metadata(incident_id: int) -> dict[str, object]:
