@@ -185,11 +185,7 @@ def refresh(session_factory: sessionmaker[Session], client: WebClient, *, settin
         old_topic = row.topic
     command = settings.command
     if announcement is not None:
-        text, body = blocks.announcement_message(facts)
-        try:
-            messages.update(client, announcement[0], announcement[1], text, body)
-        except messages.MessageFailed as failure:
-            log.warning("incident %s: the announcement wasn't updated: %s", incident_id, failure)
+        _update_until_current(session_factory, client, incident_id, announcement, facts)
     if claim_closing:
         channel_ts = thread_ts = None
         try:
@@ -216,6 +212,25 @@ def refresh(session_factory: sessionmaker[Session], client: WebClient, *, settin
         if channels.set_topic(client, facts.channel_id, wanted_topic) is None:
             with transaction(session_factory) as session:
                 session.execute(update(Announcement).where(Announcement.incident_id == incident_id).values(topic=wanted_topic[:255]))
+
+
+def _update_until_current(session_factory: sessionmaker[Session], client: WebClient, incident_id: int,
+                          announcement: tuple[str, str], facts: blocks.AnnouncementFacts) -> None:
+    """chat.update, then check the database again: two refreshes running side by side (a
+    severity change and a resolve in quick succession) may reach Slack in either order, so
+    whichever finishes last re-reads the facts and, if they moved on, edits once more."""
+    for _ in range(3):
+        try:
+            messages.update(client, announcement[0], announcement[1], *blocks.announcement_message(facts))
+        except messages.MessageFailed as failure:
+            log.warning("incident %s: the announcement wasn't updated: %s", incident_id, failure)
+            return
+        with transaction(session_factory) as session:
+            incident = session.get(Incident, incident_id)
+            latest = facts_of(incident, session.get(Announcement, incident_id)) if incident is not None else facts
+        if latest == facts:
+            return
+        facts = latest
 
 
 def note_postmortem(session_factory: sessionmaker[Session], client: WebClient, *, settings: Settings, incident_id: int,
