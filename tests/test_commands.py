@@ -15,12 +15,14 @@ from bot.commands import (
     Backfill,
     Close,
     Command,
+    Declare,
     Entry,
     Help,
     ListActions,
     Moment,
     Postmortem,
     SetSeverity,
+    SetTitle,
     ShowTimeline,
     Start,
     UsageError,
@@ -31,7 +33,7 @@ from bot.commands import (
 from bot.timeparse import ACCEPTED_DUE_FORMS, ACCEPTED_TIME_FORMS
 
 _COMMAND_TYPES = (Start, Moment, Close, Entry, SetSeverity, AssignRole, ShowTimeline, Help,
-                  AddAction, ListActions, Postmortem, Backfill)
+                  AddAction, ListActions, Postmortem, Backfill, Declare, SetTitle)
 
 
 @pytest.mark.parametrize(
@@ -259,7 +261,7 @@ def test_parse_command_never_raises(text: str) -> None:
     if isinstance(got, UsageError):
         assert got.message and got.usage
         assert got.usage.startswith("/incident ")
-    if isinstance(got, Start):
+    if isinstance(got, (Start, Declare, SetTitle)):
         assert 0 < len(got.title) <= 150
     if isinstance(got, (Entry, AddAction)):
         assert got.text
