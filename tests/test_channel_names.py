@@ -96,3 +96,14 @@ def test_the_announcement_of_a_private_incident_names_nothing() -> None:
     assert closing_line(facts, command="/incident", for_announcement=True) == ":white_check_mark: The private incident was resolved."
     inside = closing_line(facts, command="/incident", for_announcement=False)
     assert inside.startswith(":white_check_mark: *INC-3 was resolved* after 1 h 00 min") and "https://x/archives/G1/p1" in inside
+
+
+def test_the_announcement_shows_update_status_when_known_but_not_for_private_incidents() -> None:
+    facts = AnnouncementFacts(incident_id=4, ref="INC-4", title="Checkout", severity="sev1", status="open", lead="U0ANN",
+                              channel_id="C1", started_at=WHEN, private=False, update_status="identified",
+                              next_update_at=WHEN.replace(minute=30))
+    fields = [f["text"] for f in announcement_message(facts)[1][1]["fields"]]
+    assert fields[-2:] == ["*Latest update*\nIdentified", "*Next update*\nby 2026-11-23 10:30:00 UTC"]
+    from dataclasses import replace
+
+    assert "Identified" not in str(announcement_message(replace(facts, private=True)))

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.models import Announcement, Declaration, Incident, TimelineEntry
+from bot.services import announcements
 from bot.simulator.records import Fault
 from tests.conftest import start_app
 
@@ -77,6 +78,7 @@ def test_declare_from_general_creates_the_channel_invites_announces_and_records(
         incident = s.scalars(select(Incident)).one()
         assert (incident.channel_id, incident.title, incident.severity, incident.role_holder("lead")) == (channel.id, "Checkout returns 502 (EU)", "sev1", "U0ANN")
         assert s.scalars(select(Declaration.status)).one() == "done"
+        assert announcements.thread_target(s, incident.id) == ("C0ANNOUNCE", announced[0]["ts"])
 
     # Recording from the first second: the first message in the new channel is on the timeline.
     ts = player.say("U0BOB", channel.id, "Error rate is 31%")
@@ -166,6 +168,7 @@ def test_the_shortcut_opens_the_modal_and_a_private_declare_names_nothing_outsid
         note = s.scalars(select(TimelineEntry.text).where(TimelineEntry.kind == "note")).one()
         assert note == "Export job writes to a public bucket"
         assert s.scalars(select(Announcement.private)).one() is True
+        assert announcements.thread_target(s, 1) is None  # status updates never thread under it
 
     player.command("U0ANN", channel.id, "severity sev2")
     player.command("U0ANN", channel.id, "resolved")

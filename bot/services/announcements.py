@@ -51,6 +51,15 @@ def facts_of(incident: Incident, announcement: Announcement | None) -> blocks.An
     )
 
 
+def thread_target(session: Session, incident_id: int) -> tuple[str, str] | None:
+    """Where to thread things under the announcement (channel id, ts): None when there is none
+    yet, and always None for a private incident, whose announcement must stay content-free."""
+    row = session.get(Announcement, incident_id)
+    if row is None or row.private or row.status != "posted" or not row.channel_id or not row.ts:
+        return None
+    return row.channel_id, row.ts
+
+
 def _where(settings: Settings) -> str:
     ref = settings.announce_channel or ""
     return ref if ref.startswith("#") or ref[:1] in ("C", "G") else f"#{ref}"

@@ -165,6 +165,10 @@ class AnnouncementFacts:
     resolved_at: datetime | None = None
     closed_at: datetime | None = None
     postmortem_url: str | None = None
+    # From status updates (`/incident update`), when known: the latest update's status
+    # (investigating, identified, monitoring, resolved) and when the next one is due.
+    update_status: str | None = None
+    next_update_at: datetime | None = None
 
     @property
     def status_label(self) -> str:
@@ -201,6 +205,10 @@ def announcement_message(facts: AnnouncementFacts) -> tuple[str, Blocks]:
         f"*Channel*\n<#{facts.channel_id}>",
         f"*Started*\n{format_utc(facts.started_at)}",
     ]
+    if facts.update_status:
+        fields.append(f"*Latest update*\n{facts.update_status.capitalize()}")
+    if facts.next_update_at is not None and facts.ended_at is None:
+        fields.append(f"*Next update*\nby {format_utc(facts.next_update_at)}")
     if facts.ended_at is not None:
         fields.append(f"*{'Resolved' if facts.resolved_at else 'Closed'}*\n{format_utc(facts.ended_at)} (after {format_duration(facts.duration_s)})")
     blocks: Blocks = [
