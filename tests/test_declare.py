@@ -10,7 +10,6 @@ from sqlalchemy import select
 
 from bot.models import Announcement, Declaration, Incident, TimelineEntry
 from bot.services import announcements
-from bot.simulator.records import Fault
 from tests.conftest import start_app
 
 DAY = "20261123"  # the test clock's date
