@@ -42,6 +42,7 @@ __all__ = [
     "Backfill",
     "Close",
     "Command",
+    "Declare",
     "Entry",
     "EntryKind",
     "Help",
@@ -52,6 +53,7 @@ __all__ = [
     "RoleName",
     "SetSeverity",
     "ShowStats",
+    "SetTitle",
     "ShowTimeline",
     "CatchUp",
     "Start",
@@ -174,6 +176,8 @@ class UpdateForm:
 @dataclass(frozen=True)
 class SnoozeUpdates:
     minutes: int | None  # None: "off", nudges resume
+
+
 @dataclass(frozen=True)
 class CatchUp:
     pass
@@ -186,11 +190,25 @@ class ShowStats:
     share: bool  # --share: post in the channel instead of privately
 
 
+@dataclass(frozen=True)
+class Declare:
+    """Declare an incident from anywhere: a new channel, the people mentioned invited."""
+
+    title: str
+    severity: str | None  # normalised "sev1".."sev4"
+    people: tuple[str, ...] = ()  # user ids, in the order mentioned, without repeats
+
+
+@dataclass(frozen=True)
+class SetTitle:
+    title: str
+
+
 Command: TypeAlias = (
     Start | Moment | Close | Entry | SetSeverity | AssignRole | ShowTimeline
     | Help | AddAction | ListActions | Postmortem | Backfill
     | PostUpdate | UpdateForm | SnoozeUpdates | CatchUp
-    | ShowStats
+    | ShowStats | Declare | SetTitle
 )
 
 
@@ -236,6 +254,8 @@ USAGE: Final[dict[str, str]] = {
     "snooze-updates": "{cmd} snooze-updates <2h|30m|off>",
     "catchup": "{cmd} catchup",
     "stats": "{cmd} stats [last 30d|90d|365d|<from> to <to>] [sev1|sev2|sev3|sev4] [--share]",
+    "declare": "{cmd} declare <title> [sev1|sev2|sev3|sev4] [@people…]",
+    "title": "{cmd} title <new title>",
 }
 
 _DESCRIPTIONS: Final[dict[str, str]] = {
@@ -264,6 +284,8 @@ _DESCRIPTIONS: Final[dict[str, str]] = {
     "snooze-updates": "pause the update reminders for a while, or `off` to resume",
     "catchup": "tell you (only you) what happened so far",
     "stats": "insights across the workspace's incidents (only you see them, unless --share)",
+    "declare": "declare an incident from any channel: a new channel, people invited, an announcement",
+    "title": "change the incident's title",
 }
 
 HELP_TEXT: Final = (
@@ -379,6 +401,10 @@ def parse_command(text: str, *, command: str = DEFAULT_COMMAND) -> Command | Usa
         return _parse_snooze(rest, ctx)
     if name == "stats":
         return _parse_stats(rest, ctx)
+    if name == "declare":
+        return _parse_declare(rest, ctx)
+    if name == "title":
+        return _parse_title(rest, ctx)
     # Every USAGE key is handled above; this is only reachable if one is added
     # without a parser, and even then the user gets an answer, not a crash.
     return ctx.error(f"`{command} {name}` is not available yet.")
@@ -432,6 +458,46 @@ def _parse_start(rest: str, ctx: _Ctx) -> Start | UsageError:
             f"The title is {len(title)} characters long; the limit is {MAX_TITLE_LENGTH}."
         )
     return Start(title=title, severity=severity)
+
+
+def _parse_declare(rest: str, ctx: _Ctx) -> Declare | UsageError:
+    """Peel the optional severity and the @mentions off the end, in any order."""
+    remaining = rest
+    severity: str | None = None
+    people: list[str] = []
+    while True:
+        mention = _TRAILING_MENTION_RE.search(remaining)
+        if mention is not None:
+            people.insert(0, mention.group("uid"))
+            remaining = remaining[: mention.start()].rstrip()
+            continue
+        plain = _TRAILING_PLAIN_AT_RE.search(remaining)
+        if plain is not None:
+            return ctx.error(_PICK_FROM_AUTOCOMPLETE.format(name=_clip(plain.group("name"), 40)))
+        words = remaining.split()
+        if words and _TITLE_SEVERITY_RE.fullmatch(words[-1]):
+            if severity is not None:
+                return ctx.error(f"Give only one severity (sev1, sev2, sev3 or sev4), e.g. `{ctx.cmd} declare Checkout down sev1`.")
+            severity = words[-1].lower()
+            remaining = remaining[: remaining.rfind(words[-1])].rstrip()
+            continue
+        break
+    title = remaining.strip()
+    if not title:
+        return ctx.error(f"An incident needs a title, e.g. `{ctx.cmd} declare Checkout returns 502 sev1 @ann`.")
+    if len(title) > MAX_TITLE_LENGTH:
+        return ctx.error(f"The title is {len(title)} characters long; the limit is {MAX_TITLE_LENGTH}.")
+    unique = tuple(dict.fromkeys(people))
+    return Declare(title=title, severity=severity, people=unique)
+
+
+def _parse_title(rest: str, ctx: _Ctx) -> SetTitle | UsageError:
+    title = rest.strip()
+    if not title:
+        return ctx.error(f"What should the title be? e.g. `{ctx.cmd} title Checkout returns 502 for EU users`.")
+    if len(title) > MAX_TITLE_LENGTH:
+        return ctx.error(f"The title is {len(title)} characters long; the limit is {MAX_TITLE_LENGTH}.")
+    return SetTitle(title=title)
 
 
 def _parse_timed(rest: str, ctx: _Ctx, *, text_required: bool) -> Moment | Entry | UsageError:

@@ -72,6 +72,10 @@ class Settings:
     public_url: str | None = None
     web_secret: str | None = field(default=None, repr=False)
     web_session_hours: float = 12.0
+    # Declaring incidents (`/incident declare`): the new channel's name, and where to announce.
+    channel_pattern: str = "inc-{date:%Y%m%d}-{slug}"
+    # A channel id (C…/G…) or a name like "#incidents"; None: no announcements.
+    announce_channel: str | None = None
 
     @property
     def socket_mode(self) -> bool:
@@ -272,6 +276,17 @@ def settings_from_env(env: Mapping[str, str], *, require_slack: bool = True) -> 
 
     update_intervals = _update_intervals(get("SCRIBE_UPDATE_INTERVALS"), problems)
     public_url, web_secret = _web_settings(env, problems, oauth_pair=oauth)
+    from bot.channel_names import DEFAULT_PATTERN, pattern_problem
+
+    channel_pattern = get("SCRIBE_CHANNEL_PATTERN") or DEFAULT_PATTERN
+    pattern_error = pattern_problem(channel_pattern)
+    if pattern_error:
+        problems.append(pattern_error)
+        channel_pattern = DEFAULT_PATTERN
+    announce_channel = get("SCRIBE_ANNOUNCE_CHANNEL")
+    if announce_channel and not re.fullmatch(r"#?[\w\-]{1,80}", announce_channel):
+        problems.append(f"SCRIBE_ANNOUNCE_CHANNEL must be a channel name like #incidents or a channel id like C0123ABCD, got {announce_channel!r}.")
+        announce_channel = None
 
     settings = Settings(
         slack_bot_token=bot_token,
@@ -305,6 +320,8 @@ def settings_from_env(env: Mapping[str, str], *, require_slack: bool = True) -> 
         public_url=public_url,
         web_secret=web_secret,
         web_session_hours=_number(env, "SCRIBE_WEB_SESSION_HOURS", 12.0, problems, 0.1, 720.0, whole=False, unit=" hours"),
+        channel_pattern=channel_pattern,
+        announce_channel=announce_channel,
     )
     if problems:
         raise SettingsError(problems)

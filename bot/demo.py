@@ -222,6 +222,48 @@ def play_followups(script: DemoScript, runtime, api: FakeSlackWebAPI) -> None:  
     click.echo(f"  Reminders still pending for #{item.id}: {len(left)}")
 
 
+GENERAL = "C0GENERAL"
+ANNOUNCE = "C0ANNOUNCE"
+
+
+def play_declare(script: DemoScript, api: FakeSlackWebAPI) -> None:
+    """A declare from #general: its own channel, people invited, the announcement kept true."""
+    ws = api.workspace
+    player = script.player
+    text = "declare Search returns no results sev3 <@U0BOB|bob>"
+    ack = player.command("U0ANN", GENERAL, text).json()
+    click.echo(f"  {script.now():%H:%M} <U0ANN> in #general: /incident {text}")
+    click.echo(f"         ↳ (only Ann sees) {ack['text']}")
+    reply = api.wait_for(lambda a: [e for e in a.ephemerals if "declared" in str(e["message"].get("text"))], timeout=30)
+    click.echo(f"         ↳ (only Ann sees) {reply[0]['message']['text'].splitlines()[0]}")
+    channel = next(c for c in ws.channels.values() if c.creator == ws.bot_user_id)
+    click.echo(f"  New channel #{channel.name}: members {', '.join(sorted(channel.members))}; topic “{channel.topic}”")
+    welcome = ws.messages(channel.id)[0]
+    click.echo(f"  Welcome message in #{channel.name}: {_block_lines(welcome['blocks'])[0]}")
+    ref = reply[0]["message"]["text"].split("*")[1].split()[0]  # "INC-2"
+    announcement = next(m for m in ws.messages(ANNOUNCE) if m.get("user") == ws.bot_user_id and m.get("text", "").startswith(ref + " "))
+
+    def show_announcement(when: str) -> None:
+        current = ws.message(ANNOUNCE, announcement["ts"])
+        fields = [f["text"].replace("\n", ": ") for f in current["blocks"][1]["fields"]]
+        click.echo(f"  #incidents announcement {when}: {current['blocks'][0]['text']['text']}")
+        click.echo(f"             {' · '.join(fields)}")
+        click.echo(f"             {_block_lines(current['blocks'][-1:])[0]}")
+
+    show_announcement("(posted once)")
+    script.wait(12)
+    updates = len(api.calls_to("chat.update"))
+    player.command("U0BOB", channel.id, "severity sev2")
+    click.echo(f"  {script.now():%H:%M} <U0BOB> in #{channel.name}: /incident severity sev2")
+    api.wait_for(lambda a: len(a.calls_to("chat.update")) > updates and "sev2" in str(ws.message(ANNOUNCE, announcement["ts"])["blocks"]))
+    show_announcement("(edited with chat.update)")
+    script.wait(20)
+    player.command("U0ANN", channel.id, "resolved index rebuilt")
+    click.echo(f"  {script.now():%H:%M} <U0ANN> in #{channel.name}: /incident resolved index rebuilt")
+    thread = api.wait_for(lambda a: ws.replies(ANNOUNCE, announcement["ts"])[1:], timeout=30)
+    click.echo(f"  Closing line, in #{channel.name} and under the announcement: {thread[0]['text']}")
+
+
 def run_demo(*, keep: bool = False) -> int:
     from bot.runtime import Runtime
     from bot.services.export import export_incident
@@ -234,6 +276,8 @@ def run_demo(*, keep: bool = False) -> int:
     workspace.add_user("U0BOB", name="bob", real_name="Bob Stone", tz="America/New_York")
     workspace.add_user("U0CHI", name="chi", real_name="Chi Okafor", tz="Asia/Tokyo")
     workspace.add_channel(CHANNEL, name="inc-checkout-502")
+    workspace.add_channel(GENERAL, name="general", members={"U0ANN", "U0BOB", "U0CHI"})
+    workspace.add_channel(ANNOUNCE, name="incidents")
     api = FakeSlackWebAPI(workspace).start()
     settings = Settings(
         slack_bot_token=workspace.bot_token,
@@ -242,6 +286,7 @@ def run_demo(*, keep: bool = False) -> int:
         slack_api_url=api.base_url,
         port=0,
         scheduler_enabled=False,
+        announce_channel="#incidents",
     )
     runtime = Runtime.start(
         settings,
@@ -268,6 +313,8 @@ def run_demo(*, keep: bool = False) -> int:
         play_postmortem(script, api)
         click.echo("\nFollow-ups:")
         play_followups(script, runtime, api)
+        click.echo("\nDeclaring an incident from #general:")
+        play_declare(script, api)
 
         with runtime.app.scribe.session_factory() as session:  # type: ignore[attr-defined]
             data = export_incident(session, latest_incident(session, channel_id=CHANNEL))

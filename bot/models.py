@@ -344,3 +344,61 @@ class HomeTab(Base):
     user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     opened_at: Mapped[datetime]
     published_at: Mapped[datetime | None]
+class Declaration(Base):
+    """One `/incident declare` (or the Declare modal's submit), claimed by its idempotency key.
+
+    The unique key is what makes a double-clicked submit, or the same submit reaching two
+    processes, one incident: only the first INSERT wins, and only its process creates the
+    channel. The incident row is added only once the channel exists, so no incident is
+    ever left without its channel.
+    """
+
+    __tablename__ = "declarations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # "command:<trigger_id>" or "view:<view id>".
+    idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(255))
+    severity: Mapped[str | None] = mapped_column(String(8))
+    description: Mapped[str | None] = mapped_column(Text)
+    private: Mapped[bool] = mapped_column(Boolean, default=False)
+    people: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # creating | done | failed
+    status: Mapped[str] = mapped_column(String(16), default="creating")
+    channel_id: Mapped[str | None] = mapped_column(String(32))
+    channel_name: Mapped[str | None] = mapped_column(String(255))
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id", ondelete="SET NULL"), unique=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Announcement(Base):
+    """The one message per incident in SCRIBE_ANNOUNCE_CHANNEL, and its closing line.
+
+    The row is claimed (inserted, status 'posting') before chat.postMessage, so a second
+    process or a redelivery finds it and edits instead of posting a twin.
+    """
+
+    __tablename__ = "announcements"
+
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True)
+    private: Mapped[bool] = mapped_column(Boolean, default=False)
+    # posting | posted | failed | none (no announce channel configured)
+    status: Mapped[str] = mapped_column(String(16), default="posting")
+    channel_id: Mapped[str | None] = mapped_column(String(32))
+    ts: Mapped[str | None] = mapped_column(String(32))
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    # The closing line (duration, postmortem link): NULL until resolve or close, then posting | posted.
+    closing_status: Mapped[str | None] = mapped_column(String(16))
+    closing_ts: Mapped[str | None] = mapped_column(String(32))  # in the incident channel
+    closing_thread_ts: Mapped[str | None] = mapped_column(String(32))  # under the announcement
+    # The postmortem summary message's permalink, once drafted.
+    postmortem_url: Mapped[str | None] = mapped_column(String(500))
+    # The topic last set on a declared incident's channel, so it is only set again when it changes.
+    topic: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

@@ -15,6 +15,7 @@ from bot.commands import (
     Backfill,
     Close,
     Command,
+    Declare,
     Entry,
     Help,
     ListActions,
@@ -22,6 +23,7 @@ from bot.commands import (
     Postmortem,
     SetSeverity,
     ShowStats,
+    SetTitle,
     ShowTimeline,
     Start,
     UsageError,
@@ -32,7 +34,7 @@ from bot.commands import (
 from bot.timeparse import ACCEPTED_DUE_FORMS, ACCEPTED_TIME_FORMS
 
 _COMMAND_TYPES = (Start, Moment, Close, Entry, SetSeverity, AssignRole, ShowTimeline, Help,
-                  AddAction, ListActions, Postmortem, Backfill, ShowStats)
+                  AddAction, ListActions, Postmortem, Backfill, ShowStats, Declare, SetTitle)
 
 
 @pytest.mark.parametrize(
@@ -224,6 +226,7 @@ def test_usage_and_help_cover_every_subcommand() -> None:
         "start", "started", "detected", "mitigated", "resolved", "close", "note", "finding",
         "hypothesis", "mitigation", "decision", "rootcause", "status", "severity", "role",
         "timeline", "help", "action", "actions", "postmortem", "backfill", "update", "snooze-updates", "catchup", "stats",
+        "declare", "title",
     }
     for name, usage in USAGE.items():
         assert usage.startswith(f"{{cmd}} {name}")
@@ -260,7 +263,7 @@ def test_parse_command_never_raises(text: str) -> None:
     if isinstance(got, UsageError):
         assert got.message and got.usage
         assert got.usage.startswith("/incident ")
-    if isinstance(got, Start):
+    if isinstance(got, (Start, Declare, SetTitle)):
         assert 0 < len(got.title) <= 150
     if isinstance(got, (Entry, AddAction)):
         assert got.text

@@ -31,6 +31,9 @@ def test_manifest_declares_what_the_app_uses() -> None:
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     # Each scope backs a Web API method the app calls.
     assert {"commands", "chat:write", "channels:history", "channels:join", "users:read", "files:write", "canvases:write", "im:write", "im:history"} <= scopes
+    # Declaring: conversations.create/invite/setTopic for public (channels:manage) and private (groups:write) channels.
+    assert {"channels:manage", "groups:write", "channels:read", "groups:read"} <= scopes
+    assert [s["callback_id"] for s in manifest["features"]["shortcuts"] if s["type"] == "global"] == ["declare_incident"]
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     assert manifest["settings"]["socket_mode_enabled"] is True
 

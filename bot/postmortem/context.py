@@ -66,6 +66,7 @@ KIND_LABELS: dict[str, tuple[str, str]] = {
     "action": ("Action item", "📋"),
     "message": ("Key message", "📌"),
     "update": ("Status update posted", "📣"),
+    "title": ("Title change", "✏️"),
 }
 
 # Milestone kind -> IncidentFacts attribute, in lifecycle order.  Used both

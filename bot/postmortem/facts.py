@@ -29,7 +29,7 @@ MILESTONE_KINDS: tuple[str, ...] = ("declared", "started", "detected", "mitigate
 #: Entry kinds recorded through a slash command (rather than chat messages).
 COMMAND_KINDS: tuple[str, ...] = (
     "note", "finding", "hypothesis", "mitigation", "decision", "rootcause",
-    "status", "severity", "role", "action", "update",
+    "status", "severity", "role", "action", "update", "title",
 )
 
 

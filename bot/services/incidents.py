@@ -300,6 +300,15 @@ def set_severity(session: Session, *, incident: Incident, level: str, user_id: s
     return previous
 
 
+def set_title(session: Session, *, incident: Incident, title: str, user_id: str, command_id: str | None, now: datetime) -> str:
+    """Rename the incident; returns the previous title."""
+    previous = incident.title
+    incident.title = title
+    add_command_entry(session, incident=incident, kind="title", text=f"Title changed from “{previous}” to “{title}”", at=now,
+                      author=user_id, command_id=command_id, now=now)
+    return previous
+
+
 def assign_role(session: Session, *, incident: Incident, role: str, assignee: str, user_id: str, command_id: str | None, now: datetime) -> None:
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}")

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.config import Settings
 from bot.db import transaction
 from bot.postmortem import render_timeline_chart
+from bot.services import announcements
 from bot.services import postmortem as pm_service
 from bot.services.postmortem import Draft
 from bot.slack.blocks.postmortem import (
@@ -99,6 +100,13 @@ def publish_postmortem(
         with transaction(session_factory) as session:
             pm_service.record_publication(session, stored.incident_id, summary_ts=report.summary_ts, canvas_id=report.canvas_id)
     _upload_files(client, stored, include_chart, report)
+    if report.summary_ts:
+        # The announcement and the closing line link the draft (bot.services.announcements).
+        try:
+            announcements.note_postmortem(session_factory, client, settings=settings, incident_id=stored.incident_id,
+                                          channel_id=channel, summary_ts=report.summary_ts, now=now())
+        except Exception:  # the draft is published; a stale link must not turn that into a failure
+            log.exception("could not link the postmortem of %s from its announcement", stored.ref)
     log.info("published postmortem v%s of %s in %s (%d problem(s))", stored.version, stored.ref, channel, len(report.problems))
     return report
 

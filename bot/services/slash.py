@@ -35,9 +35,12 @@ from bot.slack.payloads import storable
 from bot.timeparse import TimeParseError, parse_moment
 from bot.web.links import incident_url
 
-SLOW_COMMANDS = (cmd.Postmortem, cmd.Backfill, cmd.ShowStats)
+SLOW_COMMANDS = (cmd.Postmortem, cmd.Backfill, cmd.ShowStats, cmd.Declare)
 # The subcommands that parse to SLOW_COMMANDS, for routing by the first word alone.
-SLOW_SUBCOMMANDS = frozenset({"postmortem", "backfill", "stats"})
+SLOW_SUBCOMMANDS = frozenset({"postmortem", "backfill", "stats", "declare"})
+# Commands after which the incident's announcement (and a declared channel's topic) is
+# brought up to date, after the ack (bot.slack.listeners.commands).
+ANNOUNCED_SUBCOMMANDS = frozenset({"start", "severity", "role", "title", "started", "resolved", "close", "update"})
 
 def kind_label(kind: str) -> str:
     """The same words the postmortem uses, so the channel and the draft agree."""
@@ -221,6 +224,10 @@ def run(
             in_channel=True,
         )
 
+    if isinstance(command, cmd.SetTitle):
+        previous = incidents.set_title(session, incident=incident, title=command.title, user_id=inv.user_id, command_id=inv.command_id, now=inv.now)
+        return Reply(f":pencil2: *Title* of {incident.ref} changed from “{safe(previous)}” to “{safe(command.title)}”", in_channel=True)
+
     if isinstance(command, cmd.ShowTimeline):
         entries = incidents.recent_entries(session, incident=incident, limit=command.limit)
         text, blocks = curation_blocks.timeline_message(incident.ref, [entry_line(e) for e in entries], name)
@@ -326,6 +333,8 @@ def handle(
         problem = stats_request_problem(parsed, inv.now, settings=settings)
         if problem is not None:
             return Reply(problem), None
+    if isinstance(parsed, cmd.Declare):
+        return Reply(f":hourglass_flowing_sand: Declaring “{safe(parsed.title)}”: creating its channel…"), parsed
     if isinstance(parsed, SLOW_COMMANDS):
         return Reply(":hourglass_flowing_sand: Working on it…"), parsed
     try:

@@ -172,6 +172,10 @@ class SlackMethods:
             "conversations.members": self.conversations_members,
             "bookmarks.add": self.bookmarks_add,
             "views.publish": self.views_publish,
+            "conversations.create": self.conversations_create,
+            "conversations.invite": self.conversations_invite,
+            "conversations.setTopic": self.conversations_set_topic,
+            "conversations.list": self.conversations_list,
         }
         # trigger_id -> when it was issued (monotonic seconds), shared by every team of a
         # FakeSlackWebAPI; a trigger works once, within TRIGGER_LIFETIME seconds.
@@ -290,6 +294,7 @@ class SlackMethods:
             "profile": profile,
             "is_admin": False,
             "is_owner": False,
+            "is_restricted": user.is_restricted,
             "is_bot": user.is_bot,
             "is_app_user": False,
         }
@@ -312,7 +317,7 @@ class SlackMethods:
             "is_archived": False,
             "is_general": False,
             "created": channel.created,
-            "creator": "",
+            "creator": channel.creator,
             "is_member": self.ws.bot_user_id in channel.members,
             "topic": {"value": channel.topic, "creator": "", "last_set": 0},
             "purpose": {"value": channel.purpose, "creator": "", "last_set": 0},
@@ -692,6 +697,91 @@ class SlackMethods:
         return {"view": self._store_view(existing["id"], p.get("view"), existing["root_view_id"],
                                          existing["previous_view_id"])}
 
+    # -- creating channels, inviting, topics ------------------------------------------
+
+    def _require_scope(self, *scopes: str) -> None:
+        """Slack answers `missing_scope` with the scope it needed and the ones the token has."""
+        lacking = [s for s in scopes if s in self.ws.missing_scopes]
+        if lacking:
+            raise SlackError("missing_scope", needed=lacking[0], provided="commands,chat:write")
+
+    def conversations_create(self, p: Params) -> dict[str, Any]:
+        private = truthy(p.get("is_private"))
+        self._require_scope("groups:write" if private else "channels:manage")
+        name = p.get("name")
+        name = "" if name is None else str(name)
+        check_channel_name(name)
+        if self.ws.channel_creation_restricted:
+            raise SlackError("restricted_action")
+        if self.ws.channel_by_name(name) is not None:
+            raise SlackError("name_taken")
+        channel = self.ws.add_channel(self.ws.new_id("G" if private else "C"), name, is_private=private)
+        channel.creator = self.ws.bot_user_id
+        return {"channel": self.channel_object(channel)}
+
+    def conversations_invite(self, p: Params) -> dict[str, Any]:
+        channel = self._channel(p)
+        self._require_scope("groups:write" if channel.is_private else "channels:manage")
+        if self.ws.bot_user_id not in channel.members:
+            raise SlackError("not_in_channel")
+        raw = p.get("users")
+        users = raw if isinstance(raw, list) else [u.strip() for u in str(raw or "").split(",") if u.strip()]
+        if not users:
+            raise SlackError("no_user")
+        if len(users) > 1000:
+            raise SlackError("too_many_users")
+        # Without force=true Slack stops at the first user it refuses and invites nobody.
+        for user_id in users:
+            user = self.ws.users.get(user_id)
+            if user is None:
+                raise SlackError("user_not_found")
+            if user_id == self.ws.bot_user_id:
+                raise SlackError("cant_invite_self")
+            if user.deleted:
+                raise SlackError("user_disabled")
+            if user.is_restricted:
+                raise SlackError("user_is_restricted")
+            if user_id in channel.members:
+                raise SlackError("already_in_channel")
+        for user_id in users:
+            self.ws.join(channel.id, user_id)
+        return {"channel": self.channel_object(channel)}
+
+    def conversations_set_topic(self, p: Params) -> dict[str, Any]:
+        channel = self._member_channel(p)
+        topic = str(p.get("topic") or "")
+        if len(topic) > 250:
+            raise SlackError("too_long")
+        channel.topic = topic
+        return {"channel": self.channel_object(channel)}
+
+    def conversations_list(self, p: Params) -> dict[str, Any]:
+        types = {t.strip() for t in str(p.get("types") or "public_channel").split(",") if t.strip()}
+        found = []
+        for channel in sorted(self.ws.channels.values(), key=lambda c: c.id):
+            if channel.is_im or channel.name.startswith("mpdm-"):
+                continue
+            if channel.is_private and ("private_channel" not in types or self.ws.bot_user_id not in channel.members):
+                continue
+            if not channel.is_private and "public_channel" not in types:
+                continue
+            found.append(channel)
+        try:
+            limit = min(int(p.get("limit") or DEFAULT_PAGE_SIZE), 1000)
+        except (TypeError, ValueError):
+            raise SlackError("invalid_limit") from None
+        limit = limit if limit > 0 else DEFAULT_PAGE_SIZE
+        cursor = _text(p, "cursor")
+        start = 0
+        if cursor is not None:
+            try:
+                start = int(base64.b64decode(cursor.encode(), validate=True).decode().removeprefix("offset:"))
+            except (ValueError, binascii.Error, UnicodeDecodeError):
+                raise SlackError("invalid_cursor") from None
+        page, rest = found[start:start + limit], found[start + limit:]
+        next_cursor = base64.b64encode(f"offset:{start + limit}".encode()).decode() if rest else ""
+        return {"channels": [self.channel_object(c) for c in page], "response_metadata": {"next_cursor": next_cursor}}
+
     # -- reactions and pins ----------------------------------------------------------
 
     def reactions_get(self, p: Params) -> dict[str, Any]:
@@ -767,6 +857,20 @@ def _validate_view(raw: Any, *, surface: str) -> None:
             raise _invalid(f"must be less than {SECTION_TEXT_LIMIT + 1} characters [json-pointer:/view/blocks/{index}/text]")
         if block["type"] == "input" and ("label" not in block or "element" not in block):
             raise _invalid(f"missing required field: label or element [json-pointer:/view/blocks/{index}]")
+MAX_CHANNEL_NAME = 80
+
+
+def check_channel_name(name: str) -> None:
+    """Slack's rules for a new channel's name: lower case letters, digits, '-' and '_',
+    at most 80 characters, not only punctuation."""
+    if not name:
+        raise SlackError("invalid_name_required")
+    if len(name) > MAX_CHANNEL_NAME:
+        raise SlackError("invalid_name_maxlength")
+    if any(not (c.isdigit() or c in "-_" or (c.isalpha() and c == c.lower())) for c in name):
+        raise SlackError("invalid_name_specials")
+    if all(c in "-_" for c in name):
+        raise SlackError("invalid_name_punctuation")
 
 
 def permalink(ws: Workspace, channel_id: str, message: Message) -> str:

@@ -403,6 +403,23 @@ class SlackPlayer:
         payload["actions"] = [action]
         return payload
 
+    def shortcut(self, user: str, *, callback_id: str) -> Reply:
+        """Run a global shortcut (the ⚡ menu, or the search bar), as Slack sends it."""
+        ws = self.workspace
+        payload = {
+            "type": "shortcut",
+            "token": self.verification_token,
+            "action_ts": ws.next_ts(),
+            "team": {"id": ws.team_id, "domain": ws.team_domain},
+            "user": self._user_ref(self._user(user)),
+            "is_enterprise_install": False,
+            "enterprise": None,
+            "callback_id": callback_id,
+            "trigger_id": self._trigger_id(),
+        }
+        self.last_trigger_id = payload["trigger_id"]
+        return self._post_payload(payload)
+
     def submit_view(
         self, user: str, *, callback_id: str, values: dict[str, Any], private_metadata: str = "",
         view_id: str | None = None,

@@ -16,12 +16,16 @@ class Fault:
     - `Fault(error="not_in_channel")`: HTTP 200 with `ok: false`.
     - `Fault(delay=2.0)`: answer late (normally, unless other fields are set),
       so clients with a shorter timeout give up.
+    - `Fault(status=500, after_serving=True)`: Slack did the work (created the
+      channel, posted the message) but the answer got lost as a 500: the client
+      sees a failure for something that happened.
     """
 
     status: int = 200
     error: str | None = None
     retry_after: int | None = None
     delay: float = 0.0
+    after_serving: bool = False
 
     @property
     def replaces_answer(self) -> bool:

@@ -341,7 +341,13 @@ class FakeSlackWebAPI:
             fault = queue.popleft() if queue else None
         if fault is not None and fault.delay > 0 and self._stopping.wait(fault.delay):
             return None  # shutting down: drop the connection unanswered
-        if fault is not None and fault.replaces_answer:
+        if fault is not None and fault.replaces_answer and fault.after_serving and bad_body is None:
+            try:
+                serve(params)
+            except Exception:
+                self.errors.append(traceback.format_exc())
+            answer = _fault_answer(fault)
+        elif fault is not None and fault.replaces_answer:
             answer = _fault_answer(fault)
         elif bad_body is not None:
             answer = bad_body

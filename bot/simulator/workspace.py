@@ -53,8 +53,10 @@ class SimUser:
     # Real profiles often have an empty display name; None means "use name".
     display_name: str | None = None
     email: str | None = None
-    # A deactivated account: users.info says "deleted": true.
+    # A deactivated account (users.info `deleted`) and a guest (`is_restricted`): Slack
+    # refuses to invite either into a channel.
     deleted: bool = False
+    is_restricted: bool = False
 
 
 @dataclass
@@ -72,6 +74,8 @@ class SimChannel:
     purpose: str = ""
     # ts -> {"created_by": user, "created": epoch seconds}; pins.list needs both.
     pin_info: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Who made the channel (conversations.create records the bot); "" for preset channels.
+    creator: str = ""
 
     @property
     def channel_type(self) -> str:
@@ -114,6 +118,10 @@ class Workspace:
         self.canvases_allowed = True
         # Further tokens the web API accepts (e.g. a user token).
         self.extra_tokens: set[str] = set()
+        # Scopes the bot token was NOT granted; methods needing one answer `missing_scope`.
+        self.missing_scopes: set[str] = set()
+        # A workspace preference that keeps apps from creating channels (`restricted_action`).
+        self.channel_creation_restricted = False
         self._last_ts = 0
         self._counters: dict[str, int] = {}
         self._dms: dict[str, str] = {}

@@ -45,6 +45,8 @@ BOT_SCOPES = (
     "im:write",
     "im:history",  # follow-ups: after a crash, look for a reminder already posted before posting it again
     "bookmarks:write",  # the incident channel's bookmark to its web page (SCRIBE_PUBLIC_URL)
+    "channels:manage",  # declaring: create public incident channels, invite people, set the topic
+    "groups:write",  # declaring: the same for private incident channels
 )
 
 

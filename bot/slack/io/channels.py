@@ -1,10 +1,15 @@
-"""Channels: joining, and (as they arrive) creating, inviting and topics."""
+"""Channels: joining, creating (with Slack's name rules and retries), inviting, topics, lookups."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from bot.channel_names import with_suffix
 from bot.slack.client import describe_failure
 
 # Slack's answers to conversations.join for a channel the bot can't join by itself.
@@ -84,3 +89,183 @@ def is_member(client: WebClient, channel_id: str, user_id: str) -> bool | None:
     except ChannelLookupFailed:
         return None
     return (user_id in members) if members else None
+# -- creating a channel for a declared incident -------------------------------------------------
+
+MAX_NAME_TRIES = 20
+_BAD_NAME = {"invalid_name", "invalid_name_specials", "invalid_name_maxlength", "invalid_name_required", "invalid_name_punctuation"}
+
+
+@dataclass(frozen=True)
+class CreatedChannel:
+    id: str
+    name: str
+    # True when Slack's answer to our create was lost (a 5xx after it was done) and the
+    # retry's name_taken led back to the channel we had made.
+    recovered: bool = False
+
+
+class ChannelRefused(Exception):
+    """Slack would not create the channel; the message says why and what to do."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+def find_channel_by_name(client: WebClient, name: str) -> dict[str, Any] | None:
+    """The channel called `name` that the bot can see (public ones, private ones it is in)."""
+    cursor = None
+    while True:
+        page = client.conversations_list(types="public_channel,private_channel", exclude_archived=True, limit=200, cursor=cursor)
+        for channel in page.get("channels") or []:
+            if channel.get("name") == name:
+                return dict(channel)
+        cursor = (page.get("response_metadata") or {}).get("next_cursor")
+        if not cursor:
+            return None
+
+
+def _refusal(code: str, *, private: bool, name: str) -> ChannelRefused:
+    kind = "private" if private else "public"
+    scope = "groups:write" if private else "channels:manage"
+    if code == "restricted_action":
+        return ChannelRefused(code, "This workspace doesn't let apps create channels (Slack answered `restricted_action`). "
+                              "Ask a Slack admin to allow it, or create a channel yourself and type `/incident start <title>` in it.")
+    if code == "missing_scope":
+        return ChannelRefused(code, f"I'm not allowed to create {kind} channels: the app lacks the `{scope}` scope. Ask whoever manages "
+                              "the Slack app to add it (it is in manifest.yml) and reinstall, or create a channel yourself and type "
+                              "`/incident start <title>` in it.")
+    if code in _BAD_NAME:
+        return ChannelRefused(code, f"Slack refused the channel name `#{name}` (`{code}`). Try a title with plain letters and digits, "
+                              "or ask whoever runs Incident Scribe to check SCRIBE_CHANNEL_PATTERN.")
+    return ChannelRefused(code, f"Slack didn't create the channel (Slack said `{code}`).")
+
+
+def create_channel(client: WebClient, name: str, *, private: bool, is_ours: Callable[[dict[str, Any]], bool]) -> CreatedChannel:
+    """Create `name`, or `name-2`, `name-3`… when taken. The client retries 429s and 5xx; when a
+    retry answers name_taken because the first try did create it, `is_ours` recognises the
+    channel (made by the bot for this declaration) and it is used instead of making a twin."""
+    for n in range(1, MAX_NAME_TRIES + 1):
+        candidate = with_suffix(name, n)
+        try:
+            channel = client.conversations_create(name=candidate, is_private=private)["channel"]
+            return CreatedChannel(channel["id"], channel["name"])
+        except SlackApiError as error:
+            code = str(error.response.get("error") or "")
+            status = getattr(error.response, "status_code", 200)
+            if code == "name_taken" or status == 429 or status >= 500:
+                found = _ours_named(client, candidate, is_ours)
+                if found is not None:
+                    return found
+                if code == "name_taken":
+                    continue
+                raise ChannelRefused(code or str(status), f"Slack didn't create the channel ({describe_failure(error)}, even after retries). "
+                                     "Nothing was declared; try again in a minute.") from None
+            raise _refusal(code, private=private, name=candidate) from None
+        except (SlackClientError, OSError) as error:
+            found = _ours_named(client, candidate, is_ours)
+            if found is not None:
+                return found
+            raise ChannelRefused("unreachable", f"Slack didn't create the channel ({describe_failure(error)}). "
+                                 "Nothing was declared; try again in a minute.") from None
+    raise ChannelRefused("name_taken", f"The names `#{name}` to `#{with_suffix(name, MAX_NAME_TRIES)}` are all taken. "
+                         "Declare it with a more specific title.")
+
+
+def _ours_named(client: WebClient, name: str, is_ours: Callable[[dict[str, Any]], bool]) -> CreatedChannel | None:
+    try:
+        found = find_channel_by_name(client, name)
+    except (SlackApiError, SlackClientError, OSError):
+        return None
+    if found is not None and is_ours(found):
+        return CreatedChannel(found["id"], found["name"], recovered=True)
+    return None
+
+
+# Slack's answers to conversations.invite for one person, in words for the declarer.
+_INVITE_REFUSALS = {
+    "user_is_restricted": "is a guest account, and Slack doesn't let apps invite guests; a workspace admin can add them",
+    "user_is_ultra_restricted": "is a single-channel guest, and Slack doesn't let apps invite guests; a workspace admin can add them",
+    "user_disabled": "has a deactivated account, so they weren't invited",
+    "user_is_deactivated": "has a deactivated account, so they weren't invited",
+    "user_not_found": "isn't a member of this workspace, so they weren't invited",
+    "ura_max_channels": "is a guest already in as many channels as Slack allows",
+}
+
+
+@dataclass(frozen=True)
+class InviteRefused:
+    user_id: str
+    message: str  # for the declarer, naming the person
+
+
+def invite_people(client: WebClient, channel_id: str, user_ids: list[str], *, bot_user_id: str | None) -> list[InviteRefused]:
+    """Invite each person (one call each, so one refusal can't keep the others out).
+    Returns those who couldn't be invited, with what to tell the declarer."""
+    refused: list[InviteRefused] = []
+    for user_id in user_ids:
+        if user_id == bot_user_id:
+            continue  # the bot made the channel, so it is in it already
+        try:
+            client.conversations_invite(channel=channel_id, users=user_id)
+        except SlackApiError as error:
+            code = str(error.response.get("error") or "")
+            if code in ("already_in_channel", "cant_invite_self"):
+                continue
+            reason = _INVITE_REFUSALS.get(code)
+            if reason is None:
+                reason = f"wasn't invited ({describe_failure(error)}); add them with `/invite` in <#{channel_id}>"
+            refused.append(InviteRefused(user_id, f"<@{user_id}> {reason}."))
+        except (SlackClientError, OSError) as error:
+            refused.append(InviteRefused(user_id, f"<@{user_id}> wasn't invited ({describe_failure(error)}); add them with `/invite` in <#{channel_id}>."))
+    return refused
+
+
+def invite_one(client: WebClient, channel_id: str, user_id: str) -> str:
+    """The Join button: "joined", "already", or what to tell the person."""
+    try:
+        client.conversations_invite(channel=channel_id, users=user_id)
+        return "joined"
+    except SlackApiError as error:
+        code = str(error.response.get("error") or "")
+        if code == "already_in_channel":
+            return "already"
+        if code in _INVITE_REFUSALS:
+            return f"I couldn't add you: your account {_INVITE_REFUSALS[code].replace('they', 'you').replace('them', 'you')}."
+        return f"I couldn't add you to <#{channel_id}> ({describe_failure(error)}); open the channel and press Join there."
+    except (SlackClientError, OSError) as error:
+        return f"I couldn't add you to <#{channel_id}> ({describe_failure(error)}); try again in a moment."
+
+
+def set_topic(client: WebClient, channel_id: str, topic: str) -> str | None:
+    """None when set; otherwise what to tell the person."""
+    try:
+        client.conversations_setTopic(channel=channel_id, topic=topic[:250])
+        return None
+    except (SlackApiError, SlackClientError, OSError) as error:
+        return f"The channel topic wasn't set ({describe_failure(error)})."
+
+
+def channel_id_for(client: WebClient, ref: str) -> str | None:
+    """A configured channel (id, "#name" or "name") as an id; None if no such channel is visible."""
+    bare = ref.lstrip("#")
+    if ref[:1] in ("C", "G") and bare.isupper() and bare.isalnum():
+        return ref
+    found = find_channel_by_name(client, bare)
+    return str(found["id"]) if found else None
+
+
+def join_public(client: WebClient, channel_id: str) -> bool:
+    try:
+        client.conversations_join(channel=channel_id)
+        return True
+    except (SlackApiError, SlackClientError, OSError):
+        return False
+
+
+def is_private_channel(client: WebClient, channel_id: str) -> bool:
+    """Whether a channel is private; unknown counts as private, so nothing leaks."""
+    try:
+        return bool(client.conversations_info(channel=channel_id)["channel"].get("is_private"))
+    except (SlackApiError, SlackClientError, OSError, KeyError):
+        return True

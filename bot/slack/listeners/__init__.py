@@ -5,7 +5,7 @@ from typing import Any
 from slack_bolt import App
 
 from bot import commands as cmd
-from bot.slack.listeners import catchup, commands, curation, events, followups, postmortem, updates
+from bot.slack.listeners import catchup, commands, curation, declare, events, followups, postmortem, updates
 from bot.slack.listeners import stats as stats_listener
 
 
@@ -20,6 +20,7 @@ def register_listeners(app: App) -> None:
     curation.register(app)
     catchup.register(app)
     stats_listener.register(app)
+    declare.register(app)
 
 
 def waits_only_on_shared_write(body: dict[str, Any]) -> bool:

@@ -20,7 +20,7 @@ from bot.services.errors import ScribeError
 from bot.slack.app import Scribe
 from bot.slack.client import deadline_client
 from bot.slack.io import views
-from bot.slack.listeners import postmortem
+from bot.slack.listeners import declare, postmortem
 from bot.slack.listeners import stats as stats_listener
 from bot.slack.lazy import reports_failure
 
@@ -74,6 +74,8 @@ def incident_command_slow(command: dict[str, Any], client: WebClient, respond: R
             pause=scribe.history_pause,
         )
         respond(response_type="ephemeral", text=report.summary())
+    elif isinstance(parsed, cmd.Declare):
+        declare.declare_from_command(command, parsed, client, respond, context, scribe)
     elif isinstance(parsed, cmd.Postmortem):
         try:
             published = postmortem.publish(scribe, client, user_id=inv.user_id, channel=(inv.team_id, inv.channel_id), template=parsed.template)
@@ -92,9 +94,15 @@ def is_slow_command(command: dict[str, Any]) -> bool:
     return cmd.subcommand_of(command.get("text", "") or "") in slash.SLOW_SUBCOMMANDS
 
 
+def changes_announcement(command: dict[str, Any]) -> bool:
+    """Commands after which the announcement is edited to match (first word only, like is_slow_command)."""
+    return cmd.subcommand_of(command.get("text", "") or "") in slash.ANNOUNCED_SUBCOMMANDS
+
+
 def register(app: App) -> None:
     settings = app.scribe.settings  # type: ignore[attr-defined]
     # Only slow commands get the lazy listener: Bolt deep-copies the whole request for a
     # lazy listener and starts it on a thread, which for a quick command was most of its cost.
     app.command(settings.command, matchers=[is_slow_command])(ack=incident_command, lazy=[reports_failure(incident_command_slow)])
+    app.command(settings.command, matchers=[changes_announcement])(ack=incident_command, lazy=[reports_failure(declare.announce_after_command)])
     app.command(settings.command)(incident_command)

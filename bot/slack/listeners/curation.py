@@ -100,7 +100,7 @@ def announce_mark(body: dict[str, Any], view: dict[str, Any], client: WebClient,
         extra = _metrics_line(entry) if entry.key_kind in curation.MOMENTS else ""
         channel, ts = entry.channel_id, entry.ts
     link = f"<https://slack.com/archives/{channel}/p{(ts or '').replace('.', '')}|message>"
-    messages.post(client, channel, f":pushpin: <@{body['user']['id']}> added a {link} to the timeline as *{label}*: {text}{extra}")
+    messages.try_post(client, channel, f":pushpin: <@{body['user']['id']}> added a {link} to the timeline as *{label}*: {text}{extra}")
 
 
 # -- the menu on each entry ---------------------------------------------------------------------
@@ -183,7 +183,7 @@ def announce_edit(body: dict[str, Any], view: dict[str, Any], client: WebClient,
         extra = _metrics_line(entry) if curation.moment_of(entry) and any(r.field == "at" for r in changed) else ""
         channel, ref = entry.channel_id, entry.incident.ref
     if words:
-        messages.post(client, channel, f":pencil2: <@{body['user']['id']}> corrected a *{kind_label(kind)}* entry of {ref}: {' and '.join(words)}{extra}.")
+        messages.try_post(client, channel, f":pencil2: <@{body['user']['id']}> corrected a *{kind_label(kind)}* entry of {ref}: {' and '.join(words)}{extra}.")
 
 
 def register(app: App) -> None:

@@ -76,7 +76,7 @@ def _announce(client: WebClient, channel_id: str, text: str) -> None:
 def _refuse(respond: Respond, error: ScribeError, body: dict[str, Any] | None = None, client: WebClient | None = None) -> None:
     if body is not None and client is not None and (body.get("container") or {}).get("type") == "view":
         # The App Home has no response_url: tell them in their DM with the app.
-        messages.post(client, body["user"]["id"], f":x: {error}")
+        messages.try_post(client, body["user"]["id"], f":x: {error}")
         return
     respond(response_type="ephemeral", replace_original=False, text=f":x: {error}")
 

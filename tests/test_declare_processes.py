@@ -1,0 +1,97 @@
+"""Two real `scribe run` processes on one PostgreSQL each receive the same declare twice
+(a double-clicked modal submit, and a duplicated slash command): one channel, one
+announcement, one reply.
+
+PostgreSQL only (SQLite is one process's database): skipped unless SCRIBE_TEST_DATABASE_URL is set.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from bot.db import make_engine, make_session_factory
+from bot.models import Announcement, Declaration, Incident
+from bot.simulator.player import SlackPlayer
+from tests.conftest import SIGNING_SECRET, _truncate_postgres
+from tests.test_declare import bot_posts, modal_values, replies_to
+from tests.test_process_faults import free_port, healthy
+
+pytestmark = pytest.mark.skipif(not os.environ.get("SCRIBE_TEST_DATABASE_URL"), reason="needs PostgreSQL (SCRIBE_TEST_DATABASE_URL)")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_two_processes_receiving_the_same_declare_make_one_incident(postgres_database, slack, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    _truncate_postgres(postgres_database)
+    ws = slack.workspace
+    ws.add_channel("C0GENERAL", name="general", members={"U0ANN", "U0BOB"})
+    ws.add_channel("C0ANNOUNCE", name="incidents")
+    factory = make_session_factory(make_engine(postgres_database))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SCRIBE_", "DATABASE_URL"))}
+    env.update(SLACK_BOT_TOKEN=ws.bot_token, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=slack.base_url,
+               DATABASE_URL=postgres_database, SCRIBE_SCHEDULER="false", SCRIBE_WORKERS="4", SCRIBE_ANNOUNCE_CHANNEL="#incidents",
+               PYTHONPATH=str(ROOT))
+    ports = [free_port(), free_port()]
+    processes = [
+        subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], cwd=tmp_path, env={**env, "PORT": str(port)},
+                         stdout=subprocess.DEVNULL, stderr=open(tmp_path / f"scribe-{n}.log", "w"))
+        for n, port in enumerate(ports)
+    ]
+    try:
+        deadline = time.monotonic() + 60
+        while not all(healthy(p) for p in ports):
+            assert time.monotonic() < deadline, "scribe run didn't come up"
+            time.sleep(0.1)
+        players = [SlackPlayer(ws, slack, app_url=f"http://127.0.0.1:{p}/slack/events", signing_secret=SIGNING_SECRET, timeout=20) for p in ports]
+        day = datetime.now(timezone.utc).strftime("%Y%m%d")
+
+        # The modal, opened once, submitted twice to each process at the same moment.
+        players[0].shortcut("U0ANN", callback_id="declare_incident")
+        view_id = slack.wait_for(lambda a: a.calls_to("views.open"))[0].response["view"]["id"]
+        values = modal_values("Checkout returns 502", severity="sev1", people=("U0BOB",))
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda p: p.submit_view("U0ANN", callback_id="declare_incident_modal", view_id=view_id, values=values),
+                                    players + players))
+        assert [a.status for a in answers] == [200] * 4
+
+        # The same slash command (one trigger_id) reaching both processes.
+        form = players[0].command_form("U0BOB", "C0GENERAL", "declare Search is slow sev3")
+        with ThreadPoolExecutor(2) as pool:
+            acks = list(pool.map(lambda p: p._post_form(form), players))
+        assert [a.status for a in acks] == [200, 200]
+
+        slack.wait_for(lambda a: len(replies_to(a, "U0ANN", "declared")) >= 1 and len(replies_to(a, "U0BOB", "declared")) >= 1, timeout=30)
+        slack.wait_for(lambda a: len(bot_posts(a, "C0ANNOUNCE")) >= 2, timeout=30)
+        # Both processes have had time to do a second declare by now; check that none came.
+        time.sleep(1.0)
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGINT)
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    logs = "\n".join((tmp_path / f"scribe-{n}.log").read_text() for n in range(2))
+    assert [line for line in logs.splitlines() if " ERROR " in line or " CRITICAL " in line] == [], logs[-3000:]
+
+    names = sorted(c.name for c in ws.channels.values() if c.name.startswith(f"inc-{day}"))
+    assert names == [f"inc-{day}-checkout-returns-502", f"inc-{day}-search-is-slow"]
+    assert len(slack.calls_to("conversations.create")) == 2
+    assert len(bot_posts(slack, "C0ANNOUNCE")) == 2
+    assert len(replies_to(slack, "U0ANN", "declared")) == 1
+    assert len(replies_to(slack, "U0BOB", "declared")) == 1
+    with factory() as s:
+        assert len(s.scalars(select(Incident)).all()) == 2
+        assert sorted(s.scalars(select(Declaration.status)).all()) == ["done", "done"]
+        assert len(s.scalars(select(Announcement)).all()) == 2
