@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.config import Settings
 from bot.db import insert_ignoring_duplicates, transaction
 from bot.models import Announcement, Declaration, Incident
+from bot.services import updates
 from bot.slack.blocks import declare as blocks
 from bot.slack.io import channels, messages
 
@@ -33,7 +34,8 @@ METADATA_EVENT = "scribe_announcement"
 POSTING_LEASE = timedelta(minutes=5)
 
 
-def facts_of(incident: Incident, announcement: Announcement | None) -> blocks.AnnouncementFacts:
+def facts_of(incident: Incident, announcement: Announcement | None, settings: Settings) -> blocks.AnnouncementFacts:
+    update = updates.status_of(incident, settings)  # the latest status update, and when the next is owed
     status = "closed" if incident.closed_at else ("resolved" if incident.resolved_at else "open")
     return blocks.AnnouncementFacts(
         incident_id=incident.id,
@@ -48,6 +50,8 @@ def facts_of(incident: Incident, announcement: Announcement | None) -> blocks.An
         resolved_at=incident.resolved_at,
         closed_at=incident.closed_at,
         postmortem_url=announcement.postmortem_url if announcement is not None else None,
+        update_status=update.status,
+        next_update_at=update.next_update_at,
     )
 
 
@@ -83,7 +87,7 @@ def announce(
             return None
         incident = session.get(Incident, incident_id)
         assert incident is not None
-        text, body = blocks.announcement_message(facts_of(incident, session.get(Announcement, incident_id)))
+        text, body = blocks.announcement_message(facts_of(incident, session.get(Announcement, incident_id), settings))
     where = _where(settings)
     problem: str | None = None
     posted: messages.Posted | None = None
@@ -122,7 +126,7 @@ def announce(
     assert posted is not None
     with transaction(session_factory) as session:
         incident = session.get(Incident, incident_id)
-        current = blocks.announcement_message(facts_of(incident, session.get(Announcement, incident_id))) if incident else (text, body)
+        current = blocks.announcement_message(facts_of(incident, session.get(Announcement, incident_id), settings)) if incident else (text, body)
     if current != (text, body):
         try:
             messages.update(client, posted.channel, posted.ts, *current)
@@ -153,7 +157,7 @@ def _recover_abandoned(session_factory: sessionmaker[Session], client: WebClient
         since = row.created_at.timestamp() - 60
         incident = session.get(Incident, incident_id)
         assert incident is not None
-        text, body = blocks.announcement_message(facts_of(incident, row))
+        text, body = blocks.announcement_message(facts_of(incident, row, settings))
     channel_id = channels.channel_id_for(client, settings.announce_channel)
     if channel_id is None:
         return
@@ -178,7 +182,7 @@ def refresh(session_factory: sessionmaker[Session], client: WebClient, *, settin
         row = session.get(Announcement, incident_id)
         if incident is None or row is None:
             return
-        facts = facts_of(incident, row)
+        facts = facts_of(incident, row, settings)
         announcement = (row.channel_id, row.ts) if row.status == "posted" and row.channel_id and row.ts else None
         declared = session.scalars(select(Declaration.id).where(Declaration.incident_id == incident_id)).first() is not None
         claim_closing = False
@@ -194,7 +198,7 @@ def refresh(session_factory: sessionmaker[Session], client: WebClient, *, settin
         old_topic = row.topic
     command = settings.command
     if announcement is not None:
-        _update_until_current(session_factory, client, incident_id, announcement, facts)
+        _update_until_current(session_factory, client, incident_id, announcement, facts, settings)
     if claim_closing:
         channel_ts = thread_ts = None
         try:
@@ -224,7 +228,7 @@ def refresh(session_factory: sessionmaker[Session], client: WebClient, *, settin
 
 
 def _update_until_current(session_factory: sessionmaker[Session], client: WebClient, incident_id: int,
-                          announcement: tuple[str, str], facts: blocks.AnnouncementFacts) -> None:
+                          announcement: tuple[str, str], facts: blocks.AnnouncementFacts, settings: Settings) -> None:
     """chat.update, then check the database again: two refreshes running side by side (a
     severity change and a resolve in quick succession) may reach Slack in either order, so
     whichever finishes last re-reads the facts and, if they moved on, edits once more."""
@@ -236,7 +240,7 @@ def _update_until_current(session_factory: sessionmaker[Session], client: WebCli
             return
         with transaction(session_factory) as session:
             incident = session.get(Incident, incident_id)
-            latest = facts_of(incident, session.get(Announcement, incident_id)) if incident is not None else facts
+            latest = facts_of(incident, session.get(Announcement, incident_id), settings) if incident is not None else facts
         if latest == facts:
             return
         facts = latest

@@ -226,10 +226,11 @@ def status_of(incident: Incident, settings: Settings) -> UpdateStatus:
 
 
 def announcement_of(session: Session, incident: Incident) -> tuple[str, str] | None:
-    """Where the incident's announcement is (channel id, ts), to thread updates under it.
-    The announcement itself belongs to the declare flow (issue 13, part a); until it records
-    one, there is nothing to thread under."""
-    return None
+    """Where the incident's announcement is (channel id, ts), to thread updates under it;
+    None when it has none yet, and for a private incident, whose announcement stays bare."""
+    from bot.services import announcements  # announcements reads status_of from this module
+
+    return announcements.thread_target(session, incident.id)
 
 
 def post_update(

@@ -10,11 +10,12 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.models import Incident
-from bot.services import slash
+from bot.services import announcements, slash
 from bot.slack.app import Scribe
 from bot.slack.blocks import updates as ub
 from bot.slack.client import deadline_client
 from bot.slack.io import views
+from bot.slack.lazy import reports_failure
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,13 @@ def form_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], client:
             log.warning("could not tell %s that their update wasn't posted: %s", user_id, type(error).__name__)
 
 
+def announce_after_form(view: dict[str, Any], client: WebClient, scribe: Scribe) -> None:
+    """After the ack: the announcement shows the new status (and, for resolved, closes)."""
+    incident_id = ub.submitted_update(view)[0]
+    if incident_id is not None:
+        announcements.refresh(scribe.session_factory, client, settings=scribe.settings, incident_id=incident_id, now=scribe.now())
+
+
 def register(app: App) -> None:
     app.action(ub.OPEN_FORM)(open_form)
-    app.view(ub.FORM_VIEW)(form_submitted)
+    app.view(ub.FORM_VIEW)(ack=form_submitted, lazy=[reports_failure(announce_after_form)])
