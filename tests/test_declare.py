@@ -268,3 +268,38 @@ def test_an_announcement_left_half_posted_by_a_dead_process_is_found_or_posted_o
     [again] = bot_posts(api, "C0ANNOUNCE")
     assert again["ts"] != posted["ts"] and again["metadata"]["event_payload"] == {"incident": 1}
     api.wait_for(lambda a: "sev3" in str(api.workspace.message("C0ANNOUNCE", again["ts"])["blocks"]))
+
+
+def test_status_updates_thread_under_the_announcement_which_shows_the_latest_status(declaring, clock) -> None:  # type: ignore[no-untyped-def]
+    api, player = declaring.api, declaring.player
+    player.command("U0ANN", "C0GENERAL", "declare Checkout down sev1")
+    wait_reply(api, "U0ANN", "declared")
+    channel = incident_channel(api, f"inc-{DAY}-checkout-down")
+    [announcement] = bot_posts(api, "C0ANNOUNCE")
+
+    def fields() -> list[str]:
+        return [f["text"] for f in api.workspace.message("C0ANNOUNCE", announcement["ts"])["blocks"][1]["fields"]]
+
+    # sev1's cadence: the first update is owed 30 minutes after the declare (10:00).
+    assert "*Next update*\nby 2026-11-23 10:30:00 UTC" in fields()
+    assert not any(f.startswith("*Latest update*") for f in fields())
+
+    clock.advance(minutes=5)
+    player.command("U0ANN", channel.id, "update monitoring Error rate falling after the rollback next 15m")
+    thread = api.wait_for(lambda a: a.workspace.replies("C0ANNOUNCE", announcement["ts"])[1:])
+    assert len(thread) == 1 and "Error rate falling after the rollback" in str(thread[0].get("blocks") or thread[0]["text"])
+    api.wait_for(lambda a: "*Latest update*\nMonitoring" in fields())
+    assert "*Next update*\nby 2026-11-23 10:20:00 UTC" in fields()
+    # The update itself is in the incident channel too, once.
+    assert len([m for m in bot_posts(api, channel.id) if "Error rate falling" in str(m.get("blocks") or m["text"])]) == 1
+
+
+def test_a_private_incidents_updates_stay_in_its_channel(declaring) -> None:  # type: ignore[no-untyped-def]
+    api, player = declaring.api, declaring.player
+    player.command("U0BOB", "G0PRIV", "start Secret payroll thing sev1")
+    [announcement] = api.wait_for(lambda a: bot_posts(a, "C0ANNOUNCE"))
+    player.command("U0BOB", "G0PRIV", "update identified Payroll export job leaks salaries")
+    api.wait_for(lambda a: [m for m in bot_posts(a, "G0PRIV") if "leaks salaries" in str(m.get("blocks") or m["text"])])
+    assert api.workspace.replies("C0ANNOUNCE", announcement["ts"])[1:] == []
+    assert "leaks salaries" not in str(api.workspace.message("C0ANNOUNCE", announcement["ts"]))
+    assert "Identified" not in str(api.workspace.message("C0ANNOUNCE", announcement["ts"]))
