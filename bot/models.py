@@ -87,6 +87,8 @@ class Incident(Base):
     channel_id: Mapped[str] = mapped_column(String(32), index=True)
     channel_name: Mapped[str | None] = mapped_column(String(255))
     title: Mapped[str] = mapped_column(String(255))
+    # Recorded in a private channel: shown only to its members (stats, web view, App Home).
+    is_private: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     severity: Mapped[str | None] = mapped_column(String(8))
     created_by: Mapped[str] = mapped_column(String(32))
     declared_at: Mapped[datetime]

@@ -129,6 +129,7 @@ def declare(
             session, team_id=request.team_id, channel_id=created.id, channel_name=created.name, title=request.title,
             severity=request.severity, user_id=request.user_id, now=at, command_id=f"{request.key}:declared",
         )
+        incident.is_private = request.private
         incidents.assign_role(session, incident=incident, role="lead", assignee=request.user_id, user_id=request.user_id,
                               command_id=f"{request.key}:lead", now=at)
         if request.description:

@@ -145,7 +145,9 @@ def run(
             f"pin or :{settings.key_reaction}: important messages, and `{name} help` for the rest."
         )
         updates.sync_nudges(session, incident, settings=settings)
-        warning = channels.join_channel(client, inv.channel_id)
+        joined = channels.join_channel(client, inv.channel_id)
+        incident.is_private = joined.private
+        warning = joined.problem
         if warning:
             text += f"\n:warning: {warning}"
         page = incident_url(settings, incident.ref)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from bot.insights.stats import ActionRecord, IncidentRecord, Period, Stats, compute_stats
@@ -21,10 +21,8 @@ __all__ = ["incident_stats", "private_flag"]
 
 
 def private_flag() -> ColumnElement[bool]:
-    """Whether an incident is private: the one place that knows. Until incidents have an
-    `is_private` column, none is."""
-    column = getattr(Incident, "is_private", None)
-    return column if column is not None else false()
+    """Whether an incident is private: the one place that knows."""
+    return Incident.is_private
 
 
 def _impact_start() -> ColumnElement[datetime]:

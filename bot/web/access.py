@@ -58,8 +58,11 @@ class Access:
         self._active: TTLCache[tuple[str, str], bool] = TTLCache(ACTIVE_TTL, clock)
 
     def incident_is_private(self, incident: Any) -> bool:
-        """The ONE place that decides whether an incident is private (its channel, per Slack).
-        When incidents carry their own flag, this becomes `incident.is_private`."""
+        """The ONE place that decides whether an incident is private: its own flag (set when it
+        was started or declared), else its channel as Slack says now (a channel made private
+        later, an incident recorded before the flag existed)."""
+        if getattr(incident, "is_private", False):
+            return True
         key = (incident.team_id, incident.channel_id)
         known = self._privacy.get(key)
         if known is not None:

@@ -16,20 +16,28 @@ from bot.slack.client import describe_failure
 _PRIVATE = {"method_not_supported_for_channel_type", "channel_not_found", "is_private"}
 
 
-def join_channel(client: WebClient | None, channel_id: str) -> str | None:
-    """Join a public channel so its events arrive. None when joined (or there is no client
-    to join with); otherwise what to tell the person, e.g. how to invite the bot."""
+@dataclass(frozen=True)
+class Joined:
+    problem: str | None  # what to tell the person (e.g. how to invite the bot), None when joined
+    private: bool  # Slack said the channel is private (it can't be joined, only invited to)
+
+
+def join_channel(client: WebClient | None, channel_id: str) -> Joined:
+    """Join a public channel so its events arrive. Slack's refusal also says whether the
+    channel is private, which the incident keeps (who may see it elsewhere depends on it)."""
     if client is None:
-        return None
+        return Joined(None, False)
     try:
         client.conversations_join(channel=channel_id)
-        return None
+        return Joined(None, False)
     except SlackApiError as error:
         if error.response.get("error") in _PRIVATE:
-            return "This is a private channel, so I can't join it myself: type `/invite @Incident Scribe` here so I can record it."
-        return f"I couldn't join this channel ({describe_failure(error)}): type `/invite @Incident Scribe` so I can record it."
+            return Joined("This is a private channel, so I can't join it myself: type `/invite @Incident Scribe` here so I can record it.", True)
+        problem = f"I couldn't join this channel ({describe_failure(error)}): type `/invite @Incident Scribe` so I can record it."
     except (SlackClientError, OSError) as error:
-        return f"I couldn't join this channel ({describe_failure(error)}): type `/invite @Incident Scribe` so I can record it."
+        problem = f"I couldn't join this channel ({describe_failure(error)}): type `/invite @Incident Scribe` so I can record it."
+    # Joining failed for another reason: ask, and count it private when Slack can't say.
+    return Joined(problem, is_private_channel(client, channel_id))
 
 
 class ChannelLookupFailed(Exception):
@@ -266,6 +274,6 @@ def join_public(client: WebClient, channel_id: str) -> bool:
 def is_private_channel(client: WebClient, channel_id: str) -> bool:
     """Whether a channel is private; unknown counts as private, so nothing leaks."""
     try:
-        return bool(client.conversations_info(channel=channel_id)["channel"].get("is_private"))
-    except (SlackApiError, SlackClientError, OSError, KeyError):
+        return channel_is_private(client, channel_id)
+    except (ChannelLookupFailed, KeyError):
         return True
