@@ -303,3 +303,19 @@ def test_a_private_incidents_updates_stay_in_its_channel(declaring) -> None:  # 
     assert api.workspace.replies("C0ANNOUNCE", announcement["ts"])[1:] == []
     assert "leaks salaries" not in str(api.workspace.message("C0ANNOUNCE", announcement["ts"]))
     assert "Identified" not in str(api.workspace.message("C0ANNOUNCE", announcement["ts"]))
+
+
+def test_a_declared_channel_links_to_its_web_page_when_there_is_one(database_url: str, slack, clock) -> None:  # type: ignore[no-untyped-def]
+    slack.workspace.add_channel("C0GENERAL", name="general", members={"U0ANN"})
+    app = start_app(database_url, slack, clock=clock, public_url="https://scribe.example.com")
+    try:
+        app.player.command("U0ANN", "C0GENERAL", "declare Checkout down sev2")
+        wait_reply(app.api, "U0ANN", "declared")
+        channel = incident_channel(app.api, f"inc-{DAY}-checkout-down")
+        [bookmark] = app.api.calls_to("bookmarks.add")
+        assert (bookmark.params["channel_id"], bookmark.params["title"], bookmark.params["link"]) == (
+            channel.id, "INC-1 web page", "https://scribe.example.com/incidents/INC-1")
+        [welcome] = bot_posts(app.api, channel.id)
+        assert "<https://scribe.example.com/incidents/INC-1|INC-1 web page>" in str(welcome["blocks"])
+    finally:
+        app.stop()

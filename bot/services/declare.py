@@ -36,6 +36,7 @@ from bot.models import Announcement, Declaration, Incident
 from bot.services import announcements, incidents
 from bot.slack.blocks import declare as blocks
 from bot.slack.io import channels, messages
+from bot.web.links import incident_url
 
 log = logging.getLogger(__name__)
 
@@ -151,13 +152,18 @@ def declare(
     if topic_problem:
         outcome.problems.append(topic_problem)
 
+    page = incident_url(settings, ref)  # the web view's page, when SCRIBE_PUBLIC_URL is set
     text, body = blocks.welcome_message(ref=ref, title=request.title, severity=request.severity, lead=request.user_id, declared_at=at,
                                         description=request.description, private=request.private, command=settings.command,
-                                        key_reaction=settings.key_reaction)
+                                        key_reaction=settings.key_reaction, web_page=page)
     try:
         messages.post(client, created.id, text, body)
     except messages.MessageFailed as failure:
         outcome.problems.append(f"The welcome message wasn't posted in <#{created.id}> ({failure}).")
+    if page is not None:
+        trouble = channels.add_link_bookmark(client, created.id, title=f"{ref} web page", link=page)
+        if trouble:
+            outcome.problems.append(trouble)
 
     problem = announcements.announce(session_factory, client, settings=settings, incident_id=incident_id, private=request.private,
                                      worker=worker, now=at)

@@ -117,7 +117,8 @@ def topic(title: str, severity: str | None, lead: str | None) -> str:
 
 
 def welcome_message(*, ref: str, title: str, severity: str | None, lead: str, declared_at: datetime,
-                    description: str | None, private: bool, command: str, key_reaction: str) -> tuple[str, Blocks]:
+                    description: str | None, private: bool, command: str, key_reaction: str,
+                    web_page: str | None = None) -> tuple[str, Blocks]:
     text = f"{ref} declared: {title}"
     facts = f"*Severity:* {severity or 'not set'} · *Lead:* <@{lead}> · *Declared:* {format_utc(declared_at)}"
     if private:
@@ -143,6 +144,8 @@ def welcome_message(*, ref: str, title: str, severity: str | None, lead: str, de
             f"• `{command} help` for everything"
         ),
     ]
+    if web_page:
+        blocks.append(_section(f":globe_with_meridians: Timeline, metrics and exports on the web: <{web_page}|{ref} web page> (bookmarked in this channel)."))
     return text, blocks
 
 
