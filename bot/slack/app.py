@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -37,6 +39,37 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+AFTER_ACK_DRAIN_SECONDS = 10.0
+
+
+class AfterAckExecutor(ThreadPoolExecutor):
+    """Bolt's pool for lazy listeners (its default has the same size), keeping what is in
+    flight so that stopping can wait for it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._in_flight: set[Future[Any]] = set()
+        self._guard = threading.Lock()
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future = super().submit(fn, *args, **kwargs)
+        with self._guard:
+            self._in_flight.add(future)
+        future.add_done_callback(self._forget)
+        return future
+
+    def _forget(self, future: Future[Any]) -> None:
+        with self._guard:
+            self._in_flight.discard(future)
+
+    def drain(self, timeout: float) -> None:
+        with self._guard:
+            pending = set(self._in_flight)
+        if pending:
+            wait(pending, timeout=timeout)
+        self.shutdown(wait=False)
+
+
 @dataclass
 class Scribe:
     """What listeners need besides the Slack request: settings, storage and the clock.
@@ -54,6 +87,8 @@ class Scribe:
     message_writer: GroupCommit[IncomingMessage, None] = field(init=False, repr=False)
     loop_connection: LoopConnection | None = field(init=False, repr=False)
     entry_writer: GroupCommit[CommandEntry, bool] = field(init=False, repr=False)
+    # Bolt runs lazy listeners here (App(listener_executor=...)).
+    after_ack: "AfterAckExecutor" = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         engine = engine_of(self.session_factory)
@@ -63,11 +98,15 @@ class Scribe:
         write_on_loop = partial(write_messages_on_loop, self.loop_connection, engine.dialect) if self.loop_connection else None
         self.message_writer = GroupCommit(partial(write_messages, engine), write_on_loop=write_on_loop, name="message-writer")
         self.entry_writer = GroupCommit(partial(write_command_entries, engine), name="command-writer")
+        self.after_ack = AfterAckExecutor(max_workers=10, thread_name_prefix="after-ack")
 
     def now(self) -> datetime:
         return self.clock()
 
     def close(self) -> None:
+        # Work after the ack (lazy listeners: announcements, drafts, catch-up) finishes before
+        # the database goes away, within a bound, so stopping never hangs on a slow Slack.
+        self.after_ack.drain(timeout=AFTER_ACK_DRAIN_SECONDS)
         if self.loop_connection is not None:
             self.loop_connection.close()
 
@@ -151,6 +190,7 @@ def create_app(
         app_kwargs["oauth_settings"] = oauth_settings(settings, session_factory)
         app_kwargs["user_facing_authorize_error_message"] = NOT_INSTALLED
     app_kwargs["client"] = client
+    app_kwargs["listener_executor"] = scribe.after_ack
     with _bolt_oauth_from_settings_only(settings):
         app = App(**app_kwargs)
     app.scribe = scribe  # type: ignore[attr-defined]
