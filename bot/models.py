@@ -404,3 +404,13 @@ class Announcement(Base):
     topic: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class SpentSignIn(Base):
+    """A web sign-in state already used. In the database, not in memory, so a state replayed
+    to another `scribe run` process is refused too; rows older than a state's life are pruned."""
+
+    __tablename__ = "web_spent_sign_ins"
+
+    state_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    spent_at: Mapped[datetime] = mapped_column(index=True)

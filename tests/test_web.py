@@ -464,3 +464,28 @@ def test_pages_skip_many_hidden_private_incidents(web) -> None:  # type: ignore[
     page = signed_in(web, "U0BOB").get("/")
     assert re.findall(r'href="/incidents/(INC-\d+)"', page.text) == ["INC-3", "INC-2", "INC-1"]
     assert "Hidden" not in page.text and 'id="older"' not in page.text
+
+
+def test_a_sign_in_state_is_spent_once_across_processes_and_old_ones_are_pruned(database_url: str) -> None:
+    from bot.db import make_engine, make_session_factory
+    from bot.models import SpentSignIn
+    from bot.web.data import spend_sign_in_state
+
+    # Two engines on one database: what two `scribe run` processes share.
+    first, second = make_engine(database_url), make_engine(database_url)
+    one, two = make_session_factory(first), make_session_factory(second)
+    now = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+    try:
+        with one.begin() as s:
+            assert spend_sign_in_state(s, "state-a", now=now, max_age_seconds=600) is True
+        with two.begin() as s:
+            assert spend_sign_in_state(s, "state-a", now=now, max_age_seconds=600) is False
+            assert spend_sign_in_state(s, "state-b", now=now, max_age_seconds=600) is True
+        later = now.replace(minute=30)  # 30 minutes on: both are past twice a state's life
+        with one.begin() as s:
+            assert spend_sign_in_state(s, "state-c", now=later, max_age_seconds=600) is True
+        with one() as s:
+            assert sorted(s.scalars(select(SpentSignIn.state_id))) == ["state-c"]
+    finally:
+        first.dispose()
+        second.dispose()

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 from bot.web.filters import parse_filters
 from bot.web.present import csv_cell, linkify, markdown_to_html, to_csv
-from bot.web.signing import Signer, UsedStates, WebSession, safe_next
+from bot.web.signing import Signer, WebSession, safe_next
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
 
@@ -38,8 +38,6 @@ def test_signed_values() -> None:
     assert signer.read_state(state, browser).nonce == login.nonce
     # A session cookie is not a state, nor the other way round (different salts).
     assert signer.read_session(state) is None
-    used = UsedStates()
-    assert used.spend("a") is True and used.spend("a") is False
 
 
 def test_markdown_is_rendered_and_sanitised() -> None:

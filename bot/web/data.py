@@ -10,16 +10,17 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from slack_sdk import WebClient
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, delete, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from bot.config import Settings
 from bot.markup import safe_url, slack_to_plain
-from bot.models import Incident, Postmortem, PostmortemVersion, TimelineEntry
+from bot.db import insert_ignoring_duplicates
+from bot.models import Incident, Postmortem, PostmortemVersion, SpentSignIn, TimelineEntry
 from bot.postmortem.context import KIND_LABELS, build_context, format_duration
 from bot.postmortem.facts import EntryFact, ReviewFields
 from bot.services import people
@@ -326,3 +327,10 @@ def timeline_rows(session: Session, client: WebClient | None, incident: Incident
             "yes" if e.thread_ts and e.thread_ts != e.ts else "no", "yes" if e.edited_at else "no", files, e.ts or "",
         ])
     return rows
+
+
+def spend_sign_in_state(session: Session, state_id: str, *, now: datetime, max_age_seconds: float) -> bool:
+    """True the first time a sign-in state comes back, False for a replay, whichever process
+    saw it first: the primary key decides. States past their life are pruned on the way."""
+    session.execute(delete(SpentSignIn).where(SpentSignIn.spent_at < now - timedelta(seconds=2 * max_age_seconds)))
+    return insert_ignoring_duplicates(session, SpentSignIn, {"state_id": state_id, "spent_at": now}, ["state_id"])

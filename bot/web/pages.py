@@ -33,7 +33,7 @@ from bot.web import data
 from bot.web.access import Access
 from bot.web.filters import parse_filters
 from bot.web.present import linkify, markdown_to_html, png_data_uri, to_csv
-from bot.web.signing import STATE_MAX_AGE, Refused, Signer, UsedStates, WebSession, safe_next
+from bot.web.signing import STATE_MAX_AGE, Refused, Signer, WebSession, safe_next
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -121,7 +121,6 @@ class WebView:
         self._clock = clock
         self._run_blocking = run_blocking
         self.signer = Signer(settings.web_secret, session_hours=settings.web_session_hours)
-        self.used_states = UsedStates()
         # Its caches age on the app's clock, so tests can move past them.
         self.access = Access(client_for, clock=lambda: self._clock().timestamp())
         self.oidc = OpenIDConnect(api_url=settings.slack_api_url, client_id=settings.slack_client_id,
@@ -132,6 +131,10 @@ class WebView:
         # incident id -> (fingerprint of its messages, when rendered, the rendered timeline)
         self._timelines: dict[int, tuple[tuple[Any, ...], float, Markup]] = {}
         self._monotonic = time.monotonic
+
+    def _spend_state(self, state_id: str) -> bool:
+        with self._factory.begin() as session:
+            return data.spend_sign_in_state(session, state_id, now=self._clock(), max_age_seconds=STATE_MAX_AGE)
 
     async def _run(self, blocking: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Blocking work in the server's threads. The database or Slack failing gets a plain
@@ -194,7 +197,7 @@ class WebView:
             login = self.signer.read_state(request.query.get("state"), request.cookies.get(LOGIN_COOKIE))
         except Refused as refused:
             return self._refusal(401, "Not signed in", str(refused), sign_in=True)
-        if not self.used_states.spend(login.state_id):
+        if not await self._run(self._spend_state, login.state_id):
             return self._refusal(401, "Not signed in", "This sign-in link was already used. Please sign in again.", sign_in=True)
         code = request.query.get("code")
         if not code:

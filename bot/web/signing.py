@@ -3,14 +3,12 @@
 Both are signed with SCRIBE_WEB_SECRET (itsdangerous, HMAC-SHA1 over a timestamped
 payload, a different salt for each use so one can never pass for the other) and expire:
 the state after STATE_MAX_AGE seconds, the session after SCRIBE_WEB_SESSION_HOURS.
-Single use of a state is enforced by `UsedStates`.
+Single use of a state is enforced in the database (bot.web.data.spend_sign_in_state).
 """
 
 from __future__ import annotations
 
 import secrets
-import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,23 +90,3 @@ class Signer:
         if not isinstance(payload, dict) or not all(isinstance(payload.get(k), str) for k in ("u", "t", "n")):
             return None
         return WebSession(user_id=payload["u"], team_id=payload["t"], name=payload["n"])
-
-
-class UsedStates:
-    """States already spent, kept until they would have expired anyway."""
-
-    def __init__(self, clock: Any = time.monotonic):
-        self._clock = clock
-        self._used: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def spend(self, state_id: str) -> bool:
-        """True the first time; False for a replay."""
-        now = self._clock()
-        with self._lock:
-            for old in [k for k, at in self._used.items() if now - at > STATE_MAX_AGE]:
-                del self._used[old]
-            if state_id in self._used:
-                return False
-            self._used[state_id] = now
-            return True
