@@ -3,7 +3,7 @@
 Starts the simulator and a real `scribe run` with the web view (SQLite in a temporary
 folder), records a few incidents through signed slash commands and messages, signs in
 with headless Chromium (Debian's chromium + chromium-driver) and saves
-docs/web-incidents.png and docs/web-incident.png.
+docs/web-incidents.png, docs/web-incident.png and docs/web-insights.png.
 """
 
 from __future__ import annotations
@@ -93,9 +93,12 @@ def main() -> None:
                 driver.set_window_size(1200, 2600)
                 driver.execute_script("document.querySelectorAll('details').forEach(d => d.open = true)")
                 driver.save_screenshot(str(DOCS / "web-incident.png"))
+                driver.get(base + "/insights?period=last+365d")
+                driver.set_window_size(1200, 1800)
+                driver.save_screenshot(str(DOCS / "web-insights.png"))
             finally:
                 driver.quit()
-    print("saved docs/web-incidents.png and docs/web-incident.png")
+    print("saved docs/web-incidents.png, docs/web-incident.png and docs/web-insights.png")
 
 
 if __name__ == "__main__":

@@ -106,6 +106,13 @@ def test_sign_in_list_open_an_incident_and_be_refused_a_private_one(driver, data
         assert driver.find_element(By.ID, "postmortem").find_elements(By.CSS_SELECTOR, "a[href^='javascript']") == []
         assert driver.execute_script("return typeof window.__pwned") == "undefined"
 
+        # Insights count the private incident but never name it; the weekly chart loads.
+        driver.get(base + "/insights?period=last+30d")
+        assert driver.find_element(By.ID, "chart").get_attribute("alt").startswith("Median TTD, TTM and TTR per week")
+        assert driver.execute_script("return document.getElementById('chart').complete && document.getElementById('chart').naturalWidth") > 0
+        assert "Payroll" not in driver.page_source and "sev1 1 · sev2 1" in driver.find_element(By.TAG_NAME, "main").text
+        assert "1 private" in driver.find_element(By.TAG_NAME, "main").text
+
         driver.get(base + "/incidents/INC-2")
         assert driver.find_element(By.TAG_NAME, "h1").text == "Private incident"
         assert "Payroll" not in driver.page_source
