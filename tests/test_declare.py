@@ -319,3 +319,18 @@ def test_a_declared_channel_links_to_its_web_page_when_there_is_one(database_url
         assert "<https://scribe.example.com/incidents/INC-1|INC-1 web page>" in str(welcome["blocks"])
     finally:
         app.stop()
+
+
+def test_people_the_declare_invited_are_not_welcomed_as_late_joiners(declaring, clock) -> None:  # type: ignore[no-untyped-def]
+    api, player = declaring.api, declaring.player
+    player.command("U0ANN", "C0GENERAL", "declare Checkout down sev2 <@U0BOB|bob>")
+    wait_reply(api, "U0ANN", "declared")
+    channel = incident_channel(api, f"inc-{DAY}-checkout-down")
+    # Slack tells the app about each member the declare's invites brought in…
+    player.join_channel("U0BOB", channel.id, inviter="U0BOT")
+    # …and about someone who comes along later.
+    clock.advance(minutes=20)
+    player.join_channel("U0CHI", channel.id, inviter="U0BOB")
+    late = api.wait_for(lambda a: [e for e in a.ephemerals if e["user"] == "U0CHI"])
+    assert late[0]["message"]["text"] == "Welcome to INC-1: Checkout down. I've been recording what happened here."
+    assert [c.params["user"] for c in api.calls_to("chat.postEphemeral")] == ["U0CHI"]

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.db import autocommit_driver_connection, insert_ignoring_duplicates, insert_ignoring_sql
-from bot.models import Incident, RoleAssignment, TimelineEntry
+from bot.models import Declaration, Incident, RoleAssignment, TimelineEntry
 from bot.services.errors import IncidentAlreadyOpen, NoOpenIncident, NotAllowed
 
 MOMENTS = ("started", "detected", "mitigated", "resolved")
@@ -345,3 +345,9 @@ def recent_entries(session: Session, *, incident: Incident, limit: int) -> list[
         .limit(limit)
     ).all()
     return list(reversed(rows))
+
+
+def invited_when_declared(session: Session, incident: Incident, user_id: str) -> bool:
+    """Whether `/incident declare` (or its form) brought this person into the channel."""
+    row = session.scalars(select(Declaration).where(Declaration.incident_id == incident.id)).first()
+    return row is not None and (user_id == row.user_id or user_id in (row.people or []))

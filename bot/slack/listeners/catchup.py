@@ -29,8 +29,8 @@ def on_member_joined(event: dict[str, Any], context: BoltContext, client: WebCli
         if incident is None:
             return
         joined = slack_ts_to_datetime(event["event_ts"]) if event.get("event_ts") else scribe.now()
-        if joined < incident.declared_at:
-            return
+        if joined < incident.declared_at or incidents.invited_when_declared(session, incident, user_id):
+            return  # there from the start, or pulled in by the declare itself: not late
         text, welcome = blocks.welcome_message(incident.ref, incident.title, incident.id, scribe.settings.command)
     # Before the event's 200: fail fast rather than wait out a rate limit.
     messages.ephemeral(deadline_client(client), channel_id, user_id, text, welcome)
