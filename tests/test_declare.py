@@ -334,3 +334,26 @@ def test_people_the_declare_invited_are_not_welcomed_as_late_joiners(declaring, 
     late = api.wait_for(lambda a: [e for e in a.ephemerals if e["user"] == "U0CHI"])
     assert late[0]["message"]["text"] == "Welcome to INC-1: Checkout down. I've been recording what happened here."
     assert [c.params["user"] for c in api.calls_to("chat.postEphemeral")] == ["U0CHI"]
+
+
+def test_the_update_form_edits_the_announcement_only_when_it_records_an_update(declaring, clock) -> None:  # type: ignore[no-untyped-def]
+    from bot.slack.blocks import updates as ub
+    from tests.test_updates import form_values
+
+    api, player = declaring.api, declaring.player
+    player.command("U0ANN", "C0GENERAL", "declare Checkout down sev2")
+    wait_reply(api, "U0ANN", "declared")
+    channel = incident_channel(api, f"inc-{DAY}-checkout-down")
+    [announcement] = bot_posts(api, "C0ANNOUNCE")
+    player.command("U0ANN", channel.id, "update")
+    view = api.calls_to("views.open")[-1].response["view"]
+    edits_before = len(api.calls_to("chat.update"))
+
+    bad = player.submit_view("U0ANN", callback_id=ub.FORM_VIEW, values=form_values(None, ""), view_id=view["id"])
+    assert bad.json()["response_action"] == "errors"
+    good = player.submit_view("U0ANN", callback_id=ub.FORM_VIEW, values=form_values("identified", "Index rebuild stuck"), view_id=view["id"])
+    assert good.status == 200
+    api.wait_for(lambda a: "*Latest update*\\nIdentified" in str(a.workspace.message("C0ANNOUNCE", announcement["ts"])["blocks"]))
+    # One edit, for the accepted form; the one sent back with errors changed nothing.
+    edits = [c for c in api.calls_to("chat.update")[edits_before:] if c.params["channel"] == "C0ANNOUNCE"]
+    assert len(edits) == 1

@@ -364,6 +364,11 @@ def _record_entry(entries: GroupCommit[CommandEntry, bool], command: cmd.Entry, 
     return Reply(f":memo: *{kind_label(command.kind)}* recorded: {safe(command.text)}", in_channel=True)
 
 
+def update_form_command_id(view: dict[str, Any]) -> str:
+    """The update form's submissions are keyed by their view: a double-click records once."""
+    return f"view:{view.get('id')}"
+
+
 def submit_update_form(
     session_factory: Any, view: dict[str, Any], *, user_id: str, now: datetime, settings: Settings, client: WebClient | None
 ) -> tuple[dict[str, str] | None, str | None]:
@@ -392,7 +397,7 @@ def submit_update_form(
             return {"summary": "This incident is closed (or gone), so it takes no more updates."}, None
         posted = updates.post_update(
             session, incident=incident, status=status, summary=summary, next_minutes=next_minutes,
-            user_id=user_id, command_id=f"view:{view.get('id')}", now=now, settings=settings,
+            user_id=user_id, command_id=update_form_command_id(view), now=now, settings=settings,
         )
         if posted is None:
             return None, None

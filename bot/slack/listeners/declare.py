@@ -125,8 +125,8 @@ def announce_after_command(command: dict[str, Any], client: WebClient, scribe: S
     """After a command that changes what the announcement shows: edit it (and post the
     closing line on resolve or close). `start` announces the incident it started."""
     parsed = cmd.parse_command(command.get("text", "") or "")
-    if isinstance(parsed, cmd.UsageError):
-        return
+    if isinstance(parsed, (cmd.UsageError, cmd.UpdateForm)):
+        return  # nothing changed (`/incident update` alone only opens the form)
     if isinstance(parsed, cmd.AssignRole) and parsed.role != "lead":
         return
     if isinstance(parsed, cmd.Moment) and parsed.kind not in ("started", "resolved"):

@@ -9,7 +9,9 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot.models import Incident
+from sqlalchemy import select
+
+from bot.models import Incident, TimelineEntry
 from bot.services import announcements, slash
 from bot.slack.app import Scribe
 from bot.slack.blocks import updates as ub
@@ -52,8 +54,12 @@ def form_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], client:
 
 
 def announce_after_form(view: dict[str, Any], client: WebClient, scribe: Scribe) -> None:
-    """After the ack: the announcement shows the new status (and, for resolved, closes)."""
-    incident_id = ub.submitted_update(view)[0]
+    """After the ack: the announcement shows the new status (and, for resolved, closes).
+    Only when the form recorded an update; one sent back with errors changed nothing."""
+    with scribe.transaction() as session:
+        incident_id = session.scalars(
+            select(TimelineEntry.incident_id).where(TimelineEntry.command_id == slash.update_form_command_id(view))
+        ).first()
     if incident_id is not None:
         announcements.refresh(scribe.session_factory, client, settings=scribe.settings, incident_id=incident_id, now=scribe.now())
 
