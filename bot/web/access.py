@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 
 from slack_sdk import WebClient
 
+from bot.models import Incident
 from bot.slack.io.channels import ChannelLookupFailed, channel_is_private, channel_members
 from bot.slack.io.identity import UserLookupFailed, user_is_active
 
@@ -57,11 +58,11 @@ class Access:
         self._members: TTLCache[tuple[str, str], frozenset[str]] = TTLCache(MEMBERS_TTL, clock)
         self._active: TTLCache[tuple[str, str], bool] = TTLCache(ACTIVE_TTL, clock)
 
-    def incident_is_private(self, incident: Any) -> bool:
+    def incident_is_private(self, incident: Incident) -> bool:
         """The ONE place that decides whether an incident is private: its own flag (set when it
         was started or declared), else its channel as Slack says now (a channel made private
         later, an incident recorded before the flag existed)."""
-        if getattr(incident, "is_private", False):
+        if incident.is_private:
             return True
         key = (incident.team_id, incident.channel_id)
         known = self._privacy.get(key)
