@@ -45,6 +45,23 @@ class UTCDateTime(TypeDecorator[datetime]):
         # SQLite stores text; dropping tzinfo keeps the stored form uniform and sortable.
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
+    def bind_processor(self, dialect: Any) -> Any:
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        # The same text SQLAlchemy's own chain makes (process_bind_param, then SQLite's
+        # DATETIME format "YYYY-MM-DD HH:MM:SS.ffffff"; tests/test_models.py compares the
+        # two), in one C call: the chain took 3.5 µs a value, and every captured message has
+        # two, written while the whole batch waits for its commit (bot.groupcommit).
+        def to_sqlite_text(value: datetime | None) -> str | None:
+            if value is None:
+                return None
+            if not isinstance(value, datetime) or value.tzinfo is None:
+                return super(UTCDateTime, self).bind_processor(dialect)(value)  # type: ignore[no-any-return, misc]
+            return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+        return to_sqlite_text
+
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is None:
             return None
