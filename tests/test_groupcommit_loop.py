@@ -94,6 +94,63 @@ def test_items_arriving_while_a_write_is_under_way_make_the_next_batch() -> None
     assert batches == [[0, 1, 2], [3, 4]]
 
 
+async def submit_after_rounds(writer: GroupCommit[int, int], n: int, rounds: int) -> Any:
+    """Submit `n` from a greenlet after `rounds` turns of the loop, as a request does that was
+    read from the socket together with others but reaches the listener a little later."""
+    for _ in range(rounds):
+        await asyncio.sleep(0)
+    return await greenlet_spawn(writer.submit, n)
+
+
+def written_on_loop(batches: list[list[int]]) -> GroupCommit[int, int]:
+    async def write_on_loop(batch: Sequence[int]) -> list[int]:
+        batches.append(list(batch))
+        await asyncio.sleep(0)
+        return [n * 10 for n in batch]
+
+    return GroupCommit(lambda batch: None, write_on_loop=write_on_loop)
+
+
+def test_items_reaching_submit_a_few_loop_rounds_after_the_first_join_its_batch() -> None:
+    batches: list[list[int]] = []
+    writer = written_on_loop(batches)
+
+    async def main() -> list[Any]:
+        return list(await asyncio.gather(*(submit_after_rounds(writer, n, rounds=n) for n in range(4))))
+
+    assert asyncio.run(main()) == [0, 10, 20, 30]
+    assert batches == [[0, 1, 2, 3]]
+
+
+def test_a_lone_item_is_written_after_one_quiet_round_and_a_later_one_makes_its_own_batch() -> None:
+    batches: list[list[int]] = []
+    writer = written_on_loop(batches)
+
+    async def main() -> list[Any]:
+        # Item 1 comes well after the gathering for item 0 has seen a round bring nothing.
+        return list(await asyncio.gather(submit_after_rounds(writer, 0, rounds=0), submit_after_rounds(writer, 1, rounds=10)))
+
+    assert asyncio.run(main()) == [0, 10]
+    assert batches == [[0], [1]]
+
+
+def test_a_steady_stream_cannot_hold_a_batch_back_beyond_the_gathering_bound() -> None:
+    from bot.groupcommit import GATHER_ROUNDS
+
+    batches: list[list[int]] = []
+    writer = written_on_loop(batches)
+    count = 5 * GATHER_ROUNDS
+
+    async def main() -> list[Any]:
+        # A new item every round, for far longer than the gathering may wait.
+        return list(await asyncio.gather(*(submit_after_rounds(writer, n, rounds=n) for n in range(count))))
+
+    assert asyncio.run(main()) == [n * 10 for n in range(count)]
+    assert [n for batch in batches for n in batch] == list(range(count))  # each once, in order
+    assert len(batches[0]) == GATHER_ROUNDS + 1  # the first item and one per round gathered
+    assert len(batches) > 1
+
+
 @pytest.mark.parametrize("on_loop", [False, True], ids=["writer thread", "write_on_loop"])
 def test_a_failing_item_fails_only_its_own_request(on_loop: bool) -> None:
     batches: list[list[int]] = []

@@ -108,7 +108,7 @@ def batch_statements(
     """The statements that insert `rows` (see insert_batch_into_open_incidents): SQL in the
     driver's own paramstyle, and its parameters."""
     if dialect.name == "postgresql":
-        payload = json.dumps(list(rows), default=_json_value, separators=(",", ":"))
+        payload = _BATCH_JSON.encode(list(rows))
         return [(_batch_sql(dialect, columns, conflict, returning, 0), (payload,))]
     convert = _bind_conversions(dialect, columns)
     statements = []
@@ -127,6 +127,11 @@ def _json_value(value: Any) -> str:
     if isinstance(value, datetime):
         return value.isoformat()  # aware UTC, microseconds kept: PostgreSQL reads it exactly
     raise TypeError(f"can't send a {type(value).__name__} as JSON")
+
+
+# Built once: json.dumps with options builds a new encoder on every call, which cost about a
+# fifth of encoding a batch of six messages.
+_BATCH_JSON = json.JSONEncoder(default=_json_value, separators=(",", ":"))
 
 
 @lru_cache(maxsize=8)
