@@ -10,7 +10,9 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import select
 
+from bot.markup import neutralize_mentions
 from bot.models import EntryRevision, TimelineEntry
+from bot.services.curation import STALE
 from bot.services.export import export_incident
 from bot.services.incidents import latest_incident
 from bot.slack.blocks import curation as cb
@@ -185,7 +187,7 @@ def test_timeline_lists_entries_with_a_menu_each(capp, clock) -> None:  # type: 
     finding = sections[1]
     assert finding["text"]["text"] == "`11-23 10:00:00` *Finding* — <@U0ANN>: pool exhausted"
     found = entry(capp, kind="finding")
-    assert [o["value"] for o in finding["accessory"]["options"]] == [f"edit:{found.id}:1", f"hide:{found.id}", f"delete:{found.id}"]
+    assert [o["value"] for o in finding["accessory"]["options"]] == [f"edit:{found.id}:1", f"hide:{found.id}", f"delete:{found.id}:1"]
     # A captured message can't be deleted from here (delete it in Slack); the declaration neither.
     assert [o["text"]["text"] for o in sections[2]["accessory"]["options"]] == ["Edit", "Hide from the postmortem"]
     assert [o["text"]["text"] for o in sections[0]["accessory"]["options"]] == ["Edit", "Hide from the postmortem"]
@@ -199,6 +201,15 @@ def test_timeline_stays_within_50_blocks() -> None:
     assert blocks[1]["elements"][0]["text"].startswith("The 72 older entries are left out here")
     assert blocks[-1]["block_id"] == "entry:120" and blocks[2]["block_id"] == "entry:73"
     assert text.count("\n• ") == 120
+
+
+def test_the_delete_confirmation_quotes_a_long_entry_within_slacks_limits() -> None:
+    modal = cb.delete_modal(entry_id=7, version=3, label="Note", author=None, text="x" * 5000 + "\nlast", at=datetime(2026, 11, 23, 10, tzinfo=UTC), zone=UTC)
+    quote = modal["blocks"][1]["text"]["text"]
+    assert len(quote) <= 3000 and quote.startswith("> xxx") and quote.endswith("…")
+    assert modal["blocks"][0]["elements"][0]["text"] == "*Note* by unknown at 2026-11-23 10:00 UTC"
+    assert json.loads(modal["private_metadata"]) == {"e": 7, "v": 3}
+    assert cb.delete_modal(entry_id=7, version=1, label="Note", author="U1", text="", at=datetime(2026, 11, 23, 10, tzinfo=UTC), zone=UTC)["blocks"][1]["text"]["text"] == "> _(no text)_"
 
 
 def test_editing_a_mistyped_detected_time_recomputes_ttd_and_shows_in_the_draft(capp, clock) -> None:  # type: ignore[no-untyped-def]
@@ -258,6 +269,11 @@ def test_only_author_lead_or_starter_may_correct(capp, clock) -> None:  # type: 
     menu(capp, "U0DAN", f"edit:{hypothesis.id}:1")
     capp.api.wait_for(lambda api: len(api.ephemerals) >= 2)
     assert "can edit this entry." in ephemerals(capp)[-1]
+    # Refused before any confirmation opens.
+    menu(capp, "U0DAN", f"delete:{hypothesis.id}:1")
+    capp.api.wait_for(lambda api: len(api.ephemerals) >= 3)
+    assert ephemerals(capp)[-1].endswith("(<@U0ANN>) can delete this entry.")
+    assert [c for c in capp.api.calls_to("views.open") if c.ok] == []
     assert entry(capp, kind="hypothesis").hidden is False
     for user in ("U0CHI", "U0BOB"):
         menu(capp, user, f"hide:{hypothesis.id}" if user == "U0CHI" else f"show:{hypothesis.id}")
@@ -273,7 +289,10 @@ def test_anyone_may_correct_with_privileged_actions_anyone(database_url, slack, 
         cmd(running, "start Checkout errors")
         cmd(running, "note typo here", user="U0ANN")
         note = entry(running, kind="note")
-        menu(running, "U0CHI", f"delete:{note.id}")
+        menu(running, "U0CHI", f"delete:{note.id}:1")
+        _, view_id = last_view(running, cb.DELETE_VIEW)
+        done = running.player.submit_view("U0CHI", callback_id=cb.DELETE_VIEW, view_id=view_id, values={})
+        assert done.json()["view"]["blocks"][0]["text"]["text"] == ":white_check_mark: Entry deleted (INC-1)."
         assert entry(running, kind="note").deleted_at is not None
     finally:
         running.stop()
@@ -295,28 +314,77 @@ def test_hidden_entries_leave_the_draft_but_stay_in_the_export_marked(capp, cloc
     assert [o["text"]["text"] for o in line["accessory"]["options"]][1] == "Show again"
 
 
+def confirm_delete(app, user):  # type: ignore[no-untyped-def]
+    """Press Delete on the confirmation the menu opened last; what the form turned into."""
+    _, view_id = last_view(app, cb.DELETE_VIEW)
+    reply = app.player.submit_view(user, callback_id=cb.DELETE_VIEW, view_id=view_id, values={})
+    assert reply.status == 200, reply.body
+    answer = reply.json()
+    assert answer["response_action"] == "update"
+    return answer["view"]["title"]["text"], answer["view"]["blocks"][0]["text"]["text"]
+
+
+def ask_to_delete_a_note(app, text):  # type: ignore[no-untyped-def]
+    """Start an incident, note `text`, choose Delete on it: (the entry, the form opened, its view id)."""
+    cmd(app, "start Checkout errors")
+    cmd(app, f"note {text}")
+    note = entry(app, kind="note")
+    menu(app, "U0ANN", f"delete:{note.id}:1")
+    view, view_id = last_view(app, cb.DELETE_VIEW)
+    return note, view, view_id
+
+
+def test_delete_asks_first_quoting_the_entry_and_nothing_goes_until_confirmed(capp, clock) -> None:  # type: ignore[no-untyped-def]
+    note, view, _ = ask_to_delete_a_note(capp, "restarted <@U0BOB> by mistake\nsecond line")
+    assert (view["title"]["text"], view["submit"]["text"], view["close"]["text"]) == ("Delete timeline entry?", "Delete", "Cancel")
+    assert json.loads(view["private_metadata"]) == {"e": note.id, "v": 1}
+    assert view["blocks"][0]["elements"][0]["text"] == "*Note* by <@U0ANN> at 2026-11-23 11:00 Europe/Berlin"  # in her own zone
+    # Quoted line by line, with the mention shown but not pinging anyone.
+    assert view["blocks"][1]["text"]["text"] == f"> restarted {neutralize_mentions('<@U0BOB>')} by mistake\n> second line"
+    # Cancel (or just closing the form) sends nothing: the entry is untouched.
+    assert entry(capp, id=note.id).deleted_at is None and entry(capp, id=note.id).text.startswith("restarted")
+    assert capp.api.ephemerals == []
+
+
+def test_a_confirmation_left_open_while_the_entry_is_edited_deletes_nothing(capp, clock) -> None:  # type: ignore[no-untyped-def]
+    note, _, delete_view = ask_to_delete_a_note(capp, "disk full on db-1")
+    menu(capp, "U0ANN", f"edit:{note.id}:1")
+    _, edit_view = last_view(capp, cb.EDIT_VIEW)
+    saved = capp.player.submit_view("U0ANN", callback_id=cb.EDIT_VIEW, view_id=edit_view, values={"text": "disk full on db-2", "at": "10:00"})
+    assert saved.status == 200 and saved.body in (b"", "")
+    reply = capp.player.submit_view("U0ANN", callback_id=cb.DELETE_VIEW, view_id=delete_view, values={})
+    answer = reply.json()
+    assert (answer["response_action"], answer["view"]["title"]["text"]) == ("update", "Not deleted")
+    assert answer["view"]["blocks"][0]["text"]["text"] == f":x: {STALE}"
+    assert (entry(capp, id=note.id).text, entry(capp, id=note.id).deleted_at) == ("disk full on db-2", None)
+
+
 def test_delete_keeps_a_tombstone_and_a_deleted_milestone_gives_back_the_earlier_time(capp, clock) -> None:  # type: ignore[no-untyped-def]
     cmd(capp, "start Checkout errors")
     cmd(capp, "mitigated at 09:40 UTC rollback")
     cmd(capp, "mitigated at 09:50 UTC typo")
     assert export(capp)["incident"]["mitigated_at"] == "2026-11-23T09:50:00Z"
     typo = entry(capp, kind="mitigated", text="typo")
-    menu(capp, "U0ANN", f"delete:{typo.id}")
-    capp.api.wait_for(lambda api: api.ephemerals)
-    assert ephemerals(capp)[-1].startswith(":white_check_mark: Entry deleted (INC-1).")
+    menu(capp, "U0ANN", f"delete:{typo.id}:1")
+    assert entry(capp, id=typo.id).deleted_at is None  # only asked so far
+    title, text = confirm_delete(capp, "U0ANN")
+    assert (title, text) == ("Entry deleted", ":white_check_mark: Entry deleted (INC-1).")
     gone = entry(capp, id=typo.id)
     assert (gone.text, gone.deleted_at is not None) == (None, True)
     assert export(capp)["incident"]["mitigated_at"] == "2026-11-23T09:40:00Z"
     assert "typo" not in json.dumps(export(capp))
-    # A captured message can't be deleted from the menu.
+    # A captured message can't be deleted from the menu: refused at once, no form opens.
+    opened = len(capp.api.calls_to("views.open"))
     ts = capp.player.say("U0ANN", "C0INC", "hello")
-    menu(capp, "U0ANN", f"delete:{entry(capp, ts=ts).id}")
-    capp.api.wait_for(lambda api: len(api.ephemerals) >= 2)
+    menu(capp, "U0ANN", f"delete:{entry(capp, ts=ts).id}:1")
+    capp.api.wait_for(lambda api: api.ephemerals)
     assert ephemerals(capp)[-1].startswith(":x: A captured message is removed by deleting it in Slack")
-    # Deleting again: it's gone.
-    menu(capp, "U0ANN", f"delete:{typo.id}")
-    capp.api.wait_for(lambda api: len(api.ephemerals) >= 3)
+    # Deleting again: it's gone, whether from the menu or from a second confirmation left open.
+    menu(capp, "U0ANN", f"delete:{typo.id}:1")
+    capp.api.wait_for(lambda api: len(api.ephemerals) >= 2)
     assert ephemerals(capp)[-1] == ":x: That timeline entry was deleted meanwhile; nothing was changed."
+    assert len(capp.api.calls_to("views.open")) == opened
+    assert confirm_delete(capp, "U0ANN") == ("Not deleted", ":x: That timeline entry was deleted meanwhile; nothing was changed.")
 
 
 def test_a_message_in_a_thread_is_edited_text_only_and_a_slack_edit_makes_the_open_form_stale(capp, clock) -> None:  # type: ignore[no-untyped-def]

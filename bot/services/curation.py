@@ -284,15 +284,22 @@ def set_hidden(session: Session, *, entry_id: int, version: int | None, team_id:
     return Outcome(entry.id, entry.incident.ref, entry.incident.channel_id, summary)
 
 
-def delete_entry(session: Session, *, entry_id: int, team_id: str, user_id: str, rule: str, now: datetime) -> Outcome:
-    """Delete a command entry, leaving a tombstone (like a deleted message: the text goes)."""
-    entry = entry_for_change(session, entry_id=entry_id, version=None, team_id=team_id)
+def require_deletable(entry: TimelineEntry, user_id: str, *, rule: str) -> None:
+    """Refuse, with what to do instead, an entry that can't be deleted or a person who may not.
+    Asked before the confirmation opens, and again when it is confirmed."""
     if entry.source != "command" or entry.ts is not None:
         raise ScribeError("A captured message is removed by deleting it in Slack; here you can hide it from the postmortem instead.")
     if entry.kind in ("declared", "closed", "action"):
         what = {"declared": "the declaration", "closed": "the close", "action": "an action item's entry"}[entry.kind]
         raise ScribeError(f"You can't delete {what}; edit its text or hide it from the postmortem instead.")
     _require_may(entry, user_id, rule, "delete")
+
+
+def delete_entry(session: Session, *, entry_id: int, version: int | None, team_id: str, user_id: str, rule: str, now: datetime) -> Outcome:
+    """Delete a command entry, leaving a tombstone (like a deleted message: the text goes).
+    `version` is the one the confirmation showed: an entry changed since is not deleted."""
+    entry = entry_for_change(session, entry_id=entry_id, version=version, team_id=team_id)
+    require_deletable(entry, user_id, rule=rule)
     incident = entry.incident
     metrics_changed = False
     moment = moment_of(entry)

@@ -1,5 +1,5 @@
 """Pure Block Kit builders for curating the timeline: the `/incident timeline` list with a
-menu per entry, the Edit form, and the "Add to timeline" form.
+menu per entry, the Edit form, the Delete confirmation, and the "Add to timeline" form.
 
 Forms carry what they are about in `private_metadata` as JSON: the entry id and the
 version it showed (`{"e": 12, "v": 3}`), so a save on a stale version can be refused.
@@ -17,6 +17,7 @@ from bot.services.curation import MARK_KINDS, MARK_LABELS, TEXT_LIMIT
 
 ENTRY_MENU = "timeline_entry_menu"  # the overflow menu's action_id
 EDIT_VIEW = "timeline_edit_entry"
+DELETE_VIEW = "timeline_delete_entry"
 MARK_VIEW = "add_to_timeline_form"
 SHORTCUT = "add_to_timeline"  # the message shortcut's callback_id (manifest.yml)
 MAX_MESSAGE_BLOCKS = 50
@@ -53,7 +54,7 @@ def entry_menu(line: EntryLine) -> dict[str, Any]:
     options = [_option("Edit", f"edit:{line.id}:{line.version}")]
     options.append(_option("Show again", f"show:{line.id}") if line.hidden else _option("Hide from the postmortem", f"hide:{line.id}"))
     if line.deletable:
-        options.append(_option("Delete", f"delete:{line.id}"))
+        options.append(_option("Delete", f"delete:{line.id}:{line.version}"))
     return {"type": "overflow", "action_id": ENTRY_MENU, "options": options}
 
 
@@ -137,6 +138,37 @@ def edit_modal(*, entry_id: int, version: int, label: str, author: str | None, t
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": "A message keeps its own time in Slack; only its text can be corrected here."}]})
     return {"type": "modal", "callback_id": EDIT_VIEW, "private_metadata": metadata(entry_id, version),
             "title": _plain("Edit timeline entry"), "submit": _plain("Save"), "close": _plain("Cancel"), "blocks": blocks}
+
+
+# Slack's limit for a section's text; the quoted entry is cut well within it.
+QUOTE_LIMIT = 2800
+
+
+def delete_modal(*, entry_id: int, version: int, label: str, author: str | None, text: str, at: datetime, zone: tzinfo) -> dict[str, Any]:
+    """"Delete this entry?", quoting it: a delete can't be undone from Slack, so it is asked first."""
+    who = f"<@{author}>" if author else "unknown"
+    quoted = neutralize_mentions(text) if text else "_(no text)_"
+    if len(quoted) > QUOTE_LIMIT:
+        quoted = quoted[: QUOTE_LIMIT - 1] + "…"
+    quote = "\n".join(f"> {line}" for line in quoted.split("\n"))
+    return {
+        "type": "modal", "callback_id": DELETE_VIEW, "private_metadata": metadata(entry_id, version),
+        "title": _plain("Delete timeline entry?"), "submit": _plain("Delete"), "close": _plain("Cancel"),
+        "blocks": [
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"*{label}* by {who} at {local_time_text(at, zone)}"}]},
+            {"type": "section", "text": {"type": "mrkdwn", "text": quote}},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": (
+                "Its text goes from the timeline, the postmortem and the exports, with its earlier versions; "
+                "that it was deleted, and by whom, stays. To keep it but leave it out of the postmortem, "
+                "choose *Hide from the postmortem* instead.")}]},
+        ],
+    }
+
+
+def notice_modal(title: str, text: str) -> dict[str, Any]:
+    """What a form turns into once it is done or refused (`response_action: update`)."""
+    return {"type": "modal", "title": _plain(title[:24]), "close": _plain("Close"),
+            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text[:SECTION_LIMIT]}}]}
 
 
 def submitted_edit(view: dict[str, Any]) -> tuple[str, str | None]:

@@ -107,7 +107,7 @@ def announce_mark(body: dict[str, Any], view: dict[str, Any], client: WebClient,
 
 
 def entry_menu(ack: Ack, body: dict[str, Any], action: dict[str, Any], context: BoltContext, client: WebClient, respond: Respond, scribe: Scribe) -> None:
-    """Edit opens its form at once (the trigger lasts 3 s); the others change the entry here."""
+    """Edit and Delete open their forms at once (the trigger lasts 3 s); Hide and Show change the entry here."""
     ack()
     parsed = cb.parse_menu_value(str((action.get("selected_option") or {}).get("value") or ""))
     user_id = body["user"]["id"]
@@ -118,6 +118,18 @@ def entry_menu(ack: Ack, body: dict[str, Any], action: dict[str, Any], context: 
     choice, entry_id, version = parsed
     settings = scribe.settings
     try:
+        if choice == "delete":
+            # Asked first, in a form quoting the entry; the form's Delete does it (delete_submitted).
+            with scribe.transaction() as session:
+                entry = curation.entry_for_change(session, entry_id=entry_id, version=None, team_id=team_id)
+                curation.require_deletable(entry, user_id, rule=settings.privileged_actions)
+                zone = people.timezone_of(session, deadline_client(client), team_id=team_id, user_id=user_id, now=scribe.now()) or settings.timezone
+                modal = cb.delete_modal(entry_id=entry.id, version=entry.version or 1, label=kind_label(entry.kind),
+                                        author=entry.author, text=entry.text or "", at=entry.at, zone=zone)
+            problem = views.open_modal(client, body["trigger_id"], modal)
+            if problem:
+                _private(respond, f":x: {problem}")
+            return
         if choice == "edit":
             with scribe.transaction() as session:
                 entry = curation.entry_for_change(session, entry_id=entry_id, version=None, team_id=team_id)
@@ -133,17 +145,31 @@ def entry_menu(ack: Ack, body: dict[str, Any], action: dict[str, Any], context: 
                 _private(respond, f":x: {problem}")
             return
         with scribe.transaction() as session:
-            if choice == "delete":
-                outcome = curation.delete_entry(session, entry_id=entry_id, team_id=team_id, user_id=user_id, rule=settings.privileged_actions, now=scribe.now())
-            else:
-                outcome = curation.set_hidden(session, entry_id=entry_id, version=version, team_id=team_id, hidden=choice == "hide",
-                                              user_id=user_id, rule=settings.privileged_actions, now=scribe.now())
+            outcome = curation.set_hidden(session, entry_id=entry_id, version=version, team_id=team_id, hidden=choice == "hide",
+                                          user_id=user_id, rule=settings.privileged_actions, now=scribe.now())
             entry = session.get(TimelineEntry, entry_id)
             extra = _metrics_line(entry) if entry is not None and outcome.metrics_changed else ""
     except ScribeError as error:
         _private(respond, f":x: {error}")
         return
     _private(respond, f":white_check_mark: Entry {outcome.summary} ({outcome.incident_ref}){extra}.")
+
+
+def delete_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext, scribe: Scribe) -> None:
+    """The confirmation's Delete: the form turns into the outcome (there is no field to put an error under)."""
+    entry_id, version = cb.read_metadata(view)
+    try:
+        if entry_id is None:
+            raise curation.EntryGone("This form doesn't say which entry it is for; nothing was deleted. Choose Delete again from `/incident timeline`.")
+        with scribe.transaction() as session:
+            outcome = curation.delete_entry(session, entry_id=entry_id, version=version, team_id=context.team_id or "",
+                                            user_id=body["user"]["id"], rule=scribe.settings.privileged_actions, now=scribe.now())
+            entry = session.get(TimelineEntry, entry_id)
+            extra = _metrics_line(entry) if entry is not None and outcome.metrics_changed else ""
+    except ScribeError as error:
+        ack(response_action="update", view=cb.notice_modal("Not deleted", f":x: {error}"))
+        return
+    ack(response_action="update", view=cb.notice_modal("Entry deleted", f":white_check_mark: Entry {outcome.summary} ({outcome.incident_ref}){extra}."))
 
 
 def edit_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext, client: WebClient, scribe: Scribe) -> None:
@@ -191,3 +217,4 @@ def register(app: App) -> None:
     app.view(cb.MARK_VIEW)(ack=mark_submitted, lazy=[reports_failure(announce_mark)])
     app.action(cb.ENTRY_MENU)(entry_menu)
     app.view(cb.EDIT_VIEW)(ack=edit_submitted, lazy=[reports_failure(announce_edit)])
+    app.view(cb.DELETE_VIEW)(delete_submitted)
