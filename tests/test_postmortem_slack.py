@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -390,10 +391,13 @@ def test_add_action_item_button_on_the_summary_adds_an_item_that_the_next_draft_
     assert len(app.api.calls_to("views.open")) == 1
     view = opened_view(app.api)
     assert (view["callback_id"], view["private_metadata"]) == ("followup_add_item", "1")
+    # This app runs on the real clock, so the due date is a month from today: a fixed date
+    # would one day be in the past and be refused.
+    due = (datetime.now(UTC) + timedelta(days=30)).date().isoformat()
     reply = app.player.submit_view("U0CHI", callback_id="followup_add_item", values={
         "text": "Release DB connections on the error path",
         "owner": {"owner": {"type": "users_select", "selected_user": "U0BOB"}},
-        "due": "2026-12-04",
+        "due": due,
         "priority": {"priority": {"type": "static_select", "selected_option": {"value": "p1"}}},
     })
     assert (reply.status, reply.body) == (200, "")
@@ -402,4 +406,4 @@ def test_add_action_item_button_on_the_summary_adds_an_item_that_the_next_draft_
     published(app.api, uploads=2)
     md = versions(app)[-1].markdown
     assert "Release DB connections on the error path" in md
-    assert "| bob |" in md and "2026-12-04" in md
+    assert "| bob |" in md and due in md

@@ -15,6 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -222,8 +223,9 @@ def test_commands_burst_redelivery_disconnect_health_and_sigterm(database_url: s
         refused = sim.socket.wait_for_ack(sim.interactive())
         assert refused.payload is not None and refused.payload["response_action"] == "errors"
         assert refused.payload["errors"]["due"].startswith("'frday' is not a due date I understand")
+        in_a_month = (datetime.now(UTC) + timedelta(days=30)).date().isoformat()  # scribe run keeps real time
         sim.player.submit_view("U0BOB", callback_id=fb.ADD_VIEW, view_id=view_id,
-                               values={"text": "Alert on socket silence", "owner": owner, "due": "2026-12-24"})
+                               values={"text": "Alert on socket silence", "owner": owner, "due": in_a_month})
         assert sim.socket.wait_for_ack(sim.interactive()).payload is None
         with engine.connect() as connection:
             assert connection.execute(select(ActionItem.text)).scalars().all() == ["Alert on socket silence"]
