@@ -113,6 +113,44 @@ def test_an_expired_session_is_refused(web) -> None:  # type: ignore[no-untyped-
     assert b.get("/").status == 200
 
 
+def sign_out_key(page_html: str) -> str:
+    match = re.search(r'<form class="sign-out" method="post" action="/logout"><input type="hidden" name="key" value="([^"]+)">', page_html)
+    assert match, page_html
+    return match.group(1)
+
+
+def test_sign_out_is_a_post_from_the_button_and_a_link_or_forged_post_signs_nobody_out(web) -> None:  # type: ignore[no-untyped-def]
+    b = signed_in(web)
+    key = sign_out_key(b.get("/").text)
+    other_key = sign_out_key(signed_in(web, "U0BOB").get("/").text)
+    assert key != other_key  # a new key for every sign-in
+    link = b.get("/logout")
+    assert (link.status, link.headers["Allow"]) == (405, "POST")
+    assert "Sign out with the button" in link.text and "use the Sign out button at the top of the page" in link.text
+    for forged in ({}, {"key": "guess"}, {"key": other_key}):
+        refused = b.post("/logout", forged)
+        assert refused.status == 403 and "you are still signed in" in refused.text, forged
+        assert not any(c.startswith("scribe_session=") for c in refused.set_cookies)
+    assert b.get("/").status == 200  # still signed in after all of that
+    done = b.post("/logout", {"key": key})
+    assert done.status == 200 and "You are signed out of Incident Scribe." in done.text
+    assert any(c.startswith("scribe_session=") and "Max-Age=0" in c for c in done.set_cookies)
+    assert (b.get("/").status, b.get("/").location) == (302, "/login?next=%2F")
+    # Signed out already, or never signed in: the button just says so.
+    assert b.post("/logout", {}).status == 200
+    assert b.get("/logout").status == 405 and "You are not signed in." in b.get("/logout").text
+
+
+def test_a_session_signed_before_sessions_had_a_key_can_still_sign_out(web) -> None:  # type: ignore[no-untyped-def]
+    from itsdangerous import URLSafeTimedSerializer
+
+    b = browser_for(web)
+    b.cookies["scribe_session"] = URLSafeTimedSerializer(WEB_SECRET, salt="scribe.web.session").dumps({"u": "U0ANN", "t": "T0SIM", "n": "Ann Lee"})
+    assert b.get("/").status == 200
+    assert b.post("/logout", {}).status == 200
+    assert b.get("/").status == 302
+
+
 def test_forged_expired_and_replayed_state_are_refused(web) -> None:  # type: ignore[no-untyped-def]
     web.api.openid.sign_in_as(web.api.workspace, "U0ANN")
     b = browser_for(web)

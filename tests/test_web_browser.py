@@ -128,3 +128,13 @@ def test_sign_in_list_open_an_incident_and_be_refused_a_private_one(driver, data
         assert driver.find_element(By.ID, "title").text == "INC-2: Payroll export leaked"
         assert driver.execute_script("return document.getElementById('chart').naturalWidth") > 0
         assert driver.execute_script("return typeof window.__pwned") == "undefined"
+
+        # Signing out is the header's button (a POST): the session goes, and pages ask to sign in again.
+        sign_out = driver.find_element(By.ID, "sign-out")
+        assert (sign_out.text, sign_out.get_attribute("type")) == ("Sign out", "submit")
+        sign_out.click()
+        assert driver.current_url == base + "/logout"
+        assert "You are signed out of Incident Scribe." in driver.find_element(By.TAG_NAME, "main").text
+        assert driver.get_cookie("scribe_session") is None
+        driver.get(base + "/incidents/INC-2")
+        assert "/login" in driver.current_url and "Payroll" not in driver.page_source

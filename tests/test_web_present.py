@@ -30,8 +30,10 @@ def test_only_local_paths_are_followed_after_sign_in() -> None:
 
 def test_signed_values() -> None:
     signer = Signer("k" * 32, session_hours=12)
-    cookie = signer.session_cookie(WebSession("U1", "T1", "Ann"))
-    assert signer.read_session(cookie) == WebSession("U1", "T1", "Ann")
+    session = WebSession("U1", "T1", "Ann")
+    cookie = signer.session_cookie(session)
+    assert signer.read_session(cookie) == session  # the sign-out key too
+    assert len(session.key) >= 16 and session.key != WebSession("U1", "T1", "Ann").key
     assert signer.read_session(cookie + "x") is None
     assert Signer("j" * 32, session_hours=12).read_session(cookie) is None
     state, browser, login = signer.new_state("/x")

@@ -10,7 +10,7 @@ import socket
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from typing import Any
-from urllib.parse import parse_qs, urljoin, urlsplit
+from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 from tests.conftest import start_app
 
@@ -66,6 +66,13 @@ class Browser:
         self.cookies: dict[str, str] = {}
 
     def get(self, url: str, *, cookies: bool = True) -> Page:
+        return self.request("GET", url, cookies=cookies)
+
+    def post(self, url: str, fields: dict[str, str]) -> Page:
+        """Submit a form (application/x-www-form-urlencoded), as a browser does."""
+        return self.request("POST", url, body=urlencode(fields).encode(), content_type="application/x-www-form-urlencoded")
+
+    def request(self, method: str, url: str, *, cookies: bool = True, body: bytes | None = None, content_type: str | None = None) -> Page:
         full = urljoin(self.base_url + "/", url)
         parts = urlsplit(full)
         conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
@@ -73,9 +80,11 @@ class Browser:
         ours = full.startswith(self.base_url)
         if cookies and ours and self.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        if content_type:
+            headers["Content-Type"] = content_type
         path = parts.path + (f"?{parts.query}" if parts.query else "")
         try:
-            conn.request("GET", path, headers=headers)
+            conn.request(method, path, body=body, headers=headers)
             response = conn.getresponse()
             body = response.read()
         finally:

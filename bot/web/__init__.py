@@ -1,6 +1,7 @@
 """The read-only web view served by `scribe run` next to /slack/events (README: Web view).
 
-    /login, /auth/callback, /logout   Sign in with Slack (OpenID Connect)
+    /login, /auth/callback            Sign in with Slack (OpenID Connect)
+    POST /logout                      sign out (the form in every page's header)
     /                                 the workspace's incidents, filtered, paginated
     /incidents/<ref>                  one incident: metrics, phases, chart, key events,
                                       action items, postmortem, timeline by day
@@ -35,7 +36,8 @@ def register(
     router = web_app.router
     router.add_get("/login", view.login)
     router.add_get(CALLBACK_PATH, view.callback)
-    router.add_get("/logout", view.logout)
+    router.add_post("/logout", view.logout)
+    router.add_get("/logout", view.logout_page)
     router.add_get("/", view.incidents)
     router.add_get("/incidents/{ref}", view.incident)
     router.add_get("/incidents/{ref}/chart.png", view.chart)

@@ -213,15 +213,32 @@ class WebView:
         if not await self._run(self.access.user_active, who.team_id, who.user_id, strict=True):
             return self._refusal(403, "Account deactivated", "Your Slack account is deactivated, so you can't see incident records here.")
         response = _redirect(login.next_path)
-        session = WebSession(user_id=who.user_id, team_id=who.team_id, name=who.name)
+        session = WebSession(user_id=who.user_id, team_id=who.team_id, name=who.name)  # with a new random key
         self._set_cookie(response, SESSION_COOKIE, self.signer.session_cookie(session), max_age=self.signer.session_seconds)
         response.del_cookie(LOGIN_COOKIE, path="/auth")
         log.info("web sign-in: %s of %s", who.user_id, who.team_id)
         return response
 
     async def logout(self, request: web.Request) -> web.Response:
+        """POST, from the Sign out button: a link (GET) could sign people out from any page or
+        prefetch. The form carries the session's key, so another site can't forge it either."""
+        session = self.signer.read_session(request.cookies.get(SESSION_COOKIE))
+        if session is not None:
+            token = (await request.post()).get("key")
+            if not session.sign_out_allowed(token if isinstance(token, str) else None):
+                return self._refusal(403, "Not signed out", "This sign-out didn't come from the Sign out button of this page, "
+                                     "so you are still signed in. Use the Sign out button at the top of the page.", viewer=session)
         response = self._refusal(200, "Signed out", "You are signed out of Incident Scribe.", sign_in=True)
         response.del_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    async def logout_page(self, request: web.Request) -> web.Response:
+        """GET /logout: signing out is a POST (see logout); say how, with the button at hand."""
+        session = self.signer.read_session(request.cookies.get(SESSION_COOKIE))
+        message = ("To sign out, use the Sign out button at the top of the page." if session is not None
+                   else "You are not signed in.")
+        response = self._refusal(405, "Sign out with the button", message, viewer=session)
+        response.headers["Allow"] = "POST"
         return response
 
     # -- pages ---------------------------------------------------------------------------

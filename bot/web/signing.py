@@ -8,8 +8,9 @@ Single use of a state is enforced in the database (bot.web.data.spend_sign_in_st
 
 from __future__ import annotations
 
+import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -33,6 +34,14 @@ class WebSession:
     user_id: str
     team_id: str
     name: str
+    # Random per sign-in, inside the signed cookie; the Sign out form carries it back, so a
+    # sign-out can't be forged by another site (see sign_out_allowed).
+    key: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+
+    def sign_out_allowed(self, token: str | None) -> bool:
+        if not self.key:  # signed before sessions had a key; SameSite=Lax still keeps other sites out
+            return True
+        return hmac.compare_digest(self.key.encode(), (token or "").encode())
 
 
 def safe_next(path: str | None) -> str:
@@ -77,7 +86,7 @@ class Signer:
     # -- session cookie --------------------------------------------------------------
 
     def session_cookie(self, session: WebSession) -> str:
-        return self._session.dumps({"u": session.user_id, "t": session.team_id, "n": session.name})
+        return self._session.dumps({"u": session.user_id, "t": session.team_id, "n": session.name, "k": session.key})
 
     def read_session(self, cookie: str | None) -> WebSession | None:
         """The session, or None if there is none, it was tampered with, or it expired."""
@@ -89,4 +98,6 @@ class Signer:
             return None
         if not isinstance(payload, dict) or not all(isinstance(payload.get(k), str) for k in ("u", "t", "n")):
             return None
-        return WebSession(user_id=payload["u"], team_id=payload["t"], name=payload["n"])
+        key = payload.get("k")
+        # A cookie signed before sessions had a key reads as key "".
+        return WebSession(user_id=payload["u"], team_id=payload["t"], name=payload["n"], key=key if isinstance(key, str) else "")
