@@ -60,10 +60,17 @@ EVIL_POSTMORTEM = ("# Postmortem: injected\n\n<script>window.__pwned = 'postmort
 
 def test_sign_in_list_open_an_incident_and_be_refused_a_private_one(driver, database_url, slack, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
 
     from bot.db import make_engine, make_session_factory
     from bot.models import PostmortemVersion
     from bot.simulator.player import SlackPlayer
+
+    def arrived_at(url: str) -> None:
+        """A click starts a navigation (a link, a form, the sign-in redirects); wait until the
+        browser is at `url`, failing after 10 s."""
+        WebDriverWait(driver, 10).until(expected_conditions.url_to_be(url))
 
     slack.workspace.join("G0PRIV", "U0ANN")
     secret = "browser-" + uuid.uuid4().hex
@@ -89,14 +96,14 @@ def test_sign_in_list_open_an_incident_and_be_refused_a_private_one(driver, data
         driver.get(base + "/")
         assert "/login" in driver.current_url
         driver.find_element(By.ID, "sign-in").click()
-        assert driver.current_url == base + "/"
+        arrived_at(base + "/")
         table = driver.find_element(By.ID, "incidents").text
         assert "Checkout returns 502" in table and "Payroll" not in table
         cookie = driver.get_cookie("scribe_session")
         assert cookie is not None and cookie["httpOnly"] is True and cookie["sameSite"] == "Lax"
 
         driver.find_element(By.LINK_TEXT, "INC-1").click()
-        assert driver.current_url == base + "/incidents/INC-1"
+        arrived_at(base + "/incidents/INC-1")
         assert driver.find_element(By.ID, "title").text == "INC-1: Checkout returns 502"
         assert driver.execute_script("return document.getElementById('chart').complete && document.getElementById('chart').naturalWidth") > 0
         assert "<script>" in driver.find_element(By.CSS_SELECTOR, ".messages").text  # shown as text
@@ -124,7 +131,7 @@ def test_sign_in_list_open_an_incident_and_be_refused_a_private_one(driver, data
         slack.openid.sign_in_as(slack.workspace, "U0ANN")
         driver.get(base + "/incidents/INC-2")
         driver.find_element(By.ID, "sign-in").click()
-        assert driver.current_url == base + "/incidents/INC-2"
+        arrived_at(base + "/incidents/INC-2")
         assert driver.find_element(By.ID, "title").text == "INC-2: Payroll export leaked"
         assert driver.execute_script("return document.getElementById('chart').naturalWidth") > 0
         assert driver.execute_script("return typeof window.__pwned") == "undefined"
@@ -133,7 +140,7 @@ def test_sign_in_list_open_an_incident_and_be_refused_a_private_one(driver, data
         sign_out = driver.find_element(By.ID, "sign-out")
         assert (sign_out.text, sign_out.get_attribute("type")) == ("Sign out", "submit")
         sign_out.click()
-        assert driver.current_url == base + "/logout"
+        arrived_at(base + "/logout")
         assert "You are signed out of Incident Scribe." in driver.find_element(By.TAG_NAME, "main").text
         assert driver.get_cookie("scribe_session") is None
         driver.get(base + "/incidents/INC-2")
