@@ -34,6 +34,20 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+# How long a SQLite connection waits for another connection's write lock before failing
+# with "database is locked" (sqlite3's `timeout`).
+SQLITE_BUSY_TIMEOUT_SECONDS = 30
+
+# Set while this thread asks for SQLite's pooled connection without waiting for it
+# (see sqlite_connection_if_free).
+_asking_without_waiting = threading.local()
+
+
+class DatabaseBusy(Exception):
+    """The database can't be written right now without waiting: SQLite's one pooled
+    connection is in use, or another connection (another process) holds the write lock."""
+
+
 class _FairQueue(sqla_queue.Queue):  # type: ignore[type-arg]
     """The pool's queue, first come first served.
 
@@ -51,7 +65,8 @@ class _FairQueue(sqla_queue.Queue):  # type: ignore[type-arg]
         with self.mutex:
             if not self._waiters and not self._empty():
                 return self._get()
-            if not block:
+            # Not waiting: QueuePool then raises its TimeoutError at once.
+            if not block or getattr(_asking_without_waiting, "active", False):
                 raise sqla_queue.Empty()
             waiter: list[Any] = [threading.Event(), None]
             self._waiters.append(waiter)
@@ -94,7 +109,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         engine = create_engine(
             url,
             # A writer in another process makes us wait instead of failing with "database is locked".
-            connect_args={"timeout": 30, "check_same_thread": False},
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
             **pool_args,
         )
 
@@ -209,6 +224,41 @@ def autocommit_driver_connection(engine: Engine) -> Iterator[Any]:
                 driver.autocommit = False
         except Exception:  # a broken connection: make sure it is never handed out again
             pooled.invalidate()
+        pooled.close()
+
+
+@contextmanager
+def sqlite_connection_if_free(engine: Engine) -> Iterator[Any]:
+    """autocommit_driver_connection for a SQLite write that must not wait: for the message
+    writer on the server's event loop (bot.groupcommit), where waiting would stop every
+    request. Raises DatabaseBusy at once, before or instead of the statement, when a request
+    thread holds the pooled connection or another process holds the write lock; the caller
+    then writes from a thread, which waits its turn."""
+    import sqlite3
+
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    _asking_without_waiting.active = True
+    try:
+        pooled = engine.raw_connection()
+    except PoolTimeout:
+        raise DatabaseBusy("SQLite's connection is in use by a request thread") from None
+    finally:
+        _asking_without_waiting.active = False
+    driver = pooled.driver_connection
+    try:
+        driver.execute("PRAGMA busy_timeout = 0")
+        try:
+            yield driver
+        except sqlite3.OperationalError as error:
+            # SQLITE_BUSY or SQLITE_LOCKED (5, 6; extended codes keep them in the low byte):
+            # the statement failed whole, so nothing of it was written.
+            if getattr(error, "sqlite_errorcode", 0) & 0xFF in (5, 6):
+                raise DatabaseBusy("another connection holds SQLite's write lock") from None
+            raise
+        finally:
+            driver.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
+    finally:
         pooled.close()
 
 

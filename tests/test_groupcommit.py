@@ -3,6 +3,7 @@ and a failing item fails only its own caller."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Sequence
 from dataclasses import replace
@@ -12,7 +13,7 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import select
 
-from bot.db import autocommit_driver_connection, engine_of
+from bot.db import SQLITE_BUSY_TIMEOUT_SECONDS, DatabaseBusy, autocommit_driver_connection, engine_of, sqlite_connection_if_free
 from bot.groupcommit import GroupCommit
 from bot.services.incidents import SQLITE_ROWS_PER_STATEMENT
 from bot.models import Incident, TimelineEntry
@@ -294,3 +295,123 @@ def test_each_caller_gets_its_own_items_result_from_a_shared_write() -> None:
         thread.join(10)
     assert results == {n: f"stored {n}" for n in range(6)}
     assert batch_sizes == [1, 5]
+
+
+# -- SQLite: message batches written on the server's event loop ------------------------------------
+
+
+@pytest.fixture
+def sqlite_factory(tmp_path, sqlite_template):  # type: ignore[no-untyped-def]
+    import shutil
+
+    from bot.db import make_engine, make_session_factory
+
+    path = tmp_path / "loop.db"
+    shutil.copy(sqlite_template, path)
+    engine = make_engine(f"sqlite:///{path}")
+    yield make_session_factory(engine)
+    engine.dispose()
+
+
+def _where_inserts_run(monkeypatch) -> tuple[list[str], threading.Event]:  # type: ignore[no-untyped-def]
+    """The threads the batch statement is tried in, in order; and an Event set when the batch
+    is handed to a thread (which may then still wait for the connection or the lock)."""
+    threads: list[str] = []
+    handed_over = threading.Event()
+    real_insert, real_write = capture.insert_into_open_incidents, capture.write_messages
+
+    def insert(connection, dialect, rows):  # type: ignore[no-untyped-def]
+        threads.append(threading.current_thread().name)
+        return real_insert(connection, dialect, rows)
+
+    def write_messages_in_thread(engine, batch):  # type: ignore[no-untyped-def]
+        assert threading.current_thread() is not threading.main_thread()
+        handed_over.set()
+        return real_write(engine, batch)
+
+    monkeypatch.setattr(capture, "insert_into_open_incidents", insert)
+    monkeypatch.setattr(capture, "write_messages", write_messages_in_thread)
+    return threads, handed_over
+
+
+def test_on_sqlite_the_loop_writes_a_batch_itself_when_the_connection_is_free(sqlite_factory, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    _open(sqlite_factory, "C0INC")
+    threads, _ = _where_inserts_run(monkeypatch)
+    engine = engine_of(sqlite_factory)
+    asyncio.run(capture.write_messages_on_loop_sqlite(engine, [_message("C0INC", 1), _message("C0INC", 2)]))
+    assert threads == ["MainThread"]  # asyncio.run's loop: no thread took part
+    assert _stored(sqlite_factory) == [("C0INC", "1795000000.000001"), ("C0INC", "1795000000.000002")]
+    with autocommit_driver_connection(engine) as connection:  # waiting for locks again afterwards
+        assert connection.execute("PRAGMA busy_timeout").fetchone()[0] == SQLITE_BUSY_TIMEOUT_SECONDS * 1000
+
+
+def test_on_sqlite_a_batch_goes_to_a_thread_while_a_request_thread_holds_the_connection(sqlite_factory, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    _open(sqlite_factory, "C0INC")
+    threads, handed_over = _where_inserts_run(monkeypatch)
+    engine = engine_of(sqlite_factory)
+    holding, release = threading.Event(), threading.Event()
+
+    def request_thread() -> None:  # an edit's transaction, say, on SQLite's one pooled connection
+        with sqlite_factory.begin() as session:
+            session.execute(select(Incident.id)).all()
+            holding.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=request_thread, name="slack-request-1")
+    holder.start()
+    assert holding.wait(10)
+
+    async def main() -> bool:
+        write = asyncio.ensure_future(capture.write_messages_on_loop_sqlite(engine, [_message("C0INC", 1)]))
+        # The loop is free meanwhile: it can wait here for the batch to be handed over.
+        await asyncio.get_running_loop().run_in_executor(None, handed_over.wait, 10)
+        waited = not write.done()
+        release.set()
+        await write
+        return waited
+
+    assert asyncio.run(main()) is True
+    holder.join(10)
+    assert len(threads) == 1 and threads[0] != "MainThread"  # never tried on the loop: no connection to be had
+    assert _stored(sqlite_factory) == [("C0INC", "1795000000.000001")]
+
+
+def test_on_sqlite_a_batch_goes_to_a_thread_while_another_process_holds_the_write_lock(sqlite_factory, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    _open(sqlite_factory, "C0INC")
+    threads, handed_over = _where_inserts_run(monkeypatch)
+    engine = engine_of(sqlite_factory)
+    other = sqlite3.connect(engine.url.database, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # `scribe import`, say, writing from another process
+
+    async def main() -> bool:
+        write = asyncio.ensure_future(capture.write_messages_on_loop_sqlite(engine, [_message("C0INC", 1)]))
+        await asyncio.get_running_loop().run_in_executor(None, handed_over.wait, 10)
+        waited = not write.done()
+        other.execute("COMMIT")
+        await write
+        return waited
+
+    try:
+        assert asyncio.run(main()) is True
+    finally:
+        other.close()
+    # Tried on the loop without waiting, refused at once, then written by a thread that waited.
+    assert threads[0] == "MainThread" and len(threads) == 2 and threads[1] != "MainThread"
+    assert _stored(sqlite_factory) == [("C0INC", "1795000000.000001")]
+    with autocommit_driver_connection(engine) as connection:
+        assert connection.execute("PRAGMA busy_timeout").fetchone()[0] == SQLITE_BUSY_TIMEOUT_SECONDS * 1000
+
+
+def test_asking_for_sqlites_connection_without_waiting_raises_at_once_when_it_is_taken(sqlite_factory) -> None:  # type: ignore[no-untyped-def]
+    engine = engine_of(sqlite_factory)
+    with autocommit_driver_connection(engine):
+        with pytest.raises(DatabaseBusy, match="in use by a request thread"):
+            with sqlite_connection_if_free(engine):
+                raise AssertionError("got a connection that was taken")
+    with sqlite_connection_if_free(engine) as connection:  # free again: handed out
+        assert connection.execute("SELECT 1").fetchone() == (1,)
+    # A thread asking normally still waits its turn (the not-waiting mark is per thread).
+    with autocommit_driver_connection(engine) as connection:
+        assert connection.execute("SELECT 2").fetchone() == (2,)

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.config import Settings
 from bot.db import LoopConnection, engine_of, make_engine, make_session_factory, transaction
 from bot.groupcommit import GroupCommit
-from bot.services.capture import IncomingMessage, write_messages, write_messages_on_loop
+from bot.services.capture import IncomingMessage, write_messages, write_messages_on_loop, write_messages_on_loop_sqlite
 from bot.services.incidents import CommandEntry, write_command_entries
 from bot.slack.client import make_client
 
@@ -92,10 +92,15 @@ class Scribe:
 
     def __post_init__(self) -> None:
         engine = engine_of(self.session_factory)
-        # On PostgreSQL, message events that the HTTP server runs on its event loop are
-        # written from the loop too, over psycopg's asyncio connection (bot.server).
-        self.loop_connection = LoopConnection(engine.url) if engine.dialect.name == "postgresql" else None
-        write_on_loop = partial(write_messages_on_loop, self.loop_connection, engine.dialect) if self.loop_connection else None
+        # Message events that the HTTP server runs on its event loop (bot.server) are written
+        # from the loop too: on PostgreSQL over psycopg's asyncio connection, on SQLite right
+        # there when its connection is free (else from a thread).
+        self.loop_connection = None
+        if engine.dialect.name == "postgresql":
+            self.loop_connection = LoopConnection(engine.url)
+            write_on_loop = partial(write_messages_on_loop, self.loop_connection, engine.dialect)
+        else:
+            write_on_loop = partial(write_messages_on_loop_sqlite, engine)
         self.message_writer = GroupCommit(partial(write_messages, engine), write_on_loop=write_on_loop, name="message-writer")
         self.entry_writer = GroupCommit(partial(write_command_entries, engine), name="command-writer")
         self.after_ack = AfterAckExecutor(max_workers=10, thread_name_prefix="after-ack")
