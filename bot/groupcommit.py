@@ -25,8 +25,15 @@ Requests the HTTP server runs on its event loop (bot.server) call `submit` from 
 there. Blocking would stop the loop, so the greenlet is suspended instead (SQLAlchemy's
 `await_only`) until the item's write has committed, and the loop serves other requests
 meanwhile: the listener's code is the same either way, and so is the promise. Such items are
-written by a writer thread that leads batches on the loop's behalf (SQLite), or, given
-`write_on_loop`, by a task on the loop itself (PostgreSQL, over psycopg's asyncio API).
+written by a writer thread that leads batches on the loop's behalf, or, given
+`write_on_loop`, by a task on the loop itself (the app gives one for message events on both
+databases: psycopg's asyncio API on PostgreSQL, SQLite's own call on SQLite).
+
+A listener whose answer doesn't depend on the write (a new message: Slack only needs its 200)
+calls `submit_before_answer` instead. On the loop, inside the server's
+`answer_after_commits`, that only queues the item, and the server awaits its commit before
+answering. Same promise, without suspending and resuming the listener's greenlet, which with
+Bolt's deep call stack cost more than the write itself (README, Benchmarks).
 """
 
 from __future__ import annotations
@@ -36,7 +43,9 @@ import logging
 import threading
 import weakref
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -51,6 +60,35 @@ GATHER_ROUNDS = 4
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+# The commits the request being dispatched on the loop must wait for before it is answered
+# (answer_after_commits); None outside one. The listener's greenlet shares the request's
+# context (SQLAlchemy's greenlet_spawn hands it on), so it sees the same list.
+_commits_before_answer: ContextVar["list[asyncio.Future[Any]] | None"] = ContextVar("commits_before_answer", default=None)
+
+
+@contextmanager
+def answer_after_commits() -> Iterator["list[asyncio.Future[Any]]"]:
+    """For the server, around dispatching one request on the event loop: collects the writes
+    its listener queued with `submit_before_answer`, which must all have committed (see
+    `all_committed`) before the request may be answered."""
+    commits: list[asyncio.Future[Any]] = []
+    token = _commits_before_answer.set(commits)
+    try:
+        yield commits
+    finally:
+        _commits_before_answer.reset(token)
+
+
+async def all_committed(commits: Sequence["asyncio.Future[Any]"]) -> BaseException | None:
+    """Waits for every one of `commits`; the first failure among them, or None."""
+    failure: BaseException | None = None
+    for commit in commits:
+        try:
+            await commit
+        except Exception as error:  # each is awaited, so none is left unretrieved
+            failure = failure or error
+    return failure
 
 
 class _Pending(Generic[T]):
@@ -156,6 +194,20 @@ class GroupCommit(Generic[T, R]):
         if pending.error is not None:
             raise pending.error
         return pending.result  # type: ignore[no-any-return]
+
+    def submit_before_answer(self, item: T) -> None:
+        """Write `item`; the request being handled is answered only once it has committed.
+
+        On the server's loop (inside `answer_after_commits`) this returns at once, and the
+        server waits for the commit before answering; a failed write then answers as a
+        failed listener would. Anywhere else (a request thread, a test) it is `submit`.
+        Only for listeners whose answer does not depend on the write's outcome.
+        """
+        commits = _commits_before_answer.get()
+        if commits is not None and in_greenlet():
+            commits.append(self._queue_on_loop(item))
+        else:
+            self.submit(item)
 
     def _enqueue(self, pending: _Pending[T]) -> bool:
         """Queue `pending` for the batches threads lead; True if nobody was leading, so the

@@ -42,6 +42,9 @@ from slack_bolt.request.internals import parse_body
 from sqlalchemy import text
 from sqlalchemy.util.concurrency import greenlet_spawn
 
+from bot.groupcommit import all_committed, answer_after_commits
+from bot.slack.app import log_listener_failure
+
 log = logging.getLogger(__name__)
 
 # Slack's payloads are a few KB; a larger body is refused (413) before it is read whole.
@@ -205,7 +208,17 @@ class HttpServer:
     async def dispatch(self, bolt_request: BoltRequest, body: dict[str, Any]) -> BoltResponse:
         """Bolt's answer to one Slack request (HTTP or Socket Mode), after its listener's commit."""
         if self._inline is not None and self._inline(body):
-            return await greenlet_spawn(self.app.dispatch, bolt_request)
+            # The listener may leave its write to commit after it returns (bot.groupcommit,
+            # submit_before_answer); the answer still waits for that commit.
+            with answer_after_commits() as commits:
+                response = await greenlet_spawn(self.app.dispatch, bolt_request)
+            if commits:
+                failure = await all_committed(commits)
+                if failure is not None:
+                    # As for a listener that raised: 500, so Slack sends the event again.
+                    log_listener_failure(log, body, failure)
+                    return BoltResponse(status=500, body="")
+            return response
         return await self._in_threads(self.app.dispatch, bolt_request)
 
     def _oauth(self, handle: Callable[[BoltRequest], BoltResponse]) -> Callable[[web.Request], Any]:

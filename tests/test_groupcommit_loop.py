@@ -1,6 +1,7 @@
 """Group commit for requests on the HTTP server's event loop (bot.server): submit called in a
 greenlet there waits without blocking the loop, batches form from what the loop dispatched in
-one pass, failures and time-outs stay with their own item, and loop and thread callers mix.
+one pass, failures and time-outs stay with their own item, and loop and thread callers mix;
+submit_before_answer only queues, and the answer waits for the commit.
 
 Both ways of writing loop items are covered: the writer thread (`write`, as on SQLite) and a
 coroutine on the loop itself (`write_on_loop`, as on PostgreSQL)."""
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy.util.concurrency import greenlet_spawn
 
-from bot.groupcommit import GroupCommit
+from bot.groupcommit import GroupCommit, all_committed, answer_after_commits
 
 
 def on_one_loop(*calls: Callable[[], Any]) -> list[Any]:
@@ -225,3 +226,50 @@ def test_loop_and_thread_callers_mixed_are_each_written_once_with_their_own_resu
     assert from_loop == [n * 10 for n in range(200)]
     assert from_threads == [n * 10 for n in range(1000, 1200)]
     assert sorted(written) == list(range(200)) + list(range(1000, 1200))
+
+
+# -- submit_before_answer: the listener queues, the server answers after the commit ----------------
+
+
+def test_before_answer_on_the_loop_the_listener_only_queues_and_the_answer_waits_for_the_commit() -> None:
+    batches: list[list[int]] = []
+    release = asyncio.Event()
+
+    async def write_on_loop(batch: Sequence[int]) -> None:
+        await release.wait()  # the database is slow today
+        if 3 in batch:
+            raise ValueError("item 3 can't be stored")
+        batches.append(list(batch))
+
+    writer = GroupCommit(lambda batch: None, write_on_loop=write_on_loop)
+
+    async def main() -> tuple[Any, ...]:
+        # As bot.server does: the listener runs in a greenlet, inside answer_after_commits.
+        with answer_after_commits() as commits:
+            await greenlet_spawn(writer.submit_before_answer, 1)
+        listener_returned_before_commit = (len(commits), commits[0].done(), list(batches))
+        answer = asyncio.ensure_future(all_committed(commits))
+        await asyncio.sleep(0)
+        waiting = not answer.done()
+        release.set()
+        ok = await answer
+        with answer_after_commits() as failing:
+            await greenlet_spawn(writer.submit_before_answer, 3)
+            await greenlet_spawn(writer.submit_before_answer, 4)
+        return listener_returned_before_commit, waiting, ok, list(batches), await all_committed(failing)
+
+    queued, waiting, ok, written, failure = asyncio.run(main())
+    assert queued == (1, False, [])  # returned at once, nothing written yet
+    assert waiting and ok is None and written == [[1]]
+    # A failed write is the answer's failure; the others in the request are still awaited.
+    assert isinstance(failure, ValueError) and str(failure) == "item 3 can't be stored"
+
+
+def test_before_answer_anywhere_else_waits_for_the_commit_like_submit() -> None:
+    batches: list[list[int]] = []
+    writer = GroupCommit(lambda batch: batches.append(list(batch)), name="notes")
+    writer.submit_before_answer(1)  # a request thread: returns once committed
+    assert batches == [[1]]
+    # On a loop but outside the server's answer_after_commits (a test, a tool): it waits there.
+    assert on_one_loop(partial(writer.submit_before_answer, 2)) == [None]
+    assert batches == [[1], [2]]

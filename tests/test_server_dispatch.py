@@ -67,13 +67,17 @@ def test_requests_that_open_transactions_or_call_slack_run_in_threads(name: str,
 def test_each_request_runs_where_the_rule_says_and_is_recorded(app, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Writes from the loop are made in the request's greenlet on the server's loop thread;
     transactions of other requests in the server's pool threads."""
-    writes: list[tuple[str, str, bool]] = []
+    writes: list[tuple[str, str, str, bool]] = []
     transactions: list[tuple[str, str]] = []
-    real_submit, real_run, real_edit = GroupCommit.submit, slash.run, capture.record_edit
+    real_submit, real_before_answer, real_run, real_edit = GroupCommit.submit, GroupCommit.submit_before_answer, slash.run, capture.record_edit
 
     def submit(self, item):  # type: ignore[no-untyped-def]
-        writes.append((self._name, threading.current_thread().name, in_greenlet()))
+        writes.append((self._name, "submit", threading.current_thread().name, in_greenlet()))
         return real_submit(self, item)
+
+    def submit_before_answer(self, item):  # type: ignore[no-untyped-def]
+        writes.append((self._name, "submit_before_answer", threading.current_thread().name, in_greenlet()))
+        return real_before_answer(self, item)
 
     def run(session, parsed, inv, **kwargs):  # type: ignore[no-untyped-def]
         transactions.append((type(parsed).__name__, threading.current_thread().name))
@@ -84,6 +88,7 @@ def test_each_request_runs_where_the_rule_says_and_is_recorded(app, monkeypatch)
         return real_edit(session, **kwargs)
 
     monkeypatch.setattr(GroupCommit, "submit", submit)
+    monkeypatch.setattr(GroupCommit, "submit_before_answer", submit_before_answer)
     monkeypatch.setattr(slash, "run", run)
     monkeypatch.setattr(capture, "record_edit", record_edit)
     player = app.player
@@ -95,12 +100,51 @@ def test_each_request_runs_where_the_rule_says_and_is_recorded(app, monkeypatch)
     assert player.edit("U0BOB", "C0INC", ts, "p99 is 4.2 s").status == 200
 
     loop_thread = "http-server"  # HttpServer.start runs the loop in this thread
-    assert writes == [("message-writer", loop_thread, True), ("command-writer", loop_thread, True)]
+    # The message is only queued (the server answers after its commit), never waited for in
+    # the listener; the note's reply needs its outcome, so its greenlet waits.
+    assert writes == [("message-writer", "submit_before_answer", loop_thread, True), ("command-writer", "submit", loop_thread, True)]
     assert [kind for kind, _ in transactions] == ["Start", "Entry", "edit"]
     assert all(thread.startswith("slack-request") for _, thread in transactions), transactions
     with app.session_factory() as session:
         assert session.scalar(select(func.count()).select_from(TimelineEntry).where(TimelineEntry.kind.in_(["message", "note"]))) == 3
         assert session.scalar(select(TimelineEntry.text).where(TimelineEntry.ts == ts)) == "p99 is 4.2 s"
+
+
+def test_a_new_messages_answer_waits_for_the_commit_its_listener_left_queued(app, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The message listener returns without waiting (submit_before_answer); Slack's 200 still
+    comes only once the shared write has committed, and a failed write answers 500."""
+    writer = app.runtime.app.scribe.message_writer
+    entered, release = threading.Event(), threading.Event()
+    real_write = writer._write_on_loop
+    failing = {"on": False}
+
+    async def held_write(batch):  # type: ignore[no-untyped-def]
+        entered.set()
+        await asyncio.get_running_loop().run_in_executor(None, release.wait, 10)  # the database is slow
+        if failing["on"]:
+            raise RuntimeError("disk full")
+        return await real_write(batch)
+
+    monkeypatch.setattr(writer, "_write_on_loop", held_write)
+    player = app.player
+    assert player.command("U0ANN", "C0INC", "start Checkout errors").status == 200
+    answers: list[int] = []
+    sender = threading.Thread(target=lambda: (player.say("U0BOB", "C0INC", "p99 is 4 s"), answers.append(player.last_reply.status)))
+    sender.start()
+    assert entered.wait(10)
+    sender.join(0.2)  # the write is held: no answer may have come
+    assert answers == [] and sender.is_alive()
+    release.set()
+    sender.join(10)
+    assert answers == [200]
+    with app.session_factory() as session:
+        assert session.scalars(select(TimelineEntry.text).where(TimelineEntry.kind == "message")).all() == ["p99 is 4 s"]
+
+    failing["on"] = True
+    player.say("U0BOB", "C0INC", "this one is not stored")
+    assert player.last_reply.status == 500  # Slack sends it again
+    with app.session_factory() as session:
+        assert session.scalars(select(TimelineEntry.text).where(TimelineEntry.kind == "message")).all() == ["p99 is 4 s"]
 
 
 def test_the_load_generator_counts_an_answer_that_never_comes_as_a_failure() -> None:

@@ -162,6 +162,16 @@ def _bolt_oauth_from_settings_only(settings: Settings) -> Iterator[None]:
         os.environ.update(hidden)
 
 
+def log_listener_failure(logger: logging.Logger, body: Any, error: BaseException) -> None:
+    """One line and the traceback, naming the request's kind; never the body, which can hold
+    a verification token and people's messages (the log filter redacts tokens in the rest)."""
+    kind = "?"
+    if isinstance(body, dict):
+        event = body.get("event")
+        kind = body.get("command") or (event.get("type") if isinstance(event, dict) else None) or body.get("type") or "?"
+    logger.error("listener failed for %s: %s: %s", kind, type(error).__name__, error, exc_info=error)
+
+
 def _is_slash_command(body: dict[str, Any]) -> bool:
     return isinstance(body, dict) and "command" in body and "trigger_id" in body
 
@@ -204,11 +214,7 @@ def create_app(
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any], logger: logging.Logger):  # type: ignore[no-untyped-def]
-        # Never log the body: it can hold a verification token and people's messages.
-        kind = "?"
-        if isinstance(body, dict):
-            kind = body.get("command") or (body.get("event") or {}).get("type") or body.get("type") or "?"
-        logger.error("listener failed for %s: %s: %s", kind, type(error).__name__, error, exc_info=error)
+        log_listener_failure(logger, body, error)
         if _is_slash_command(body):
             # Slack never retries a slash command, so a 500 only shows the user a cryptic
             # "dispatch_failed". Tell them plainly instead; nothing was saved.

@@ -1,7 +1,9 @@
 """Event listeners: messages, edits, deletes, 📌 reactions and pins → capture service.
 
-Each listener commits before returning; with process_before_response the 200 goes
-back only after that, and an exception answers 500 so Slack redelivers.
+Slack gets its 200 only after what the event changed has committed (process_before_response),
+and an exception answers 500 so Slack redelivers. Edits, deletes and 📌 commit in their own
+transaction before returning. A new message is queued for a shared write (bot.groupcommit),
+and the server answers once that write has committed (bot.server).
 """
 
 from __future__ import annotations
@@ -28,8 +30,10 @@ log = logging.getLogger(__name__)
 def on_message(event: dict[str, Any], context: BoltContext, scribe: Scribe) -> None:
     if not is_recordable(event, bot_user_id=context.bot_user_id, bot_id=context.bot_id):
         return
-    # Returns once committed, in a transaction shared with concurrent message events.
-    scribe.message_writer.submit(IncomingMessage(team_id=context.team_id, message=captured_message(event, channel_id=event["channel"]), now=scribe.now()))
+    # Written in a statement shared with concurrent message events; answered after its commit.
+    scribe.message_writer.submit_before_answer(
+        IncomingMessage(team_id=context.team_id, message=captured_message(event, channel_id=event["channel"]), now=scribe.now())
+    )
 
 
 def on_message_changed(event: dict[str, Any], context: BoltContext, scribe: Scribe) -> None:
