@@ -162,7 +162,7 @@ def test_the_load_generator_counts_an_answer_that_never_comes_as_a_failure() -> 
     assert result.failures == ["IncompleteReadError"]
 
 
-def test_the_loop_connection_repeats_work_once_after_its_server_connection_died(postgres_database: str | None) -> None:
+def test_the_loop_connection_repeats_a_statement_once_after_its_server_connection_died(postgres_database: str | None) -> None:
     if postgres_database is None:
         pytest.skip("needs PostgreSQL (SCRIBE_TEST_DATABASE_URL): LoopConnection is PostgreSQL's")
     database_url = postgres_database
@@ -173,33 +173,36 @@ def test_the_loop_connection_repeats_work_once_after_its_server_connection_died(
 
     admin_url = make_url(normalise_url(database_url)).set(drivername="postgresql").render_as_string(hide_password=False)
     connection = LoopConnection(normalise_url(database_url))
-    calls: list[str] = []
+    executed: list[str] = []
+    real_execute = connection._execute
 
-    async def backend_pid(cursor: Any) -> int:
-        calls.append("pid")
-        await cursor.execute("SELECT pg_backend_pid()")
-        return int((await cursor.fetchone())[0])
+    async def counted(pg, sql, params):  # type: ignore[no-untyped-def]
+        executed.append(sql)
+        return await real_execute(pg, sql, params)
 
-    async def missing_table(cursor: Any) -> None:
-        calls.append("missing")
-        await cursor.execute("SELECT * FROM no_such_table")
+    connection._execute = counted  # type: ignore[method-assign]
 
-    async def main() -> tuple[int, int]:
-        first = await connection.run_repeatable(backend_pid)
+    async def main() -> tuple[int, int, list[tuple[str | None, ...]]]:
+        pid = "SELECT pg_backend_pid()"
+        first = int((await connection.execute_repeatable(pid))[0][0])
         with psycopg.connect(admin_url, autocommit=True) as admin:
             admin.execute("SELECT pg_terminate_backend(%s)", (first,))
-        second = await connection.run_repeatable(backend_pid)
-        with pytest.raises(psycopg.errors.UndefinedTable):
-            await connection.run_repeatable(missing_table)
-        return first, second
+        second = int((await connection.execute_repeatable(pid))[0][0])
+        with pytest.raises(psycopg.errors.UndefinedTable, match="no_such_table"):
+            await connection.execute_repeatable("SELECT * FROM no_such_table")
+        # Text parameters and results, NULL both ways, each statement prepared once and reused.
+        echoed = await connection.execute_repeatable("SELECT $1::text, $2::text, length($1)", ["Grüße 📌", None])
+        echoed += await connection.execute_repeatable("SELECT $1::text, $2::text, length($1)", ["again", "x"])
+        return first, second, echoed
 
     try:
-        first, second = asyncio.run(main())
+        first, second, echoed = asyncio.run(main())
     finally:
         connection.close()
     assert second != first  # a new server connection
     # Once on the new connection after the dead one failed; an SQL error is not repeated.
-    assert calls == ["pid", "pid", "pid", "missing"]
+    assert executed == ["SELECT pg_backend_pid()"] * 3 + ["SELECT * FROM no_such_table"] + ["SELECT $1::text, $2::text, length($1)"] * 2
+    assert echoed == [("Grüße 📌", None, "7"), ("again", "x", "5")]
 
 
 def test_the_server_answers_until_stopped_and_stops_without_waiting_out_its_grace_period() -> None:

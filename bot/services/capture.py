@@ -115,8 +115,7 @@ async def write_messages_on_loop(connection: LoopConnection, dialect: Dialect, b
     """write_messages for a PostgreSQL writer on the server's event loop (bot.groupcommit):
     the same one statement, sent without leaving the loop. Repeating it after a lost
     connection is harmless: a row already written hits the unique key and is skipped."""
-    rows = _message_rows(batch)
-    await connection.run_repeatable(lambda cursor: insert_into_open_incidents_on_loop(cursor, dialect, rows))
+    await insert_into_open_incidents_on_loop(connection, dialect, _message_rows(batch))
 
 
 async def write_messages_on_loop_sqlite(engine: Engine, batch: Sequence[IncomingMessage]) -> None:
@@ -148,8 +147,8 @@ def insert_into_open_incidents(connection: Any, dialect: Dialect, rows: list[dic
     insert_batch_into_open_incidents(connection, dialect, rows, columns=_MESSAGE_COLUMNS, conflict=_MESSAGE_CONFLICT)
 
 
-async def insert_into_open_incidents_on_loop(cursor: Any, dialect: Dialect, rows: list[dict[str, Any]]) -> None:
-    await insert_batch_into_open_incidents_on_loop(cursor, dialect, rows, columns=_MESSAGE_COLUMNS, conflict=_MESSAGE_CONFLICT)
+async def insert_into_open_incidents_on_loop(connection: LoopConnection, dialect: Dialect, rows: list[dict[str, Any]]) -> None:
+    await insert_batch_into_open_incidents_on_loop(connection, dialect, rows, columns=_MESSAGE_COLUMNS, conflict=_MESSAGE_CONFLICT)
 
 
 def record_edit(

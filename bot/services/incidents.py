@@ -18,7 +18,7 @@ from sqlalchemy import Dialect, Engine, Select, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.db import autocommit_driver_connection, insert_ignoring_duplicates, insert_ignoring_sql
+from bot.db import LoopConnection, autocommit_driver_connection, insert_ignoring_duplicates, insert_ignoring_sql
 from bot.models import Declaration, Incident, RoleAssignment, TimelineEntry
 from bot.services.errors import IncidentAlreadyOpen, NoOpenIncident, NotAllowed
 
@@ -94,22 +94,26 @@ def insert_batch_into_open_incidents(
 
 
 async def insert_batch_into_open_incidents_on_loop(
-    cursor: Any, dialect: Dialect, rows: Sequence[dict[str, Any]], *, columns: tuple[str, ...], conflict: tuple[str, ...]
+    connection: LoopConnection, dialect: Dialect, rows: Sequence[dict[str, Any]], *, columns: tuple[str, ...], conflict: tuple[str, ...]
 ) -> None:
-    """insert_batch_into_open_incidents with psycopg's asyncio cursor (bot.db.LoopConnection)."""
-    for sql, parameters in batch_statements(dialect, rows, columns=columns, conflict=conflict):
+    """insert_batch_into_open_incidents over the event loop's own PostgreSQL connection
+    (bot.db.LoopConnection). Repeating it after a lost connection is harmless: a row already
+    written hits `conflict` and is skipped."""
+    for sql, parameters in batch_statements(dialect, rows, columns=columns, conflict=conflict, numbered=True):
         # The same text for any number of rows: prepared once on the server, used for every batch.
-        await cursor.execute(sql, parameters, prepare=True)
+        await connection.execute_repeatable(sql, parameters)
 
 
 def batch_statements(
-    dialect: Dialect, rows: Sequence[dict[str, Any]], *, columns: tuple[str, ...], conflict: tuple[str, ...], returning: str | None = None
+    dialect: Dialect, rows: Sequence[dict[str, Any]], *, columns: tuple[str, ...], conflict: tuple[str, ...], returning: str | None = None,
+    numbered: bool = False,
 ) -> list[tuple[str, tuple[Any, ...]]]:
     """The statements that insert `rows` (see insert_batch_into_open_incidents): SQL in the
-    driver's own paramstyle, and its parameters."""
+    driver's own paramstyle (PostgreSQL's own $1 with `numbered`, for bot.db.LoopConnection),
+    and its parameters."""
     if dialect.name == "postgresql":
         payload = _BATCH_JSON.encode(list(rows))
-        return [(_batch_sql(dialect, columns, conflict, returning, 0), (payload,))]
+        return [(_batch_sql(dialect, columns, conflict, returning, 0, numbered), (payload,))]
     convert = _bind_conversions(dialect, columns)
     statements = []
     for start in range(0, len(rows), SQLITE_ROWS_PER_STATEMENT):
@@ -141,15 +145,18 @@ def _bind_conversions(dialect: Dialect, columns: tuple[str, ...]) -> tuple[Calla
 
 
 @lru_cache(maxsize=128)
-def _batch_sql(dialect: Dialect, columns: tuple[str, ...], conflict: tuple[str, ...], returning: str | None, rows: int) -> str:
+def _batch_sql(
+    dialect: Dialect, columns: tuple[str, ...], conflict: tuple[str, ...], returning: str | None, rows: int, numbered: bool = False
+) -> str:
     """`WITH v AS (<the rows>) INSERT … SELECT incidents.id, v.… FROM v JOIN incidents …` for
-    `rows` rows (SQLite) or any number (PostgreSQL, rows=0), in the driver's own paramstyle."""
+    `rows` rows (SQLite) or any number (PostgreSQL, rows=0), in the driver's own paramstyle
+    or, `numbered`, PostgreSQL's."""
     quote = dialect.identifier_preparer.quote
     table = TimelineEntry.__table__
     names = ", ".join(quote(c) for c in columns)
     if dialect.name == "postgresql":
         typed = ", ".join(f"{quote(c)} {table.c[c].type.compile(dialect=dialect)}" for c in columns)
-        rows_sql = f"SELECT * FROM json_to_recordset(%s::json) AS r({typed})"
+        rows_sql = f"SELECT * FROM json_to_recordset({'$1' if numbered else '%s'}::json) AS r({typed})"
     else:
         row = "(" + ", ".join("?" for _ in columns) + ")"
         rows_sql = "VALUES " + ", ".join(row for _ in range(rows))
