@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any, Callable
 
 from sqlalchemy import Dialect, Engine, Select, bindparam, select
@@ -114,13 +115,34 @@ def batch_statements(
     if dialect.name == "postgresql":
         payload = _BATCH_JSON.encode(list(rows))
         return [(_batch_sql(dialect, columns, conflict, returning, 0, numbered), (payload,))]
-    convert = _bind_conversions(dialect, columns)
+    values_of, conversions = _sqlite_row_reader(dialect, columns)
     statements = []
     for start in range(0, len(rows), SQLITE_ROWS_PER_STATEMENT):
         chunk = rows[start : start + SQLITE_ROWS_PER_STATEMENT]
-        values = tuple(to_db(row[c]) if to_db else row[c] for row in chunk for c, to_db in zip(columns, convert))
-        statements.append((_batch_sql(dialect, columns, conflict, returning, len(chunk)), values))
+        values: list[Any] = []
+        for row in chunk:
+            row_values = list(values_of(row))
+            for i, to_db, none_to_db in conversions:
+                value = row_values[i]
+                row_values[i] = none_to_db if value is None else to_db(value)
+            values += row_values
+        statements.append((_batch_sql(dialect, columns, conflict, returning, len(chunk)), tuple(values)))
     return statements
+
+
+@lru_cache(maxsize=8)
+def _sqlite_row_reader(
+    dialect: Dialect, columns: tuple[str, ...]
+) -> tuple[Callable[[dict[str, Any]], tuple[Any, ...]], tuple[tuple[int, Callable[[Any], Any], Any], ...]]:
+    """A row's values in column order (one C call), and for each column with a bind
+    conversion: its position, the conversion, and what it makes of None. Most columns are
+    text, and testing each for a conversion on every row took as long as converting the
+    others; and a JSON column's None (no files, no links: most messages) is serialised the
+    same way every time, so once here."""
+    convert = _bind_conversions(dialect, columns)
+    pick = itemgetter(*columns)
+    values_of = pick if len(columns) > 1 else (lambda row: (pick(row),))
+    return values_of, tuple((i, to_db, to_db(None)) for i, to_db in enumerate(convert) if to_db is not None)
 
 
 # Old SQLite builds allow 999 parameters in a statement; timeline rows have at most 14 columns.
