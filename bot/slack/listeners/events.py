@@ -149,11 +149,14 @@ EVENT_HANDLERS = {
 }
 
 
-def on_event(event: dict[str, Any], context: BoltContext, client: WebClient, scribe: Scribe) -> None:
-    """Every Events API event; types we don't use (joins, topic changes…) get a quiet 200."""
+def on_event(event: dict[str, Any], context: BoltContext) -> None:
+    """Every Events API event; types we don't use (joins, topic changes…) get a quiet 200.
+
+    Asks Bolt for two arguments only and takes the client and the scribe from the context:
+    Bolt matches every argument name against all it could inject, on every message."""
     handler = EVENT_HANDLERS.get(event.get("type") or "")
     if handler is not None:
-        handler(event, context, client, scribe)
+        handler(event, context, context.client, context["scribe"])
 
 
 def register(app: App) -> None:
