@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from sqlalchemy import update
 
 from bot.cli import main
-from bot.models import ActionItem, Incident
+from bot.models import ActionItem
 from tests.test_insights_stats import seed
 
 PERIOD = "2026-10-24 10:00 UTC to 2026-11-23 10:00 UTC"

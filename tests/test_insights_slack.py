@@ -4,7 +4,7 @@ in the user's DM, --share and the Share button, an empty period, bad input."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import timezone
 
 import pytest
 
