@@ -151,9 +151,8 @@ class LoopConnection:
     It is driven with libpq's own non-blocking calls, which psycopg publishes as psycopg.pq,
     and its socket is registered with the loop once for the connection's life. psycopg's
     AsyncConnection registers and unregisters the socket around every wait and steps every
-    statement through generators; for our one statement a batch that was half of this
-    process's time per batch on PostgreSQL (README, Benchmarks). Each distinct statement is
-    prepared once per connection.
+    statement through generators, which cost this process twice the CPU per statement
+    (README, Benchmarks). Each distinct statement is prepared once per connection.
 
     Opened on first use (libpq's connect blocks, so in a thread). No ping before each use,
     unlike the engine's pool (pre-ping, a round trip a checkout): a dead connection shows as

@@ -1,4 +1,5 @@
-"""Logging set-up with a filter that scrubs secrets from every record.
+"""Logging set-up with a filter that scrubs secrets from every record, and how a failed
+request is logged.
 
 Tokens can reach a log line indirectly (an exception message that quotes a request,
 a URL with a token parameter), so scrubbing happens on output, not at each call site.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
+from typing import Any
 
 # Slack tokens of every kind, and anything that looks like a signing secret given as a value.
 TOKEN_PATTERN = re.compile(r"\bx(?:ox[abposer]|app)-[A-Za-z0-9-]+")
@@ -46,3 +48,14 @@ def configure_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> Secre
     root.handlers[:] = [handler]
     root.setLevel(level)
     return scrubber
+
+
+def log_listener_failure(logger: logging.Logger, body: Any, error: BaseException) -> None:
+    """One line and the traceback, naming the request's kind; never the body, which can hold
+    a verification token and people's messages (the filter above scrubs tokens from the rest).
+    For Bolt's error handler and for the server, when a write the answer waited for failed."""
+    kind = "?"
+    if isinstance(body, dict):
+        event = body.get("event")
+        kind = body.get("command") or (event.get("type") if isinstance(event, dict) else None) or body.get("type") or "?"
+    logger.error("listener failed for %s: %s: %s", kind, type(error).__name__, error, exc_info=error)

@@ -43,7 +43,7 @@ from sqlalchemy import text
 from sqlalchemy.util.concurrency import greenlet_spawn
 
 from bot.groupcommit import all_committed, answer_after_commits
-from bot.slack.app import log_listener_failure
+from bot.logs import log_listener_failure
 
 log = logging.getLogger(__name__)
 

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.config import Settings
 from bot.db import LoopConnection, engine_of, make_engine, make_session_factory, transaction
 from bot.groupcommit import GroupCommit
+from bot.logs import log_listener_failure
 from bot.services.capture import IncomingMessage, write_messages, write_messages_on_loop, write_messages_on_loop_sqlite
 from bot.services.incidents import CommandEntry, write_command_entries
 from bot.slack.client import make_client
@@ -93,8 +94,8 @@ class Scribe:
     def __post_init__(self) -> None:
         engine = engine_of(self.session_factory)
         # Message events that the HTTP server runs on its event loop (bot.server) are written
-        # from the loop too: on PostgreSQL over psycopg's asyncio connection, on SQLite right
-        # there when its connection is free (else from a thread).
+        # from the loop too: on PostgreSQL over the loop's own connection (LoopConnection), on
+        # SQLite right there when its connection is free (else from a thread).
         self.loop_connection = None
         if engine.dialect.name == "postgresql":
             self.loop_connection = LoopConnection(engine.url)
@@ -160,16 +161,6 @@ def _bolt_oauth_from_settings_only(settings: Settings) -> Iterator[None]:
         yield
     finally:
         os.environ.update(hidden)
-
-
-def log_listener_failure(logger: logging.Logger, body: Any, error: BaseException) -> None:
-    """One line and the traceback, naming the request's kind; never the body, which can hold
-    a verification token and people's messages (the log filter redacts tokens in the rest)."""
-    kind = "?"
-    if isinstance(body, dict):
-        event = body.get("event")
-        kind = body.get("command") or (event.get("type") if isinstance(event, dict) else None) or body.get("type") or "?"
-    logger.error("listener failed for %s: %s: %s", kind, type(error).__name__, error, exc_info=error)
 
 
 def _is_slash_command(body: dict[str, Any]) -> bool:
