@@ -3,7 +3,8 @@
 Starts the simulator and a real `scribe run` with the web view (SQLite in a temporary
 folder), records a few incidents through signed slash commands and messages, signs in
 with headless Chromium (Debian's chromium + chromium-driver) and saves
-docs/web-incidents.png, docs/web-incident.png and docs/web-insights.png.
+docs/web-incidents.png, docs/web-incident.png and docs/web-insights.png. With Debian's
+fonts-noto-color-emoji installed the emoji in key events show as emoji rather than boxes.
 """
 
 from __future__ import annotations
