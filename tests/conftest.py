@@ -155,6 +155,15 @@ class RunningApp:
         self.runtime.stop()  # type: ignore[attr-defined]
 
 
+def cmd(app, text: str, user: str = "U0ANN", channel: str = "C0INC"):  # type: ignore[no-untyped-def]
+    """`/incident <text>` from `user` in `channel`, through the running app's player: the
+    reply's JSON ({} for an empty body, as when a command only opens a form), after
+    checking that Slack got a 200."""
+    reply = app.player.command(user, channel, text)
+    assert reply.status == 200, (reply.status, reply.body)
+    return reply.json() if reply.body else {}
+
+
 def start_app(database_url: str, api, *, clock=None, **overrides: object) -> RunningApp:  # type: ignore[no-untyped-def]
     from bot.runtime import Runtime
     from bot.simulator.player import SlackPlayer

@@ -16,7 +16,7 @@ from bot.services.curation import STALE
 from bot.services.export import export_incident
 from bot.services.incidents import latest_incident
 from bot.slack.blocks import curation as cb
-from tests.conftest import start_app
+from tests.conftest import cmd, start_app
 
 UTC = timezone.utc
 
@@ -24,12 +24,6 @@ UTC = timezone.utc
 @pytest.fixture
 def capp(clocked_app):  # type: ignore[no-untyped-def]
     return clocked_app
-
-
-def cmd(app, text, user="U0ANN", channel="C0INC"):  # type: ignore[no-untyped-def]
-    reply = app.player.command(user, channel, text)
-    assert reply.status == 200, (reply.status, reply.body)
-    return reply.json()
 
 
 def export(app):  # type: ignore[no-untyped-def]

@@ -15,7 +15,7 @@ from bot.services.export import export_incident
 from bot.services.incidents import latest_incident
 from bot.simulator.records import Fault
 from bot.slack.blocks import followups as fb
-from tests.conftest import start_app
+from tests.conftest import cmd, start_app
 from tests.test_multi_workspace import two_teams  # noqa: F401  (fixture)
 
 UTC = timezone.utc
@@ -38,12 +38,6 @@ def fapp(database_url, slack, clock):  # type: ignore[no-untyped-def]
 
 
 NO_NUDGES = dict(lead_nudge_minutes=0, idle_nudge_hours=0, update_intervals=())
-
-
-def cmd(app, text, user="U0ANN", channel="C0INC"):  # type: ignore[no-untyped-def]
-    reply = app.player.command(user, channel, text)
-    assert reply.status == 200, (reply.status, reply.body)
-    return reply.json()
 
 
 def reminders(app, **where):  # type: ignore[no-untyped-def]

@@ -13,6 +13,7 @@ from bot.services.home import HomeFacts, IncidentLine, ReviewLine
 from bot.slack.blocks import catchup as catchup_blocks
 from bot.slack.blocks import followups as fb
 from bot.slack.blocks import home as home_blocks
+from tests.conftest import cmd
 
 UTC = timezone.utc
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -21,12 +22,6 @@ T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 @pytest.fixture
 def happ(clocked_app):  # type: ignore[no-untyped-def]
     return clocked_app
-
-
-def cmd(app, text, user="U0ANN", channel="C0INC"):  # type: ignore[no-untyped-def]
-    reply = app.player.command(user, channel, text)
-    assert reply.status == 200, (reply.status, reply.body)
-    return reply.json()
 
 
 def texts(blocks):  # type: ignore[no-untyped-def]

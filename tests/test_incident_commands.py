@@ -9,12 +9,7 @@ from sqlalchemy import func, select
 from bot.models import Incident, TimelineEntry
 from bot.services.export import export_incident
 from bot.services.incidents import latest_incident
-
-
-def cmd(app, text, user="U0ANN", channel="C0INC"):  # type: ignore[no-untyped-def]
-    reply = app.player.command(user, channel, text)
-    assert reply.status == 200, (reply.status, reply.body)
-    return reply.json()
+from tests.conftest import cmd
 
 
 def export(app, channel="C0INC"):  # type: ignore[no-untyped-def]

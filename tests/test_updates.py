@@ -15,7 +15,7 @@ from bot.services import postmortem as pm
 from bot.services import updates
 from bot.services.incidents import latest_incident
 from bot.slack.blocks import updates as ub
-from tests.conftest import start_app
+from tests.conftest import cmd, start_app
 
 UTC = timezone.utc
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # the clock fixture's start
@@ -33,12 +33,6 @@ def uapp(database_url, slack, clock):  # type: ignore[no-untyped-def]
     running = start_app(database_url, slack, clock=clock)
     yield running
     running.stop()
-
-
-def cmd(app, text, user="U0ANN", channel="C0INC"):  # type: ignore[no-untyped-def]
-    reply = app.player.command(user, channel, text)
-    assert reply.status == 200, (reply.status, reply.body)
-    return reply.json() if reply.body else {}
 
 
 def posts(app, channel: str = "C0INC") -> list[str]:  # type: ignore[no-untyped-def]
