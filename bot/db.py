@@ -11,7 +11,7 @@ import asyncio
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -339,15 +339,14 @@ def sqlite_connection_if_free(engine: Engine) -> Iterator[Any]:
 
     from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-    _asking_without_waiting.active = True
-    try:
-        pooled = engine.raw_connection()
-    except PoolTimeout:
-        raise DatabaseBusy("SQLite's connection is in use by a request thread") from None
-    finally:
-        _asking_without_waiting.active = False
-    driver = pooled.driver_connection
-    try:
+    with ExitStack() as checked_out:
+        _asking_without_waiting.active = True  # only for the checkout, not for the statement
+        try:
+            driver = checked_out.enter_context(autocommit_driver_connection(engine))
+        except PoolTimeout:
+            raise DatabaseBusy("SQLite's connection is in use by a request thread") from None
+        finally:
+            _asking_without_waiting.active = False
         driver.execute("PRAGMA busy_timeout = 0")
         try:
             yield driver
@@ -359,8 +358,6 @@ def sqlite_connection_if_free(engine: Engine) -> Iterator[Any]:
             raise
         finally:
             driver.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
-    finally:
-        pooled.close()
 
 
 @contextmanager
