@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Sequence
-from dataclasses import replace
 from functools import partial
 from datetime import datetime, timezone
 
@@ -219,8 +218,8 @@ def test_a_batch_stores_exactly_what_the_one_by_one_path_stores(session_factory)
     ]
     with session_factory.begin() as session:
         for m in messages:
-            assert capture.record_message(session, team_id="T0SIM", message=replace(m, channel_id="C0ONE"), now=recorded)
-    write_messages(engine_of(session_factory), [IncomingMessage("T0SIM", replace(m, channel_id="C0BATCH"), recorded) for m in messages])
+            assert capture.record_message(session, team_id="T0SIM", message=m._replace(channel_id="C0ONE"), now=recorded)
+    write_messages(engine_of(session_factory), [IncomingMessage("T0SIM", m._replace(channel_id="C0BATCH"), recorded) for m in messages])
 
     one_by_one, batched = _entry_columns(session_factory, "C0ONE"), _entry_columns(session_factory, "C0BATCH")
     assert batched == one_by_one
