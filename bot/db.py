@@ -8,6 +8,7 @@ SQLite file has no server to lose, so it skips that extra query per transaction)
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -18,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Engine, Table, TextClause, bindparam, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.util import queue as sqla_queue
@@ -335,10 +337,6 @@ def sqlite_connection_if_free(engine: Engine) -> Iterator[Any]:
     request. Raises DatabaseBusy at once, before or instead of the statement, when a request
     thread holds the pooled connection or another process holds the write lock; the caller
     then writes from a thread, which waits its turn."""
-    import sqlite3
-
-    from sqlalchemy.exc import TimeoutError as PoolTimeout
-
     with ExitStack() as checked_out:
         _asking_without_waiting.active = True  # only for the checkout, not for the statement
         try:
@@ -419,6 +417,17 @@ def _compiled_insert_ignoring(
     return text(sql).bindparams(*(bindparam(c, type_=table.c[c].type) for c in columns))
 
 
+def _partial_index_predicate(table: Table, columns: tuple[str, ...]) -> str:
+    """` WHERE <predicate>` when `columns` are those of a partial unique index of `table`, else "":
+    both databases only match an ON CONFLICT target to a partial index that repeats its WHERE."""
+    for index in table.indexes:
+        if index.unique and tuple(c.name for c in index.columns) == columns:
+            where = index.dialect_options["postgresql"].get("where")
+            if where is not None:
+                return f" WHERE {where}"
+    return ""
+
+
 def insert_ignoring_sql(
     table: Table, target_columns: tuple[str, ...], rows_sql: str, conflict_columns: tuple[str, ...], returning: str | None, quote: Callable[[str], str]
 ) -> str:
@@ -427,7 +436,7 @@ def insert_ignoring_sql(
     this exact syntax."""
     names = ", ".join(quote(c) for c in target_columns)
     conflict = ", ".join(quote(c) for c in conflict_columns)
-    sql = f"INSERT INTO {quote(table.name)} ({names}) {rows_sql} ON CONFLICT ({conflict}) DO NOTHING"
+    sql = f"INSERT INTO {quote(table.name)} ({names}) {rows_sql} ON CONFLICT ({conflict}){_partial_index_predicate(table, conflict_columns)} DO NOTHING"
     if returning:
         sql += f" RETURNING {quote(returning)}"
     return sql

@@ -160,7 +160,10 @@ class TimelineEntry(Base):
         # backfill all collide here instead of producing a second entry. Per team, because
         # two workspaces can have the same channel id.
         UniqueConstraint("team_id", "channel_id", "ts", name="uq_timeline_entries_team_channel_ts"),
-        UniqueConstraint("command_id", name="uq_timeline_entries_command_id"),
+        # A retried command is recorded once. Partial: message entries (most rows) have no
+        # command_id, and indexing their NULLs cost every captured message an index insert.
+        Index("uq_timeline_entries_command_id", "command_id", unique=True,
+              sqlite_where=text("command_id IS NOT NULL"), postgresql_where=text("command_id IS NOT NULL")),
         Index("ix_timeline_entries_incident_at", "incident_id", "at"),
     )
 
