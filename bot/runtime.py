@@ -23,7 +23,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.config import Settings
-from bot.db import make_engine, make_session_factory, upgrade
+from bot.db import WalCheckpointer, make_engine, make_session_factory, upgrade
 from bot.scheduler import FollowupScheduler, ReminderDelivery
 from bot.server import HttpServer
 from bot.services.backfill import BackfillReport, BotIdentity, backfill_incident, open_incidents
@@ -70,6 +70,10 @@ class Runtime:
             scribe.history_pause = history_pause
         runtime = cls(settings=settings, app=app)
         runtime.hooks_on_stop.append(engine.dispose)
+        # SQLite: the log is copied into the database file off the event loop (bot.db).
+        checkpointer = WalCheckpointer.for_engine(engine)
+        if checkpointer is not None:
+            runtime.hooks_on_stop.append(checkpointer.start().stop)
         runtime.hooks_on_stop.append(app.scribe.close)  # type: ignore[attr-defined]
 
         runtime.reminders = ReminderDelivery(session_factory=factory, client_for=runtime.team_client, settings=settings, clock=clock)
