@@ -58,6 +58,8 @@ class UTCDateTime(TypeDecorator[datetime]):
                 return None
             if not isinstance(value, datetime) or value.tzinfo is None:
                 return super(UTCDateTime, self).bind_processor(dialect)(value)  # type: ignore[no-any-return, misc]
+            if value.tzinfo is UTC:  # nearly always: the app's clock and Slack's ts are UTC already
+                return value.isoformat(" ", "microseconds")[:26]  # without its "+00:00"
             return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
         return to_sqlite_text
