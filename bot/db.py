@@ -13,14 +13,13 @@ import sqlite3
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, Table, TextClause, bindparam, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.util import queue as sqla_queue
@@ -42,14 +41,9 @@ def normalise_url(url: str) -> str:
 # with "database is locked" (sqlite3's `timeout`).
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
 
-# Set while this thread asks for SQLite's pooled connection without waiting for it
-# (see sqlite_connection_if_free).
-_asking_without_waiting = threading.local()
-
-
 class DatabaseBusy(Exception):
-    """The database can't be written right now without waiting: SQLite's one pooled
-    connection is in use, or another connection (another process) holds the write lock."""
+    """The database can't be written right now without waiting: another connection (a
+    request thread's transaction, another process) holds SQLite's write lock."""
 
 
 class _FairQueue(sqla_queue.Queue):  # type: ignore[type-arg]
@@ -69,8 +63,7 @@ class _FairQueue(sqla_queue.Queue):  # type: ignore[type-arg]
         with self.mutex:
             if not self._waiters and not self._empty():
                 return self._get()
-            # Not waiting: QueuePool then raises its TimeoutError at once.
-            if not block or getattr(_asking_without_waiting, "active", False):
+            if not block:  # QueuePool then raises its TimeoutError at once
                 raise sqla_queue.Empty()
             waiter: list[Any] = [threading.Event(), None]
             self._waiters.append(waiter)
@@ -98,6 +91,18 @@ class _FairQueuePool(QueuePool):
     _queue_class = _FairQueue
 
 
+def configure_sqlite_connection(connection: sqlite3.Connection) -> None:
+    """What every SQLite connection of the app gets: WAL (readers don't block the writer),
+    foreign keys, and syncs only at checkpoints (safe in WAL: a crash loses no commit)."""
+    # Let SQLAlchemy own transactions; pysqlite's own BEGIN handling defers locks badly.
+    connection.isolation_level = None
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
@@ -119,13 +124,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
-            # Let SQLAlchemy own transactions; pysqlite's own BEGIN handling defers locks badly.
-            dbapi_connection.isolation_level = None
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.close()
+            configure_sqlite_connection(dbapi_connection)
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):  # type: ignore[no-untyped-def]
@@ -408,32 +407,60 @@ def autocommit_driver_connection(engine: Engine) -> Iterator[Any]:
         pooled.close()
 
 
-@contextmanager
-def sqlite_connection_if_free(engine: Engine) -> Iterator[Any]:
-    """autocommit_driver_connection for a SQLite write that must not wait: for the message
-    writer on the server's event loop (bot.groupcommit), where waiting would stop every
-    request. Raises DatabaseBusy at once, before or instead of the statement, when a request
-    thread holds the pooled connection or another process holds the write lock; the caller
-    then writes from a thread, which waits its turn."""
-    with ExitStack() as checked_out:
-        _asking_without_waiting.active = True  # only for the checkout, not for the statement
+class SqliteLoopConnection:
+    """The event loop's own SQLite connection, for the message writer (bot.groupcommit), as
+    LoopConnection is on PostgreSQL.
+
+    Why not the pool's: the pool has one connection, shared with the request threads, and
+    taking it and giving it back for every batch, and turning its busy timeout off and on
+    again around the statement, cost the loop more than a tenth of a message's time in
+    Socket Mode (README, Benchmarks). This one waits for nothing (busy timeout 0): while
+    another connection holds the write lock (a request thread's transaction, another process)
+    a statement fails at once, whole, with DatabaseBusy, and the caller hands the batch to a
+    thread that waits its turn on the pool. The lock itself is held only for the statement,
+    a fraction of a millisecond; a request thread that asks meanwhile waits in SQLite's busy
+    handler. Opened on first use, on the loop's thread.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._connection: sqlite3.Connection | None = None
+
+    @classmethod
+    def for_engine(cls, engine: Engine) -> "SqliteLoopConnection | None":
+        """For a SQLite file; None otherwise (an in-memory database is private to its connection)."""
+        if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+            return None
+        return cls(str(engine.url.database))
+
+    @contextmanager
+    def without_waiting(self) -> Iterator[sqlite3.Connection]:
+        """The driver's connection, in autocommit mode; DatabaseBusy for a statement that met
+        the write lock taken."""
         try:
-            driver = checked_out.enter_context(autocommit_driver_connection(engine))
-        except PoolTimeout:
-            raise DatabaseBusy("SQLite's connection is in use by a request thread") from None
-        finally:
-            _asking_without_waiting.active = False
-        driver.execute("PRAGMA busy_timeout = 0")
-        try:
-            yield driver
+            yield self._connection or self._open()
         except sqlite3.OperationalError as error:
             # SQLITE_BUSY or SQLITE_LOCKED (5, 6; extended codes keep them in the low byte):
             # the statement failed whole, so nothing of it was written.
             if getattr(error, "sqlite_errorcode", 0) & 0xFF in (5, 6):
                 raise DatabaseBusy("another connection holds SQLite's write lock") from None
             raise
-        finally:
-            driver.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
+
+    def _open(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self.path, timeout=0, check_same_thread=False)
+        try:
+            # Its pragmas too can meet the lock taken: then it is opened again next time.
+            configure_sqlite_connection(connection)
+        except BaseException:
+            connection.close()
+            raise
+        self._connection = connection
+        return connection
+
+    def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
 
 
 @contextmanager

@@ -10,9 +10,9 @@ from functools import partial
 from datetime import datetime, timezone
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
-from bot.db import SQLITE_BUSY_TIMEOUT_SECONDS, DatabaseBusy, autocommit_driver_connection, engine_of, sqlite_connection_if_free
+from bot.db import SQLITE_BUSY_TIMEOUT_SECONDS, DatabaseBusy, SqliteLoopConnection, autocommit_driver_connection, engine_of, make_engine
 from bot.groupcommit import GroupCommit
 from bot.services.incidents import SQLITE_ROWS_PER_STATEMENT
 from bot.models import Incident, TimelineEntry
@@ -333,24 +333,50 @@ def _where_inserts_run(monkeypatch) -> tuple[list[str], threading.Event]:  # typ
     return threads, handed_over
 
 
-def test_on_sqlite_the_loop_writes_a_batch_itself_when_the_connection_is_free(sqlite_factory, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+@pytest.fixture
+def loop_connection(sqlite_factory):  # type: ignore[no-untyped-def]
+    connection = SqliteLoopConnection.for_engine(engine_of(sqlite_factory))
+    assert connection is not None
+    yield connection
+    connection.close()
+
+
+def _pool_checkouts(engine) -> list[int]:  # type: ignore[no-untyped-def]
+    checkouts: list[int] = []
+    event.listen(engine, "checkout", lambda *args: checkouts.append(1))
+    return checkouts
+
+
+def test_on_sqlite_the_loop_writes_a_batch_itself_on_its_own_connection(sqlite_factory, loop_connection, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     _open(sqlite_factory, "C0INC")
     threads, _ = _where_inserts_run(monkeypatch)
     engine = engine_of(sqlite_factory)
-    asyncio.run(capture.write_messages_on_loop_sqlite(engine, [_message("C0INC", 1), _message("C0INC", 2)]))
-    assert threads == ["MainThread"]  # asyncio.run's loop: no thread took part
-    assert _stored(sqlite_factory) == [("C0INC", "1795000000.000001"), ("C0INC", "1795000000.000002")]
-    with autocommit_driver_connection(engine) as connection:  # waiting for locks again afterwards
-        assert connection.execute("PRAGMA busy_timeout").fetchone()[0] == SQLITE_BUSY_TIMEOUT_SECONDS * 1000
+    checkouts = _pool_checkouts(engine)
+    asyncio.run(capture.write_messages_on_loop_sqlite(loop_connection, engine, [_message("C0INC", 1), _message("C0INC", 2)]))
+    asyncio.run(capture.write_messages_on_loop_sqlite(loop_connection, engine, [_message("C0INC", 3)]))
+    assert threads == ["MainThread", "MainThread"]  # asyncio.run's loop: no thread took part
+    assert checkouts == []  # nor the pool's connection, which request threads share
+    assert _stored(sqlite_factory) == [("C0INC", f"1795000000.00000{n}") for n in (1, 2, 3)]
 
 
-def test_on_sqlite_a_batch_goes_to_a_thread_while_a_request_thread_holds_the_connection(sqlite_factory, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_on_sqlite_a_request_thread_holding_the_pooled_connection_without_writing_does_not_stop_the_loop(sqlite_factory, loop_connection, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    _open(sqlite_factory, "C0INC")
+    threads, _ = _where_inserts_run(monkeypatch)
+    engine = engine_of(sqlite_factory)
+    with autocommit_driver_connection(engine) as connection:  # checked out, reading, no write lock
+        assert connection.execute("SELECT count(*) FROM incidents").fetchone() == (1,)
+        asyncio.run(capture.write_messages_on_loop_sqlite(loop_connection, engine, [_message("C0INC", 1)]))
+    assert threads == ["MainThread"]
+    assert _stored(sqlite_factory) == [("C0INC", "1795000000.000001")]
+
+
+def test_on_sqlite_a_batch_goes_to_a_thread_while_a_request_threads_transaction_holds_the_write_lock(sqlite_factory, loop_connection, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     _open(sqlite_factory, "C0INC")
     threads, handed_over = _where_inserts_run(monkeypatch)
     engine = engine_of(sqlite_factory)
     holding, release = threading.Event(), threading.Event()
 
-    def request_thread() -> None:  # an edit's transaction, say, on SQLite's one pooled connection
+    def request_thread() -> None:  # an edit's transaction, say (BEGIN IMMEDIATE: the write lock)
         with sqlite_factory.begin() as session:
             session.execute(select(Incident.id)).all()
             holding.set()
@@ -361,7 +387,7 @@ def test_on_sqlite_a_batch_goes_to_a_thread_while_a_request_thread_holds_the_con
     assert holding.wait(10)
 
     async def main() -> bool:
-        write = asyncio.ensure_future(capture.write_messages_on_loop_sqlite(engine, [_message("C0INC", 1)]))
+        write = asyncio.ensure_future(capture.write_messages_on_loop_sqlite(loop_connection, engine, [_message("C0INC", 1)]))
         # The loop is free meanwhile: it can wait here for the batch to be handed over.
         await asyncio.get_running_loop().run_in_executor(None, handed_over.wait, 10)
         waited = not write.done()
@@ -371,11 +397,12 @@ def test_on_sqlite_a_batch_goes_to_a_thread_while_a_request_thread_holds_the_con
 
     assert asyncio.run(main()) is True
     holder.join(10)
-    assert len(threads) == 1 and threads[0] != "MainThread"  # never tried on the loop: no connection to be had
+    # Tried on the loop without waiting, refused at once, then written by a thread that waited.
+    assert threads[0] == "MainThread" and len(threads) == 2 and threads[1] != "MainThread"
     assert _stored(sqlite_factory) == [("C0INC", "1795000000.000001")]
 
 
-def test_on_sqlite_a_batch_goes_to_a_thread_while_another_process_holds_the_write_lock(sqlite_factory, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_on_sqlite_a_batch_goes_to_a_thread_while_another_process_holds_the_write_lock(sqlite_factory, loop_connection, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import sqlite3
 
     _open(sqlite_factory, "C0INC")
@@ -385,7 +412,7 @@ def test_on_sqlite_a_batch_goes_to_a_thread_while_another_process_holds_the_writ
     other.execute("BEGIN IMMEDIATE")  # `scribe import`, say, writing from another process
 
     async def main() -> bool:
-        write = asyncio.ensure_future(capture.write_messages_on_loop_sqlite(engine, [_message("C0INC", 1)]))
+        write = asyncio.ensure_future(capture.write_messages_on_loop_sqlite(loop_connection, engine, [_message("C0INC", 1)]))
         await asyncio.get_running_loop().run_in_executor(None, handed_over.wait, 10)
         waited = not write.done()
         other.execute("COMMIT")
@@ -396,21 +423,43 @@ def test_on_sqlite_a_batch_goes_to_a_thread_while_another_process_holds_the_writ
         assert asyncio.run(main()) is True
     finally:
         other.close()
-    # Tried on the loop without waiting, refused at once, then written by a thread that waited.
     assert threads[0] == "MainThread" and len(threads) == 2 and threads[1] != "MainThread"
     assert _stored(sqlite_factory) == [("C0INC", "1795000000.000001")]
+    # The pool's connection, which waited, still waits for locks; the loop's never does.
     with autocommit_driver_connection(engine) as connection:
         assert connection.execute("PRAGMA busy_timeout").fetchone()[0] == SQLITE_BUSY_TIMEOUT_SECONDS * 1000
+    with loop_connection.without_waiting() as connection:
+        assert connection.execute("PRAGMA busy_timeout").fetchone()[0] == 0
 
 
-def test_asking_for_sqlites_connection_without_waiting_raises_at_once_when_it_is_taken(sqlite_factory) -> None:  # type: ignore[no-untyped-def]
+def test_the_loops_sqlite_connection_refuses_at_once_when_the_lock_is_taken_and_reports_other_errors_as_they_are(sqlite_factory, loop_connection) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
     engine = engine_of(sqlite_factory)
-    with autocommit_driver_connection(engine):
-        with pytest.raises(DatabaseBusy, match="in use by a request thread"):
-            with sqlite_connection_if_free(engine):
-                raise AssertionError("got a connection that was taken")
-    with sqlite_connection_if_free(engine) as connection:  # free again: handed out
-        assert connection.execute("SELECT 1").fetchone() == (1,)
-    # A thread asking normally still waits its turn (the not-waiting mark is per thread).
-    with autocommit_driver_connection(engine) as connection:
-        assert connection.execute("SELECT 2").fetchone() == (2,)
+    other = sqlite3.connect(engine.url.database, isolation_level=None)
+    insert = "INSERT INTO web_spent_sign_ins (state_id, spent_at) VALUES (?, '2026-01-01 00:00:00')"
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(DatabaseBusy, match="write lock"):  # even its opening pragmas meet the lock
+            with loop_connection.without_waiting() as connection:
+                connection.execute(insert, ("first",))
+        other.execute("ROLLBACK")
+        with loop_connection.without_waiting() as connection:  # opened now
+            connection.execute(insert, ("second",))
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(DatabaseBusy, match="write lock"):
+            with loop_connection.without_waiting() as connection:
+                connection.execute(insert, ("third",))
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+    with loop_connection.without_waiting() as connection:
+        assert connection.execute("SELECT state_id FROM web_spent_sign_ins").fetchall() == [("second",)]
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):
+        with loop_connection.without_waiting() as connection:
+            connection.execute("SELECT * FROM no_such_table")
+    with loop_connection.without_waiting() as connection:  # usable after both
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert connection.execute("PRAGMA foreign_keys").fetchone() == (1,)
+    assert SqliteLoopConnection.for_engine(make_engine("sqlite://")) is None
+    assert SqliteLoopConnection.for_engine(make_engine("postgresql+psycopg://postgres@127.0.0.1:5432/test")) is None

@@ -18,7 +18,7 @@ from typing import Any, Callable, NamedTuple, Sequence
 from sqlalchemy import Dialect, Engine, select
 from sqlalchemy.orm import Session
 
-from bot.db import DatabaseBusy, LoopConnection, autocommit_driver_connection, insert_ignoring_duplicates, sqlite_connection_if_free
+from bot.db import DatabaseBusy, LoopConnection, SqliteLoopConnection, autocommit_driver_connection, insert_ignoring_duplicates
 from bot.models import EntryEdit, KeyMark, TimelineEntry
 from bot.services.incidents import insert_batch_into_open_incidents, insert_batch_into_open_incidents_on_loop, open_incident
 from bot.timeparse import datetime_to_slack_ts, slack_ts_to_datetime
@@ -119,15 +119,16 @@ async def write_messages_on_loop(connection: LoopConnection, dialect: Dialect, b
     await insert_into_open_incidents_on_loop(connection, dialect, _message_rows(batch))
 
 
-async def write_messages_on_loop_sqlite(engine: Engine, batch: Sequence[IncomingMessage]) -> None:
+async def write_messages_on_loop_sqlite(connection: SqliteLoopConnection, engine: Engine, batch: Sequence[IncomingMessage]) -> None:
     """write_messages for SQLite from the server's event loop (bot.groupcommit): the same
-    one statement, run right there on the loop, which costs this process far less than
-    handing the batch to a thread and back (README, Benchmarks). Only when that would mean
-    waiting (a request thread has SQLite's connection, or another process the write lock)
-    does the batch go to a thread, which waits its turn while the loop serves on."""
+    one statement, run right there on the loop's own connection, which costs this process
+    far less than handing the batch to a thread and back (README, Benchmarks). Only when that
+    would mean waiting (another connection holds the write lock: a request thread's
+    transaction, another process) does the batch go to a thread, which waits its turn while
+    the loop serves on."""
     try:
-        with sqlite_connection_if_free(engine) as connection:
-            record_messages(connection, engine.dialect, batch)
+        with connection.without_waiting() as driver:
+            record_messages(driver, engine.dialect, batch)
         return
     except DatabaseBusy:
         pass

@@ -26,7 +26,7 @@ from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Settings
-from bot.db import LoopConnection, engine_of, make_engine, make_session_factory, transaction
+from bot.db import LoopConnection, SqliteLoopConnection, engine_of, make_engine, make_session_factory, transaction
 from bot.groupcommit import GroupCommit
 from bot.logs import log_listener_failure
 from bot.services.capture import IncomingMessage, write_messages, write_messages_on_loop, write_messages_on_loop_sqlite
@@ -87,6 +87,7 @@ class Scribe:
     # Message events and timeline commands are written in shared statements (see bot.groupcommit).
     message_writer: GroupCommit[IncomingMessage, None] = field(init=False, repr=False)
     loop_connection: LoopConnection | None = field(init=False, repr=False)
+    sqlite_loop_connection: SqliteLoopConnection | None = field(init=False, repr=False)
     entry_writer: GroupCommit[CommandEntry, bool] = field(init=False, repr=False)
     # Bolt runs lazy listeners here (App(listener_executor=...)).
     after_ack: "AfterAckExecutor" = field(init=False, repr=False)
@@ -94,14 +95,19 @@ class Scribe:
     def __post_init__(self) -> None:
         engine = engine_of(self.session_factory)
         # Message events that the HTTP server runs on its event loop (bot.server) are written
-        # from the loop too: on PostgreSQL over the loop's own connection (LoopConnection), on
-        # SQLite right there when its connection is free (else from a thread).
+        # from the loop too, over the loop's own connection: on PostgreSQL driving libpq
+        # (LoopConnection); on SQLite right there unless another connection holds the write
+        # lock (SqliteLoopConnection; then from a thread).
         self.loop_connection = None
+        self.sqlite_loop_connection = None
+        write_on_loop = None
         if engine.dialect.name == "postgresql":
             self.loop_connection = LoopConnection(engine.url)
             write_on_loop = partial(write_messages_on_loop, self.loop_connection, engine.dialect)
         else:
-            write_on_loop = partial(write_messages_on_loop_sqlite, engine)
+            self.sqlite_loop_connection = SqliteLoopConnection.for_engine(engine)
+            if self.sqlite_loop_connection is not None:
+                write_on_loop = partial(write_messages_on_loop_sqlite, self.sqlite_loop_connection, engine)
         self.message_writer = GroupCommit(partial(write_messages, engine), write_on_loop=write_on_loop, name="message-writer")
         self.entry_writer = GroupCommit(partial(write_command_entries, engine), name="command-writer")
         self.after_ack = AfterAckExecutor(max_workers=10, thread_name_prefix="after-ack")
@@ -115,6 +121,8 @@ class Scribe:
         self.after_ack.drain(timeout=AFTER_ACK_DRAIN_SECONDS)
         if self.loop_connection is not None:
             self.loop_connection.close()
+        if self.sqlite_loop_connection is not None:
+            self.sqlite_loop_connection.close()
 
     def __deepcopy__(self, memo: dict[int, Any]) -> "Scribe":
         # Bolt deep-copies the context for lazy listeners; this is a shared service
