@@ -91,9 +91,19 @@ class _FairQueuePool(QueuePool):
     _queue_class = _FairQueue
 
 
+def sqlite_file(url: str | URL) -> str | None:
+    """The file of a SQLite URL; None for an in-memory database (private to each connection)
+    or any other database."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return str(parsed.database)
+
+
 def configure_sqlite_connection(connection: sqlite3.Connection) -> None:
     """What every SQLite connection of the app gets: WAL (readers don't block the writer),
-    foreign keys, and syncs only at checkpoints (safe in WAL: a crash loses no commit)."""
+    foreign keys, and disk syncs only at checkpoints (in WAL a crashed process loses no
+    commit; a power cut can lose the last few, never the database's consistency)."""
     # Let SQLAlchemy own transactions; pysqlite's own BEGIN handling defers locks badly.
     connection.isolation_level = None
     cursor = connection.cursor()
@@ -107,7 +117,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
         pool_args: dict[str, object] = {}
-        if make_url(url).database not in (None, "", ":memory:"):
+        if sqlite_file(url) is not None:
             # SQLite has one writer and every transaction here starts with BEGIN IMMEDIATE,
             # so transactions run one at a time whatever the pool size. With one pooled
             # connection, waiting threads queue on the pool and go in turn; with several,
@@ -168,9 +178,8 @@ class WalCheckpointer:
     @classmethod
     def for_engine(cls, engine: Engine, **timing: float) -> "WalCheckpointer | None":
         """A checkpointer for `engine`'s database if it is a SQLite file (WAL, see make_engine), else None."""
-        if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
-            return None
-        return cls(str(engine.url.database), **timing)
+        path = sqlite_file(engine.url)
+        return None if path is None else cls(path, **timing)
 
     def start(self) -> "WalCheckpointer":
         self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
@@ -429,9 +438,8 @@ class SqliteLoopConnection:
     @classmethod
     def for_engine(cls, engine: Engine) -> "SqliteLoopConnection | None":
         """For a SQLite file; None otherwise (an in-memory database is private to its connection)."""
-        if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
-            return None
-        return cls(str(engine.url.database))
+        path = sqlite_file(engine.url)
+        return None if path is None else cls(path)
 
     @contextmanager
     def without_waiting(self) -> Iterator[sqlite3.Connection]:
@@ -527,7 +535,10 @@ def _partial_index_predicate(table: Table, columns: tuple[str, ...]) -> str:
     both databases only match an ON CONFLICT target to a partial index that repeats its WHERE."""
     for index in table.indexes:
         if index.unique and tuple(c.name for c in index.columns) == columns:
+            # The models give both databases the same predicate (bot.models).
             where = index.dialect_options["postgresql"].get("where")
+            if where is None:
+                where = index.dialect_options["sqlite"].get("where")
             if where is not None:
                 return f" WHERE {where}"
     return ""
