@@ -193,10 +193,9 @@ class WalCheckpointer:
 
     def _run(self) -> None:
         try:
+            # It never sets the journal mode: upgrade() left the database in WAL, and its
+            # `data_version` read before each checkpoint is what makes it see so.
             connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            # As the app's connections do (make_engine); a connection that never said so
-            # reports "not in WAL mode" to every checkpoint.
-            connection.execute("PRAGMA journal_mode=WAL")
         except sqlite3.Error as error:
             log.warning("background checkpoints are off, SQLite's writer does them (%s)", error)
             return
@@ -489,10 +488,24 @@ def alembic_config(url: str):  # type: ignore[no-untyped-def]
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    """Apply migrations; safe to call from several processes at start-up."""
+    """Apply migrations; safe to call from several processes at start-up. A SQLite file is
+    left in WAL mode."""
     from alembic import command
 
     command.upgrade(alembic_config(url), revision)
+    path = sqlite_file(url)
+    if path is not None:
+        # Every connection of the app asks for WAL (configure_sqlite_connection), but only the
+        # switch itself takes the database for itself, and a thread reading at that moment
+        # (catch-up, the checkpointer) would fail with "database is locked" instead of
+        # waiting. Switched here, before any of them starts, they find it done.
+        connection = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as error:  # another process is switching it right now
+            log.info("SQLite's WAL mode is left to the app's connections: %s", error)
+        finally:
+            connection.close()
 
 
 def insert_ignoring_duplicates(session: Session, model: type, values: dict, conflict_columns: list[str]) -> bool:

@@ -85,3 +85,17 @@ def test_a_missing_directory_turns_it_off_without_failing(tmp_path: Path, caplog
     checkpointer = WalCheckpointer(str(tmp_path / "no-such-dir" / "scribe.db")).start()
     checkpointer.stop()
     assert "background checkpoints are off" in caplog.text
+
+
+def test_upgrade_leaves_a_sqlite_file_in_wal_mode_before_any_thread_opens_it(tmp_path: Path) -> None:
+    # Switching to WAL takes the database for itself; if the app's threads did it as they
+    # start, one reading at that moment (catch-up, the checkpointer) failed with "database is locked".
+    from bot.db import upgrade
+
+    path = tmp_path / "fresh.db"
+    upgrade(f"sqlite:///{path}")
+    connection = sqlite3.connect(path)
+    try:
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    finally:
+        connection.close()
