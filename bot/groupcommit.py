@@ -27,7 +27,8 @@ there. Blocking would stop the loop, so the greenlet is suspended instead (SQLAl
 meanwhile: the listener's code is the same either way, and so is the promise. Such items are
 written by a writer thread that leads batches on the loop's behalf, or, given
 `write_on_loop`, by a task on the loop itself (the app gives one for message events on both
-databases: libpq driven from the loop on PostgreSQL, SQLite's own call on SQLite).
+databases, each over the loop's own connection: libpq driven from the loop on PostgreSQL,
+SQLite's call made right there on SQLite).
 
 A listener whose answer doesn't depend on the write (a new message: Slack only needs its 200)
 calls `submit_before_answer` instead. On the loop, inside the server's

@@ -86,8 +86,8 @@ class Scribe:
 
     # Message events and timeline commands are written in shared statements (see bot.groupcommit).
     message_writer: GroupCommit[IncomingMessage, None] = field(init=False, repr=False)
-    loop_connection: LoopConnection | None = field(init=False, repr=False)
-    sqlite_loop_connection: SqliteLoopConnection | None = field(init=False, repr=False)
+    # The event loop's own connection for them; None where the loop has none (in-memory SQLite).
+    loop_connection: LoopConnection | SqliteLoopConnection | None = field(init=False, repr=False)
     entry_writer: GroupCommit[CommandEntry, bool] = field(init=False, repr=False)
     # Bolt runs lazy listeners here (App(listener_executor=...)).
     after_ack: "AfterAckExecutor" = field(init=False, repr=False)
@@ -98,16 +98,14 @@ class Scribe:
         # from the loop too, over the loop's own connection: on PostgreSQL driving libpq
         # (LoopConnection); on SQLite right there unless another connection holds the write
         # lock (SqliteLoopConnection; then from a thread).
-        self.loop_connection = None
-        self.sqlite_loop_connection = None
         write_on_loop = None
         if engine.dialect.name == "postgresql":
             self.loop_connection = LoopConnection(engine.url)
             write_on_loop = partial(write_messages_on_loop, self.loop_connection, engine.dialect)
         else:
-            self.sqlite_loop_connection = SqliteLoopConnection.for_engine(engine)
-            if self.sqlite_loop_connection is not None:
-                write_on_loop = partial(write_messages_on_loop_sqlite, self.sqlite_loop_connection, engine)
+            self.loop_connection = SqliteLoopConnection.for_engine(engine)
+            if self.loop_connection is not None:
+                write_on_loop = partial(write_messages_on_loop_sqlite, self.loop_connection, engine)
         self.message_writer = GroupCommit(partial(write_messages, engine), write_on_loop=write_on_loop, name="message-writer")
         self.entry_writer = GroupCommit(partial(write_command_entries, engine), name="command-writer")
         self.after_ack = AfterAckExecutor(max_workers=10, thread_name_prefix="after-ack")
@@ -121,8 +119,6 @@ class Scribe:
         self.after_ack.drain(timeout=AFTER_ACK_DRAIN_SECONDS)
         if self.loop_connection is not None:
             self.loop_connection.close()
-        if self.sqlite_loop_connection is not None:
-            self.sqlite_loop_connection.close()
 
     def __deepcopy__(self, memo: dict[int, Any]) -> "Scribe":
         # Bolt deep-copies the context for lazy listeners; this is a shared service
