@@ -23,7 +23,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.config import Settings
-from bot.db import WalCheckpointer, make_engine, make_session_factory, upgrade
+from bot.db import make_engine, make_session_factory, upgrade
+from bot.db.checkpoint import WalCheckpointer
 from bot.scheduler import FollowupScheduler, ReminderDelivery
 from bot.server import HttpServer
 from bot.services.backfill import BackfillReport, BotIdentity, backfill_incident, open_incidents

@@ -12,7 +12,9 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import event, select
 
-from bot.db import SQLITE_BUSY_TIMEOUT_SECONDS, DatabaseBusy, SqliteLoopConnection, autocommit_driver_connection, engine_of, make_engine
+from bot.db import engine_of, make_engine
+from bot.db.engine import SQLITE_BUSY_TIMEOUT_SECONDS
+from bot.db.direct import DatabaseBusy, SqliteLoopConnection, autocommit_driver_connection
 from bot.groupcommit import GroupCommit
 from bot.services.incidents import SQLITE_ROWS_PER_STATEMENT
 from bot.models import Incident, TimelineEntry
@@ -162,7 +164,7 @@ def test_sqlite_pool_hands_its_connection_to_threads_in_arrival_order() -> None:
     thread that gives up waiting is skipped, not handed a connection it will never return."""
     from sqlalchemy.util import queue as sqla_queue
 
-    from bot.db import _FairQueue
+    from bot.db.engine import _FairQueue
 
     pool: _FairQueue = _FairQueue(1)
     pool.put("connection", False)

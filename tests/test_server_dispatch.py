@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.util.concurrency import in_greenlet
 
 from bench.run import SignedRequest, send_all
-from bot.db import LoopConnection
+from bot.db.direct import LoopConnection
 from bot.groupcommit import GroupCommit
 from bot.models import TimelineEntry
 from bot.services import capture, slash

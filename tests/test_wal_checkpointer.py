@@ -1,4 +1,4 @@
-"""bot.db.WalCheckpointer: SQLite's log is copied into the database file by a thread of its own,
+"""bot.db.checkpoint.WalCheckpointer: SQLite's log is copied into the database file by a thread of its own,
 so the event loop's writer no longer does it (see README, Benchmarks)."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from bot.db import WalCheckpointer, make_engine
+from bot.db import make_engine
+from bot.db.checkpoint import WalCheckpointer
 
 
 def _wait_for(condition, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]

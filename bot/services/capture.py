@@ -18,7 +18,8 @@ from typing import Any, Callable, NamedTuple, Sequence
 from sqlalchemy import Dialect, Engine, select
 from sqlalchemy.orm import Session
 
-from bot.db import DatabaseBusy, LoopConnection, SqliteLoopConnection, autocommit_driver_connection, insert_ignoring_duplicates
+from bot.db import insert_ignoring_duplicates
+from bot.db.direct import DatabaseBusy, LoopConnection, SqliteLoopConnection, autocommit_driver_connection
 from bot.models import EntryEdit, KeyMark, TimelineEntry
 from bot.services.incidents import insert_batch_into_open_incidents, insert_batch_into_open_incidents_on_loop, open_incident
 from bot.timeparse import datetime_to_slack_ts, slack_ts_to_datetime

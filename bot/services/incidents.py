@@ -19,7 +19,8 @@ from sqlalchemy import Dialect, Engine, Select, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.db import LoopConnection, autocommit_driver_connection, insert_ignoring_duplicates, insert_ignoring_sql
+from bot.db import insert_ignoring_duplicates, insert_ignoring_sql
+from bot.db.direct import LoopConnection, autocommit_driver_connection
 from bot.models import Declaration, Incident, RoleAssignment, TimelineEntry
 from bot.services.errors import IncidentAlreadyOpen, NoOpenIncident, NotAllowed
 
@@ -74,7 +75,7 @@ def insert_batch_into_open_incidents(
     The incident is looked up inside the statement, so a row for a channel without an open
     incident inserts nothing and no incident is loaded; a row that hits `conflict` (a
     redelivery) is skipped. The whole batch is ONE statement (on SQLite, one per
-    SQLITE_ROWS_PER_STATEMENT rows), so on an autocommit connection (bot.db.autocommit_driver_connection)
+    SQLITE_ROWS_PER_STATEMENT rows), so on an autocommit connection (bot.db.direct.autocommit_driver_connection)
     a batch is one commit: one round trip on PostgreSQL, one call into SQLite. Message events,
     the busiest write there is, go through here (see bot.groupcommit). `connection` is the
     driver's own (sqlite3 or psycopg), which both have `execute(sql, parameters)`.
@@ -98,7 +99,7 @@ async def insert_batch_into_open_incidents_on_loop(
     connection: LoopConnection, dialect: Dialect, rows: Sequence[dict[str, Any]], *, columns: tuple[str, ...], conflict: tuple[str, ...]
 ) -> None:
     """insert_batch_into_open_incidents over the event loop's own PostgreSQL connection
-    (bot.db.LoopConnection). Repeating it after a lost connection is harmless: a row already
+    (bot.db.direct.LoopConnection). Repeating it after a lost connection is harmless: a row already
     written hits `conflict` and is skipped."""
     for sql, parameters in batch_statements(dialect, rows, columns=columns, conflict=conflict, numbered=True):
         # The same text for any number of rows: prepared once on the server, used for every batch.
@@ -110,7 +111,7 @@ def batch_statements(
     numbered: bool = False,
 ) -> list[tuple[str, tuple[Any, ...]]]:
     """The statements that insert `rows` (see insert_batch_into_open_incidents): SQL in the
-    driver's own paramstyle (PostgreSQL's own $1 with `numbered`, for bot.db.LoopConnection),
+    driver's own paramstyle (PostgreSQL's own $1 with `numbered`, for bot.db.direct.LoopConnection),
     and its parameters."""
     if dialect.name == "postgresql":
         payload = _BATCH_JSON.encode(list(rows))

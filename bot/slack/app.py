@@ -26,7 +26,8 @@ from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Settings
-from bot.db import LoopConnection, SqliteLoopConnection, engine_of, make_engine, make_session_factory, transaction
+from bot.db import engine_of, make_engine, make_session_factory, transaction
+from bot.db.direct import LoopConnection, SqliteLoopConnection
 from bot.groupcommit import GroupCommit
 from bot.logs import log_listener_failure
 from bot.services.capture import IncomingMessage, write_messages, write_messages_on_loop, write_messages_on_loop_sqlite
