@@ -270,6 +270,8 @@ class UserProfile(Base):
     display_name: Mapped[str | None] = mapped_column(String(255))
     real_name: Mapped[str | None] = mapped_column(String(255))
     tz: Mapped[str | None] = mapped_column(String(64))
+    # For matching a Slack user to a tracker's account (needs the users:read.email scope).
+    email: Mapped[str | None] = mapped_column(String(255))
     fetched_at: Mapped[datetime]
 
 
@@ -296,33 +298,54 @@ class ActionItem(Base):
     incident: Mapped[Incident] = relationship(back_populates="action_items")
 
 
-class Reminder(Base):
-    """One follow-up message to send. The row, not the scheduler, is the source of truth:
-    a send is claimed by an atomic status change, so several processes send it once."""
+class OutboxItem(Base):
+    """One side effect to carry out once: a reminder or nudge to post, a channel to create,
+    an announcement to post or edit, a status update to post, a draft to upload.
 
-    __tablename__ = "reminders"
+    The row is written in the same transaction as the decision that wants the effect, and
+    carried out after commit by whichever process claims it first (bot.outbox): a claim is
+    an atomic status change, so several processes carry it out once; the row, not the
+    scheduler and not the request that made it, is the source of truth, so a crash loses
+    nothing. Rows of one `lane` are carried out in order, one at a time (a declare's steps,
+    one channel's posts, one announcement's edits).
+    """
+
+    __tablename__ = "outbox"
     __table_args__ = (
         UniqueConstraint("dedupe_key"),
-        Index("ix_reminders_status_due", "status", "due_at"),
+        Index("ix_outbox_status_due", "status", "due_at"),
+        Index("ix_outbox_lane", "lane", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
+    # The incident it belongs to; None only before the incident exists (a declare's channel).
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
     action_item_id: Mapped[int | None] = mapped_column(ForeignKey("action_items.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # before_due | due | overdue | snoozed | digest | review | nudge_update | nudge_lead | nudge_idle
-    # e.g. "item:12:due:2026-12-01" — makes rescheduling idempotent.
-    dedupe_key: Mapped[str] = mapped_column(String(128))
+    # The workspace whose Slack (or tracker) it acts in.
+    team_id: Mapped[str | None] = mapped_column(String(32))
+    # What to do (bot.outbox.kinds): before_due | due | overdue | snoozed | digest | review |
+    # nudge_update | nudge_lead | nudge_idle (reminders), declare_channel, announce, …
+    kind: Mapped[str] = mapped_column(String(32))
+    # e.g. "item:12:due:2026-12-01": asking twice for the same effect makes one row.
+    dedupe_key: Mapped[str] = mapped_column(String(160))
+    lane: Mapped[str | None] = mapped_column(String(128))
+    # What the decision knew that carrying it out needs (ids, texts, a response_url).
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     due_at: Mapped[datetime]
-    # pending | sending | sent | cancelled | skipped (a later reminder for the same item was due too)
+    # pending | sending (claimed) | sent (carried out) | cancelled (nothing left to do) |
+    # skipped (a later one stands for it) | failed (refused for good; last_error says why)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    # After a failed send: not before this instant (exponential backoff). NULL = as soon as due.
+    # After a failed attempt: not before this instant (exponential backoff). NULL = as soon as due.
     next_attempt_at: Mapped[datetime | None]
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     claimed_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
+    # Where a posted message landed.
     channel_id: Mapped[str | None] = mapped_column(String(32))
     message_ts: Mapped[str | None] = mapped_column(String(32))
+    # What carrying it out found that someone must be told (refused invitations, …).
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
@@ -397,6 +420,23 @@ class Declaration(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class ReservedChannelName(Base):
+    """A channel name a declaration has taken for the channel it creates.
+
+    Reserved in the database before Slack is asked, so two declares of the same title (on
+    two processes at the same moment) ask Slack for two different names, and a name Slack
+    says is taken can be recognised as this declaration's own earlier try (its answer lost
+    to a crash or a timeout) rather than someone else's channel.
+    """
+
+    __tablename__ = "reserved_channel_names"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), primary_key=True)
+    declaration_id: Mapped[int] = mapped_column(ForeignKey("declarations.id", ondelete="CASCADE"), index=True)
+    reserved_at: Mapped[datetime]
 
 
 class Announcement(Base):

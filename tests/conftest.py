@@ -24,6 +24,31 @@ from bot.db import make_engine, make_session_factory, normalise_url, upgrade
 from bot.models import Base
 
 SIGNING_SECRET = "test-signing-secret-0123456789"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def no_network_call_in_a_transaction() -> Iterator[None]:
+    """The tripwire (bot.db.guard), on for the whole suite: a Slack Web API call or a
+    response_url post made while the same thread has a database transaction open raises,
+    and fails the test that made it (in the app, as any listener failure does)."""
+    from bot.db import guard
+
+    guard.install()
+    guard.set_strict(True)
+    yield
+    guard.set_strict(False)
+
+
+@pytest.fixture(autouse=True)
+def refused_network_calls_fail_the_test() -> Iterator[None]:
+    """Also when the app caught the tripwire's exception (a listener's error handler, a
+    lazy listener's failure report), the test that made the call fails."""
+    from bot.db import guard
+
+    guard.take_refused()
+    yield
+    refused = guard.take_refused()
+    assert not refused, "network calls inside a database transaction:\n" + "\n".join(refused)
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("SCRIBE_TEST_DATABASE_URL") else [])
 
 

@@ -128,7 +128,7 @@ def test_update_is_posted_recorded_and_in_the_draft(uapp, clock) -> None:  # typ
         inc = latest_incident(s, channel_id="C0INC")
         assert (entry.text, entry.author, entry.at, entry.source) == ("Monitoring: Error rate back to 0.1%", "U0ANN", at(12), "command")
         assert (inc.update_status, inc.last_update_at, inc.next_update_at) == ("monitoring", at(12), at(27))
-        status = updates.status_of(inc, uapp.settings)
+        status = cadence.status_of(inc, uapp.settings)
         assert (status.status, status.next_update_at) == ("monitoring", at(27))
         draft = pm.draft_postmortem(s, inc, settings=uapp.settings, client=None, now=at(60), user_id="U0ANN")
     assert "| 2026-11-23 10:12:00 | 📣 Status update posted | U0ANN | Monitoring: Error rate back to 0.1% |" in draft.markdown

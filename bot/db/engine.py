@@ -21,6 +21,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.util import queue as sqla_queue
 
+from bot.db import guard
+
 log = logging.getLogger(__name__)
 
 
@@ -135,8 +137,10 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             # fifth of an empty transaction's time) on every transaction.
             conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE")
 
-        return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size)
+    else:
+        engine = create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size)
+    guard.watch(engine)
+    return engine
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 from functools import lru_cache
 
 from sqlalchemy import Table, TextClause, bindparam, text
 from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
+
+
+def insert_ignoring_returning(session: Session, model: type, values: dict, conflict_columns: list[str], *, returning: str) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING `returning`: the new row's value, None when it existed."""
+    statement = _insert_ignoring_sql(session, model, tuple(values), tuple(conflict_columns), returning=returning)
+    return session.execute(statement, values).scalar()
 
 
 def insert_ignoring_duplicates(session: Session, model: type, values: dict, conflict_columns: list[str]) -> bool:

@@ -11,13 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
-from slack_sdk import WebClient
+from collections.abc import Mapping
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.config import Settings
 from bot.models import ActionItem, Incident
 from bot.services import followups, incidents, people
+from bot.services.people import Person
 from bot.services.errors import NotAllowed, ScribeError
 from bot.timeparse import format_utc, parse_due
 
@@ -66,15 +67,24 @@ def view_of(item: ActionItem) -> ItemView:
     )
 
 
-def owner_zone(session: Session, client: WebClient | None, settings: Settings, *, team_id: str, user_id: str, now: datetime) -> tzinfo:
-    """The owner's Slack time zone (users.info, cached); the configured zone if Slack doesn't say."""
-    return people.timezone_of(session, client, team_id=team_id, user_id=user_id, now=now) or settings.timezone
+def zone_of(session: Session, known: Mapping[str, Person], *, team_id: str, user_id: str, now: datetime) -> tzinfo | None:
+    """Someone's Slack time zone: from what was looked up before the transaction, else from
+    the users.info cache; None when neither says."""
+    zone = people.zone_of(known, user_id)
+    if zone is None:
+        zone = people.zone_of(people.cached(session, team_id=team_id, user_ids=[user_id], now=now)[0], user_id)
+    return zone
 
 
-def replan(session: Session, item: ActionItem, *, settings: Settings, client: WebClient | None, now: datetime, digest: bool = True) -> None:
+def owner_zone(session: Session, known: Mapping[str, Person], settings: Settings, *, team_id: str, user_id: str, now: datetime) -> tzinfo:
+    """The owner's Slack time zone; the configured zone if Slack doesn't say."""
+    return zone_of(session, known, team_id=team_id, user_id=user_id, now=now) or settings.timezone
+
+
+def replan(session: Session, item: ActionItem, *, settings: Settings, known: Mapping[str, Person], now: datetime, digest: bool = True) -> None:
     """Bring the item's DMs (and unless told not to, its incident's weekly digest) in line with the item as it is now."""
     cadence = followups.Cadence.from_settings(settings)
-    zone = owner_zone(session, client, settings, team_id=item.incident.team_id, user_id=item.owner_id, now=now)
+    zone = owner_zone(session, known, settings, team_id=item.incident.team_id, user_id=item.owner_id, now=now)
     followups.sync_item(session, item, owner_tz=zone, cadence=cadence, now=now)
     if digest:
         followups.sync_digest(session, item.incident, zone=settings.timezone, cadence=cadence, now=now)
@@ -92,7 +102,7 @@ def add_item(
     command_id: str | None,
     now: datetime,
     settings: Settings,
-    client: WebClient | None,
+    known: Mapping[str, Person],
 ) -> ActionItem | None:
     """Record an item and plan its reminders; None if this exact command was already recorded.
 
@@ -101,7 +111,7 @@ def add_item(
     """
     due = None
     if due_text is not None:
-        typer_tz = people.timezone_of(session, client, team_id=incident.team_id, user_id=user_id, now=now)
+        typer_tz = zone_of(session, known, team_id=incident.team_id, user_id=user_id, now=now)
         due = parse_due(due_text, now=now, user_tz=typer_tz, default_tz=settings.timezone)
     owner = owner_id or user_id
     if not incidents.add_command_entry(
@@ -122,7 +132,7 @@ def add_item(
     )
     incident.action_items.append(item)
     session.flush()
-    replan(session, item, settings=settings, client=client, now=now)
+    replan(session, item, settings=settings, known=known, now=now)
     return item
 
 
@@ -165,33 +175,33 @@ def _changeable(session: Session, item_id: int, user_id: str, settings: Settings
 
 
 def close_item(
-    session: Session, *, item_id: int, status: str, user_id: str, now: datetime, settings: Settings, client: WebClient | None
+    session: Session, *, item_id: int, status: str, user_id: str, now: datetime, settings: Settings, known: Mapping[str, Person]
 ) -> ActionItem:
     """Mark an item done or won't fix; its future reminders are cancelled."""
     if status not in ("done", "wontfix"):
         raise ValueError(f"unknown closing status {status!r}")
     item = _changeable(session, item_id, user_id, settings)
     item.status, item.closed_at, item.closed_by = status, now, user_id
-    replan(session, item, settings=settings, client=client, now=now)
+    replan(session, item, settings=settings, known=known, now=now)
     return item
 
 
 def snooze_item(
-    session: Session, *, item_id: int, days: int, user_id: str, now: datetime, settings: Settings, client: WebClient | None
+    session: Session, *, item_id: int, days: int, user_id: str, now: datetime, settings: Settings, known: Mapping[str, Person]
 ) -> tuple[ActionItem, tzinfo]:
     """No reminder until the usual hour `days` days from now (owner's time); the due date stays.
     Returns the item and the owner's zone (to say "until Tue 09:30" in their time)."""
     if days not in SNOOZE_CHOICES:
         raise ValueError(f"unsupported snooze of {days} days")
     item = _changeable(session, item_id, user_id, settings)
-    zone = owner_zone(session, client, settings, team_id=item.incident.team_id, user_id=item.owner_id, now=now)
+    zone = owner_zone(session, known, settings, team_id=item.incident.team_id, user_id=item.owner_id, now=now)
     item.snoozed_until = followups.snooze_end(now, days, zone, followups.Cadence.from_settings(settings))
-    replan(session, item, settings=settings, client=client, now=now)
+    replan(session, item, settings=settings, known=known, now=now)
     return item, zone
 
 
 def reassign_item(
-    session: Session, *, item_id: int, new_owner: str, user_id: str, now: datetime, settings: Settings, client: WebClient | None
+    session: Session, *, item_id: int, new_owner: str, user_id: str, now: datetime, settings: Settings, known: Mapping[str, Person]
 ) -> tuple[ActionItem, str]:
     """Give the item to someone else; reminders follow them (in their time zone). Returns (item, previous owner)."""
     item = _changeable(session, item_id, user_id, settings)
@@ -200,5 +210,5 @@ def reassign_item(
         raise ScribeError(f"<@{new_owner}> already owns action item #{item.id}.")
     item.owner_id = new_owner
     item.snoozed_until = None  # a snooze was the previous owner's choice
-    replan(session, item, settings=settings, client=client, now=now)
+    replan(session, item, settings=settings, known=known, now=now)
     return item, previous

@@ -1,43 +1,78 @@
-"""The one announcement per incident in SCRIBE_ANNOUNCE_CHANNEL, kept true, and the closing line.
+"""The one announcement per incident in SCRIBE_ANNOUNCE_CHANNEL, kept true, and the closing line:
+what they should say, and asking for them to be posted or edited.
 
-Claim, then send, as the reminders do (bot.scheduler): the `announcements` row is inserted
-(its primary key is the incident id) before chat.postMessage, so whichever process or
-redelivery comes second finds the row and edits the message instead of posting a twin.
-The closing line is claimed the same way, by a conditional UPDATE of `closing_status`.
-Every later change (severity, title, lead, resolve, close, the postmortem draft) calls
-`refresh`, which rebuilds the message from the database and edits it with chat.update.
+Posting and editing are outbox rows (bot.outbox), carried out after commit by
+bot.slack.effects.announcements:
+- `request_announce` claims the incident's `announcements` row (its primary key is the
+  incident id, so a second process or a redelivery finds it taken and asks for nothing)
+  and asks for the post (kind announce), once;
+- `request_refresh` asks for the announcement, the closing line and a declared channel's
+  topic to be brought up to date (kind refresh_announcement). It is called in the same
+  transaction as every change they show: severity, title, lead, started and resolved
+  times, close, a status update, the postmortem's link. The rows of one incident go in
+  order (one lane), and each reads the facts when it runs, so the last one leaves the
+  message true.
 
-Slack failures here never undo what was recorded: they are logged, and where a person
-is waiting (the declare reply) `announce` returns what to tell them.
+Slack failures never undo what was recorded: they are logged, and where a person is
+waiting (the declare reply) the row's result says what to tell them.
 """
 
 from __future__ import annotations
 
-import logging
-from datetime import datetime, timedelta
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
 
-from slack_sdk import WebClient
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bot.config import Settings
-from bot.db import insert_ignoring_duplicates, transaction
+from bot.db import insert_ignoring_duplicates
 from bot.models import Announcement, Declaration, Incident
-from bot.services import updates
-from bot.slack.blocks import declare as blocks
-from bot.slack.io import channels, messages
-
-log = logging.getLogger(__name__)
-
-METADATA_EVENT = "scribe_announcement"
-# A claim still 'posting' after this long belongs to a process that died mid-post.
-POSTING_LEASE = timedelta(minutes=5)
+from bot.outbox import kinds
+from bot.outbox.store import Effect, enqueue
+from bot.services.cadence import status_of
 
 
-def facts_of(incident: Incident, announcement: Announcement | None, settings: Settings) -> blocks.AnnouncementFacts:
-    update = updates.status_of(incident, settings)  # the latest status update, and when the next is owed
+@dataclass(frozen=True)
+class AnnouncementFacts:
+    """Everything the announcement shows; plain values, no database or Slack objects."""
+
+    incident_id: int
+    ref: str
+    title: str
+    severity: str | None
+    status: str  # open | resolved | closed
+    lead: str | None
+    channel_id: str
+    started_at: datetime
+    private: bool
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    postmortem_url: str | None = None
+    # From status updates (`/incident update`), when known: the latest update's status
+    # (investigating, identified, monitoring, resolved) and when the next one is due.
+    update_status: str | None = None
+    next_update_at: datetime | None = None
+
+    @property
+    def status_label(self) -> str:
+        return {"open": ":red_circle: Open", "resolved": ":large_green_circle: Resolved", "closed": ":white_check_mark: Closed"}.get(self.status, self.status)
+
+    @property
+    def ended_at(self) -> datetime | None:
+        return self.resolved_at or self.closed_at
+
+    @property
+    def duration_s(self) -> float | None:
+        end = self.ended_at
+        return None if end is None else max(0.0, (end - self.started_at).total_seconds())
+
+
+def facts_of(incident: Incident, announcement: Announcement | None, settings: Settings) -> AnnouncementFacts:
+    update = status_of(incident, settings)  # the latest status update, and when the next is owed
     status = "closed" if incident.closed_at else ("resolved" if incident.resolved_at else "open")
-    return blocks.AnnouncementFacts(
+    return AnnouncementFacts(
         incident_id=incident.id,
         ref=incident.ref,
         title=incident.title,
@@ -64,198 +99,46 @@ def thread_target(session: Session, incident_id: int) -> tuple[str, str] | None:
     return row.channel_id, row.ts
 
 
-def _where(settings: Settings) -> str:
-    ref = settings.announce_channel or ""
-    return ref if ref.startswith("#") or ref[:1] in ("C", "G") else f"#{ref}"
+def is_declared(session: Session, incident_id: int) -> bool:
+    return session.scalars(select(Declaration.id).where(Declaration.incident_id == incident_id)).first() is not None
 
 
-def announce(
-    session_factory: sessionmaker[Session], client: WebClient, *, settings: Settings, incident_id: int, private: bool,
-    worker: str, now: datetime,
-) -> str | None:
-    """Post the incident's announcement unless it already has one. Returns what to tell the
-    declarer when it couldn't be posted (once: a second call finds the row and says nothing)."""
+def announce_lane(incident_id: int) -> str:
+    return f"announcement:{incident_id}"
+
+
+def request_announce(session: Session, incident: Incident, *, private: bool, settings: Settings, now: datetime, lane: str | None = None) -> bool:
+    """Claim the incident's announcement and ask for it to be posted after commit; False when
+    it was claimed already. Without an announce channel the row still marks the incident as
+    one whose closing line and topic are kept (status none). `lane`: run after the rows of
+    that lane (a declare's set-up), else in the announcement's own."""
     configured = settings.announce_channel is not None
-    with transaction(session_factory) as session:
-        claimed = insert_ignoring_duplicates(
-            session, Announcement,
-            dict(incident_id=incident_id, private=private, status="posting" if configured else "none", claimed_by=worker,
-                 created_at=now, updated_at=now),
-            ["incident_id"],
-        )
-        if not claimed or not configured:
-            return None
-        incident = session.get(Incident, incident_id)
-        assert incident is not None
-        text, body = blocks.announcement_message(facts_of(incident, session.get(Announcement, incident_id), settings))
-    where = _where(settings)
-    problem: str | None = None
-    posted: messages.Posted | None = None
-    channel_id = channels.channel_id_for(client, settings.announce_channel or "") if settings.announce_channel else None
-    if channel_id is None:
-        problem = (f"The announcement wasn't posted: I can't find the channel `{where}` (SCRIBE_ANNOUNCE_CHANNEL); it doesn't exist, "
-                   "or it is private and I'm not in it. Ask whoever runs Incident Scribe to fix the setting, or `/invite @Incident Scribe` there.")
-    else:
-        metadata = _metadata(incident_id)
-        try:
-            posted = messages.post(client, channel_id, text, body, metadata=metadata)
-        except messages.MessageFailed as failure:
-            if failure.code == "not_in_channel" and channels.join_public(client, channel_id):
-                try:
-                    posted = messages.post(client, channel_id, text, body, metadata=metadata)
-                except messages.MessageFailed as again:
-                    problem = f"The announcement wasn't posted in `{where}` ({again})."
-            elif failure.code in ("not_in_channel", "channel_not_found"):
-                problem = (f"The announcement wasn't posted: I'm not a member of `{where}` and can't join it myself. "
-                           f"Type `/invite @Incident Scribe` in {where} so the next incidents are announced.")
-            else:
-                problem = f"The announcement wasn't posted in `{where}` ({failure}). Later changes won't be announced for this incident."
-    with transaction(session_factory) as session:
-        row = session.get(Announcement, incident_id)
-        assert row is not None
-        row.updated_at = now
-        if posted is not None:
-            row.status, row.channel_id, row.ts, row.last_error = "posted", posted.channel, posted.ts, None
-        else:
-            row.status, row.last_error = "failed", problem
-    if problem:
-        log.warning("incident %s: %s", incident_id, problem)
-        return problem
-    # A change made while we were posting (a `role lead` right after `start`) found no ts to
-    # edit; whatever it changed is in the database, so bring the message up to date now.
-    assert posted is not None
-    with transaction(session_factory) as session:
-        incident = session.get(Incident, incident_id)
-        current = blocks.announcement_message(facts_of(incident, session.get(Announcement, incident_id), settings)) if incident else (text, body)
-    if current != (text, body):
-        try:
-            messages.update(client, posted.channel, posted.ts, *current)
-        except messages.MessageFailed as failure:
-            log.warning("incident %s: the announcement wasn't updated: %s", incident_id, failure)
-    return None
+    claimed = insert_ignoring_duplicates(
+        session, Announcement,
+        dict(incident_id=incident.id, private=private, status="posting" if configured else "none", created_at=now, updated_at=now),
+        ["incident_id"],
+    )
+    if claimed and configured:
+        enqueue(session, Effect(kinds.ANNOUNCE, f"announce:{incident.id}", incident.team_id, incident_id=incident.id,
+                                lane=lane or announce_lane(incident.id)), now=now)
+    return claimed
 
 
-def _metadata(incident_id: int) -> dict[str, object]:
-    # Every announcement carries its incident in message metadata, so a claim left by a dead
-    # process can be checked against Slack before posting again (as reminders do, bot.scheduler).
-    return {"event_type": METADATA_EVENT, "event_payload": {"incident": incident_id}}
-
-
-def _recover_abandoned(session_factory: sessionmaker[Session], client: WebClient, *, settings: Settings, incident_id: int, now: datetime) -> None:
-    """A row left 'posting' past the lease: take it over, then find the post (metadata) or make it."""
-    with transaction(session_factory) as session:
-        row = session.get(Announcement, incident_id)
-        if row is None or row.status != "posting" or row.updated_at > now - POSTING_LEASE or not settings.announce_channel:
-            return
-        taken = session.execute(
-            update(Announcement).where(Announcement.incident_id == incident_id, Announcement.status == "posting",
-                                       Announcement.updated_at == row.updated_at)
-            .values(updated_at=now, claimed_by="recovery").returning(Announcement.incident_id)
-        ).first()
-        if taken is None:
-            return
-        since = row.created_at.timestamp() - 60
-        incident = session.get(Incident, incident_id)
-        assert incident is not None
-        text, body = blocks.announcement_message(facts_of(incident, row, settings))
-    channel_id = channels.channel_id_for(client, settings.announce_channel)
-    if channel_id is None:
+def request_refresh(session: Session, incident: Incident, *, now: datetime) -> None:
+    """Ask for what the announcement, the closing line and a declared channel's topic show
+    to be brought up to date after commit. Nothing to do for an incident never announced."""
+    session.flush()
+    if session.get(Announcement, incident.id) is None:
         return
-    try:
-        ts = messages.find_by_metadata(client, channel_id, event_type=METADATA_EVENT, key="incident", value=incident_id, oldest=since)
-        if ts is None:
-            ts = messages.post(client, channel_id, text, body, metadata=_metadata(incident_id)).ts
-    except messages.MessageFailed as failure:
-        log.warning("incident %s: an abandoned announcement wasn't recovered: %s", incident_id, failure)
+    enqueue(session, Effect(kinds.REFRESH_ANNOUNCEMENT, f"announce:{incident.id}:refresh:{uuid.uuid4().hex}", incident.team_id,
+                            incident_id=incident.id, lane=announce_lane(incident.id)), now=now)
+
+
+def note_postmortem(session: Session, incident: Incident, *, url: str, now: datetime) -> None:
+    """A postmortem draft was posted: link it from the announcement and the closing line (once:
+    regenerating edits the same summary message, so the link stays)."""
+    row = session.get(Announcement, incident.id)
+    if row is None or row.postmortem_url:
         return
-    with transaction(session_factory) as session:
-        session.execute(update(Announcement).where(Announcement.incident_id == incident_id)
-                        .values(status="posted", channel_id=channel_id, ts=ts, last_error=None, updated_at=now))
-    log.info("incident %s: recovered its announcement (%s)", incident_id, ts)
-
-
-def refresh(session_factory: sessionmaker[Session], client: WebClient, *, settings: Settings, incident_id: int, now: datetime) -> None:
-    """Make the announcement, the closing line and a declared channel's topic say what is true now."""
-    _recover_abandoned(session_factory, client, settings=settings, incident_id=incident_id, now=now)
-    with transaction(session_factory) as session:
-        incident = session.get(Incident, incident_id)
-        row = session.get(Announcement, incident_id)
-        if incident is None or row is None:
-            return
-        facts = facts_of(incident, row, settings)
-        announcement = (row.channel_id, row.ts) if row.status == "posted" and row.channel_id and row.ts else None
-        declared = session.scalars(select(Declaration.id).where(Declaration.incident_id == incident_id)).first() is not None
-        claim_closing = False
-        # The closing line goes with an announcement or a declared channel; an incident opened
-        # with `start` and not announced keeps just the command's own confirmation.
-        if facts.ended_at is not None and row.closing_status is None and (announcement is not None or declared):
-            claim_closing = session.execute(
-                update(Announcement).where(Announcement.incident_id == incident_id, Announcement.closing_status.is_(None))
-                .values(closing_status="posting", updated_at=now).returning(Announcement.incident_id)
-            ).first() is not None
-        closing = (row.closing_ts, row.closing_thread_ts) if row.closing_status == "posted" else None
-        wanted_topic = blocks.topic(incident.title, incident.severity, facts.lead) if declared and not incident.closed_at else None
-        old_topic = row.topic
-    command = settings.command
-    if announcement is not None:
-        _update_until_current(session_factory, client, incident_id, announcement, facts, settings)
-    if claim_closing:
-        channel_ts = thread_ts = None
-        try:
-            channel_ts = messages.post(client, facts.channel_id, blocks.closing_line(facts, command=command, for_announcement=False)).ts
-        except messages.MessageFailed as failure:
-            log.warning("incident %s: the closing line wasn't posted in its channel: %s", incident_id, failure)
-        if announcement is not None:
-            try:
-                thread_ts = messages.post(client, announcement[0], blocks.closing_line(facts, command=command, for_announcement=True),
-                                          thread_ts=announcement[1]).ts
-            except messages.MessageFailed as failure:
-                log.warning("incident %s: the closing line wasn't posted under the announcement: %s", incident_id, failure)
-        with transaction(session_factory) as session:
-            session.execute(update(Announcement).where(Announcement.incident_id == incident_id)
-                            .values(closing_status="posted", closing_ts=channel_ts, closing_thread_ts=thread_ts, updated_at=now))
-    elif closing is not None:
-        for channel, ts, for_announcement in ((facts.channel_id, closing[0], False), (announcement[0] if announcement else None, closing[1], True)):
-            if channel and ts:
-                try:
-                    messages.update(client, channel, ts, blocks.closing_line(facts, command=command, for_announcement=for_announcement))
-                except messages.MessageFailed as failure:
-                    log.warning("incident %s: a closing line wasn't updated: %s", incident_id, failure)
-    if wanted_topic is not None and wanted_topic != old_topic:
-        if channels.set_topic(client, facts.channel_id, wanted_topic) is None:
-            with transaction(session_factory) as session:
-                session.execute(update(Announcement).where(Announcement.incident_id == incident_id).values(topic=wanted_topic[:255]))
-
-
-def _update_until_current(session_factory: sessionmaker[Session], client: WebClient, incident_id: int,
-                          announcement: tuple[str, str], facts: blocks.AnnouncementFacts, settings: Settings) -> None:
-    """chat.update, then check the database again: two refreshes running side by side (a
-    severity change and a resolve in quick succession) may reach Slack in either order, so
-    whichever finishes last re-reads the facts and, if they moved on, edits once more."""
-    for _ in range(3):
-        try:
-            messages.update(client, announcement[0], announcement[1], *blocks.announcement_message(facts))
-        except messages.MessageFailed as failure:
-            log.warning("incident %s: the announcement wasn't updated: %s", incident_id, failure)
-            return
-        with transaction(session_factory) as session:
-            incident = session.get(Incident, incident_id)
-            latest = facts_of(incident, session.get(Announcement, incident_id), settings) if incident is not None else facts
-        if latest == facts:
-            return
-        facts = latest
-
-
-def note_postmortem(session_factory: sessionmaker[Session], client: WebClient, *, settings: Settings, incident_id: int,
-                    channel_id: str, summary_ts: str, now: datetime) -> None:
-    """A postmortem draft was posted: link it from the announcement and the closing line."""
-    with transaction(session_factory) as session:
-        row = session.get(Announcement, incident_id)
-        if row is None or row.postmortem_url:
-            return  # not announced, or already linked (regenerating edits the same summary message)
-    url = messages.permalink(client, channel_id, summary_ts)
-    if url is None:
-        return
-    with transaction(session_factory) as session:
-        session.execute(update(Announcement).where(Announcement.incident_id == incident_id).values(postmortem_url=url[:500], updated_at=now))
-    refresh(session_factory, client, settings=settings, incident_id=incident_id, now=now)
+    row.postmortem_url, row.updated_at = url[:500], now
+    request_refresh(session, incident, now=now)

@@ -26,8 +26,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.config import Settings
-from bot.db import insert_ignoring_duplicates
-from bot.models import ActionItem, Incident, Reminder
+from bot.models import ActionItem, Incident, OutboxItem
+from bot.outbox.store import Effect, enqueue
 
 UTC = timezone.utc
 ITEM_KINDS = ("before_due", "due", "overdue", "snoozed")
@@ -138,7 +138,7 @@ def plan_reviews(*, incident_id: int, resolved_at: datetime, zone: tzinfo, caden
 # --- keeping rows in step with the plan ------------------------------------------------
 
 
-def _apply_plan(session: Session, *, incident_id: int, item_id: int | None, current: Iterable[Reminder], planned: list[PlannedReminder]) -> None:
+def _apply_plan(session: Session, *, incident: Incident, item_id: int | None, current: Iterable[OutboxItem], planned: list[PlannedReminder]) -> None:
     wanted = {p.dedupe_key: p for p in planned}
     for row in current:
         plan = wanted.pop(row.dedupe_key, None)
@@ -147,12 +147,8 @@ def _apply_plan(session: Session, *, incident_id: int, item_id: int | None, curr
         elif row.status == "pending" and plan is None:
             row.status = "cancelled"
     for plan in wanted.values():
-        insert_ignoring_duplicates(
-            session,
-            Reminder,
-            dict(incident_id=incident_id, action_item_id=item_id, kind=plan.kind, dedupe_key=plan.dedupe_key, due_at=plan.due_at, status="pending", attempts=0),
-            ["dedupe_key"],
-        )
+        enqueue(session, Effect(plan.kind, plan.dedupe_key, incident.team_id, incident_id=incident.id, action_item_id=item_id,
+                                due_at=plan.due_at), now=plan.due_at)
     session.flush()
 
 
@@ -163,8 +159,8 @@ def sync_item(session: Session, item: ActionItem, *, owner_tz: tzinfo, cadence: 
         if item.status == "open"
         else []
     )
-    current = session.scalars(select(Reminder).where(Reminder.action_item_id == item.id)).all()
-    _apply_plan(session, incident_id=item.incident_id, item_id=item.id, current=current, planned=planned)
+    current = session.scalars(select(OutboxItem).where(OutboxItem.action_item_id == item.id)).all()
+    _apply_plan(session, incident=item.incident, item_id=item.id, current=current, planned=planned)
 
 
 def sync_digest(session: Session, incident: Incident, *, zone: tzinfo, cadence: Cadence, now: datetime) -> None:
@@ -173,12 +169,12 @@ def sync_digest(session: Session, incident: Incident, *, zone: tzinfo, cadence: 
         select(ActionItem.id).where(ActionItem.incident_id == incident.id, ActionItem.status == "open").limit(1)
     )
     planned = [plan_digest(incident_id=incident.id, zone=zone, cadence=cadence, now=now)] if has_open else []
-    query = select(Reminder).where(Reminder.incident_id == incident.id, Reminder.kind == "digest", Reminder.status == "pending")
+    query = select(OutboxItem).where(OutboxItem.incident_id == incident.id, OutboxItem.kind == "digest", OutboxItem.status == "pending")
     if has_open:
         # A digest already due (say, waiting to be retried after a failed send) still goes out.
-        query = query.where(Reminder.due_at > now)
+        query = query.where(OutboxItem.due_at > now)
     current = session.scalars(query).all()
-    _apply_plan(session, incident_id=incident.id, item_id=None, current=current, planned=planned)
+    _apply_plan(session, incident=incident, item_id=None, current=current, planned=planned)
 
 
 def sync_reviews(session: Session, incident: Incident, *, zone: tzinfo, cadence: Cadence) -> None:
@@ -186,5 +182,5 @@ def sync_reviews(session: Session, incident: Incident, *, zone: tzinfo, cadence:
     moving it moves the ones not yet sent."""
     resolved_at = incident.resolved_at or incident.closed_at
     planned = plan_reviews(incident_id=incident.id, resolved_at=resolved_at, zone=zone, cadence=cadence) if resolved_at is not None else []
-    current = session.scalars(select(Reminder).where(Reminder.incident_id == incident.id, Reminder.kind == "review")).all()
-    _apply_plan(session, incident_id=incident.id, item_id=None, current=current, planned=planned)
+    current = session.scalars(select(OutboxItem).where(OutboxItem.incident_id == incident.id, OutboxItem.kind == "review")).all()
+    _apply_plan(session, incident=incident, item_id=None, current=current, planned=planned)

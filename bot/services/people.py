@@ -1,77 +1,98 @@
-"""Who people are: display names and time zones, from users.info, cached in the database.
+"""Who people are: display names, time zones and emails, as Slack says (users.info), cached.
 
-A lookup that fails (user_not_found, Slack down) never blocks recording: callers get
-None and fall back to the raw id or the configured time zone.
+Services never ask Slack themselves. The Slack layer implements `Directory` (with a cache in
+`user_profiles`, bot.slack.io.people) and is asked before a transaction opens; the service
+then gets the answer as plain data (`Person`). Where nobody asked beforehand (a page of the
+web view), services read what the cache already holds (`cached`).
+
+A lookup that fails (user_not_found, Slack down) never blocks anything: the person is then
+missing from the answer, and callers fall back to the raw id or the configured time zone.
 """
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.models import UserProfile
 
-log = logging.getLogger(__name__)
 CACHE_FOR = timedelta(hours=12)
 
 
-def profile(session: Session, client: WebClient | None, *, team_id: str, user_id: str, now: datetime) -> UserProfile | None:
-    """Return the cached profile, refreshing it from users.info when stale or missing."""
-    cached = session.get(UserProfile, (team_id, user_id))
-    if cached is not None and now - cached.fetched_at < CACHE_FOR:
-        return cached
-    if client is None:
-        return cached
-    try:
-        user = client.users_info(user=user_id)["user"]
-    except (SlackApiError, SlackClientError, OSError) as error:
-        reason = error.response.get("error") if isinstance(error, SlackApiError) else type(error).__name__
-        log.warning("users.info failed for %s: %s", user_id, reason)
-        return cached
-    p = user.get("profile") or {}
-    values = dict(
-        display_name=p.get("display_name") or None,
-        real_name=user.get("real_name") or p.get("real_name") or None,
-        tz=user.get("tz") or None,
-        fetched_at=now,
-    )
-    if cached is None:
-        cached = UserProfile(team_id=team_id, user_id=user_id, **values)
-        session.add(cached)
-    else:
-        for name, value in values.items():
-            setattr(cached, name, value)
+@dataclass(frozen=True)
+class Person:
+    user_id: str
+    display_name: str | None = None
+    real_name: str | None = None
+    tz: str | None = None
+    email: str | None = None
+
+    @property
+    def name(self) -> str | None:
+        """The name people see in Slack: display name, else real name."""
+        return self.display_name or self.real_name
+
+    @property
+    def zone(self) -> ZoneInfo | None:
+        if not self.tz:
+            return None
+        try:
+            return ZoneInfo(self.tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            return None
+
+
+class Directory(Protocol):
+    """Looks people up (the Slack layer's users.info, cached). Call it with no transaction open."""
+
+    def people(self, team_id: str, user_ids: Iterable[str]) -> dict[str, Person]: ...
+
+
+def _person(row: UserProfile) -> Person:
+    return Person(row.user_id, row.display_name, row.real_name, row.tz, row.email)
+
+
+def cached(session: Session, *, team_id: str, user_ids: Iterable[str], now: datetime) -> tuple[dict[str, Person], set[str]]:
+    """What the cache holds about these people, and which of them to ask Slack about again
+    (missing, or older than CACHE_FOR). Stale entries are still in the answer."""
+    wanted = {u for u in user_ids if u}
+    if not wanted:
+        return {}, set()
+    rows = session.scalars(select(UserProfile).where(UserProfile.team_id == team_id, UserProfile.user_id.in_(wanted))).all()
+    found = {row.user_id: _person(row) for row in rows}
+    fresh = {row.user_id for row in rows if now - row.fetched_at < CACHE_FOR}
+    return found, wanted - fresh
+
+
+def remember(session: Session, *, team_id: str, people: Iterable[Person], now: datetime) -> None:
+    """Store what Slack just said about these people."""
+    for person in people:
+        row = session.get(UserProfile, (team_id, person.user_id))
+        values = dict(display_name=person.display_name, real_name=person.real_name, tz=person.tz, email=person.email, fetched_at=now)
+        if row is None:
+            session.add(UserProfile(team_id=team_id, user_id=person.user_id, **values))
+        else:
+            for name, value in values.items():
+                setattr(row, name, value)
     session.flush()
-    return cached
 
 
-def timezone_of(session: Session, client: WebClient | None, *, team_id: str, user_id: str, now: datetime) -> ZoneInfo | None:
-    found = profile(session, client, team_id=team_id, user_id=user_id, now=now)
-    if found is None or not found.tz:
-        return None
-    try:
-        return ZoneInfo(found.tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
+def names_of(found: Mapping[str, Person]) -> dict[str, str]:
+    """User id → the name people see, for those who have one."""
+    return {user_id: person.name for user_id, person in found.items() if person.name}
 
 
-def display_names(session: Session, client: WebClient | None, *, team_id: str, user_ids: set[str], now: datetime) -> dict[str, str]:
-    """Map user ids to the name people see in Slack (display name, else real name)."""
-    names: dict[str, str] = {}
-    cached = {
-        p.user_id: p
-        for p in session.scalars(select(UserProfile).where(UserProfile.team_id == team_id, UserProfile.user_id.in_(user_ids)))
-    }
-    for user_id in sorted(user_ids):
-        p = cached.get(user_id)
-        if p is None or now - p.fetched_at >= CACHE_FOR:
-            p = profile(session, client, team_id=team_id, user_id=user_id, now=now)
-        if p is not None and (p.display_name or p.real_name):
-            names[user_id] = p.display_name or p.real_name  # type: ignore[assignment]
-    return names
+def zone_of(found: Mapping[str, Person], user_id: str) -> ZoneInfo | None:
+    person = found.get(user_id)
+    return person.zone if person is not None else None
+
+
+def cached_names(session: Session, *, team_id: str, user_ids: Iterable[str], now: datetime) -> dict[str, str]:
+    """Display names from the cache alone (uncached people are left out)."""
+    return names_of(cached(session, team_id=team_id, user_ids=user_ids, now=now)[0])

@@ -4,9 +4,11 @@ An update (`/incident update …` or the form) is a timeline entry of kind `upda
 incident keeps the latest one's status and when the next is expected, for the channel's
 nudges and for the announcement to show (`status_of`).
 
-Nudges are rows in `reminders` (kinds NUDGE_KINDS), delivered by the same claim-and-send
-as action-item reminders (bot.scheduler.ReminderDelivery), so each goes out once across
-restarts and processes. Planning is pure (`plan_nudges`: incident state in, nudge times
+Posting an update in the channel (and under the announcement) is an outbox row (kind
+post_update) written with the update, carried out after commit (bot.slack.effects.updates).
+
+Nudges are outbox rows too (kinds NUDGE_KINDS), delivered by the same claim-and-send as
+action-item reminders (bot.outbox), so each goes out once across restarts and processes. Planning is pure (`plan_nudges`: incident state in, nudge times
 out); `sync_nudges` makes the pending rows match the plan, like bot.services.followups.
 Activity that plans nothing itself (a message in the channel) is caught at send time: a
 due nudge is re-planned from the state as it is then and only sent if it still stands.
@@ -22,33 +24,63 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from bot.config import Settings
-from bot.db import insert_ignoring_duplicates
-from bot.models import Incident, Reminder, TimelineEntry
-from bot.services import followups, incidents
+from bot.models import Incident, OutboxItem, TimelineEntry
+from bot.outbox import kinds
+from bot.outbox.store import Effect, enqueue
+from bot.services import announcements, followups, incidents
+from bot.services.cadence import NudgeCadence, interval_of
 from bot.services.followups import PlannedReminder
-from bot.slack.blocks import updates as ub
 
 UTC = timezone.utc
-NUDGE_KINDS = ("nudge_update", "nudge_lead", "nudge_idle")
+NUDGE_KINDS = kinds.NUDGES
+
+STATUS_LABELS = {
+    "investigating": "Investigating",
+    "identified": "Identified",
+    "monitoring": "Monitoring",
+    "resolved": "Resolved",
+}
 
 
-@dataclass(frozen=True)
-class UpdateStatus:
-    """What the announcement shows about updates."""
+def status_label(status: str | None) -> str:
+    return STATUS_LABELS.get(status or "", "Update")
 
-    status: str | None  # investigating | identified | monitoring | resolved, None before the first update
-    last_update_at: datetime | None
-    next_update_at: datetime | None  # when the next update is expected; None: no cadence
-    snoozed_until: datetime | None
+
+def entry_text(status: str | None, summary: str) -> str:
+    """The timeline entry's text: the status word, then what was said."""
+    return f"{status_label(status)}: {summary}" if status else summary
 
 
 @dataclass(frozen=True)
 class PostedUpdate:
+    """A recorded status update, as it is posted (bot.slack.effects.updates builds the message)."""
+
     incident_id: int
-    text: str
-    blocks: list[dict[str, Any]]
+    ref: str
+    title: str
+    severity: str | None
+    status: str | None
+    summary: str
+    author: str
+    at: datetime
     next_update_at: datetime | None
     resolved: bool
+
+    def payload(self) -> dict[str, Any]:
+        return {"ref": self.ref, "title": self.title, "severity": self.severity, "status": self.status, "summary": self.summary,
+                "author": self.author, "at": self.at.isoformat(), "next_update_at": self.next_update_at.isoformat() if self.next_update_at else None}
+
+
+@dataclass(frozen=True)
+class NudgeFacts:
+    """What a due nudge says (bot.slack.blocks.updates.nudge_message words it)."""
+
+    kind: str
+    ref: str
+    incident_id: int
+    channel_id: str
+    since: datetime
+    minutes: int | None
 
 
 @dataclass(frozen=True)
@@ -67,24 +99,8 @@ class NudgeState:
     last_sent: dict[str, datetime]  # kind -> when the latest nudge of that kind was sent
 
 
-@dataclass(frozen=True)
-class NudgeCadence:
-    intervals: dict[str, int]  # severity -> minutes
-    lead_minutes: int
-    idle_hours: int
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> "NudgeCadence":
-        return cls(dict(settings.update_intervals), settings.lead_nudge_minutes, settings.idle_nudge_hours)
-
-
 def _stamp(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
-
-
-def interval_of(cadence: NudgeCadence, severity: str | None) -> timedelta | None:
-    minutes = cadence.intervals.get(severity or "")
-    return timedelta(minutes=minutes) if minutes else None
 
 
 def next_update_due(state: NudgeState, cadence: NudgeCadence) -> datetime | None:
@@ -130,8 +146,8 @@ def nudge_state(session: Session, incident: Incident) -> NudgeState:
         select(func.max(TimelineEntry.at)).where(TimelineEntry.incident_id == incident.id, TimelineEntry.deleted_at.is_(None))
     )
     sent = session.execute(
-        select(Reminder.kind, Reminder.due_at, Reminder.claimed_at, Reminder.sent_at).where(
-            Reminder.incident_id == incident.id, Reminder.kind.in_(NUDGE_KINDS), Reminder.status == "sent"
+        select(OutboxItem.kind, OutboxItem.due_at, OutboxItem.claimed_at, OutboxItem.sent_at).where(
+            OutboxItem.incident_id == incident.id, OutboxItem.kind.in_(NUDGE_KINDS), OutboxItem.status == "sent"
         )
     ).all()
     last_sent: dict[str, datetime] = {}
@@ -167,10 +183,10 @@ def sync_nudges(session: Session, incident: Incident, *, settings: Settings) -> 
     planned = plan_nudges(nudge_state(session, incident), NudgeCadence.from_settings(settings))
     keys = [p.dedupe_key for p in planned]
     current = session.scalars(
-        select(Reminder).where(
-            Reminder.incident_id == incident.id,
-            Reminder.kind.in_(NUDGE_KINDS),
-            or_(Reminder.status == "pending", Reminder.dedupe_key.in_(keys)),
+        select(OutboxItem).where(
+            OutboxItem.incident_id == incident.id,
+            OutboxItem.kind.in_(NUDGE_KINDS),
+            or_(OutboxItem.status == "pending", OutboxItem.dedupe_key.in_(keys)),
         )
     ).all()
     wanted = {p.dedupe_key: p for p in planned}
@@ -181,19 +197,14 @@ def sync_nudges(session: Session, incident: Incident, *, settings: Settings) -> 
         elif row.status == "pending" and plan is None:
             row.status, row.last_error = "cancelled", "no longer due: updated, resolved, snoozed or active since"
     for plan in wanted.values():
-        insert_ignoring_duplicates(
-            session,
-            Reminder,
-            dict(incident_id=incident.id, action_item_id=None, kind=plan.kind, dedupe_key=plan.dedupe_key, due_at=plan.due_at, status="pending", attempts=0),
-            ["dedupe_key"],
-        )
+        enqueue(session, Effect(plan.kind, plan.dedupe_key, incident.team_id, incident_id=incident.id, due_at=plan.due_at), now=plan.due_at)
     session.flush()
     return planned
 
 
-def compose_nudge(session: Session, reminder: Reminder, *, settings: Settings, now: datetime) -> tuple[str, list[dict[str, Any]], str, None] | None:
-    """(text, blocks, channel, None) for a due nudge that still stands, else None (it is then
-    cancelled, and whatever is due instead has been planned)."""
+def nudge_facts(session: Session, reminder: OutboxItem, *, settings: Settings, now: datetime) -> NudgeFacts | None:
+    """What a due nudge that still stands says, else None (it is then cancelled, and whatever
+    is due instead has been planned)."""
     incident = session.get(Incident, reminder.incident_id)
     if incident is None:
         return None
@@ -209,28 +220,7 @@ def compose_nudge(session: Session, reminder: Reminder, *, settings: Settings, n
         since, minutes = state.declared_at, cadence.lead_minutes
     else:
         since, minutes = max(state.last_activity_at, state.declared_at), None
-    text, blocks = ub.nudge_message(reminder.kind, ref=incident.ref, incident_id=incident.id, command=settings.command, since=since, minutes=minutes)
-    return text, blocks, incident.channel_id, None
-
-
-def status_of(incident: Incident, settings: Settings) -> UpdateStatus:
-    """The latest update's status and when the next one is owed, for the announcement."""
-    next_at: datetime | None = None
-    if incident.resolved_at is None and incident.closed_at is None:
-        if incident.last_update_at is not None:
-            next_at = incident.next_update_at
-        else:
-            interval = interval_of(NudgeCadence.from_settings(settings), incident.severity)
-            next_at = incident.declared_at + interval if interval else None
-    return UpdateStatus(incident.update_status, incident.last_update_at, next_at, incident.updates_snoozed_until)
-
-
-def announcement_of(session: Session, incident: Incident) -> tuple[str, str] | None:
-    """Where the incident's announcement is (channel id, ts), to thread updates under it;
-    None when it has none yet, and for a private incident, whose announcement stays bare."""
-    from bot.services import announcements  # announcements reads status_of from this module
-
-    return announcements.thread_target(session, incident.id)
+    return NudgeFacts(reminder.kind, incident.ref, incident.id, incident.channel_id, since, minutes)
 
 
 def post_update(
@@ -244,11 +234,13 @@ def post_update(
     command_id: str | None,
     now: datetime,
     settings: Settings,
+    reply_to: dict[str, str] | None = None,
 ) -> PostedUpdate | None:
-    """Record a status update; None when this very command or form was already recorded.
-    `resolved` also records the resolved milestone, as `/incident resolved` does."""
+    """Record a status update and the posting of it (after commit); None when this very
+    command or form was already recorded. `resolved` also records the resolved milestone, as
+    `/incident resolved` does. `reply_to` says how to tell the person if the post fails."""
     added = incidents.add_command_entry(
-        session, incident=incident, kind="update", text=ub.entry_text(status, summary), at=now, author=user_id, command_id=command_id, now=now
+        session, incident=incident, kind="update", text=entry_text(status, summary), at=now, author=user_id, command_id=command_id, now=now
     )
     if not added:
         return None
@@ -267,11 +259,13 @@ def post_update(
     incident.last_update_at = now
     incident.next_update_at = next_at
     sync_nudges(session, incident, settings=settings)
-    text, blocks = ub.update_message(
-        ref=incident.ref, title=incident.title, severity=incident.severity, status=status or incident.update_status,
-        summary=summary, author=user_id, at=now, next_at=next_at,
-    )
-    return PostedUpdate(incident.id, text, blocks, next_at, resolved)
+    posted = PostedUpdate(incident.id, incident.ref, incident.title, incident.severity, status or incident.update_status, summary,
+                          user_id, now, next_at, resolved)
+    key = command_id or f"{incident.id}:{now.isoformat()}"
+    enqueue(session, Effect(kinds.POST_UPDATE, f"update:{key}", incident.team_id, incident_id=incident.id,
+                            lane=f"channel:{incident.team_id}:{incident.channel_id}", payload={**posted.payload(), "reply_to": reply_to}), now=now)
+    announcements.request_refresh(session, incident, now=now)
+    return posted
 
 
 def snooze_nudges(session: Session, *, incident: Incident, minutes: int | None, now: datetime, settings: Settings) -> datetime | None:

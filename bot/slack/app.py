@@ -26,6 +26,7 @@ from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Settings
+from bot.db import guard
 from bot.db import engine_of, make_engine, make_session_factory, transaction
 from bot.db.direct import LoopConnection, SqliteLoopConnection
 from bot.groupcommit import GroupCommit
@@ -180,6 +181,8 @@ def create_app(
     clock: Callable[[], datetime] = utc_now,
     token_verification: bool = True,
 ) -> App:
+    # Every Slack call first checks that no transaction is open in its thread (bot.db.guard).
+    guard.install()
     if session_factory is None:
         session_factory = make_session_factory(make_engine(settings.database_url))
     if client is None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from bot.services.announcements import AnnouncementFacts
 from bot.markup import neutralize_mentions
 from bot.postmortem.context import format_duration, format_utc
 
@@ -150,41 +151,6 @@ def welcome_message(*, ref: str, title: str, severity: str | None, lead: str, de
 
 
 # -- the announcement ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AnnouncementFacts:
-    """Everything the announcement shows; plain values, no database or Slack objects."""
-
-    incident_id: int
-    ref: str
-    title: str
-    severity: str | None
-    status: str  # open | resolved | closed
-    lead: str | None
-    channel_id: str
-    started_at: datetime
-    private: bool
-    resolved_at: datetime | None = None
-    closed_at: datetime | None = None
-    postmortem_url: str | None = None
-    # From status updates (`/incident update`), when known: the latest update's status
-    # (investigating, identified, monitoring, resolved) and when the next one is due.
-    update_status: str | None = None
-    next_update_at: datetime | None = None
-
-    @property
-    def status_label(self) -> str:
-        return {"open": ":red_circle: Open", "resolved": ":large_green_circle: Resolved", "closed": ":white_check_mark: Closed"}.get(self.status, self.status)
-
-    @property
-    def ended_at(self) -> datetime | None:
-        return self.resolved_at or self.closed_at
-
-    @property
-    def duration_s(self) -> float | None:
-        end = self.ended_at
-        return None if end is None else max(0.0, (end - self.started_at).total_seconds())
 
 
 def _declare_button() -> dict[str, Any]:

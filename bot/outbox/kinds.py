@@ -1,0 +1,33 @@
+"""The kinds of outbox rows, by what they do.
+
+Services name a kind when they enqueue; the handler that carries it out is registered
+under the same name by the layer that talks to the outside (bot.slack.effects).
+"""
+
+from __future__ import annotations
+
+# Reminders about action items and incidents (bot.services.followups plans them).
+ITEM_REMINDERS = ("before_due", "due", "overdue", "snoozed")
+INCIDENT_REMINDERS = ("digest", "review")
+# Nudges in the incident channel (bot.services.updates plans them).
+NUDGES = ("nudge_update", "nudge_lead", "nudge_idle")
+REMINDERS = ITEM_REMINDERS + INCIDENT_REMINDERS + NUDGES
+
+# Declaring an incident (bot.services.declare): the channel, then its set-up, then the reply.
+DECLARE_CHANNEL = "declare_channel"
+INVITE = "invite"
+SET_TOPIC = "set_topic"
+WELCOME = "welcome"
+DECLARE_REPLY = "declare_reply"
+
+# An incident channel, however it began.
+JOIN_CHANNEL = "join_channel"
+BOOKMARK = "bookmark"
+
+# The announcement in SCRIBE_ANNOUNCE_CHANNEL (bot.services.announcements).
+ANNOUNCE = "announce"
+REFRESH_ANNOUNCEMENT = "refresh_announcement"
+
+# Status updates (bot.services.updates), and postmortem drafts (bot.services.postmortem).
+POST_UPDATE = "post_update"
+PUBLISH_POSTMORTEM = "publish_postmortem"
