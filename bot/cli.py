@@ -115,7 +115,7 @@ def draft(export_dir: str, channel: str, template: str | None, start: str | None
     from bot.postmortem import ReviewFields
     from bot.services.errors import ScribeError
     from bot.services.postmortem import choose_template, render_facts
-    from bot.services.slack_export import ExportError, read_export
+    from bot.slack.export_reader import ExportError, read_export
     from bot.timeparse import TimeParseError, parse_moment
 
     settings = _settings(require_slack=False)

@@ -27,7 +27,7 @@ from bot.db import make_engine, make_session_factory, upgrade
 from bot.db.checkpoint import WalCheckpointer
 from bot.scheduler import FollowupScheduler, ReminderDelivery
 from bot.server import HttpServer
-from bot.services.backfill import BackfillReport, BotIdentity, backfill_incident, open_incidents
+from bot.slack.backfill import BackfillReport, BotIdentity, backfill_incident, open_incidents
 from bot.slack.app import create_app, utc_now
 from bot.slack.listeners import waits_only_on_shared_write
 

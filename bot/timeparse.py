@@ -32,6 +32,8 @@ from dateutil import parser as du_parser
 from dateutil.relativedelta import FR, MO, SA, SU, TH, TU, WE, relativedelta
 from dateutil.relativedelta import weekday as RelativeWeekday
 
+from bot.timefmt import iso_utc
+
 __all__ = [
     "ACCEPTED_DUE_FORMS",
     "ACCEPTED_TIME_FORMS",
@@ -42,7 +44,6 @@ __all__ = [
     "check_moment_shape",
     "datetime_to_slack_ts",
     "explain_bad_time",
-    "format_utc",
     "looks_like_due_start",
     "parse_due",
     "parse_moment",
@@ -147,19 +148,6 @@ def datetime_to_slack_ts(dt: datetime) -> str:
     # timedelta arithmetic is integral, so no precision is lost on the way out.
     seconds = delta.days * 86_400 + delta.seconds
     return f"{seconds}.{delta.microseconds:06d}"
-
-
-def format_utc(dt: datetime) -> str:
-    """ISO-8601 in UTC with a "Z": "2015-10-21T14:54:00Z" or "...00.000100Z"."""
-    _require_aware(dt, "dt")
-    u = dt.astimezone(UTC)
-    # Built by hand rather than with strftime because %Y does not zero-pad
-    # years before 1000 on glibc, which would break the round trip.
-    base = (
-        f"{u.year:04d}-{u.month:02d}-{u.day:02d}"
-        f"T{u.hour:02d}:{u.minute:02d}:{u.second:02d}"
-    )
-    return f"{base}.{u.microsecond:06d}Z" if u.microsecond else f"{base}Z"
 
 
 def _require_aware(dt: datetime, name: str) -> None:
@@ -692,7 +680,7 @@ def _resolve_moment(text: str, *, now: datetime, user_tz: ZoneInfo | None,
     if candidate > now_utc:
         raise TimeParseError(
             f"'{_clip(_normalise(text))}' is in the future: it means "
-            f"{format_utc(candidate)}, but it is now {format_utc(now_utc)}."
+            f"{iso_utc(candidate)}, but it is now {iso_utc(now_utc)}."
         )
     return candidate
 
@@ -734,8 +722,8 @@ def _resolve_due(text: str, *, now: datetime, user_tz: ZoneInfo | None,
     at = _localise(day, spec.clock, zone, DueParseError)
     if at < now_utc:
         raise DueParseError(
-            f"'{_clip(_normalise(text))}' is in the past: it means {format_utc(at)}, "
-            f"but it is now {format_utc(now_utc)}."
+            f"'{_clip(_normalise(text))}' is in the past: it means {iso_utc(at)}, "
+            f"but it is now {iso_utc(now_utc)}."
         )
     return Due(date=day, at=at)
 

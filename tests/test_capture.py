@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from bot.timefmt import iso_utc
 from bot.models import EntryEdit, TimelineEntry
 from bot.services.export import export_incident
 from bot.services.incidents import latest_incident
-from bot.timeparse import format_utc, slack_ts_to_datetime
+from bot.timeparse import slack_ts_to_datetime
 
 
 def entries(app, channel="C0INC"):  # type: ignore[no-untyped-def]
@@ -50,7 +51,7 @@ def test_message_thread_reply_and_file_are_recorded_with_their_own_time(app) -> 
     assert messages[2].files[0]["name"] == "graph.png"
     assert messages[2].files[0]["permalink"].startswith("https://")
     timeline = export(app)["timeline"]
-    assert [t["at"] for t in timeline if t["kind"] == "message"] == [format_utc(slack_ts_to_datetime(ts)) for ts in (parent, reply, shared)]
+    assert [t["at"] for t in timeline if t["kind"] == "message"] == [iso_utc(slack_ts_to_datetime(ts)) for ts in (parent, reply, shared)]
     assert {t["source"] for t in timeline if t["kind"] == "message"} == {"message"}
 
 

@@ -23,7 +23,7 @@ from bot.postmortem import (
     make_environment,
     render_postmortem,
 )
-from bot.postmortem.context import format_duration
+from bot.timefmt import format_duration
 
 UTC = timezone.utc
 BUILTIN = ["comprehensive", "concise", "executive", "sre-five-whys", "standard"]

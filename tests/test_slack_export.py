@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import main
-from bot.services.slack_export import ExportError, read_export
+from bot.slack.export_reader import ExportError, read_export
 
 # A real workspace export, copied into the repository (tests/fixtures/README.md says from where).
 EXPORT = Path(__file__).resolve().parent / "fixtures" / "slack-export"

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from bot.timefmt import iso_utc
 from bot.timeparse import (
     ACCEPTED_DUE_FORMS,
     ACCEPTED_TIME_FORMS,
@@ -19,7 +20,6 @@ from bot.timeparse import (
     check_moment_shape,
     datetime_to_slack_ts,
     explain_bad_time,
-    format_utc,
     looks_like_due_start,
     parse_due,
     parse_moment,
@@ -113,12 +113,12 @@ def test_datetime_to_slack_ts_rejects_naive_and_pre_epoch(bad: datetime) -> None
     ],
 )
 def test_format_utc(dt: datetime, expected: str) -> None:
-    assert format_utc(dt) == expected
+    assert iso_utc(dt) == expected
 
 
 def test_format_utc_rejects_naive() -> None:
     with pytest.raises(ValueError):
-        format_utc(datetime(2015, 10, 21, 14, 54))
+        iso_utc(datetime(2015, 10, 21, 14, 54))
 
 
 # ---------------------------------------------------------------------------
@@ -660,7 +660,7 @@ def test_format_utc_round_trips_through_parse_moment(
     # Compared in UTC: by PEP 495, a datetime in a repeated hour (fold) never
     # compares equal to one in another zone, even when it is the same instant.
     expected = dt.astimezone(UTC)
-    got = parse_moment(format_utc(dt), now=now, user_tz=user_tz, default_tz=BERLIN)
+    got = parse_moment(iso_utc(dt), now=now, user_tz=user_tz, default_tz=BERLIN)
     assert got == expected
     assert got.microsecond == expected.microsecond
 

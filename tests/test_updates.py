@@ -12,7 +12,7 @@ from bot import commands as c
 from bot.config import SettingsError, settings_from_env
 from bot.models import Incident, Reminder, TimelineEntry
 from bot.services import postmortem as pm
-from bot.services import updates
+from bot.services import cadence, updates
 from bot.services.incidents import latest_incident
 from bot.slack.blocks import updates as ub
 from tests.conftest import cmd, start_app

@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable
 
 from bot.insights.stats import METRICS, NO_SEVERITY, SEVERITIES, Stats, count_trend, trend_phrase
-from bot.postmortem.context import format_duration, format_utc
+from bot.timefmt import format_duration, format_utc
 
 __all__ = ["PRIVATE_TITLE", "empty_text", "stats_csv", "stats_json", "stats_table", "summary_lines"]
 

@@ -25,7 +25,8 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Final, cast
 from zoneinfo import ZoneInfo
 
-from bot.postmortem.context import compute_metrics, format_duration, format_utc
+from bot.postmortem.context import compute_metrics
+from bot.timefmt import format_duration, format_utc
 from bot.postmortem.facts import IncidentFacts
 from bot.timeparse import TimeParseError, parse_moment
 

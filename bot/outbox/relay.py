@@ -348,7 +348,8 @@ class Relay:
                 handler = self.handlers[item.claim.kind]
                 outcome = item.outcome
                 if outcome.status == "retry" and handler.max_attempts is not None and row.attempts >= handler.max_attempts:
-                    outcome = Outcome.failed(f"gave up after {row.attempts} attempts: {outcome.reason}")
+                    log.warning("outbox row %s (%s): giving up after %d attempts", row.id, row.dedupe_key, row.attempts)
+                    outcome = Outcome.failed(outcome.reason or "failed")
                 if outcome.done:
                     store.mark_sent(row, now=self.clock(), channel_id=outcome.channel_id, message_ts=outcome.message_ts, result=outcome.result)
                     if outcome.status == "recovered":

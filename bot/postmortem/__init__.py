@@ -10,7 +10,8 @@ everything in (see :mod:`bot.postmortem.facts`).  Typical use::
 
 from bot.postmortem.blameless import DEFAULT_BLAME_PHRASES, BlameFinding, find_blame
 from bot.postmortem.chart import render_timeline_chart
-from bot.postmortem.context import build_context, compute_metrics, format_duration, format_utc
+from bot.postmortem.context import build_context, compute_metrics
+from bot.timefmt import format_duration, format_utc
 from bot.postmortem.facts import (
     ActionFact,
     EntryFact,

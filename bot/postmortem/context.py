@@ -19,10 +19,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.timefmt import DASH, as_utc, format_duration, format_local, format_utc, hms, opt_utc, ymd
 from bot.markup import escape_inline, safe_url, slack_to_markdown, slack_to_plain
 from bot.postmortem.facts import (
     COMMAND_KINDS,
@@ -44,7 +45,6 @@ __all__ = [
 NameLookup = Callable[[str], "str | None"]
 
 UTC = timezone.utc
-DASH = "—"
 
 #: Human label and icon for each entry kind, used by timelines and the chart.
 KIND_LABELS: dict[str, tuple[str, str]] = {
@@ -109,69 +109,10 @@ _CHART_LABEL_MAX = 42
 # Formatting helpers (also registered as Jinja filters by render.py)
 
 
-def _as_utc(value: datetime) -> datetime:
-    # Facts are documented as aware UTC; a naive value is treated as UTC
-    # rather than as server-local time, which would silently shift it.
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
-def _opt_utc(value: datetime | None) -> datetime | None:
-    return None if value is None else _as_utc(value)
-
-
-def _ymd(value: datetime | date) -> str:
-    return f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
-
-
-def _hms(value: datetime) -> str:
-    return f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}"
-
-
-def format_utc(value: datetime | None) -> str:
-    """``2026-11-20 14:23:05 UTC``; an em dash for None."""
-    if value is None:
-        return DASH
-    value = _as_utc(value)
-    return f"{_ymd(value)} {_hms(value)} UTC"
-
-
-def format_local(value: datetime | None, tz: ZoneInfo) -> str:
-    """``2026-11-20 09:23 EST`` in *tz*; an em dash for None."""
-    if value is None:
-        return DASH
-    local = _as_utc(value).astimezone(tz)
-    return f"{_ymd(local)} {local.hour:02d}:{local.minute:02d} {local.tzname() or tz.key}"
-
-
-def format_duration(seconds: float | None) -> str:
-    """Seconds as a short human duration: ``45 s``, ``7 min``, ``1 h 07 min``,
-    ``2 d 3 h 05 min``; an em dash when unknown.
-
-    Anything of a minute or more is rounded to the whole minute because
-    postmortem readers compare phases, not seconds.
-    """
-    if seconds is None:
-        return DASH
-    sign = "-" if seconds < 0 else ""
-    seconds = abs(seconds)
-    if seconds < 60:
-        return f"{sign}{int(round(seconds))} s"
-    minutes = int(round(seconds / 60))
-    if minutes < 60:
-        return f"{sign}{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{sign}{hours} h {minutes:02d} min"
-    days, hours = divmod(hours, 24)
-    return f"{sign}{days} d {hours} h {minutes:02d} min"
-
-
 def _seconds_between(start: datetime | None, end: datetime | None) -> float | None:
     if start is None or end is None:
         return None
-    return (_as_utc(end) - _as_utc(start)).total_seconds()
+    return (as_utc(end) - as_utc(start)).total_seconds()
 
 
 # --------------------------------------------------------------------------
@@ -213,10 +154,10 @@ def _phases(incident: IncidentFacts, entries: Sequence[EntryFact]) -> list[dict[
     only exists when such an attempt was recorded.  A phase whose ends are
     unknown, or out of order, is left out rather than guessed.
     """
-    started = _as_utc(incident.started_at or incident.declared_at)
-    detected = _opt_utc(incident.detected_at)
-    mitigated = _opt_utc(incident.mitigated_at)
-    resolved = _opt_utc(incident.resolved_at)
+    started = as_utc(incident.started_at or incident.declared_at)
+    detected = opt_utc(incident.detected_at)
+    mitigated = opt_utc(incident.mitigated_at)
+    resolved = opt_utc(incident.resolved_at)
 
     first_attempt: datetime | None = None
     if detected is not None:
@@ -551,7 +492,7 @@ def build_context(
         return converted or None
 
     # Sorting is stable, so entries sharing a timestamp keep their given order.
-    live = sorted((e for e in entries if e.text is not None), key=lambda e: _as_utc(e.at))
+    live = sorted((e for e in entries if e.text is not None), key=lambda e: as_utc(e.at))
     live = [e if e.at.tzinfo is UTC else _replace_at(e) for e in live]
 
     metrics = compute_metrics(incident)
@@ -559,11 +500,11 @@ def build_context(
     # -- key times ---------------------------------------------------------
     key_times = []
     for kind, attr in _MILESTONE_FIELDS:
-        at = _opt_utc(getattr(incident, attr))
+        at = opt_utc(getattr(incident, attr))
         label = KIND_LABELS[kind][0]
         if kind == "started" and incident.started_at is None:
             label += " (not recorded; declaration time used)"
-            at = _as_utc(incident.declared_at)
+            at = as_utc(incident.declared_at)
         key_times.append({"kind": kind, "label": label, "at": at, "utc": format_utc(at),
                           "local": format_local(at, display_tz)})
 
@@ -588,8 +529,8 @@ def build_context(
 
     for entry in live:
         at = entry.at
-        day = _ymd(at)
-        time = _hms(at)
+        day = ymd(at)
+        time = hms(at)
         if entry.author:
             authors.add(entry.author)
         text_md = inline(entry.text) if entry.text else ""
@@ -653,11 +594,11 @@ def build_context(
     # Milestones known only from the incident record (no entry captured,
     # e.g. a time corrected after the fact) still belong on the timeline.
     for kind, attr in _MILESTONE_FIELDS:
-        at = _opt_utc(getattr(incident, attr))
+        at = opt_utc(getattr(incident, attr))
         if at is None or kind in seen_milestones:
             continue
         who = incident.created_by if kind == "declared" else None
-        key_events.append(_event(kind, at, _ymd(at), _hms(at), names.md(who), "", "",
+        key_events.append(_event(kind, at, ymd(at), hms(at), names.md(who), "", "",
                                  names, channel_lookup, "incident"))
     key_events.sort(key=lambda e: e["at"])
     previous_day = ""
@@ -683,10 +624,10 @@ def build_context(
     counts = {"open": 0, "done": 0, "wontfix": 0, "total": 0}
     for action in sorted(actions, key=lambda a: a.id):
         if action.due_at is not None:
-            due_at = _as_utc(action.due_at)
-            due = f"{_ymd(due_at)} {due_at.hour:02d}:{due_at.minute:02d} UTC"
+            due_at = as_utc(action.due_at)
+            due = f"{ymd(due_at)} {due_at.hour:02d}:{due_at.minute:02d} UTC"
         elif action.due is not None:
-            due = _ymd(action.due)
+            due = ymd(action.due)
         else:
             due = DASH
         status = action.status if action.status in _ACTION_STATUS_LABELS else "open"
@@ -716,7 +657,7 @@ def build_context(
         "version": review.version,
     }
 
-    generated = _as_utc(generated_at)
+    generated = as_utc(generated_at)
     channel_display = ("#" + escape_inline(incident.channel_name)
                        if incident.channel_name else escape_inline(incident.channel_id))
     incident_ctx = {
@@ -729,15 +670,15 @@ def build_context(
         "status_label": "Closed" if incident.status == "closed" else "Open",
         "channel_id": escape_inline(incident.channel_id),
         "channel": channel_display,
-        "declared_at": _as_utc(incident.declared_at),
-        "started_at": _opt_utc(incident.started_at),
-        "detected_at": _opt_utc(incident.detected_at),
-        "mitigated_at": _opt_utc(incident.mitigated_at),
-        "resolved_at": _opt_utc(incident.resolved_at),
-        "closed_at": _opt_utc(incident.closed_at),
+        "declared_at": as_utc(incident.declared_at),
+        "started_at": opt_utc(incident.started_at),
+        "detected_at": opt_utc(incident.detected_at),
+        "mitigated_at": opt_utc(incident.mitigated_at),
+        "resolved_at": opt_utc(incident.resolved_at),
+        "closed_at": opt_utc(incident.closed_at),
         "started_is_estimate": incident.started_at is None,
         "created_by": names.md(incident.created_by) if incident.created_by else None,
-        "date": _ymd(_as_utc(incident.started_at or incident.declared_at)),
+        "date": ymd(as_utc(incident.started_at or incident.declared_at)),
     }
 
     investigation_sections = [
@@ -775,7 +716,7 @@ def build_context(
 
 def _replace_at(entry: EntryFact) -> EntryFact:
     # Normalise once so every later comparison and format sees UTC.
-    return replace(entry, at=_as_utc(entry.at))
+    return replace(entry, at=as_utc(entry.at))
 
 
 def _event(kind: str, at: datetime, day: str, time: str, author_md: str, text_md: str,

@@ -18,7 +18,7 @@ from typing import Any
 import jinja2
 
 from bot.markup import blockquote, escape_inline
-from bot.postmortem.context import format_duration, format_utc
+from bot.timefmt import format_duration, format_utc
 
 __all__ = [
     "BUILTIN_TEMPLATE_DIR",

@@ -20,7 +20,8 @@ from bot.models import ActionItem, Incident
 from bot.services import followups, incidents, people
 from bot.services.people import Person
 from bot.services.errors import NotAllowed, ScribeError
-from bot.timeparse import format_utc, parse_due
+from bot.timefmt import format_utc
+from bot.timeparse import parse_due
 
 STATUS_LABELS = {"open": "open", "done": "done", "wontfix": "won't fix"}
 SNOOZE_CHOICES = {1: "1 day", 7: "1 week"}
@@ -45,7 +46,7 @@ class ItemView:
 
 def due_label(item: ActionItem) -> str | None:
     if item.due_at is not None:
-        return f"{item.due_at:%a} {format_utc(item.due_at).replace('T', ' ').replace('Z', ' UTC')}"
+        return f"{item.due_at:%a} {format_utc(item.due_at)}"
     if item.due_date is not None:
         return f"{item.due_date:%a %Y-%m-%d}"
     return None

@@ -19,9 +19,9 @@ from sqlalchemy import Dialect, Engine, select
 from sqlalchemy.orm import Session
 
 from bot.db import insert_ignoring_duplicates
-from bot.db.direct import DatabaseBusy, LoopConnection, SqliteLoopConnection, autocommit_driver_connection
+from bot.db.direct import DatabaseBusy, LoopStatements, autocommit_driver_connection
 from bot.models import EntryEdit, KeyMark, TimelineEntry
-from bot.services.incidents import insert_batch_into_open_incidents, insert_batch_into_open_incidents_on_loop, open_incident
+from bot.services.incidents import batch_statements, insert_batch_into_open_incidents, open_incident
 from bot.timeparse import datetime_to_slack_ts, slack_ts_to_datetime
 
 
@@ -74,11 +74,13 @@ def _values(incident_id: int, team_id: str, message: CapturedMessage, *, source:
 
 
 def record_message(session: Session, *, team_id: str, message: CapturedMessage, source: str = "message", now: datetime) -> bool:
-    """Store a message of an incident channel; True if it was new, False if already recorded or not captured."""
-    incident = open_incident(session, team_id=team_id, channel_id=message.channel_id)
-    if incident is None:
-        return False
-    return insert_ignoring_duplicates(session, TimelineEntry, _values(incident.id, incident.team_id, message, source=source, now=now), ["team_id", "channel_id", "ts"])
+    """Store a message of an incident channel inside the session's transaction, with the same
+    statement as every batch (record_messages); True if it was new, False if already recorded
+    or its channel has no open incident."""
+    session.flush()
+    driver = session.connection().connection.driver_connection
+    return bool(insert_batch_into_open_incidents(driver, session.get_bind().dialect, [_columns(team_id, message, source=source, now=now)],
+                                                 columns=_MESSAGE_COLUMNS, conflict=_MESSAGE_CONFLICT, returning="id"))
 
 
 class IncomingMessage(NamedTuple):
@@ -113,27 +115,19 @@ def write_messages(engine: Engine, batch: Sequence[IncomingMessage]) -> None:
         record_messages(connection, engine.dialect, batch)
 
 
-async def write_messages_on_loop(connection: LoopConnection, dialect: Dialect, batch: Sequence[IncomingMessage]) -> None:
-    """write_messages for a PostgreSQL writer on the server's event loop (bot.groupcommit):
-    the same one statement, sent without leaving the loop. Repeating it after a lost
-    connection is harmless: a row already written hits the unique key and is skipped."""
-    await insert_into_open_incidents_on_loop(connection, dialect, _message_rows(batch))
-
-
-async def write_messages_on_loop_sqlite(connection: SqliteLoopConnection, engine: Engine, batch: Sequence[IncomingMessage]) -> None:
-    """write_messages for SQLite from the server's event loop (bot.groupcommit): the same
-    one statement, run right there on the loop's own connection, which costs this process
+async def write_messages_on_loop(loop: LoopStatements, engine: Engine, batch: Sequence[IncomingMessage]) -> None:
+    """write_messages from the server's event loop (bot.groupcommit): the same statement, over
+    the loop's own connection (bot.db.direct.loop_connection_for), which costs this process
     far less than handing the batch to a thread and back (README, Benchmarks). Only when that
-    would mean waiting (another connection holds the write lock: a request thread's
-    transaction, another process) does the batch go to a thread, which waits its turn while
-    the loop serves on."""
+    would mean waiting (SQLite's write lock is held by a request thread's transaction or
+    another process) does the batch go to a thread, which waits its turn while the loop serves
+    on. Repeating a statement is harmless: a row already written hits the unique key."""
     try:
-        with connection.without_waiting() as driver:
-            record_messages(driver, engine.dialect, batch)
-        return
+        for sql, parameters in batch_statements(engine.dialect, _message_rows(batch), columns=_MESSAGE_COLUMNS, conflict=_MESSAGE_CONFLICT,
+                                                numbered=loop.numbered):
+            await loop.execute(sql, parameters)
     except DatabaseBusy:
-        pass
-    await asyncio.to_thread(write_messages, engine, batch)
+        await asyncio.to_thread(write_messages, engine, batch)
 
 
 # Every column of a captured message's entry but incident_id, which the statement looks up.
@@ -148,10 +142,6 @@ _MESSAGE_CONFLICT = ("team_id", "channel_id", "ts")
 
 def insert_into_open_incidents(connection: Any, dialect: Dialect, rows: list[dict[str, Any]]) -> None:
     insert_batch_into_open_incidents(connection, dialect, rows, columns=_MESSAGE_COLUMNS, conflict=_MESSAGE_CONFLICT)
-
-
-async def insert_into_open_incidents_on_loop(connection: LoopConnection, dialect: Dialect, rows: list[dict[str, Any]]) -> None:
-    await insert_batch_into_open_incidents_on_loop(connection, dialect, rows, columns=_MESSAGE_COLUMNS, conflict=_MESSAGE_CONFLICT)
 
 
 def record_edit(

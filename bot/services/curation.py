@@ -16,11 +16,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.timefmt import iso_utc
 from bot.models import EntryRevision, Incident, TimelineEntry
 from bot.services import incidents
 from bot.services.capture import CapturedMessage, record_message
 from bot.services.errors import NotAllowed, ScribeError
-from bot.timeparse import TimeParseError, format_utc, parse_moment
+from bot.timeparse import TimeParseError, parse_moment
 
 MOMENTS = incidents.MOMENTS
 #: What "Add to timeline" may make of a message, in the order the form lists them.
@@ -123,7 +124,7 @@ def check_order(incident: Incident, moment: str, at: datetime) -> None:
         if moment not in (earlier, later) or times[earlier] is None or times[later] is None:
             continue
         if times[later] < times[earlier]:
-            raise FieldError("at", f"That would put {later} ({format_utc(times[later])}) before {earlier} ({format_utc(times[earlier])}). "
+            raise FieldError("at", f"That would put {later} ({iso_utc(times[later])}) before {earlier} ({iso_utc(times[earlier])}). "
                                    f"Check the time, or correct the {earlier if moment == later else later} entry first.")
 
 
@@ -259,11 +260,11 @@ def edit_entry(
         entry.text = text or None
         changes.append("text")
     if new_at != entry.at:
-        _revise(entry, "at", format_utc(entry.at), format_utc(new_at), user_id=user_id, now=now)
+        _revise(entry, "at", iso_utc(entry.at), iso_utc(new_at), user_id=user_id, now=now)
         if moment is not None:
             metrics_changed = _move_moment(incident, moment, entry.at, new_at)
         entry.at = new_at
-        changes.append(f"time to {format_utc(new_at)}")
+        changes.append(f"time to {iso_utc(new_at)}")
     if not changes:
         raise FieldError("text", "Nothing changed: edit the text or the time, or close the form.")
     _bump(entry, user_id)

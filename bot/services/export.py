@@ -8,14 +8,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.timefmt import iso_utc
 from bot.models import ActionItem, Incident, TimelineEntry
 from bot.postmortem.context import compute_metrics
 from bot.postmortem.facts import ActionFact, EntryFact, FileRef, IncidentFacts, LinkRef
-from bot.timeparse import format_utc
 
 
 def _iso(value: datetime | None) -> str | None:
-    return format_utc(value) if value is not None else None
+    return iso_utc(value) if value is not None else None
 
 
 def live_entries(session: Session, incident: Incident) -> list[TimelineEntry]:
@@ -98,7 +98,7 @@ def action_facts(items: list[ActionItem]) -> list[ActionFact]:
 def action_item_json(item: ActionItem) -> dict[str, Any]:
     due: str | None
     if item.due_at is not None:
-        due = format_utc(item.due_at)
+        due = iso_utc(item.due_at)
     else:
         due = item.due_date.isoformat() if item.due_date else None
     return {

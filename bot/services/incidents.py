@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.db import insert_ignoring_duplicates, insert_ignoring_sql
-from bot.db.direct import LoopConnection, autocommit_driver_connection
+from bot.db.direct import autocommit_driver_connection
 from bot.models import Declaration, Incident, RoleAssignment, TimelineEntry
 from bot.services.errors import IncidentAlreadyOpen, NoOpenIncident, NotAllowed
 
@@ -93,17 +93,6 @@ def insert_batch_into_open_incidents(
         if returning:
             inserted.extend(row[0] for row in cursor.fetchall())
     return inserted
-
-
-async def insert_batch_into_open_incidents_on_loop(
-    connection: LoopConnection, dialect: Dialect, rows: Sequence[dict[str, Any]], *, columns: tuple[str, ...], conflict: tuple[str, ...]
-) -> None:
-    """insert_batch_into_open_incidents over the event loop's own PostgreSQL connection
-    (bot.db.direct.LoopConnection). Repeating it after a lost connection is harmless: a row already
-    written hits `conflict` and is skipped."""
-    for sql, parameters in batch_statements(dialect, rows, columns=columns, conflict=conflict, numbered=True):
-        # The same text for any number of rows: prepared once on the server, used for every batch.
-        await connection.execute_repeatable(sql, parameters)
 
 
 def batch_statements(

@@ -1,8 +1,9 @@
 """Postmortem drafts of recorded incidents: draft, store every version, review state.
 
-Every function takes the caller's Session and never commits. Slack is only touched to
-resolve display names (users.info, cached); posting the draft is
-:mod:`bot.services.publish_postmortem`'s job.
+Every function takes the caller's Session and never commits. Display names come in as
+data, looked up before the transaction (`names_wanted` says whose); posting a draft is an
+outbox row (kind publish_postmortem), carried out after commit by
+bot.slack.effects.postmortem.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from slack_sdk import WebClient
+from collections.abc import Mapping
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -33,6 +34,8 @@ from bot.postmortem import (
     make_environment,
     render_postmortem,
 )
+from bot.outbox import kinds
+from bot.outbox.store import Effect, enqueue
 from bot.services import incidents, people
 from bot.services.errors import NotAllowed, ScribeError
 from bot.services.export import action_facts, action_items, entry_facts, incident_facts, live_entries
@@ -149,6 +152,11 @@ def _user_ids(incident: Incident, entries: list[TimelineEntry], owners: list[str
     return {i for i in ids if i}
 
 
+def names_wanted(session: Session, incident: Incident) -> set[str]:
+    """Whose display names a draft of this incident shows, to look up before drafting."""
+    return _user_ids(incident, live_entries(session, incident), [a.owner_id for a in action_items(session, incident)])
+
+
 def blame_findings(context: dict[str, Any], settings: Settings) -> list[BlameFinding]:
     """Sentences in the draft's own voice that blame someone: the Edit-modal fields, the
     timeline of key events (commands, pinned and 📌 messages), the investigation record and
@@ -189,7 +197,7 @@ def draft_postmortem(
     incident: Incident,
     *,
     settings: Settings,
-    client: WebClient | None,
+    names: Mapping[str, str] | None = None,
     now: datetime,
     user_id: str | None,
     template: str | None = None,
@@ -197,20 +205,22 @@ def draft_postmortem(
     """Render the incident from its recorded facts and store the result as a new version.
 
     Review state and what people wrote in the Edit modal come from the Postmortem row,
-    so they survive every regeneration.
+    so they survive every regeneration. `names`: display names looked up beforehand; anyone
+    missing is named from the users.info cache, else shown by id.
     """
     pm = postmortem_of(session, incident, now=now, lock=True)
     name = choose_template(settings, template, pm.template)
     entries = live_entries(session, incident)
     items = action_items(session, incident)
-    names = people.display_names(
-        session, client, team_id=incident.team_id, user_ids=_user_ids(incident, entries, [a.owner_id for a in items]), now=now
-    )
+    wanted = _user_ids(incident, entries, [a.owner_id for a in items])
+    known = dict(names or {})
+    if wanted - set(known):
+        known = {**people.cached_names(session, team_id=incident.team_id, user_ids=wanted - set(known), now=now), **known}
     latest = session.scalar(select(func.max(PostmortemVersion.version)).where(PostmortemVersion.incident_id == incident.id))
     version = (latest or 0) + 1
     context, markdown = render_facts(
         settings, incident_facts(incident), entry_facts(entries), action_facts(items), review_fields(pm, version),
-        names=names, now=now, template=name,
+        names=known, now=now, template=name,
     )
     session.add(
         PostmortemVersion(
@@ -236,22 +246,50 @@ def draft_postmortem(
     )
 
 
+def stored_draft(session: Session, incident: Incident, *, settings: Settings, version: int, now: datetime) -> Draft:
+    """A version stored earlier, with what its summary needs (the facts as they are now;
+    the Markdown exactly as stored)."""
+    stored = session.scalars(
+        select(PostmortemVersion).where(PostmortemVersion.incident_id == incident.id, PostmortemVersion.version == version)
+    ).one()
+    pm = postmortem_of(session, incident, now=now)
+    entries = live_entries(session, incident)
+    items = action_items(session, incident)
+    names = people.cached_names(session, team_id=incident.team_id, user_ids=_user_ids(incident, entries, [a.owner_id for a in items]), now=now)
+    context, _ = render_facts(settings, incident_facts(incident), entry_facts(entries), action_facts(items), review_fields(pm, version),
+                              names=names, now=stored.created_at, template=stored.template)
+    return Draft(incident_id=incident.id, ref=incident.ref, channel_id=incident.channel_id, version=version, template=stored.template,
+                 status=stored.status, markdown=stored.markdown, context=context, findings=blame_findings(context, settings),
+                 canvas_id=pm.canvas_id, summary_ts=pm.summary_ts)
+
+
 def latest_version(session: Session, incident: Incident) -> PostmortemVersion | None:
     return session.scalars(
         select(PostmortemVersion).where(PostmortemVersion.incident_id == incident.id).order_by(PostmortemVersion.version.desc()).limit(1)
     ).first()
 
 
-def latest_markdown(
-    session: Session, incident: Incident, *, settings: Settings, client: WebClient | None = None, now: datetime | None = None
-) -> str:
-    """The latest stored version; drafts (and stores) one if none exists yet, resolving names
-    through *client* when given, else from the users.info cache (uncached people show their id)."""
+def latest_markdown(session: Session, incident: Incident, *, settings: Settings, now: datetime | None = None) -> str:
+    """The latest stored version; drafts (and stores) one if none exists yet, naming people
+    from the users.info cache (uncached people show their id)."""
     stored = latest_version(session, incident)
     if stored is not None:
         return stored.markdown
     when = now or datetime.now(timezone.utc)
-    return draft_postmortem(session, incident, settings=settings, client=client, now=when, user_id=None).markdown
+    return draft_postmortem(session, incident, settings=settings, now=when, user_id=None).markdown
+
+
+def request_publication(session: Session, incident: Incident, *, settings: Settings, user_id: str, template: str | None,
+                        reply_to: dict[str, str], always_reply: bool, include_chart: bool, now: datetime, key: str) -> None:
+    """Ask for a new draft to be made and posted in the incident's channel after commit
+    (bot.slack.effects.postmortem). The template is checked now, so a wrong name is told at once.
+    `always_reply`: tell the person how it went even when all went well (the command does)."""
+    pm = session.get(Postmortem, incident.id)
+    chosen = choose_template(settings, template, pm.template if pm else None) if template else None
+    enqueue(session, Effect(kinds.PUBLISH_POSTMORTEM, f"postmortem:{incident.id}:{key}", incident.team_id, incident_id=incident.id,
+                            lane=f"postmortem:{incident.id}",
+                            payload={"user_id": user_id, "template": chosen, "reply_to": reply_to, "always_reply": always_reply,
+                                     "include_chart": include_chart}), now=now)
 
 
 def set_status(session: Session, incident: Incident, *, status: str, user_id: str, rule: str, now: datetime) -> str:

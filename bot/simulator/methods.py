@@ -171,6 +171,7 @@ class SlackMethods:
             "pins.list": self.pins_list,
             "conversations.members": self.conversations_members,
             "bookmarks.add": self.bookmarks_add,
+            "bookmarks.list": self.bookmarks_list,
             "views.publish": self.views_publish,
             "conversations.create": self.conversations_create,
             "conversations.invite": self.conversations_invite,
@@ -351,6 +352,13 @@ class SlackMethods:
         following = start + limit
         next_cursor = base64.b64encode(f"next_member:{following}".encode()).decode() if following < len(members) else ""
         return {"members": page, "response_metadata": {"next_cursor": next_cursor}}
+
+    def bookmarks_list(self, p: Params) -> dict[str, Any]:
+        """A channel's bookmarks (Slack: channel_id; the bot must be in the channel)."""
+        channel = self._channel({"channel": _text(p, "channel_id")})
+        if self.ws.bot_user_id not in channel.members:
+            raise SlackError("not_in_channel")
+        return {"bookmarks": list(self.bookmarks.get(channel.id, []))}
 
     def bookmarks_add(self, p: Params) -> dict[str, Any]:
         """A link bookmark in the channel header (Slack: title, type=link, link; max 100 per channel)."""

@@ -10,142 +10,22 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
-import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from functools import partial
+from datetime import datetime
 from typing import Any
 
-from slack_bolt import App, BoltRequest, BoltResponse
-from slack_bolt.middleware import Middleware
+from slack_bolt import App, BoltResponse
 from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Settings
-from bot.db import guard
-from bot.db import engine_of, make_engine, make_session_factory, transaction
-from bot.db.direct import LoopConnection, SqliteLoopConnection
-from bot.groupcommit import GroupCommit
+from bot.db import guard, make_engine, make_session_factory
 from bot.logs import log_listener_failure
-from bot.services.capture import IncomingMessage, write_messages, write_messages_on_loop, write_messages_on_loop_sqlite
-from bot.services.incidents import CommandEntry, write_command_entries
 from bot.slack.client import make_client
+from bot.slack.scribe import ProvideScribe, Scribe, utc_now
 
 log = logging.getLogger(__name__)
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-AFTER_ACK_DRAIN_SECONDS = 10.0
-
-
-class AfterAckExecutor(ThreadPoolExecutor):
-    """Bolt's pool for lazy listeners (its default has the same size), keeping what is in
-    flight so that stopping can wait for it."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._in_flight: set[Future[Any]] = set()
-        self._guard = threading.Lock()
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        future = super().submit(fn, *args, **kwargs)
-        with self._guard:
-            self._in_flight.add(future)
-        future.add_done_callback(self._forget)
-        return future
-
-    def _forget(self, future: Future[Any]) -> None:
-        with self._guard:
-            self._in_flight.discard(future)
-
-    def drain(self, timeout: float) -> None:
-        with self._guard:
-            pending = set(self._in_flight)
-        if pending:
-            wait(pending, timeout=timeout)
-        self.shutdown(wait=False)
-
-
-@dataclass
-class Scribe:
-    """What listeners need besides the Slack request: settings, storage and the clock.
-
-    A middleware puts it into Bolt's context, so listeners receive it as `scribe`.
-    """
-
-    settings: Settings
-    session_factory: sessionmaker[Session]
-    clock: Callable[[], datetime] = utc_now
-    # Spacing between catch-up page reads; Slack's history methods are rate-limited tightly.
-    history_pause: Callable[[], None] = field(default=lambda: time.sleep(1.0))
-
-    # Message events and timeline commands are written in shared statements (see bot.groupcommit).
-    message_writer: GroupCommit[IncomingMessage, None] = field(init=False, repr=False)
-    # The event loop's own connection for them; None where the loop has none (in-memory SQLite).
-    loop_connection: LoopConnection | SqliteLoopConnection | None = field(init=False, repr=False)
-    entry_writer: GroupCommit[CommandEntry, bool] = field(init=False, repr=False)
-    # Bolt runs lazy listeners here (App(listener_executor=...)).
-    after_ack: "AfterAckExecutor" = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        engine = engine_of(self.session_factory)
-        # Message events that the HTTP server runs on its event loop (bot.server) are written
-        # from the loop too, over the loop's own connection: on PostgreSQL driving libpq
-        # (LoopConnection); on SQLite right there unless another connection holds the write
-        # lock (SqliteLoopConnection; then from a thread).
-        write_on_loop = None
-        if engine.dialect.name == "postgresql":
-            self.loop_connection = LoopConnection(engine.url)
-            write_on_loop = partial(write_messages_on_loop, self.loop_connection, engine.dialect)
-        else:
-            self.loop_connection = SqliteLoopConnection.for_engine(engine)
-            if self.loop_connection is not None:
-                write_on_loop = partial(write_messages_on_loop_sqlite, self.loop_connection, engine)
-        self.message_writer = GroupCommit(partial(write_messages, engine), write_on_loop=write_on_loop, name="message-writer")
-        self.entry_writer = GroupCommit(partial(write_command_entries, engine), name="command-writer")
-        self.after_ack = AfterAckExecutor(max_workers=10, thread_name_prefix="after-ack")
-
-    def now(self) -> datetime:
-        return self.clock()
-
-    def close(self) -> None:
-        # Work after the ack (lazy listeners: announcements, drafts, catch-up) finishes before
-        # the database goes away, within a bound, so stopping never hangs on a slow Slack.
-        self.after_ack.drain(timeout=AFTER_ACK_DRAIN_SECONDS)
-        if self.loop_connection is not None:
-            self.loop_connection.close()
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> "Scribe":
-        # Bolt deep-copies the context for lazy listeners; this is a shared service
-        # container (engine pool, clock), so the copy must be the same object.
-        return self
-
-    @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        with transaction(self.session_factory) as session:
-            yield session
-
-
-class ProvideScribe(Middleware):
-    """Puts the Scribe into Bolt's context, so listeners receive it as `scribe`.
-
-    A Middleware class rather than an `@app.middleware` function: Bolt calls `process`
-    directly instead of building keyword arguments for it on every request.
-    """
-
-    def __init__(self, scribe: Scribe):
-        self.scribe = scribe
-
-    def process(self, *, req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]) -> BoltResponse | None:
-        req.context["scribe"] = self.scribe
-        return next()
 
 
 NOT_INSTALLED = (
@@ -190,7 +70,10 @@ def create_app(
         # client carrying its own team's token, with the same base URL and retry policy.
         client = make_client(None if settings.oauth else settings.slack_bot_token, settings.slack_api_url)
 
-    scribe = Scribe(settings=settings, session_factory=session_factory, clock=clock)
+    # Background work (the outbox, lookups after the ack) uses this client in a single-token
+    # install; with OAuth, bot.runtime gives each team's own.
+    background = client
+    scribe = Scribe(settings=settings, session_factory=session_factory, clock=clock, client_for=lambda team_id: background)
     app_kwargs: dict[str, Any] = dict(
         signing_secret=settings.slack_signing_secret or "socket-mode-has-no-signing-secret",
         process_before_response=True,

@@ -17,11 +17,13 @@ from slack_sdk import WebClient
 from sqlalchemy import and_, case, delete, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from bot.timefmt import iso_utc
 from bot.config import Settings
 from bot.markup import safe_url, slack_to_plain
 from bot.db import insert_ignoring_duplicates
 from bot.models import Incident, Postmortem, PostmortemVersion, SpentSignIn, TimelineEntry
-from bot.postmortem.context import KIND_LABELS, build_context, format_duration
+from bot.postmortem.context import KIND_LABELS, build_context
+from bot.timefmt import format_duration
 from bot.postmortem.facts import EntryFact, ReviewFields
 from bot.services import people
 from bot.services.export import action_facts, action_items, entry_facts, incident_facts, live_entries
@@ -315,13 +317,12 @@ def timeline_rows(session: Session, client: WebClient | None, incident: Incident
     def channel_lookup(cid: str) -> str | None:
         return incident.channel_name if cid == incident.channel_id else None
 
-    from bot.timeparse import format_utc
-
+    
     rows = [["at_utc", "kind", "label", "source", "key", "author_id", "author", "text", "in_thread", "edited", "files", "ts"]]
     for e in entries:
         files = " ".join(f"{f.get('name') or 'file'} <{f.get('permalink') or ''}>" for f in e.files or [])
         rows.append([
-            format_utc(e.at), e.kind, KIND_LABELS.get(e.kind, (e.kind, ""))[0], e.source, "yes" if e.key else "no",
+            iso_utc(e.at), e.kind, KIND_LABELS.get(e.kind, (e.kind, ""))[0], e.source, "yes" if e.key else "no",
             e.author or "", (names.get(e.author) or "") if e.author else "",
             slack_to_plain(e.text or "", names.get, channel_lookup),
             "yes" if e.thread_ts and e.thread_ts != e.ts else "no", "yes" if e.edited_at else "no", files, e.ts or "",

@@ -24,6 +24,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.timefmt import iso_utc
 from bot.config import Settings
 from bot.db import transaction
 from bot.postmortem.chart import render_timeline_chart
@@ -346,11 +347,10 @@ class WebView:
         context = await self._run(self._context, incident, viewer.team_id)
         png = await self._run(render_timeline_chart, context)
         html = await self._run(markdown_to_html, markdown)
-        from bot.timeparse import format_utc
-
+        
         body = self.env.get_template("postmortem_export.html.j2").render(
             ref=incident.ref, title=incident.title, postmortem_html=html, chart_src=png_data_uri(png),
-            exported_at=format_utc(self._clock()), stored=stored)
+            exported_at=iso_utc(self._clock()), stored=stored)
         return web.Response(text=body, content_type="text/html", charset="utf-8", headers={
             **SECURITY_HEADERS, "Content-Disposition": f'attachment; filename="{incident.ref}-postmortem.html"'})
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.markup import neutralize_mentions
-from bot.postmortem.context import format_duration, format_utc
+from bot.timefmt import format_duration, format_utc
 from bot.services.catchup import CatchUp, Event
 from bot.slack.blocks import followups as fb
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from bot.services.announcements import AnnouncementFacts
 from bot.markup import neutralize_mentions
-from bot.postmortem.context import format_duration, format_utc
+from bot.timefmt import format_duration, format_utc
 
 DECLARE_SHORTCUT = "declare_incident"  # the global shortcut's callback_id (manifest.yml)
 DECLARE_BUTTON = "declare_open_modal"  # the button on each announcement

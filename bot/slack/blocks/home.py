@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.markup import neutralize_mentions
-from bot.postmortem.context import format_duration
+from bot.timefmt import format_duration
 from bot.services.home import HomeFacts
 from bot.slack.blocks import followups as fb
 

@@ -9,7 +9,6 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot.channel_names import with_suffix
 from bot.slack.client import describe_failure
 
 # Slack's answers to conversations.join for a channel the bot can't join by itself.
@@ -38,6 +37,32 @@ def join_channel(client: WebClient | None, channel_id: str) -> Joined:
         problem = f"I couldn't join this channel ({describe_failure(error)}): type `/invite @Incident Scribe` so I can record it."
     # Joining failed for another reason: ask, and count it private when Slack can't say.
     return Joined(problem, is_private_channel(client, channel_id))
+
+
+@dataclass(frozen=True)
+class ChannelFacts:
+    """What Slack says about a channel, asked before a decision's transaction opens."""
+
+    private: bool
+    member: bool  # the bot is in it
+    known: bool = True  # False: Slack couldn't say (counted private and not joined, so nothing leaks)
+
+
+def describe_channel(client: WebClient | None, channel_id: str) -> ChannelFacts:
+    """conversations.info as facts. A channel the bot can't see (channel_not_found for a
+    private one it isn't in) is private; when Slack can't say, it counts as private."""
+    if client is None:
+        return ChannelFacts(private=False, member=True)
+    try:
+        channel = client.conversations_info(channel=channel_id)["channel"]
+    except SlackApiError as error:
+        if error.response.get("error") == "channel_not_found":
+            return ChannelFacts(private=True, member=False)
+        return ChannelFacts(private=True, member=False, known=False)
+    except (SlackClientError, OSError, KeyError):
+        return ChannelFacts(private=True, member=False, known=False)
+    private = bool(channel.get("is_private") or channel.get("is_group") or channel.get("is_im") or channel.get("is_mpim"))
+    return ChannelFacts(private=private, member=bool(channel.get("is_member")))
 
 
 class ChannelLookupFailed(Exception):
@@ -99,7 +124,6 @@ def is_member(client: WebClient, channel_id: str, user_id: str) -> bool | None:
     return (user_id in members) if members else None
 # -- creating a channel for a declared incident -------------------------------------------------
 
-MAX_NAME_TRIES = 20
 _BAD_NAME = {"invalid_name", "invalid_name_specials", "invalid_name_maxlength", "invalid_name_required", "invalid_name_punctuation"}
 
 
@@ -149,12 +173,20 @@ def _refusal(code: str, *, private: bool, name: str) -> ChannelRefused:
     return ChannelRefused(code, f"Slack didn't create the channel (Slack said `{code}`).")
 
 
-def create_channel(client: WebClient, name: str, *, private: bool, is_ours: Callable[[dict[str, Any]], bool]) -> CreatedChannel:
-    """Create `name`, or `name-2`, `name-3`… when taken. The client retries 429s and 5xx; when a
-    retry answers name_taken because the first try did create it, `is_ours` recognises the
-    channel (made by the bot for this declaration) and it is used instead of making a twin."""
-    for n in range(1, MAX_NAME_TRIES + 1):
-        candidate = with_suffix(name, n)
+class ChannelUnavailable(Exception):
+    """Slack couldn't be asked right now (down, rate-limited, timed out): try again later."""
+
+
+def create_channel(client: WebClient, name: str, *, private: bool, is_ours: Callable[[dict[str, Any]], bool],
+                   next_name: Callable[[str], str | None]) -> CreatedChannel:
+    """Create `name`, or whatever `next_name` gives when a name is taken (None: no names left).
+    The client retries 429s and 5xx; when a retry answers name_taken because the first try
+    did create it, `is_ours` recognises the channel (made by the bot for this declaration)
+    and it is used instead of making a twin. Raises ChannelRefused for an answer that won't
+    change, ChannelUnavailable for one that may."""
+    candidate: str | None = name
+    first = name
+    while candidate is not None:
         try:
             channel = client.conversations_create(name=candidate, is_private=private)["channel"]
             return CreatedChannel(channel["id"], channel["name"])
@@ -166,17 +198,16 @@ def create_channel(client: WebClient, name: str, *, private: bool, is_ours: Call
                 if found is not None:
                     return found
                 if code == "name_taken":
+                    candidate = next_name(candidate)
                     continue
-                raise ChannelRefused(code or str(status), f"Slack didn't create the channel ({describe_failure(error)}, even after retries). "
-                                     "Nothing was declared; try again in a minute.") from None
+                raise ChannelUnavailable(describe_failure(error)) from None
             raise _refusal(code, private=private, name=candidate) from None
         except (SlackClientError, OSError) as error:
             found = _ours_named(client, candidate, is_ours)
             if found is not None:
                 return found
-            raise ChannelRefused("unreachable", f"Slack didn't create the channel ({describe_failure(error)}). "
-                                 "Nothing was declared; try again in a minute.") from None
-    raise ChannelRefused("name_taken", f"The names `#{name}` to `#{with_suffix(name, MAX_NAME_TRIES)}` are all taken. "
+            raise ChannelUnavailable(describe_failure(error)) from None
+    raise ChannelRefused("name_taken", f"`#{first}` and the names after it (-2, -3…) are all taken. "
                          "Declare it with a more specific title.")
 
 

@@ -75,11 +75,16 @@ def ephemeral(client: WebClient, channel_id: str, user_id: str, text: str, block
         return False
 
 
-def find_by_metadata(client: WebClient, channel: str, *, event_type: str, key: str, value: Any, oldest: float) -> str | None:
-    """The ts of a message we posted with this metadata since `oldest` (epoch seconds), or None.
-    For a claim left by a process that died: did its post reach Slack before it could record it?"""
+def find_by_metadata(client: WebClient, channel: str, *, event_type: str, key: str, value: Any, oldest: float,
+                     thread_ts: str | None = None) -> str | None:
+    """The ts of a message we posted with this metadata since `oldest` (epoch seconds), in the
+    channel or in the thread of `thread_ts`, or None. For a claim left by a process that
+    died: did its post reach Slack before it could record it?"""
     try:
-        history = client.conversations_history(channel=channel, oldest=f"{oldest:.6f}", include_all_metadata=True, limit=200)
+        if thread_ts is not None:
+            history = client.conversations_replies(channel=channel, ts=thread_ts, oldest=f"{oldest:.6f}", include_all_metadata=True, limit=200)
+        else:
+            history = client.conversations_history(channel=channel, oldest=f"{oldest:.6f}", include_all_metadata=True, limit=200)
     except (SlackApiError, SlackClientError, OSError) as error:
         raise MessageFailed(_code(error), describe_failure(error)) from None
     for message in history.get("messages") or []:

@@ -14,7 +14,7 @@ from slack_sdk import WebClient
 
 from bot import commands as cmd
 from bot.services import slash
-from bot.services.backfill import BotIdentity, backfill_incident
+from bot.slack.backfill import BotIdentity, backfill_incident
 from bot.services.incidents import require_open_incident
 from bot.services.errors import ScribeError
 from bot.slack.app import Scribe

@@ -15,7 +15,8 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from bot.models import TimelineEntry
-from bot.postmortem.context import compute_metrics, format_duration
+from bot.postmortem.context import compute_metrics
+from bot.timefmt import format_duration
 from bot.services import curation, people
 from bot.services.errors import ScribeError
 from bot.services.export import incident_facts

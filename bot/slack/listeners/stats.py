@@ -15,7 +15,7 @@ from slack_sdk import WebClient
 
 from bot import commands as cmd
 from bot.insights.stats import PeriodError, parse_period
-from bot.services.publish_stats import StatsAnswer, deliver_chart, stats_answer
+from bot.slack.publish_stats import StatsAnswer, deliver_chart, stats_answer
 from bot.slack.app import Scribe
 from bot.slack.blocks import stats as stats_blocks
 from bot.slack.lazy import reports_failure

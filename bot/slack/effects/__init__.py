@@ -1,0 +1,45 @@
+"""Where decisions reach Slack: one handler per outbox kind (bot.outbox.kinds), each carrying
+out rows the services wrote, after their transaction committed (bot.outbox.relay).
+
+- reminders.py      reminders and nudges (posted, paced per channel, found again after a crash)
+- declare.py        a declared incident's channel, invitations, topic, welcome and reply
+- channels.py       joining an incident channel and bookmarking its web page
+- announcements.py  the announcement, its edits, the closing line and a declared channel's topic
+- updates.py        status updates, in the channel and under the announcement
+- postmortem.py     postmortem drafts: canvas, summary message, Markdown file and chart
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from slack_sdk import WebClient
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.config import Settings
+from bot.outbox import kinds
+from bot.outbox.relay import Handler
+from bot.services.people import Directory
+
+
+def slack_handlers(session_factory: sessionmaker[Session], settings: Settings, *, client_for: Callable[[str], WebClient | None],
+                   directory: Directory, clock: Callable[[], datetime]) -> dict[str, Handler]:
+    """Every kind this process carries out in Slack, by kind."""
+    from bot.slack.effects import announcements, channels, declare, postmortem, reminders, updates
+
+    handlers: dict[str, Handler] = {}
+    poster = reminders.ReminderPoster(session_factory, settings, client_for=client_for, directory=directory, clock=clock)
+    handlers.update({kind: poster for kind in kinds.REMINDERS})
+    handlers[kinds.DECLARE_CHANNEL] = declare.CreateChannel(session_factory, settings, client_for=client_for, clock=clock)
+    handlers[kinds.INVITE] = declare.Invite(client_for)
+    handlers[kinds.SET_TOPIC] = declare.SetTopic(settings, client_for)
+    handlers[kinds.WELCOME] = declare.Welcome(settings, client_for)
+    handlers[kinds.DECLARE_REPLY] = declare.Reply(settings, client_for)
+    handlers[kinds.JOIN_CHANNEL] = channels.JoinChannel(client_for)
+    handlers[kinds.BOOKMARK] = channels.Bookmark(client_for)
+    handlers[kinds.ANNOUNCE] = announcements.Announce(settings, client_for)
+    handlers[kinds.REFRESH_ANNOUNCEMENT] = announcements.Refresh(session_factory, settings, client_for)
+    handlers[kinds.POST_UPDATE] = updates.PostUpdate(client_for)
+    handlers[kinds.PUBLISH_POSTMORTEM] = postmortem.PublishPostmortem(session_factory, settings, client_for=client_for, clock=clock)
+    return handlers

@@ -1,0 +1,98 @@
+"""An incident channel's own set-up, however the incident began: the bot joins it, and its
+web page is bookmarked in the channel header."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from sqlalchemy.orm import Session
+
+from bot.models import OutboxItem
+from bot.outbox.relay import Outcome
+from bot.slack.client import describe_failure, is_transient
+from bot.slack.io import channels
+from bot.slack.io.replies import reply
+
+LEASE = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class ChannelStep:
+    team_id: str
+    channel_id: str
+    reply_to: dict[str, str]
+    title: str = ""
+    link: str = ""
+
+
+def _step(row: OutboxItem) -> ChannelStep:
+    payload = row.payload or {}
+    return ChannelStep(row.team_id or "", str(payload["channel_id"]), payload.get("reply_to") or {},
+                       str(payload.get("title") or ""), str(payload.get("link") or ""))
+
+
+class JoinChannel:
+    """`/incident start` in a public channel the bot isn't in: join it, so its events arrive.
+    If Slack refuses, whoever started the incident is told how to invite the bot."""
+
+    lease = LEASE
+    max_attempts = 5
+    paced = False
+
+    def __init__(self, client_for: Callable[[str], WebClient | None]):
+        self.client_for = client_for
+
+    def prepare(self, session: Session, row: OutboxItem, *, now: datetime) -> ChannelStep:
+        return _step(row)
+
+    def perform(self, work: ChannelStep, *, reclaimed_from: datetime | None) -> Outcome:
+        client = self.client_for(work.team_id)
+        if client is None:
+            return Outcome.retry(f"the app is not installed in team {work.team_id}")
+        joined = channels.join_channel(client, work.channel_id)
+        if joined.problem is not None:
+            reply(client, work.reply_to, f":warning: {joined.problem}")
+            return Outcome.failed(joined.problem)
+        return Outcome.sent(channel_id=work.channel_id)
+
+    def record(self, session: Session, row: OutboxItem, work: ChannelStep, outcome: Outcome, *, now: datetime) -> None:
+        """Nothing more: the row says whether the bot joined."""
+
+
+class Bookmark:
+    """The incident's web page in the channel header (when SCRIBE_PUBLIC_URL is set)."""
+
+    lease = LEASE
+    max_attempts = 3
+    paced = False
+
+    def __init__(self, client_for: Callable[[str], WebClient | None]):
+        self.client_for = client_for
+
+    def prepare(self, session: Session, row: OutboxItem, *, now: datetime) -> ChannelStep:
+        return _step(row)
+
+    def perform(self, work: ChannelStep, *, reclaimed_from: datetime | None) -> Outcome:
+        client = self.client_for(work.team_id)
+        if client is None:
+            return Outcome.retry(f"the app is not installed in team {work.team_id}")
+        try:
+            if reclaimed_from is not None and any(
+                b.get("link") == work.link for b in client.bookmarks_list(channel_id=work.channel_id).get("bookmarks") or []
+            ):
+                return Outcome.recovered(channel_id=work.channel_id)
+            client.bookmarks_add(channel_id=work.channel_id, title=work.title, type="link", link=work.link)
+        except (SlackApiError, SlackClientError, OSError) as error:
+            problem = f"I couldn't bookmark the incident's web page in <#{work.channel_id}> ({describe_failure(error)})."
+            if is_transient(error):
+                return Outcome.retry(problem)
+            reply(client, work.reply_to, f":warning: {problem}")
+            return Outcome.failed(problem, result={"problems": [problem]})
+        return Outcome.sent(channel_id=work.channel_id)
+
+    def record(self, session: Session, row: OutboxItem, work: ChannelStep, outcome: Outcome, *, now: datetime) -> None:
+        """Nothing more."""

@@ -1,0 +1,501 @@
+"""`/incident <subcommand>`: one row per subcommand, saying everything about it in one place.
+
+A row (`Subcommand`) says how the subcommand runs:
+- `run`: within Slack's 3 seconds, in the request's one transaction: it calls the services
+  and words the reply. Effects that must happen in Slack are outbox rows the services
+  wrote; they start when the transaction commits, after the reply is decided.
+- `later`: instead of `run`, for subcommands that take longer: the ack says "Working on
+  it…", and `later` runs after it (a lazy listener), answering through the response URL.
+- `on_loop`: whether a parsed command may be answered on the server's event loop, because
+  all it does is a group-commit write (bot.groupcommit) or nothing at all.
+- `announces`: whether, after it, the incident's announcement (and closing line, and a
+  declared channel's topic) must be brought up to date.
+- `people`: whose Slack profiles (time zones) `run` needs, looked up before the
+  transaction opens (`Call.people`), with a client that fails fast rather than wait.
+
+The text is parsed once (`route`): the server parses a command to decide where to run it
+and hands the result to the listener in Bolt's context. Replies that record something go
+to the channel (so everyone sees the timeline grow); errors and lookups go only to the caller.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from bot import commands as cmd
+from bot.config import Settings
+from bot.groupcommit import GroupCommit
+from bot.markup import neutralize_mentions
+from bot.models import Incident, TimelineEntry
+from bot.outbox import kinds
+from bot.outbox.store import Effect, enqueue
+from bot.postmortem.context import KIND_LABELS
+from bot.services import actions, announcements, catchup, declare, followups, incidents, updates
+from bot.services import postmortem as pm_service
+from bot.services.errors import NoOpenIncident, ScribeError
+from bot.services.incidents import CommandEntry
+from bot.services.people import Person, zone_of
+from bot.slack.blocks import catchup as catchup_blocks
+from bot.slack.blocks import curation as curation_blocks
+from bot.slack.blocks import followups as followup_blocks
+from bot.slack.blocks import updates as update_blocks
+from bot.slack.io.channels import ChannelFacts
+from bot.timefmt import format_utc
+from bot.timeparse import TimeParseError, parse_moment
+from bot.web.links import incident_url
+
+if TYPE_CHECKING:
+    from slack_bolt import Respond
+    from slack_sdk import WebClient
+
+    from bot.slack.scribe import Scribe
+
+
+def kind_label(kind: str) -> str:
+    """The same words the postmortem uses, so the channel and the draft agree."""
+    if kind == "message":
+        return "Message"  # the draft's "Key message" only applies to pinned ones
+    return KIND_LABELS.get(kind, (kind, ""))[0]
+
+
+def safe(text: str) -> str:
+    """User text echoed into Slack must not ping @channel or people the user didn't mention."""
+    return neutralize_mentions(text)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One `/incident …`: who typed it, where, when, how to answer later, and what was looked
+    up in Slack before the transaction opened."""
+
+    team_id: str
+    channel_id: str
+    channel_name: str | None
+    user_id: str
+    command_id: str | None  # the slash command's trigger_id: Slack's retries carry the same one
+    now: datetime
+    settings: Settings
+    reply_to: dict[str, str] = field(default_factory=dict)
+    bot_user_id: str | None = None
+    people: Mapping[str, Person] = field(default_factory=dict)
+    channel: ChannelFacts | None = None  # `start` only
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    in_channel: bool = False
+    blocks: list[dict[str, Any]] | None = None
+    view: dict[str, Any] | None = None  # a modal to open (with the command's trigger_id) before answering
+
+
+Run = Callable[[Session, Call, Any], Reply]
+Later = Callable[["Scribe", "WebClient", "Respond", Call, Any], None]
+
+
+def _never(parsed: Any) -> bool:
+    return False
+
+
+def _always(parsed: Any) -> bool:
+    return True
+
+
+def _nobody(call: Call, parsed: Any) -> set[str]:
+    return set()
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    name: str
+    run: Run | None = None
+    later: Later | None = None
+    on_loop: Callable[[Any], bool] = _never
+    announces: Callable[[Any], bool] = _never
+    people: Callable[[Call, Any], set[str]] = _nobody
+    needs_channel: bool = False  # `run` wants Call.channel (conversations.info)
+
+    @property
+    def slow(self) -> bool:
+        return self.later is not None
+
+
+@dataclass(frozen=True)
+class Routed:
+    """A command's text, parsed once: its row (None for a usage error) and what it parsed to."""
+
+    subcommand: Subcommand | None
+    parsed: cmd.Command | cmd.UsageError
+
+    @property
+    def on_loop(self) -> bool:
+        return isinstance(self.parsed, cmd.UsageError) or (self.subcommand is not None and self.subcommand.on_loop(self.parsed))
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+# A zone far from every other: if a typed time reads the same here, it named its own zone.
+_FAR_ZONE = ZoneInfo("Pacific/Kiritimati")
+
+
+def resolve_time(call: Call, at_text: str | None) -> tuple[datetime, str]:
+    """The typed time in UTC, and a note for the reply when it was read in the fallback zone.
+
+    When users.info failed (or the user has no zone), a bare "14:23" is read in
+    SCRIBE_TIMEZONE; saying so keeps a wrong guess from going unnoticed.
+    """
+    if at_text is None:
+        return call.now, ""
+    settings = call.settings
+    user_tz = zone_of(call.people, call.user_id)
+    at = parse_moment(at_text, now=call.now, user_tz=user_tz, default_tz=settings.timezone)
+    if user_tz is not None:
+        return at, ""
+    try:
+        zone_free = parse_moment(at_text, now=call.now, user_tz=None, default_tz=_FAR_ZONE) == at
+    except TimeParseError:
+        zone_free = False
+    if zone_free:
+        return at, ""
+    return at, f" (read in {settings.timezone.key}: I couldn't get your time zone from Slack; add a zone like `14:23 Europe/Berlin` if that's wrong)"
+
+
+def _the_caller(call: Call, parsed: Any) -> set[str]:
+    return {call.user_id}
+
+
+def _typed_time(call: Call, parsed: Any) -> set[str]:
+    return {call.user_id} if getattr(parsed, "at", None) is not None else set()
+
+
+def _open_incident(session: Session, call: Call) -> Incident:
+    return incidents.require_open_incident(session, team_id=call.team_id, channel_id=call.channel_id, command=call.settings.command)
+
+
+def entry_line(entry: TimelineEntry) -> curation_blocks.EntryLine:
+    """An entry as `/incident timeline` lists it, with what its menu may offer."""
+    kind = entry.key_kind if entry.kind == "message" and entry.key_kind else entry.kind
+    label = "Key message" if kind == "message" and entry.key else kind_label(kind)
+    return curation_blocks.EntryLine(
+        id=entry.id, version=entry.version or 1, at=entry.at, label=label, author=entry.author, text=entry.text or "",
+        key=entry.key, hidden=entry.hidden, deletable=entry.source == "command" and entry.kind not in ("declared", "closed", "action"),
+        corrected_by=entry.corrected_by,
+    )
+
+
+# -- the subcommands ------------------------------------------------------------------------
+
+
+def run_help(session: Session, call: Call, parsed: cmd.Help) -> Reply:
+    return Reply(cmd.HELP_TEXT.format(cmd=call.settings.command))
+
+
+def run_start(session: Session, call: Call, parsed: cmd.Start) -> Reply:
+    settings, name = call.settings, call.settings.command
+    facts = call.channel or ChannelFacts(private=False, member=True)
+    incident = incidents.start_incident(
+        session, team_id=call.team_id, channel_id=call.channel_id, channel_name=call.channel_name, title=parsed.title,
+        severity=parsed.severity, user_id=call.user_id, now=call.now, command_id=call.command_id,
+    )
+    incident.is_private = facts.private
+    session.flush()
+    sev = f" ({parsed.severity})" if parsed.severity else ""
+    text = (
+        f":rotating_light: *{incident.ref} started*{sev}: {safe(parsed.title)}\n"
+        f"I'm recording this channel from {format_utc(call.now)}. Mark key moments with `{name} detected|mitigated|resolved [at <time>]`, "
+        f"pin or :{settings.key_reaction}: important messages, and `{name} help` for the rest."
+    )
+    updates.sync_nudges(session, incident, settings=settings)
+    key = call.command_id or f"start:{incident.id}"
+    warning = None
+    if facts.private and not facts.member and facts.known:
+        warning = "This is a private channel, so I can't join it myself: type `/invite @Incident Scribe` here so I can record it."
+        text += f"\n:warning: {warning}"
+    elif not facts.member:
+        # Joined after the reply; if Slack refuses, the person is told then (bot.slack.effects.channels).
+        enqueue(session, Effect(kinds.JOIN_CHANNEL, f"{key}:join", call.team_id, incident_id=incident.id, lane=f"start:{incident.id}",
+                                payload={"channel_id": call.channel_id, "reply_to": call.reply_to}), now=call.now)
+    page = incident_url(settings, incident.ref)
+    if page is not None:
+        text += f"\n:globe_with_meridians: Timeline, metrics and exports on the web: <{page}|{incident.ref} web page> (bookmarked in this channel)."
+        if warning is None:  # not in the channel: the bookmark would fail the same way
+            enqueue(session, Effect(kinds.BOOKMARK, f"{key}:bookmark", call.team_id, incident_id=incident.id, lane=f"start:{incident.id}",
+                                    payload={"channel_id": call.channel_id, "title": f"{incident.ref} web page", "link": page,
+                                             "reply_to": call.reply_to}), now=call.now)
+    if settings.announce_channel is not None:
+        announcements.request_announce(session, incident, private=facts.private, settings=settings, now=call.now)
+    return Reply(text, in_channel=True)
+
+
+def run_moment(session: Session, call: Call, parsed: cmd.Moment) -> Reply:
+    incident = _open_incident(session, call)
+    at, zone_note = resolve_time(call, parsed.at)
+    previous = incidents.record_moment(
+        session, incident=incident, moment=parsed.kind, at=at, text=parsed.text, user_id=call.user_id, command_id=call.command_id, now=call.now,
+    )
+    text = f":stopwatch: *{kind_label(parsed.kind)}* at {format_utc(at)} for {incident.ref}"
+    if parsed.text:
+        text += f": {safe(parsed.text)}"
+    if previous is not None and previous != at:
+        text += f" (was {format_utc(previous)})"
+    if parsed.kind == "resolved":
+        followups.sync_reviews(session, incident, zone=call.settings.timezone, cadence=followups.Cadence.from_settings(call.settings))
+    updates.sync_nudges(session, incident, settings=call.settings)
+    return Reply(text + zone_note, in_channel=True)
+
+
+def run_entry(session: Session, call: Call, parsed: cmd.Entry) -> Reply:
+    """A timeline entry at a typed time (`/incident note at 14:02 …`); without one it is
+    written by the group commit instead (record_entry)."""
+    incident = _open_incident(session, call)
+    at, zone_note = resolve_time(call, parsed.at)
+    incidents.add_command_entry(session, incident=incident, kind=parsed.kind, text=parsed.text, at=at, author=call.user_id,
+                                command_id=call.command_id, now=call.now)
+    when = "" if parsed.at is None else f" (at {format_utc(at)})"
+    return Reply(f":memo: *{kind_label(parsed.kind)}* recorded{when}: {safe(parsed.text)}{zone_note}", in_channel=True)
+
+
+def record_entry(entries: GroupCommit[CommandEntry, bool], call: Call, parsed: cmd.Entry) -> Reply:
+    """The command typed most during an incident (`note`, `finding`, … without `at`): written
+    with whatever other such commands arrive meanwhile, in one statement that finds the open
+    incident itself (bot.services.incidents.write_command_entries)."""
+    entry = CommandEntry(
+        team_id=call.team_id, channel_id=call.channel_id, kind=parsed.kind, text=parsed.text, author=call.user_id,
+        # Slack always sends a trigger_id; without one there is nothing to recognise a retry by.
+        command_id=call.command_id or f"no-trigger-id-{uuid.uuid4().hex}", now=call.now,
+    )
+    if not entries.submit(entry):
+        raise NoOpenIncident(call.settings.command)
+    return Reply(f":memo: *{kind_label(parsed.kind)}* recorded: {safe(parsed.text)}", in_channel=True)
+
+
+def run_severity(session: Session, call: Call, parsed: cmd.SetSeverity) -> Reply:
+    incident = _open_incident(session, call)
+    previous = incidents.set_severity(session, incident=incident, level=parsed.level, user_id=call.user_id, command_id=call.command_id, now=call.now)
+    change = f"from {previous} to {parsed.level}" if previous else f"set to {parsed.level}"
+    updates.sync_nudges(session, incident, settings=call.settings)
+    return Reply(f":warning: *Severity* of {incident.ref} {change}", in_channel=True)
+
+
+def run_role(session: Session, call: Call, parsed: cmd.AssignRole) -> Reply:
+    incident = _open_incident(session, call)
+    incidents.assign_role(session, incident=incident, role=parsed.role, assignee=parsed.user_id, user_id=call.user_id,
+                          command_id=call.command_id, now=call.now)
+    updates.sync_nudges(session, incident, settings=call.settings)
+    return Reply(f":bust_in_silhouette: <@{parsed.user_id}> is now *{parsed.role}* for {incident.ref}", in_channel=True)
+
+
+def run_close(session: Session, call: Call, parsed: cmd.Close) -> Reply:
+    incident = _open_incident(session, call)
+    incidents.close_incident(session, incident=incident, user_id=call.user_id, rule=call.settings.privileged_actions,
+                             command_id=call.command_id, now=call.now)
+    # Closed without a `resolved` time: the review reminders count from the close.
+    followups.sync_reviews(session, incident, zone=call.settings.timezone, cadence=followups.Cadence.from_settings(call.settings))
+    updates.sync_nudges(session, incident, settings=call.settings)
+    return Reply(
+        f":white_check_mark: *{incident.ref} closed* at {format_utc(call.now)}. Recording has stopped. "
+        f"Draft the postmortem with `{call.settings.command} postmortem`.",
+        in_channel=True,
+    )
+
+
+def run_title(session: Session, call: Call, parsed: cmd.SetTitle) -> Reply:
+    incident = _open_incident(session, call)
+    previous = incidents.set_title(session, incident=incident, title=parsed.title, user_id=call.user_id, command_id=call.command_id, now=call.now)
+    return Reply(f":pencil2: *Title* of {incident.ref} changed from “{safe(previous)}” to “{safe(parsed.title)}”", in_channel=True)
+
+
+def run_timeline(session: Session, call: Call, parsed: cmd.ShowTimeline) -> Reply:
+    incident = _open_incident(session, call)
+    entries = incidents.recent_entries(session, incident=incident, limit=parsed.limit)
+    text, blocks = curation_blocks.timeline_message(incident.ref, [entry_line(e) for e in entries], call.settings.command)
+    return Reply(text, blocks=blocks)
+
+
+def _latest_incident(session: Session, call: Call, what: str) -> Incident:
+    latest = incidents.latest_incident(session, channel_id=call.channel_id, team_id=call.team_id)
+    if latest is None:
+        raise ScribeError(f"This channel has no incident to {what}. Start one with `{call.settings.command} start <title>`.")
+    return latest
+
+
+def run_actions(session: Session, call: Call, parsed: cmd.ListActions) -> Reply:
+    # Action items mostly come out of the postmortem, after the incident is closed.
+    incident = _latest_incident(session, call, "attach action items to")
+    views = [actions.view_of(i) for i in actions.items_of(session, incident)]
+    text, blocks = followup_blocks.action_list(incident.id, incident.ref, views, call.settings.command)
+    return Reply(text, blocks=blocks)
+
+
+def run_action(session: Session, call: Call, parsed: cmd.AddAction) -> Reply:
+    incident = _latest_incident(session, call, "attach action items to")
+    item = actions.add_item(
+        session, incident=incident, text=parsed.text, owner_id=parsed.owner_id, due_text=parsed.due, priority=parsed.priority,
+        user_id=call.user_id, command_id=call.command_id, now=call.now, settings=call.settings, known=call.people,
+    )
+    if item is None:
+        return Reply("That action item was already recorded.")
+    return Reply(followup_blocks.added_line(actions.view_of(item)), in_channel=True)
+
+
+def _action_people(call: Call, parsed: cmd.AddAction) -> set[str]:
+    # The typer's zone reads the due date; the owner's plans their reminders.
+    return {call.user_id, parsed.owner_id or call.user_id}
+
+
+def run_catchup(session: Session, call: Call, parsed: cmd.CatchUp) -> Reply:
+    incident = _latest_incident(session, call, "catch up on")
+    text, blocks = catchup_blocks.catch_up_message(catchup.catch_up(session, incident, now=call.now), command=call.settings.command)
+    return Reply(text, blocks=blocks)
+
+
+def run_update(session: Session, call: Call, parsed: cmd.PostUpdate | cmd.UpdateForm) -> Reply:
+    """`/incident update …` (posted by the bot in the channel, and under the announcement,
+    after commit), or `/incident update` alone (the form)."""
+    incident = _open_incident(session, call)
+    if isinstance(parsed, cmd.UpdateForm):
+        return Reply("Opening the status update form…",
+                     view=update_blocks.update_form(incident.id, incident.ref, status=incident.update_status, next_minutes=None))
+    posted = updates.post_update(
+        session, incident=incident, status=parsed.status, summary=parsed.text, next_minutes=parsed.next_minutes,
+        user_id=call.user_id, command_id=call.command_id, now=call.now, settings=call.settings, reply_to=call.reply_to,
+    )
+    if posted is None:
+        return Reply("That update was already posted.")
+    return posted_update_reply(incident, posted)
+
+
+def posted_update_reply(incident: Incident, posted: updates.PostedUpdate) -> Reply:
+    text = ":white_check_mark: Update posted."
+    if posted.resolved:
+        text += f" {incident.ref} is recorded as resolved; no more update reminders."
+    elif posted.next_update_at is not None:
+        text += f" Next one due by {posted.next_update_at.strftime('%H:%M UTC')}; I'll remind the channel then if there isn't one."
+    return Reply(text)
+
+
+def run_snooze(session: Session, call: Call, parsed: cmd.SnoozeUpdates) -> Reply:
+    incident = _open_incident(session, call)
+    until = updates.snooze_nudges(session, incident=incident, minutes=parsed.minutes, now=call.now, settings=call.settings)
+    if until is None:
+        return Reply(f":bell: Update reminders for {incident.ref} are back on.", in_channel=True)
+    return Reply(
+        f":no_bell: <@{call.user_id}> paused the update reminders for {incident.ref} until {format_utc(until)} "
+        f"(`{call.settings.command} snooze-updates off` resumes them).",
+        in_channel=True,
+    )
+
+
+def run_declare(session: Session, call: Call, parsed: cmd.Declare) -> Reply:
+    """The declaration is decided here; its channel is created after commit (bot.slack.effects.declare),
+    and the link comes in a second private reply."""
+    request = declare.DeclareRequest(
+        key=f"command:{call.command_id or uuid.uuid4().hex}", team_id=call.team_id, user_id=call.user_id, title=parsed.title,
+        severity=parsed.severity, people=parsed.people, reply_to=call.reply_to, bot_user_id=call.bot_user_id,
+    )
+    if not declare.request(session, request, now=call.now):
+        return Reply("That incident is already being declared; the link to its channel comes in the other reply.")
+    return Reply(f":hourglass_flowing_sand: Declaring “{safe(parsed.title)}”: creating its channel…")
+
+
+def later_postmortem(scribe: "Scribe", client: "WebClient", respond: "Respond", call: Call, parsed: cmd.Postmortem) -> None:
+    """Names are looked up first (users.info, with no transaction open); then the draft is
+    asked for, and made and posted from the outbox (bot.slack.effects.postmortem)."""
+    try:
+        with scribe.transaction() as session:
+            incident = pm_service.incident_for_channel(session, team_id=call.team_id, channel_id=call.channel_id, command=call.settings.command)
+            wanted = pm_service.names_wanted(session, incident)
+        scribe.people.people(call.team_id, wanted)
+        with scribe.transaction() as session:
+            incident = pm_service.incident_for_channel(session, team_id=call.team_id, channel_id=call.channel_id, command=call.settings.command)
+            pm_service.request_publication(session, incident, settings=call.settings, user_id=call.user_id, template=parsed.template,
+                                           reply_to=call.reply_to, always_reply=True, include_chart=True, now=call.now,
+                                           key=call.command_id or uuid.uuid4().hex)
+    except ScribeError as error:
+        respond(response_type="ephemeral", text=f":x: {error}")
+
+
+def later_backfill(scribe: "Scribe", client: "WebClient", respond: "Respond", call: Call, parsed: cmd.Backfill) -> None:
+    from bot.slack.backfill import BotIdentity, backfill_incident
+
+    try:
+        with scribe.transaction() as session:
+            incident_id = _open_incident(session, call).id
+    except ScribeError as error:
+        respond(response_type="ephemeral", text=f":x: {error}")
+        return
+    report = backfill_incident(
+        scribe.session_factory, client, incident_id=incident_id, bot=BotIdentity(user_id=call.bot_user_id, bot_id=None),
+        now=scribe.now, page_size=call.settings.history_page_size, pause=scribe.history_pause,
+    )
+    respond(response_type="ephemeral", text=report.summary())
+
+
+def later_stats(scribe: "Scribe", client: "WebClient", respond: "Respond", call: Call, parsed: cmd.ShowStats) -> None:
+    from bot.slack.publish_stats import answer_stats
+
+    answer_stats(scribe, client, respond, parsed, team_id=call.team_id, user_id=call.user_id, channel_id=call.channel_id)
+
+
+def _entry_on_loop(parsed: Any) -> bool:
+    return isinstance(parsed, cmd.Entry) and parsed.at is None
+
+
+def _moment_announces(parsed: cmd.Moment) -> bool:
+    return parsed.kind in ("started", "resolved")
+
+
+def _role_announces(parsed: cmd.AssignRole) -> bool:
+    return parsed.role == "lead"
+
+
+def _update_announces(parsed: Any) -> bool:
+    return isinstance(parsed, cmd.PostUpdate)
+
+
+_MOMENT = dict(run=run_moment, announces=_moment_announces, people=_typed_time)
+_ENTRY = dict(run=run_entry, on_loop=_entry_on_loop, people=_typed_time)
+
+SUBCOMMANDS: dict[str, Subcommand] = {
+    row.name: row
+    for row in (
+        Subcommand("help", run=run_help, on_loop=_always),
+        Subcommand("start", run=run_start, needs_channel=True),
+        *(Subcommand(kind, **_MOMENT) for kind in ("started", "detected", "mitigated", "resolved")),  # type: ignore[arg-type]
+        *(Subcommand(kind, **_ENTRY) for kind in ("note", "finding", "hypothesis", "mitigation", "decision", "rootcause", "status")),  # type: ignore[arg-type]
+        Subcommand("severity", run=run_severity, announces=_always),
+        Subcommand("role", run=run_role, announces=_role_announces),
+        Subcommand("close", run=run_close, announces=_always),
+        Subcommand("title", run=run_title, announces=_always),
+        Subcommand("timeline", run=run_timeline),
+        Subcommand("action", run=run_action, people=_action_people),
+        Subcommand("actions", run=run_actions),
+        Subcommand("catchup", run=run_catchup),
+        Subcommand("update", run=run_update, announces=_update_announces),
+        Subcommand("snooze-updates", run=run_snooze),
+        Subcommand("declare", run=run_declare),
+        Subcommand("postmortem", later=later_postmortem),
+        Subcommand("backfill", later=later_backfill),
+        Subcommand("stats", later=later_stats),
+    )
+}
+
+
+def route(text: str, *, command: str = cmd.DEFAULT_COMMAND) -> Routed:
+    """Parse `/incident <text>` once, and find its row."""
+    parsed = cmd.parse_command(text or "", command=command)
+    if isinstance(parsed, cmd.UsageError):
+        return Routed(None, parsed)
+    name = cmd.subcommand_of(text or "") or "help"
+    return Routed(SUBCOMMANDS[name], parsed)
+
+
+def usage_reply(error: cmd.UsageError, command: str) -> Reply:
+    return Reply(f":x: {error.message}\nUsage: `{error.usage.format(cmd=command)}`")
