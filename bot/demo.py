@@ -205,7 +205,7 @@ def play_followups(script: DemoScript, runtime, api: FakeSlackWebAPI) -> None:  
     local = first.due_at.astimezone(ZoneInfo("Asia/Tokyo"))
     click.echo(f"\n(the clock jumps to {_hhmm(first.due_at)}, {local:%H:%M} in Tokyo where Chi is)")
     script.clock.set(first.due_at.timestamp())
-    runtime.reminders.run_due()
+    runtime.outbox.run_due()
     message = api.workspace.messages(dm)[-1]
     buttons = [e.get("text", {}).get("text") or "Reassign (user picker)" for e in message["blocks"][-1]["elements"]]
     click.echo(f"  DM to Chi: {message['text']}")
@@ -303,7 +303,7 @@ def run_demo(*, keep: bool = False) -> int:
         script = DemoScript(player, clock)
 
         def deliver_nudges() -> None:
-            report = runtime.reminders.run_due()
+            report = runtime.outbox.run_due()
             click.echo(f"  {script.now():%H:%M} (the reminder poller runs: {report.sent} nudge sent)")
             if report.sent:
                 script.show_last_bot_post()

@@ -2,7 +2,8 @@
 
 1. migrate the database (several processes may do this at once; see migrations/env.py)
 2. build the Bolt app
-3. start follow-up scheduling (when enabled): an APScheduler poller that sends due reminders
+3. start the outbox poller (when enabled): an APScheduler tick that carries out what is due
+   (reminders, retries, work a process that died left behind; bot.scheduler)
 4. catch up on what was said while we were down (in the background)
 5. serve: HTTP on PORT; with SLACK_APP_TOKEN, Socket Mode on the same loop (the HTTP
    server then answers only /healthz)
@@ -25,7 +26,8 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from bot.config import Settings
 from bot.db import make_engine, make_session_factory, upgrade
 from bot.db.checkpoint import WalCheckpointer
-from bot.scheduler import FollowupScheduler, ReminderDelivery
+from bot.outbox.relay import Relay
+from bot.scheduler import OutboxPoller
 from bot.server import HttpServer
 from bot.slack.backfill import BackfillReport, BotIdentity, backfill_incident, open_incidents
 from bot.slack.app import create_app, utc_now
@@ -43,10 +45,10 @@ class Runtime:
     backfill_thread: threading.Thread | None = None
     backfill_reports: list[BackfillReport] = field(default_factory=list)
     hooks_on_stop: list[Callable[[], None]] = field(default_factory=list)
-    # Always built, so tests and the demo can deliver due reminders deterministically
-    # (`runtime.reminders.run_due()`); the scheduler only calls it periodically.
-    reminders: ReminderDelivery | None = None
-    scheduler: FollowupScheduler | None = None
+    # The app's outbox relay (bot.outbox): tests and the demo call `runtime.outbox.run_due()`
+    # at the moments they choose; the scheduler calls it periodically.
+    outbox: Relay | None = None
+    scheduler: OutboxPoller | None = None
     _configured_team: str | None = None
 
     @classmethod
@@ -77,9 +79,11 @@ class Runtime:
             runtime.hooks_on_stop.append(checkpointer.start().stop)
         runtime.hooks_on_stop.append(app.scribe.close)  # type: ignore[attr-defined]
 
-        runtime.reminders = ReminderDelivery(session_factory=factory, client_for=runtime.team_client, settings=settings, clock=clock)
+        # Background work acts in each team with its own installation's client.
+        scribe.client_for = runtime.team_client
+        runtime.outbox = scribe.outbox
         if settings.scheduler_enabled if start_scheduler is None else start_scheduler:
-            runtime.scheduler = FollowupScheduler(runtime.reminders, engine, poll_seconds=settings.scheduler_poll_seconds)
+            runtime.scheduler = OutboxPoller(runtime.outbox, engine, poll_seconds=settings.scheduler_poll_seconds)
             runtime.scheduler.start()
             # Hooks run in reverse: the scheduler stops before the engine it uses is disposed.
             runtime.hooks_on_stop.append(runtime.scheduler.stop)
@@ -89,7 +93,7 @@ class Runtime:
 
         # With OAuth, Bolt looks each request's installation up in the database, which
         # blocks: then every request goes to the server's threads.
-        inline = None if settings.oauth else waits_only_on_shared_write
+        inline = None if settings.oauth else waits_only_on_shared_write(settings.command)
         routes = None
         if settings.web_enabled:
             # The web view (bot.web) on the same port, in HTTP and Socket Mode alike.

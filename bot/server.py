@@ -12,7 +12,7 @@ more than the write itself: ingestion stayed at 0.56-0.62 of a do-nothing Bolt a
 served the same way (README, Benchmarks).
 
 So a request is dispatched one of two ways:
-- **on the loop**, when `inline(body)` says its listener's only wait is a shared write
+- **on the loop**, when `inline(body, request)` says its listener's only wait is a shared write
   (new messages, `/incident note` …): Bolt's `dispatch` runs in a greenlet on the event
   loop, and `GroupCommit.submit` suspends that greenlet until the commit instead of
   blocking. The loop serves other requests meanwhile, with no thread hand-off at all.
@@ -53,7 +53,9 @@ EVENTS_PATH = "/slack/events"
 # Requests still being answered when the server stops get this long to finish.
 SHUTDOWN_GRACE_SECONDS = 5.0
 
-Inline = Callable[[dict[str, Any]], bool]
+# Whether a request may run on the loop; it may also leave what it parsed in the request's
+# context for the listener (a command is parsed once).
+Inline = Callable[[dict[str, Any], BoltRequest], bool]
 T = TypeVar("T")
 
 
@@ -207,7 +209,7 @@ class HttpServer:
 
     async def dispatch(self, bolt_request: BoltRequest, body: dict[str, Any]) -> BoltResponse:
         """Bolt's answer to one Slack request (HTTP or Socket Mode), after its listener's commit."""
-        if self._inline is not None and self._inline(body):
+        if self._inline is not None and self._inline(body, bolt_request):
             # The listener may leave its write to commit after it returns (bot.groupcommit,
             # submit_before_answer); the answer still waits for that commit.
             with answer_after_commits() as commits:

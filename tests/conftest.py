@@ -179,6 +179,10 @@ class RunningApp:
     def stop(self) -> None:
         self.runtime.stop()  # type: ignore[attr-defined]
 
+    def settle(self) -> None:
+        """Wait until what the last requests left to do after commit (the outbox) is done."""
+        assert self.runtime.outbox.settle(timeout=30), "the outbox was still busy after 30 s"  # type: ignore[attr-defined]
+
 
 def cmd(app, text: str, user: str = "U0ANN", channel: str = "C0INC"):  # type: ignore[no-untyped-def]
     """`/incident <text>` from `user` in `channel`, through the running app's player: the
@@ -186,6 +190,7 @@ def cmd(app, text: str, user: str = "U0ANN", channel: str = "C0INC"):  # type: i
     checking that Slack got a 200."""
     reply = app.player.command(user, channel, text)
     assert reply.status == 200, (reply.status, reply.body)
+    app.settle()
     return reply.json() if reply.body else {}
 
 

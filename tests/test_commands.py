@@ -294,12 +294,18 @@ def test_the_first_word_alone_names_the_subcommand_parse_command_would_run() -> 
     assert subcommand_of("  NOTE pool at 100%") == "note"
     for name in USAGE:
         assert subcommand_of(f"{name} whatever follows") == name
-    from bot.services.slash import SLOW_COMMANDS, SLOW_SUBCOMMANDS
+    from bot.slack.subcommands import SUBCOMMANDS, route
 
+    # One registry row per subcommand, and the row the first word names is the one that runs.
+    assert set(SUBCOMMANDS) == set(USAGE)
+    assert {name for name, row in SUBCOMMANDS.items() if row.slow} == {"postmortem", "backfill", "stats"}
     for text in ("postmortem", "postmortem google", "Backfill", "  backfill  "):
-        assert isinstance(parse_command(text), SLOW_COMMANDS) and subcommand_of(text) in SLOW_SUBCOMMANDS
+        routed = route(text)
+        assert routed.subcommand is not None and routed.subcommand.slow and routed.subcommand.name == subcommand_of(text)
+        assert routed.parsed == parse_command(text)
     for text in ("note postmortem", "start Backfill broke sev2", "help postmortem", "timeline 5"):
-        assert not isinstance(parse_command(text), SLOW_COMMANDS) and subcommand_of(text) not in SLOW_SUBCOMMANDS
+        routed = route(text)
+        assert routed.subcommand is not None and not routed.subcommand.slow and routed.subcommand.name == subcommand_of(text)
 
 
 @pytest.mark.parametrize(

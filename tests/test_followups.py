@@ -28,7 +28,7 @@ def utc(*args: int) -> datetime:
 @pytest.fixture
 def fapp(database_url, slack, clock):  # type: ignore[no-untyped-def]
     """The app with the test's clock (Monday 2026-11-23 10:00 UTC) and the scheduler off:
-    tests deliver with `runtime.reminders.run_due()` at the moments they choose."""
+    tests deliver with `runtime.outbox.run_due()` at the moments they choose."""
     slack.workspace.clock = lambda: clock().timestamp()  # Slack's ts agree with the app's clock
     # Status-update nudges have their own tests (tests/test_updates.py); off here, so these
     # tests see only the action items' reminders.
@@ -142,7 +142,7 @@ def test_actions_lists_items_with_status_owner_due_and_priority(fapp) -> None:  
 
 def test_every_dm_and_the_digest_arrive_once_at_their_times(fapp, clock) -> None:  # type: ignore[no-untyped-def]
     start_with_item(fapp)
-    run = fapp.runtime.reminders.run_due
+    run = fapp.runtime.outbox.run_due
 
     clock.set(utc(2026, 11, 30, 9, 29))
     assert run().sent == 0
@@ -175,7 +175,7 @@ def test_every_dm_and_the_digest_arrive_once_at_their_times(fapp, clock) -> None
 def test_a_long_outage_sends_one_reminder_not_a_backlog(fapp, clock) -> None:  # type: ignore[no-untyped-def]
     start_with_item(fapp)
     clock.set(utc(2026, 12, 9, 12))  # before-due, due-day and several overdue slots all passed
-    report = fapp.runtime.reminders.run_due()
+    report = fapp.runtime.outbox.run_due()
     assert (report.sent, report.skipped) == (2, 2)  # one DM (the latest) and the digest
     assert posts(fapp, "DU0BOB") == [":rotating_light: Your action item is overdue: #1 Add pool saturation alert (INC-1)"]
     assert [r.kind for r in reminders(fapp, status="skipped")] == ["before_due", "due"]
@@ -197,7 +197,7 @@ def test_restart_sends_what_fell_due_while_down_exactly_once(database_url, slack
     try:
         # The poller runs once on start, by itself.
         slack.wait_for(lambda api: posts(b, "DU0CHI"))
-        b.runtime.reminders.run_due()  # waits for the start-up pass, then finds nothing left
+        b.runtime.outbox.run_due()  # waits for the start-up pass, then finds nothing left
         with b.session_factory() as s:
             jobs = s.execute(text("SELECT id FROM apscheduler_jobs")).scalars().all()
         assert jobs == [POLLER_JOB_ID]
@@ -212,10 +212,10 @@ def test_restart_sends_what_fell_due_while_down_exactly_once(database_url, slack
     # and on a busy machine that can be after the clock moves below, taking the send we count.
     c = start_app(database_url, slack, clock=clock, **NO_NUDGES, scheduler_enabled=False)
     try:
-        assert c.runtime.reminders.run_due().sent == 0
+        assert c.runtime.outbox.run_due().sent == 0
         clock.set(utc(2026, 11, 28, 9, 30))
-        assert c.runtime.reminders.run_due().sent == 1
-        assert c.runtime.reminders.run_due().sent == 0
+        assert c.runtime.outbox.run_due().sent == 1
+        assert c.runtime.outbox.run_due().sent == 0
     finally:
         c.stop()
     assert len(posts(c, "DU0CHI")) == 2
@@ -228,10 +228,10 @@ def test_restart_sends_what_fell_due_while_down_exactly_once(database_url, slack
 def test_429_is_waited_out_and_posts_once(fapp, clock) -> None:  # type: ignore[no-untyped-def]
     start_with_item(fapp)
     clock.set(utc(2026, 11, 30, 9, 30))
-    fapp.runtime.reminders.run_due()  # the digest, out of the way
+    fapp.runtime.outbox.run_due()  # the digest, out of the way
     fapp.api.inject("chat.postMessage", Fault(status=429, retry_after=1))
     clock.set(utc(2026, 11, 30, 14, 30))
-    report = fapp.runtime.reminders.run_due()
+    report = fapp.runtime.outbox.run_due()
     assert (report.sent, report.failed) == (1, 0)
     calls = [c for c in fapp.api.calls_to("chat.postMessage") if c.params["channel"] == "U0BOB"]
     assert [c.status for c in calls] == [429, 200]
@@ -243,10 +243,10 @@ def test_429_is_waited_out_and_posts_once(fapp, clock) -> None:  # type: ignore[
 def test_refused_blocks_are_sent_as_text_once_instead_of_failing_forever(fapp, clock, refusal) -> None:  # type: ignore[no-untyped-def]
     start_with_item(fapp)
     clock.set(utc(2026, 11, 30, 9, 30))
-    fapp.runtime.reminders.run_due()  # the digest, out of the way
+    fapp.runtime.outbox.run_due()  # the digest, out of the way
     fapp.api.inject("chat.postMessage", Fault(error=refusal))
     clock.set(utc(2026, 11, 30, 14, 30))
-    report = fapp.runtime.reminders.run_due()
+    report = fapp.runtime.outbox.run_due()
     assert (report.sent, report.failed) == (1, 0)
     calls = [c for c in fapp.api.calls_to("chat.postMessage") if c.params["channel"] == "U0BOB"]
     assert [(c.ok, "blocks" in c.params) for c in calls] == [(False, True), (True, False)]
@@ -261,16 +261,16 @@ def test_a_failed_send_is_logged_and_retried_later(fapp, clock, caplog) -> None:
     clock.set(utc(2026, 12, 1, 14, 30))
     fapp.api.inject("chat.postMessage", Fault(error="fatal_error"), Fault(status=500), Fault(status=500), Fault(status=500))
     with caplog.at_level(logging.WARNING, logger="bot.scheduler"):
-        first = fapp.runtime.reminders.run_due(utc(2026, 12, 1, 14, 30))
+        first = fapp.runtime.outbox.run_due(utc(2026, 12, 1, 14, 30))
     assert first.failed == 2 and first.sent == 0  # the DM and the digest both failed (500 retried twice by the client)
     failed = {r.kind: r for r in reminders(fapp) if r.attempts}
     assert failed["due"].status == "pending" and failed["due"].last_error in {"fatal_error", "internal_error"}
     assert {r.next_attempt_at for r in failed.values()} == {utc(2026, 12, 1, 14, 31)}  # back off a minute
     assert any("failed on attempt 1" in m for m in caplog.messages)
     # Not before the backoff ends; then once.
-    assert fapp.runtime.reminders.run_due(utc(2026, 12, 1, 14, 30, 30)).sent == 0
+    assert fapp.runtime.outbox.run_due(utc(2026, 12, 1, 14, 30, 30)).sent == 0
     clock.set(utc(2026, 12, 1, 14, 31))
-    assert fapp.runtime.reminders.run_due().sent == 2
+    assert fapp.runtime.outbox.run_due().sent == 2
     assert posts(fapp, "DU0BOB") == [":alarm_clock: Your action item is due today: #1 Add pool saturation alert (INC-1)"]
     assert {r.attempts for r in reminders(fapp, status="sent")} == {2}
 
@@ -285,17 +285,17 @@ def _up_to_the_due_day(app, clock) -> None:  # type: ignore[no-untyped-def]
     """Digest and day-before DM sent; the clock at the due-day DM's time."""
     start_with_item(app)
     clock.set(utc(2026, 11, 30, 14, 30))
-    assert app.runtime.reminders.run_due().sent == 2
+    assert app.runtime.outbox.run_due().sent == 2
     clock.set(utc(2026, 12, 1, 14, 30))
 
 
 def test_a_claim_left_by_a_crashed_process_is_taken_over_after_the_lease(fapp, clock) -> None:  # type: ignore[no-untyped-def]
     _up_to_the_due_day(fapp, clock)
     _abandon(fapp, "item:1:due:2026-12-01", clock())
-    assert fapp.runtime.reminders.run_due().sent == 0  # still leased to the (dead) process
+    assert fapp.runtime.outbox.run_due().sent == 0  # still leased to the (dead) process
     assert len(posts(fapp, "DU0BOB")) == 1
     clock.set(utc(2026, 12, 1, 14, 30) + CLAIM_LEASE + timedelta(seconds=1))
-    report = fapp.runtime.reminders.run_due()
+    report = fapp.runtime.outbox.run_due()
     assert (report.sent, report.recovered) == (1, 0)
     assert len(posts(fapp, "DU0BOB")) == 2
     row = reminders(fapp, dedupe_key="item:1:due:2026-12-01")[0]
@@ -304,13 +304,13 @@ def test_a_claim_left_by_a_crashed_process_is_taken_over_after_the_lease(fapp, c
 
 def test_a_reminder_posted_just_before_a_crash_is_not_posted_again(fapp, clock) -> None:  # type: ignore[no-untyped-def]
     _up_to_the_due_day(fapp, clock)
-    fapp.runtime.reminders.run_due()  # sends the due-day DM
+    fapp.runtime.outbox.run_due()  # sends the due-day DM
     row = reminders(fapp, dedupe_key="item:1:due:2026-12-01")[0]
     # As if the process died after Slack posted but before it recorded that.
     _abandon(fapp, row.dedupe_key, clock())
     slack_ts = row.message_ts
     clock.advance(seconds=CLAIM_LEASE.total_seconds() + 1)
-    report = fapp.runtime.reminders.run_due()
+    report = fapp.runtime.outbox.run_due()
     assert (report.sent, report.recovered) == (0, 1)
     assert len(posts(fapp, "DU0BOB")) == 2
     again = reminders(fapp, dedupe_key=row.dedupe_key)[0]
@@ -323,7 +323,7 @@ def test_a_reminder_posted_just_before_a_crash_is_not_posted_again(fapp, clock) 
 def _dm_reminder(app, clock) -> str:  # type: ignore[no-untyped-def]
     start_with_item(app)
     clock.set(utc(2026, 12, 1, 14, 30))
-    app.runtime.reminders.run_due()
+    app.runtime.outbox.run_due()
     return app.api.workspace.messages("DU0BOB")[-1]["ts"]
 
 
@@ -343,7 +343,7 @@ def test_done_updates_the_item_edits_the_dm_posts_in_channel_and_cancels_reminde
     assert (done.status, done.closed_by, done.closed_at) == ("done", "U0BOB", utc(2026, 12, 1, 14, 30))
     assert pending(fapp) == []  # the next overdue DM and the digest are cancelled
     clock.set(utc(2026, 12, 20))
-    assert fapp.runtime.reminders.run_due().sent == 0
+    assert fapp.runtime.outbox.run_due().sent == 0
 
 
 def test_someone_else_is_refused_privately_and_nothing_changes(fapp, clock) -> None:  # type: ignore[no-untyped-def]
@@ -385,7 +385,7 @@ def test_snooze_moves_the_next_reminder_and_keeps_the_buttons(fapp, clock) -> No
     assert ":zzz: Snoozed until Tue 2026-12-08 09:30 (EST)" in edited["text"]
     assert any(b["type"] == "actions" for b in edited["blocks"])
     clock.set(utc(2026, 12, 8, 14, 30))
-    fapp.runtime.reminders.run_due()
+    fapp.runtime.outbox.run_due()
     assert posts(fapp, "DU0BOB")[-1] == ":alarm_clock: Snooze is over: your action item is still open: #1 Add pool saturation alert (INC-1)"
 
 
@@ -398,7 +398,7 @@ def test_reassign_moves_reminders_to_the_new_owner_in_their_zone(fapp, clock) ->
     # The next overdue DM, now at 09:30 Berlin (08:30Z) on the 3rd.
     assert ("item:1:overdue:2026-12-03", utc(2026, 12, 3, 8, 30)) in pending(fapp)
     clock.set(utc(2026, 12, 3, 8, 30))
-    fapp.runtime.reminders.run_due()
+    fapp.runtime.outbox.run_due()
     assert posts(fapp, "DU0ANN") == [":rotating_light: Your action item is overdue: #1 Add pool saturation alert (INC-1)"]
 
 
@@ -410,7 +410,7 @@ def test_review_reminders_follow_resolution(fapp, clock) -> None:  # type: ignor
         ("review:1:7", utc(2026, 11, 30, 9, 30)), ("review:1:30", utc(2026, 12, 23, 9, 30)), ("review:1:91", utc(2027, 2, 22, 9, 30))
     ]
     clock.set(utc(2026, 11, 30, 9, 30))
-    fapp.runtime.reminders.run_due()
+    fapp.runtime.outbox.run_due()
     assert ":mag: INC-1 was resolved a week ago: time to review its action items" in posts(fapp, "C0INC")
 
 
@@ -467,9 +467,9 @@ def test_each_workspace_gets_its_reminders_with_its_own_installation(two_teams) 
         player.command("U0ANN", CHANNEL, f"start {team_id} is down")
         player.command("U0ANN", CHANNEL, f"action Fix {team_id} <@U0BOB|bob> due tomorrow")
     later = datetime.now(UTC) + timedelta(days=3)
-    running.runtime.reminders.run_due(later)
+    running.runtime.outbox.run_due(later)
     for team_id, ws in teams.items():
         dms = [m["text"] for m in ws.messages("DU0BOB")]
         assert len(dms) == 1 and f"Fix {team_id}" in dms[0], (team_id, dms)
     # Once each: nothing more until the next slot.
-    assert running.runtime.reminders.run_due(later).sent == 0
+    assert running.runtime.outbox.run_due(later).sent == 0

@@ -33,6 +33,8 @@ def test_start_joins_public_channel_and_confirms_in_channel(app) -> None:  # typ
 
 
 def test_start_in_private_channel_explains_how_to_invite(app) -> None:  # type: ignore[no-untyped-def]
+    ws = app.api.workspace
+    ws.channels["G0PRIV"].members.discard(ws.bot_user_id)  # a private channel the bot isn't in
     body = cmd(app, "start Secret thing", channel="G0PRIV")
     assert "private channel" in body["text"] and "/invite @Incident Scribe" in body["text"]
 

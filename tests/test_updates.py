@@ -41,7 +41,7 @@ def posts(app, channel: str = "C0INC") -> list[str]:  # type: ignore[no-untyped-
 
 def deliver(app, clock, when: datetime):  # type: ignore[no-untyped-def]
     clock.set(when)
-    return app.runtime.reminders.run_due()
+    return app.runtime.outbox.run_due()
 
 
 def nudge_rows(app, status: str | None = None) -> list[tuple[str, datetime, str]]:  # type: ignore[no-untyped-def]

@@ -130,6 +130,10 @@ def request_refresh(session: Session, incident: Incident, *, now: datetime) -> N
     session.flush()
     if session.get(Announcement, incident.id) is None:
         return
+    asked = session.info.setdefault("scribe_refresh_asked", set())
+    if incident.id in asked:
+        return  # once per transaction: the refresh reads the facts when it runs
+    asked.add(incident.id)
     enqueue(session, Effect(kinds.REFRESH_ANNOUNCEMENT, f"announce:{incident.id}:refresh:{uuid.uuid4().hex}", incident.team_id,
                             incident_id=incident.id, lane=announce_lane(incident.id)), now=now)
 

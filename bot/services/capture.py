@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, NamedTuple, Sequence
 
 from sqlalchemy import Dialect, Engine, select
 from sqlalchemy.orm import Session
@@ -210,6 +210,12 @@ def record_delete(session: Session, *, team_id: str, channel_id: str, ts: str, n
     return True
 
 
+def lacks_message(session: Session, *, team_id: str, channel_id: str, ts: str) -> bool:
+    """True when a message of an open incident's channel isn't recorded (a 📌 on a message from
+    before `/incident start`, or one that was missed): it must be fetched to be marked."""
+    return _entry(session, team_id, channel_id, ts) is None and open_incident(session, team_id=team_id, channel_id=channel_id) is not None
+
+
 def set_key_mark(
     session: Session,
     *,
@@ -220,19 +226,17 @@ def set_key_mark(
     user_id: str,
     marked: bool,
     now: datetime,
-    fetch_message: Callable[[], CapturedMessage | None] | None = None,
+    message: CapturedMessage | None = None,
 ) -> bool:
     """Mark (📌 reaction or pin) or unmark a message as a key event. True if the key flag changed.
 
-    A message we don't have yet (posted before `/incident start`, or missed) is fetched
-    with `fetch_message` and recorded, with the marker as its source.
+    A message we don't have yet (posted before `/incident start`, or missed) is recorded
+    from `message` (fetched from Slack beforehand, see `lacks_message`), with the marker as
+    its source.
     """
     entry = _entry(session, team_id, channel_id, ts)
     if entry is None:
-        if not marked or fetch_message is None or open_incident(session, team_id=team_id, channel_id=channel_id) is None:
-            return False
-        message = fetch_message()
-        if message is None:
+        if not marked or message is None or open_incident(session, team_id=team_id, channel_id=channel_id) is None:
             return False
         record_message(session, team_id=team_id, message=message, source=marker, now=now)
         entry = _entry(session, team_id, channel_id, ts)

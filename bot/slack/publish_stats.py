@@ -1,9 +1,9 @@
 """Answer `/incident stats` and its Share button: the numbers, then the chart.
 
 Runs after the ack (lazy listeners): the statistics are one read-only transaction, the
-chart is drawn from them, and the chart goes privately to the asker's DM with the bot, or
-into the channel when shared. A failed upload never costs the numbers: the person is told
-what went wrong.
+chart is drawn from them after it, and the chart goes privately to the asker's DM with the
+bot, or into the channel when shared. A failed upload never costs the numbers: the person
+is told what went wrong.
 """
 
 from __future__ import annotations
@@ -71,3 +71,26 @@ def deliver_chart(client: WebClient, answer: StatsAnswer, *, user_id: str, chann
                                              initial_comment="The chart of your `/incident stats` (TTD, TTM, TTR per week).")
     if problem:
         answer.problems.append(problem)
+
+
+def send_answer(respond: Any, client: WebClient, answer: StatsAnswer, *, user_id: str, channel_id: str) -> None:
+    """The numbers through the response URL, then the chart, then what went wrong, if anything."""
+    respond(response_type="in_channel" if answer.in_channel else "ephemeral", replace_original=False,
+            text=answer.text, blocks=answer.blocks)
+    deliver_chart(client, answer, user_id=user_id, channel_id=channel_id)
+    if answer.problems:
+        respond(response_type="ephemeral", replace_original=False, text="\n".join(f":warning: {p}" for p in answer.problems))
+
+
+def answer_stats(scribe: Any, client: WebClient, respond: Any, parsed: Any, *, team_id: str, user_id: str, channel_id: str) -> None:
+    """`/incident stats …` after its ack (a bad period was already refused in the ack)."""
+    from bot.insights.stats import PeriodError, parse_period
+
+    now = scribe.now()
+    try:
+        period = parse_period(parsed.period, now)
+    except PeriodError:
+        return
+    answer = stats_answer(scribe.session_factory, team_id=team_id, user_id=user_id, period=period, severity=parsed.severity,
+                          share=parsed.share, now=now)
+    send_answer(respond, client, answer, user_id=user_id, channel_id=channel_id)

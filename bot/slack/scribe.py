@@ -26,7 +26,8 @@ from bot.groupcommit import GroupCommit
 from bot.outbox.relay import Relay
 from bot.services.capture import IncomingMessage, write_messages, write_messages_on_loop
 from bot.services.incidents import CommandEntry, write_command_entries
-from bot.slack.client import make_client
+from bot.services.people import Person
+from bot.slack.client import deadline_client, make_client
 from bot.slack.effects import slack_handlers
 from bot.slack.io.people import SlackDirectory
 
@@ -116,6 +117,14 @@ class Scribe:
         """The client for background work in `team_id` (waits out 429s, retries 5xx)."""
         assert self.client_for is not None
         return self.client_for(team_id)
+
+    def people_before_ack(self, client: WebClient, team_id: str, user_ids: set[str]) -> dict[str, Person]:
+        """People looked up in Slack before a request's transaction and ack: with a client
+        that fails fast rather than wait out a Retry-After (whoever isn't found is left out)."""
+        if not user_ids:
+            return {}
+        quick = deadline_client(client)
+        return SlackDirectory(self.session_factory, lambda team: quick, self.clock).people(team_id, user_ids)
 
     def now(self) -> datetime:
         return self.clock()

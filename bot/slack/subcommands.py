@@ -218,8 +218,9 @@ def run_start(session: Session, call: Call, parsed: cmd.Start) -> Reply:
     if facts.private and not facts.member and facts.known:
         warning = "This is a private channel, so I can't join it myself: type `/invite @Incident Scribe` here so I can record it."
         text += f"\n:warning: {warning}"
-    elif not facts.member:
-        # Joined after the reply; if Slack refuses, the person is told then (bot.slack.effects.channels).
+    elif not facts.private or not facts.known:
+        # Joined after the reply (asking again when already in is harmless, and makes sure
+        # the events come); if Slack refuses, the person is told then (bot.slack.effects.channels).
         enqueue(session, Effect(kinds.JOIN_CHANNEL, f"{key}:join", call.team_id, incident_id=incident.id, lane=f"start:{incident.id}",
                                 payload={"channel_id": call.channel_id, "reply_to": call.reply_to}), now=call.now)
     page = incident_url(settings, incident.ref)
@@ -499,3 +500,15 @@ def route(text: str, *, command: str = cmd.DEFAULT_COMMAND) -> Routed:
 
 def usage_reply(error: cmd.UsageError, command: str) -> Reply:
     return Reply(f":x: {error.message}\nUsage: `{error.usage.format(cmd=command)}`")
+
+
+def stats_request_problem(command: cmd.ShowStats, now: datetime, *, settings: Settings) -> str | None:
+    """The private reply for a period that can't be read, told in the ack (before "Working on
+    it…"); None when it reads."""
+    from bot.insights.stats import PeriodError, parse_period
+
+    try:
+        parse_period(command.period, now)
+    except PeriodError as error:
+        return f":x: {error}\nUsage: `{cmd.USAGE['stats'].replace('{cmd}', settings.command)}`"
+    return None

@@ -1,10 +1,12 @@
 """All routing lives here and in each module's register(app)."""
 
+from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import App
+from slack_bolt import App, BoltRequest
 
-from bot import commands as cmd
+from bot.slack import subcommands
+from bot.slack.payloads import storable
 from bot.slack.listeners import catchup, commands, curation, declare, events, followups, postmortem, updates
 from bot.slack.listeners import stats as stats_listener
 
@@ -23,18 +25,24 @@ def register_listeners(app: App) -> None:
     declare.register(app)
 
 
-def waits_only_on_shared_write(body: dict[str, Any]) -> bool:
-    """True for the requests whose listener does no I/O but a group-commit write
-    (bot.groupcommit): new messages and thread replies, and `/incident note|finding|…`
-    without `at`, plus help and usage errors, which do none at all. The HTTP server runs
-    these on its event loop (bot.server); edits and deletes, 📌, other commands and every
-    button open their own transactions or call Slack, so they go to its threads.
-    """
-    if body.get("type") == "event_callback":
-        event = body.get("event")
-        return isinstance(event, dict) and event.get("type") == "message" and event.get("subtype") not in events.MESSAGE_SUBTYPE_HANDLERS
-    if "command" in body:
-        text = body.get("text")
-        parsed = cmd.parse_command(text if isinstance(text, str) else "")
-        return (isinstance(parsed, cmd.Entry) and parsed.at is None) or isinstance(parsed, (cmd.Help, cmd.UsageError))
-    return False
+def waits_only_on_shared_write(command: str) -> Callable[[dict[str, Any], BoltRequest], bool]:
+    """For the HTTP server (bot.server): True for the requests whose listener does no I/O but a
+    group-commit write (bot.groupcommit): new messages and thread replies, and the commands
+    whose registry row says so (`/incident note|finding|…` without `at`, help, usage
+    errors; bot.slack.subcommands). The server runs these on its event loop; edits and
+    deletes, 📌, other commands and every button open their own transactions or call Slack,
+    so they go to its threads. A command is parsed here once, and the listener finds it
+    in Bolt's context."""
+
+    def decide(body: dict[str, Any], request: BoltRequest) -> bool:
+        if body.get("type") == "event_callback":
+            event = body.get("event")
+            return isinstance(event, dict) and event.get("type") == "message" and event.get("subtype") not in events.MESSAGE_SUBTYPE_HANDLERS
+        if "command" in body:
+            text = body.get("text")
+            routed = subcommands.route(storable(text if isinstance(text, str) else ""), command=command)
+            request.context[commands.ROUTED] = routed
+            return routed.on_loop
+        return False
+
+    return decide

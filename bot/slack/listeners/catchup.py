@@ -10,7 +10,7 @@ from slack_sdk import WebClient
 
 from bot.models import Incident
 from bot.services import catchup, incidents
-from bot.slack.app import Scribe
+from bot.slack.scribe import Scribe
 from bot.slack.blocks import catchup as blocks
 from bot.slack.client import deadline_client
 from bot.slack.io import messages
@@ -26,11 +26,10 @@ def on_member_joined(event: dict[str, Any], context: BoltContext, client: WebCli
         return
     with scribe.transaction() as session:
         incident = incidents.open_incident(session, team_id=context.team_id or "", channel_id=channel_id)
-        if incident is None:
-            return
         joined = slack_ts_to_datetime(event["event_ts"]) if event.get("event_ts") else scribe.now()
-        if joined < incident.declared_at or incidents.invited_when_declared(session, incident, user_id):
-            return  # there from the start, or pulled in by the declare itself: not late
+        late = incident is not None and joined >= incident.declared_at and not incidents.invited_when_declared(session, incident, user_id)
+        if incident is None or not late:
+            return  # not an incident channel; or there from the start, or pulled in by the declare itself
         text, welcome = blocks.welcome_message(incident.ref, incident.title, incident.id, scribe.settings.command)
     # Before the event's 200: fail fast rather than wait out a rate limit.
     messages.ephemeral(deadline_client(client), channel_id, user_id, text, welcome)
@@ -44,10 +43,9 @@ def catch_up_clicked(body: dict[str, Any], action: dict[str, Any], respond: Resp
     value = str(action.get("value") or "")
     with scribe.transaction() as session:
         incident = session.get(Incident, int(value)) if value.isdigit() else None
-        if incident is None or incident.team_id != context.team_id:
-            respond(response_type="ephemeral", replace_original=False, text=":x: That incident no longer exists.")
-            return
-        text, message = blocks.catch_up_message(catchup.catch_up(session, incident, now=scribe.now()), command=scribe.settings.command)
+        found = incident is not None and incident.team_id == context.team_id
+        text, message = blocks.catch_up_message(catchup.catch_up(session, incident, now=scribe.now()), command=scribe.settings.command) \
+            if found and incident is not None else (":x: That incident no longer exists.", None)
     respond(response_type="ephemeral", replace_original=False, text=text, blocks=message)
 
 

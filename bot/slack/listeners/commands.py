@@ -1,50 +1,93 @@
 """The `/incident` slash command: ack with the reply, within Slack's 3 seconds.
 
-Quick commands are answered in the ack itself (`response_type: in_channel` posts the
-confirmation to the channel without an extra API call). Slow ones (postmortem,
-backfill) ack at once and finish in a lazy listener that answers via response_url.
+Thin: unpack the request, look up in Slack what the subcommand needs (with a client that
+fails fast), run the subcommand's row in one transaction (bot.slack.subcommands), and ack
+with its reply. Quick subcommands are answered in the ack itself (`response_type:
+in_channel` posts the confirmation to the channel without an extra API call); slow ones ack
+at once and finish after it, answering through the response URL. What the decision wants
+done in Slack is in the outbox by then, and starts when the transaction commits.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from bot import commands as cmd
-from bot.services import slash
-from bot.slack.backfill import BotIdentity, backfill_incident
-from bot.services.incidents import require_open_incident
+from bot.services import announcements, incidents
 from bot.services.errors import ScribeError
-from bot.slack.app import Scribe
+from bot.slack import subcommands
 from bot.slack.client import deadline_client
-from bot.slack.io import views
-from bot.slack.listeners import declare, postmortem
-from bot.slack.listeners import stats as stats_listener
+from bot.slack.io import channels, views
+from bot.slack.io.replies import reply_to_command
 from bot.slack.lazy import reports_failure
+from bot.slack.payloads import storable
+from bot.slack.scribe import Scribe
+from bot.timeparse import TimeParseError
+
+# Where the server leaves a command it already parsed (bot.server), so it is parsed once.
+ROUTED = "incident_command"
 
 
-def invocation(command: dict[str, Any], scribe: Scribe) -> slash.Invocation:
-    return slash.Invocation(
-        team_id=command.get("team_id", ""),
-        channel_id=command.get("channel_id", ""),
-        channel_name=command.get("channel_name"),
-        user_id=command.get("user_id", ""),
-        command_id=command.get("trigger_id"),
-        now=scribe.now(),
+def routed_command(command: dict[str, Any], context: BoltContext, scribe: Scribe) -> subcommands.Routed:
+    routed = context.get(ROUTED)
+    if routed is None:
+        routed = subcommands.route(storable(command.get("text", "") or ""), command=scribe.settings.command)
+        context[ROUTED] = routed
+    return routed  # type: ignore[no-any-return]
+
+
+def call_of(command: dict[str, Any], context: BoltContext, scribe: Scribe) -> subcommands.Call:
+    return subcommands.Call(
+        team_id=command.get("team_id", ""), channel_id=command.get("channel_id", ""), channel_name=command.get("channel_name"),
+        user_id=command.get("user_id", ""), command_id=command.get("trigger_id"), now=scribe.now(), settings=scribe.settings,
+        reply_to=reply_to_command(command), bot_user_id=context.bot_user_id,
     )
 
 
-def incident_command(ack: Ack, command: dict[str, Any], client: WebClient, scribe: Scribe) -> None:
-    reply, _ = slash.handle(
-        scribe.session_factory,
-        command.get("text", ""),
-        invocation(command, scribe),
-        settings=scribe.settings,
-        client=deadline_client(client),
-        entries=scribe.entry_writer,
-    )
+def _with_slack_facts(call: subcommands.Call, row: subcommands.Subcommand, parsed: Any, client: WebClient, scribe: Scribe) -> subcommands.Call:
+    """What the row needs from Slack, asked before its transaction opens (and before the ack,
+    so with a client that fails fast rather than wait out a Retry-After)."""
+    people = scribe.people_before_ack(client, call.team_id, row.people(call, parsed))
+    channel = channels.describe_channel(deadline_client(client), call.channel_id) if row.needs_channel else None
+    return subcommands.Call(**{**call.__dict__, "people": people, "channel": channel})
+
+
+def answer(routed: subcommands.Routed, call: subcommands.Call, client: WebClient, scribe: Scribe) -> subcommands.Reply:
+    """Carry out a quick subcommand, or check a slow one's arguments; user mistakes become private
+    replies, and nothing is written when they happen (the transaction rolls back)."""
+    settings = scribe.settings
+    if isinstance(routed.parsed, cmd.UsageError):
+        return subcommands.usage_reply(routed.parsed, settings.command)
+    row, parsed = routed.subcommand, routed.parsed
+    assert row is not None
+    if isinstance(parsed, cmd.ShowStats):
+        problem = subcommands.stats_request_problem(parsed, call.now, settings=settings)
+        if problem is not None:
+            return subcommands.Reply(problem)
+    if row.slow:
+        return subcommands.Reply(":hourglass_flowing_sand: Working on it…")
+    assert row.run is not None
+    try:
+        if isinstance(parsed, cmd.Entry) and parsed.at is None:
+            return subcommands.record_entry(scribe.entry_writer, call, parsed)
+        call = _with_slack_facts(call, row, parsed, client, scribe)
+        with scribe.transaction() as session:
+            result = row.run(session, call, parsed)
+            if row.announces(parsed):
+                incident = incidents.latest_incident(session, channel_id=call.channel_id, team_id=call.team_id)
+                if incident is not None:
+                    announcements.request_refresh(session, incident, now=call.now)
+            return result
+    except (TimeParseError, ScribeError) as error:
+        return subcommands.Reply(f":x: {error}")
+
+
+def incident_command(ack: Ack, command: dict[str, Any], context: BoltContext, client: WebClient, scribe: Scribe) -> None:
+    routed = routed_command(command, context, scribe)
+    reply = answer(routed, call_of(command, context, scribe), client, scribe)
     if reply.view is not None:
         # The form opens before the ack: the trigger_id lives only 3 seconds.
         problem = views.open_modal(client, trigger_id=command.get("trigger_id", ""), view=reply.view)
@@ -53,56 +96,26 @@ def incident_command(ack: Ack, command: dict[str, Any], client: WebClient, scrib
     ack(response_type="in_channel" if reply.in_channel else "ephemeral", text=reply.text, blocks=reply.blocks)
 
 
-def incident_command_slow(command: dict[str, Any], client: WebClient, respond: Respond, context: Any, scribe: Scribe) -> None:
-    """Runs after the ack for commands that may take longer than Slack's deadline."""
-    parsed = cmd.parse_command(command.get("text", "") or "")
-    inv = invocation(command, scribe)
-    if isinstance(parsed, cmd.Backfill):
-        try:
-            with scribe.transaction() as session:
-                incident_id = require_open_incident(session, team_id=inv.team_id, channel_id=inv.channel_id, command=scribe.settings.command).id
-        except ScribeError as error:
-            respond(response_type="ephemeral", text=f":x: {error}")
-            return
-        report = backfill_incident(
-            scribe.session_factory,
-            client,
-            incident_id=incident_id,
-            bot=BotIdentity(user_id=context.bot_user_id, bot_id=context.bot_id),
-            now=scribe.now,
-            page_size=scribe.settings.history_page_size,
-            pause=scribe.history_pause,
-        )
-        respond(response_type="ephemeral", text=report.summary())
-    elif isinstance(parsed, cmd.Declare):
-        declare.declare_from_command(command, parsed, client, respond, context, scribe)
-    elif isinstance(parsed, cmd.Postmortem):
-        try:
-            published = postmortem.publish(scribe, client, user_id=inv.user_id, channel=(inv.team_id, inv.channel_id), template=parsed.template)
-        except ScribeError as error:
-            respond(response_type="ephemeral", text=f":x: {error}")
-            return
-        respond(response_type="ephemeral", text=published.text())
-    elif isinstance(parsed, cmd.ShowStats):
-        stats_listener.answer_command(parsed, command, client, respond, scribe)
+def incident_command_later(command: dict[str, Any], context: BoltContext, client: WebClient, respond: Respond, scribe: Scribe) -> None:
+    """After the ack, for the subcommands that may take longer than Slack's deadline."""
+    routed = routed_command(command, context, scribe)
+    row = routed.subcommand
+    if row is None or row.later is None or isinstance(routed.parsed, cmd.UsageError):
+        return
+    if isinstance(routed.parsed, cmd.ShowStats) and subcommands.stats_request_problem(routed.parsed, scribe.now(), settings=scribe.settings):
+        return  # refused in the ack
+    row.later(scribe, client, respond, call_of(command, context, scribe), routed.parsed)
 
 
-def is_slow_command(command: dict[str, Any]) -> bool:
-    # Every command passes this matcher, so it reads the first word only; the text is parsed
-    # once, in slash.handle. A slow subcommand with bad arguments gets its usage error from
-    # there too, and its lazy half then has nothing to do.
-    return cmd.subcommand_of(command.get("text", "") or "") in slash.SLOW_SUBCOMMANDS
-
-
-def changes_announcement(command: dict[str, Any]) -> bool:
-    """Commands after which the announcement is edited to match (first word only, like is_slow_command)."""
-    return cmd.subcommand_of(command.get("text", "") or "") in slash.ANNOUNCED_SUBCOMMANDS
+def is_slow_command(command: dict[str, Any], context: BoltContext) -> bool:
+    scribe: Scribe = context["scribe"]
+    row = routed_command(command, context, scribe).subcommand
+    return row is not None and row.slow
 
 
 def register(app: App) -> None:
     settings = app.scribe.settings  # type: ignore[attr-defined]
     # Only slow commands get the lazy listener: Bolt deep-copies the whole request for a
     # lazy listener and starts it on a thread, which for a quick command was most of its cost.
-    app.command(settings.command, matchers=[is_slow_command])(ack=incident_command, lazy=[reports_failure(incident_command_slow)])
-    app.command(settings.command, matchers=[changes_announcement])(ack=incident_command, lazy=[reports_failure(declare.announce_after_command)])
+    app.command(settings.command, matchers=[is_slow_command])(ack=incident_command, lazy=[reports_failure(incident_command_later)])
     app.command(settings.command)(incident_command)

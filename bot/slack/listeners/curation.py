@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
@@ -20,10 +21,9 @@ from bot.timefmt import format_duration
 from bot.services import curation, people
 from bot.services.errors import ScribeError
 from bot.services.export import incident_facts
-from bot.services.slash import kind_label, safe
-from bot.slack.app import Scribe
+from bot.slack.scribe import Scribe
+from bot.slack.subcommands import kind_label, safe
 from bot.slack.blocks import curation as cb
-from bot.slack.client import deadline_client
 from bot.slack.io import messages, views
 from bot.slack.lazy import reports_failure
 from bot.slack.payloads import captured_message
@@ -42,6 +42,11 @@ def _metrics_line(entry: TimelineEntry) -> str:
     return f" (now {', '.join(parts)})" if parts else ""
 
 
+def _zone(scribe: Scribe, client: WebClient, team_id: str, user_id: str) -> ZoneInfo:
+    """The person's Slack time zone, asked before the transaction opens; else the configured one."""
+    return people.zone_of(scribe.people_before_ack(client, team_id, {user_id}), user_id) or scribe.settings.timezone
+
+
 # -- "Add to timeline" -------------------------------------------------------------------------
 
 
@@ -57,10 +62,10 @@ def add_to_timeline(ack: Ack, body: dict[str, Any], context: BoltContext, client
         _private(respond, ":x: That message was deleted, so it can't be added to the timeline.")
         return
     try:
+        zone = _zone(scribe, client, context.team_id or "", user_id)
         with scribe.transaction() as session:
             entry = curation.message_entry(session, team_id=context.team_id or "", message=captured_message(message, channel_id=channel_id),
                                            now=scribe.now(), command=scribe.settings.command)
-            zone = people.timezone_of(session, deadline_client(client), team_id=context.team_id or "", user_id=user_id, now=scribe.now()) or scribe.settings.timezone
             modal = cb.mark_modal(entry_id=entry.id, version=entry.version or 1, author=entry.author, text=entry.text or "",
                                   at=entry.at, zone=zone, kind=entry.key_kind)
     except ScribeError as error:
@@ -121,10 +126,10 @@ def entry_menu(ack: Ack, body: dict[str, Any], action: dict[str, Any], context: 
     try:
         if choice == "delete":
             # Asked first, in a form quoting the entry; the form's Delete does it (delete_submitted).
+            zone = _zone(scribe, client, team_id, user_id)
             with scribe.transaction() as session:
                 entry = curation.entry_for_change(session, entry_id=entry_id, version=None, team_id=team_id)
                 curation.require_deletable(entry, user_id, rule=settings.privileged_actions)
-                zone = people.timezone_of(session, deadline_client(client), team_id=team_id, user_id=user_id, now=scribe.now()) or settings.timezone
                 modal = cb.delete_modal(entry_id=entry.id, version=entry.version or 1, label=kind_label(entry.kind),
                                         author=entry.author, text=entry.text or "", at=entry.at, zone=zone)
             problem = views.open_modal(client, body["trigger_id"], modal)
@@ -132,11 +137,11 @@ def entry_menu(ack: Ack, body: dict[str, Any], action: dict[str, Any], context: 
                 _private(respond, f":x: {problem}")
             return
         if choice == "edit":
+            zone = _zone(scribe, client, team_id, user_id)
             with scribe.transaction() as session:
                 entry = curation.entry_for_change(session, entry_id=entry_id, version=None, team_id=team_id)
                 if not curation.may_correct(entry, user_id, rule=settings.privileged_actions):
                     raise ScribeError(f"Only {curation.who_may(entry)} can edit this entry.")
-                zone = people.timezone_of(session, deadline_client(client), team_id=team_id, user_id=user_id, now=scribe.now()) or settings.timezone
                 kind = entry.key_kind if entry.kind == "message" and entry.key_kind else entry.kind
                 modal = cb.edit_modal(entry_id=entry.id, version=entry.version or 1, label=kind_label(kind), author=entry.author,
                                       text=entry.text or "", at=entry.at, zone=zone, time_editable=entry.source == "command",
@@ -180,10 +185,11 @@ def edit_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], context
     try:
         if entry_id is None:
             raise curation.EntryGone("This form doesn't say which entry it is for; open it again from `/incident timeline`.")
+        found = scribe.people_before_ack(client, context.team_id or "", {user_id})
         with scribe.transaction() as session:
-            zone = people.timezone_of(session, deadline_client(client), team_id=context.team_id or "", user_id=user_id, now=scribe.now())
             curation.edit_entry(session, entry_id=entry_id, version=version, team_id=context.team_id or "", text=text, at_text=at_text,
-                                user_id=user_id, user_tz=zone, default_tz=scribe.settings.timezone, rule=scribe.settings.privileged_actions, now=scribe.now())
+                                user_id=user_id, user_tz=people.zone_of(found, user_id), default_tz=scribe.settings.timezone,
+                                rule=scribe.settings.privileged_actions, now=scribe.now())
     except curation.FieldError as error:
         field = error.field if error.field == "text" or at_text is not None else "text"
         ack(response_action="errors", errors={field: str(error)})

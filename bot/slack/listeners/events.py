@@ -18,7 +18,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.services import capture
 from bot.services.capture import CapturedMessage, IncomingMessage
-from bot.slack.app import Scribe
+from bot.slack.scribe import Scribe
 from bot.slack.client import deadline_client, describe_failure, is_transient
 from bot.slack.listeners import catchup, home
 from bot.slack.message_text import readable_text
@@ -99,18 +99,17 @@ def on_reaction(event: dict[str, Any], context: BoltContext, client: WebClient, 
     if event.get("reaction") != scribe.settings.key_reaction or item.get("type") != "message":
         return
     channel_id, ts = item["channel"], item["ts"]
+    marked = event["type"] == "reaction_added"
+    message = None
+    if marked:
+        with scribe.transaction() as session:
+            fetch = capture.lacks_message(session, team_id=context.team_id, channel_id=channel_id, ts=ts)
+        # Outside the transaction, and before the ack: no waiting out Retry-After here (Slack redelivers instead).
+        message = _fetch_message(deadline_client(client), channel_id, ts) if fetch else None
     with scribe.transaction() as session:
         capture.set_key_mark(
-            session,
-            team_id=context.team_id,
-            channel_id=channel_id,
-            ts=ts,
-            marker="reaction",
-            user_id=event.get("user") or "",
-            marked=event["type"] == "reaction_added",
-            now=scribe.now(),
-            # Before the ack: no waiting out Retry-After here (Slack redelivers instead).
-            fetch_message=lambda: _fetch_message(deadline_client(client), channel_id, ts),
+            session, team_id=context.team_id, channel_id=channel_id, ts=ts, marker="reaction", user_id=event.get("user") or "",
+            marked=marked, now=scribe.now(), message=message,
         )
 
 
@@ -130,7 +129,7 @@ def on_pin(event: dict[str, Any], context: BoltContext, client: WebClient, scrib
             user_id="",
             marked=event["type"] == "pin_added",
             now=scribe.now(),
-            fetch_message=lambda: captured_message(message, channel_id=channel_id),
+            message=captured_message(message, channel_id=channel_id),
         )
 
 

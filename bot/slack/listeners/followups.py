@@ -14,16 +14,17 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot.models import Incident
+from bot.models import ActionItem, Incident
 from bot.services import actions
 from bot.services.errors import ScribeError
 from bot.slack.blocks import followups as fb
-from bot.slack.app import Scribe
+from bot.services.people import Person
+from bot.slack.home_tab import refresh_if_opened
+from bot.slack.scribe import Scribe
 from bot.slack.client import deadline_client
 from bot.timeparse import DueParseError
 from bot.slack.lazy import reports_failure
 from bot.slack.io import messages
-from bot.slack.listeners import home
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,19 @@ def _refuse(respond: Respond, error: ScribeError, body: dict[str, Any] | None = 
 
 def _refresh_homes(body: dict[str, Any], client: WebClient, scribe: Scribe, *user_ids: str) -> None:
     """Whoever clicked and the item's owner see the change on their App Home (if they use it)."""
-    home.refresh_if_opened(scribe, client, team_id=(body.get("team") or {}).get("id") or "", user_ids=set(user_ids))
+    refresh_if_opened(scribe.session_factory, scribe.settings, scribe.clock, client, team_id=(body.get("team") or {}).get("id") or "",
+                      user_ids=set(user_ids))
+
+
+def _owners(scribe: Scribe, item_id: int, *more: str) -> dict[str, Person]:
+    """The item's owner (and `more` people), looked up in Slack before the change's
+    transaction: their time zone plans the item's reminders."""
+    with scribe.transaction() as session:
+        item = session.get(ActionItem, item_id)
+        if item is None:
+            return {}
+        team_id, owner = item.incident.team_id, item.owner_id
+    return scribe.people.people(team_id, {owner, *more})
 
 
 def close_clicked(body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond, scribe: Scribe) -> None:
@@ -91,9 +104,10 @@ def close_clicked(body: dict[str, Any], action: dict[str, Any], client: WebClien
     status = "wontfix" if action.get("action_id") == fb.WONTFIX else "done"
     try:
         item_id = _item_id(action)
+        known = _owners(scribe, item_id)
         with scribe.transaction() as session:
             view = actions.view_of(
-                actions.close_item(session, item_id=item_id, status=status, user_id=user_id, now=scribe.now(), settings=scribe.settings, client=client)
+                actions.close_item(session, item_id=item_id, status=status, user_id=user_id, now=scribe.now(), settings=scribe.settings, known=known)
             )
     except ScribeError as error:
         _refuse(respond, error, body, client)
@@ -110,8 +124,9 @@ def snooze_clicked(body: dict[str, Any], action: dict[str, Any], client: WebClie
     days = fb.SNOOZE_DAYS[action["action_id"]]
     try:
         item_id = _item_id(action)
+        known = _owners(scribe, item_id)
         with scribe.transaction() as session:
-            item, zone = actions.snooze_item(session, item_id=item_id, days=days, user_id=user_id, now=scribe.now(), settings=scribe.settings, client=client)
+            item, zone = actions.snooze_item(session, item_id=item_id, days=days, user_id=user_id, now=scribe.now(), settings=scribe.settings, known=known)
             view, until = actions.view_of(item), item.snoozed_until
     except ScribeError as error:
         _refuse(respond, error, body, client)
@@ -128,9 +143,10 @@ def reassign_clicked(body: dict[str, Any], action: dict[str, Any], client: WebCl
         item_id = _item_id(action)
         if not new_owner:
             raise ScribeError("Pick the person who should own this action item.")
+        known = _owners(scribe, item_id, new_owner)
         with scribe.transaction() as session:
             item, previous = actions.reassign_item(
-                session, item_id=item_id, new_owner=new_owner, user_id=user_id, now=scribe.now(), settings=scribe.settings, client=client
+                session, item_id=item_id, new_owner=new_owner, user_id=user_id, now=scribe.now(), settings=scribe.settings, known=known
             )
             view = actions.view_of(item)
     except ScribeError as error:
@@ -163,13 +179,15 @@ def add_item_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], cli
         return
     user_id = body["user"]["id"]
     try:
+        # The typer's zone reads the due date; the owner's plans the reminders.
+        known = scribe.people_before_ack(client, (body.get("team") or {}).get("id") or body["user"].get("team_id", ""), {user_id, owner or user_id})
         with scribe.transaction() as session:
             incident = session.get(Incident, incident_id) if incident_id is not None else None
             if incident is None:
                 raise ScribeError("That incident no longer exists.")
             actions.add_item(
                 session, incident=incident, text=text, owner_id=owner, due_text=due, priority=priority, user_id=user_id,
-                command_id=f"view:{view['id']}", now=scribe.now(), settings=scribe.settings, client=deadline_client(client),
+                command_id=f"view:{view['id']}", now=scribe.now(), settings=scribe.settings, known=known,
             )
     except DueParseError as error:
         ack(response_action="errors", errors={"due": error.problem})

@@ -1,13 +1,16 @@
 """Postmortem review in Slack: the summary message's buttons and the Edit modal.
 
-Everything that redrafts runs in a lazy listener after the ack: drafting, the canvas,
-the file upload and the chart take several Slack round trips. Edit opens its modal
+Everything that redrafts asks for it after the ack (people's names are looked up in Slack
+first); the draft is made and posted from the outbox: drafting, the canvas, the file upload
+and the chart take several Slack round trips. Edit opens its modal
 before the ack because the trigger_id expires within three seconds.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -17,39 +20,32 @@ from sqlalchemy.orm import Session
 
 from bot.services import postmortem as pm_service
 from bot.services.errors import ScribeError
-from bot.services.publish_postmortem import PublishReport, publish_postmortem
-from bot.slack.app import Scribe
+from bot.models import Incident
+from bot.slack.io.replies import reply_to_command
+from bot.slack.scribe import Scribe
 from bot.slack.blocks import postmortem as pm_blocks
 from bot.slack.client import deadline_client
 from bot.slack.lazy import reports_failure
 
-from bot.slack.listeners import home
 
 log = logging.getLogger(__name__)
 
 
-def publish(scribe: Scribe, client: WebClient, *, user_id: str, incident_id: int | None = None,
-            channel: tuple[str, str] | None = None, template: str | None = None, include_chart: bool = True) -> PublishReport:
-    """Draft (by incident id, or the latest incident of (team, channel)) and post it; then
-    refresh the App Home of whoever asked, where a postmortem awaiting review is listed."""
-    teams: list[str] = []
-
-    def draft(session: Session) -> pm_service.Draft:
-        if incident_id is not None:
-            incident = pm_service.require_incident(session, incident_id)
-        else:
-            team_id, channel_id = channel  # type: ignore[misc]
-            incident = pm_service.incident_for_channel(session, team_id=team_id, channel_id=channel_id, command=scribe.settings.command)
-        teams.append(incident.team_id)
-        return pm_service.draft_postmortem(
-            session, incident, settings=scribe.settings, client=client, now=scribe.now(), user_id=user_id, template=template
-        )
-
-    report = publish_postmortem(scribe.session_factory, client, settings=scribe.settings, now=scribe.now, user_id=user_id,
-                                draft=draft, include_chart=include_chart)
-    if teams:
-        home.refresh_if_opened(scribe, client, team_id=teams[-1], user_ids={user_id})
-    return report
+def request_draft(scribe: Scribe, *, user_id: str, incident_id: int, reply_to: dict[str, str], include_chart: bool = True,
+                  before: Callable[[Session, Incident], None] | None = None) -> None:
+    """Look the draft's people up in Slack (no transaction open), then, in one transaction,
+    `before` (a review status change) and the request for a new draft, which is made and
+    posted from the outbox (bot.slack.effects.postmortem); problems are told through `reply_to`."""
+    with scribe.transaction() as session:
+        incident = pm_service.require_incident(session, incident_id)
+        team_id, wanted = incident.team_id, pm_service.names_wanted(session, incident)
+    scribe.people.people(team_id, wanted)
+    with scribe.transaction() as session:
+        incident = pm_service.require_incident(session, incident_id)
+        if before is not None:
+            before(session, incident)
+        pm_service.request_publication(session, incident, settings=scribe.settings, user_id=user_id, template=None, reply_to=reply_to,
+                                       always_reply=False, include_chart=include_chart, now=scribe.now(), key=uuid.uuid4().hex)
 
 
 def _incident_id(body: dict[str, Any]) -> int:
@@ -67,30 +63,24 @@ def _ack_only(ack: Ack) -> None:
     ack()
 
 
-def regenerate(body: dict[str, Any], client: WebClient, respond: Respond, scribe: Scribe) -> None:
+def regenerate(body: dict[str, Any], respond: Respond, scribe: Scribe) -> None:
     try:
-        report = publish(scribe, client, user_id=body["user"]["id"], incident_id=_incident_id(body))
+        request_draft(scribe, user_id=body["user"]["id"], incident_id=_incident_id(body), reply_to=reply_to_command(body))
     except ScribeError as error:
         _tell(respond, f":x: {error}")
-        return
-    if report.problems:
-        _tell(respond, report.text())
 
 
 def _status_change(status: str):  # type: ignore[no-untyped-def]
-    def change(body: dict[str, Any], client: WebClient, respond: Respond, scribe: Scribe) -> None:
+    def change(body: dict[str, Any], respond: Respond, scribe: Scribe) -> None:
         user_id = body["user"]["id"]
+
+        def mark(session: Session, incident: Incident) -> None:
+            pm_service.set_status(session, incident, status=status, user_id=user_id, rule=scribe.settings.privileged_actions, now=scribe.now())
+
         try:
-            incident_id = _incident_id(body)
-            with scribe.transaction() as session:
-                incident = pm_service.require_incident(session, incident_id)
-                pm_service.set_status(session, incident, status=status, user_id=user_id, rule=scribe.settings.privileged_actions, now=scribe.now())
-            report = publish(scribe, client, user_id=user_id, incident_id=incident_id, include_chart=False)
+            request_draft(scribe, user_id=user_id, incident_id=_incident_id(body), reply_to=reply_to_command(body), include_chart=False, before=mark)
         except ScribeError as error:
             _tell(respond, f":x: {error}")
-            return
-        if report.problems:
-            _tell(respond, report.text())
 
     change.__name__ = f"mark_{status}"
     return change
@@ -138,18 +128,17 @@ def save_edit(ack: Ack, body: dict[str, Any], view: dict[str, Any], scribe: Scri
     ack()
 
 
-def redraft_after_edit(body: dict[str, Any], view: dict[str, Any], client: WebClient, scribe: Scribe) -> None:
+def redraft_after_edit(body: dict[str, Any], view: dict[str, Any], scribe: Scribe) -> None:
     user_id = body["user"]["id"]
+    incident_id = int(view["private_metadata"])
+    with scribe.transaction() as session:
+        channel_id = pm_service.require_incident(session, incident_id).channel_id
     try:
-        report = publish(scribe, client, user_id=user_id, incident_id=int(view["private_metadata"]), include_chart=False)
+        # Problems are told privately in the incident's channel: the form is gone by now.
+        request_draft(scribe, user_id=user_id, incident_id=incident_id, reply_to={"user_id": user_id, "channel_id": channel_id},
+                      include_chart=False)
     except ScribeError as error:
         log.warning("redraft after edit failed: %s", error)
-        return
-    if report.problems:
-        try:
-            client.chat_postEphemeral(channel=report.draft.channel_id, user=user_id, text=report.text())
-        except (SlackApiError, SlackClientError, OSError):
-            log.warning("could not tell %s about publication problems", user_id)
 
 
 def register(app: App) -> None:

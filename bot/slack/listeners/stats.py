@@ -13,32 +13,10 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from bot import commands as cmd
-from bot.insights.stats import PeriodError, parse_period
-from bot.slack.publish_stats import StatsAnswer, deliver_chart, stats_answer
-from bot.slack.app import Scribe
+from bot.slack.publish_stats import send_answer, stats_answer
+from bot.slack.scribe import Scribe
 from bot.slack.blocks import stats as stats_blocks
 from bot.slack.lazy import reports_failure
-
-
-def _send(respond: Respond, client: WebClient, answer: StatsAnswer, *, user_id: str, channel_id: str) -> None:
-    respond(response_type="in_channel" if answer.in_channel else "ephemeral", replace_original=False,
-            text=answer.text, blocks=answer.blocks)
-    deliver_chart(client, answer, user_id=user_id, channel_id=channel_id)
-    if answer.problems:
-        respond(response_type="ephemeral", replace_original=False, text="\n".join(f":warning: {p}" for p in answer.problems))
-
-
-def answer_command(parsed: cmd.ShowStats, command: dict[str, Any], client: WebClient, respond: Respond, scribe: Scribe) -> None:
-    now = scribe.now()
-    try:
-        period = parse_period(parsed.period, now)
-    except PeriodError:
-        return  # already refused in the ack, with the usage
-    user_id, channel_id = command.get("user_id", ""), command.get("channel_id", "")
-    answer = stats_answer(scribe.session_factory, team_id=command.get("team_id", ""), user_id=user_id, period=period,
-                          severity=parsed.severity, share=parsed.share, now=now)
-    _send(respond, client, answer, user_id=user_id, channel_id=channel_id)
 
 
 def _ack_only(ack: Ack) -> None:
@@ -57,11 +35,11 @@ def share(body: dict[str, Any], client: WebClient, respond: Respond, scribe: Scr
         return
     answer = stats_answer(scribe.session_factory, team_id=team_id, user_id=user_id, period=period, severity=severity,
                           share=True, now=scribe.now())
-    _send(respond, client, answer, user_id=user_id, channel_id=channel_id)
+    send_answer(respond, client, answer, user_id=user_id, channel_id=channel_id)
 
 
 def register(app: App) -> None:
     app.action(stats_blocks.SHARE)(ack=_ack_only, lazy=[reports_failure(share)])
 
 
-__all__ = ["answer_command", "register", "share"]
+__all__ = ["register", "share"]

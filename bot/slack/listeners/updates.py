@@ -1,4 +1,9 @@
-"""The status update form: opened by the *Post an update* button (on nudges), submitted."""
+"""The status update form: opened by the *Post an update* button (on nudges), submitted.
+
+A submitted form is recorded before the ack, so a bad field is shown under it in the form;
+posting it in the channel (and under the announcement) happens after commit, from the
+outbox (bot.slack.effects.updates), which tells the person if Slack refused.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +12,13 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackClientError
 
-from sqlalchemy import select
-
-from bot.models import Incident, TimelineEntry
-from bot.services import announcements, slash
-from bot.slack.app import Scribe
+from bot import commands as cmd
+from bot.models import Incident
+from bot.services import updates
 from bot.slack.blocks import updates as ub
-from bot.slack.client import deadline_client
 from bot.slack.io import views
-from bot.slack.lazy import reports_failure
+from bot.slack.scribe import Scribe
 
 log = logging.getLogger(__name__)
 
@@ -36,34 +37,45 @@ def open_form(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: We
         respond(response_type="ephemeral", replace_original=False, text=f":x: {problem}")
 
 
-def form_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, scribe: Scribe) -> None:
-    """Recorded and posted before answering, so a bad field is shown under it in the form."""
+def form_errors(status: str | None, summary: str, next_text: str) -> dict[str, str]:
+    """What is wrong with a submitted form, under each field's block id."""
+    errors: dict[str, str] = {}
+    if status is None:
+        errors["status"] = "Choose a status: investigating, identified, monitoring or resolved."
+    if not summary:
+        errors["summary"] = "Say where things stand: what we know, what we're doing."
+    elif len(summary) > cmd.MAX_UPDATE_LENGTH:
+        errors["summary"] = f"The summary is {len(summary)} characters long; the limit is {cmd.MAX_UPDATE_LENGTH}."
+    if next_text and (not next_text.isdigit() or not 1 <= int(next_text) <= cmd.MAX_NEXT_UPDATE_MINUTES):
+        errors["next"] = f"Give a whole number of minutes from 1 to {cmd.MAX_NEXT_UPDATE_MINUTES}, e.g. 30, or leave it empty."
+    return errors
+
+
+def form_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], scribe: Scribe) -> None:
+    """Recorded before answering; a double-clicked submit carries the same view id, so the
+    update is recorded and posted once."""
     user_id = body["user"]["id"]
-    errors, note = slash.submit_update_form(
-        scribe.session_factory, view, user_id=user_id, now=scribe.now(), settings=scribe.settings, client=deadline_client(client)
-    )
+    incident_id, status, summary, next_text = ub.submitted_update(view)
+    errors = form_errors(status, summary, next_text)
+    if errors:
+        ack(response_action="errors", errors=errors)
+        return
+    with scribe.transaction() as session:
+        incident = session.get(Incident, incident_id) if incident_id is not None else None
+        if incident is None or incident.closed_at is not None:
+            errors = {"summary": "This incident is closed (or gone), so it takes no more updates."}
+        else:
+            updates.post_update(
+                session, incident=incident, status=status, summary=summary, next_minutes=int(next_text) if next_text else None,
+                user_id=user_id, command_id=f"view:{view.get('id')}", now=scribe.now(), settings=scribe.settings,
+                reply_to={"user_id": user_id},
+            )
     if errors:
         ack(response_action="errors", errors=errors)
         return
     ack()
-    if note:
-        try:
-            client.chat_postMessage(channel=user_id, text=note)
-        except (SlackApiError, SlackClientError, OSError) as error:
-            log.warning("could not tell %s that their update wasn't posted: %s", user_id, type(error).__name__)
-
-
-def announce_after_form(view: dict[str, Any], client: WebClient, scribe: Scribe) -> None:
-    """After the ack: the announcement shows the new status (and, for resolved, closes).
-    Only when the form recorded an update; one sent back with errors changed nothing."""
-    with scribe.transaction() as session:
-        incident_id = session.scalars(
-            select(TimelineEntry.incident_id).where(TimelineEntry.command_id == slash.update_form_command_id(view))
-        ).first()
-    if incident_id is not None:
-        announcements.refresh(scribe.session_factory, client, settings=scribe.settings, incident_id=incident_id, now=scribe.now())
 
 
 def register(app: App) -> None:
     app.action(ub.OPEN_FORM)(open_form)
-    app.view(ub.FORM_VIEW)(ack=form_submitted, lazy=[reports_failure(announce_after_form)])
+    app.view(ub.FORM_VIEW)(form_submitted)
