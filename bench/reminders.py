@@ -26,11 +26,13 @@ if str(ROOT) not in sys.path:
 
 from bot.config import Settings  # noqa: E402
 from bot.db import make_engine, make_session_factory, upgrade  # noqa: E402
-from bot.models import ActionItem, Incident, Reminder  # noqa: E402
-from bot.scheduler import ReminderDelivery  # noqa: E402
+from bot.models import ActionItem, Incident, OutboxItem  # noqa: E402
+from bot.outbox.relay import Relay  # noqa: E402
 from bot.simulator.webapi import FakeSlackWebAPI  # noqa: E402
 from bot.simulator.workspace import Workspace  # noqa: E402
 from bot.slack.client import make_client  # noqa: E402
+from bot.slack.effects import slack_handlers  # noqa: E402
+from bot.slack.io.people import SlackDirectory  # noqa: E402
 
 UTC = timezone.utc
 
@@ -49,7 +51,7 @@ def _seed(session_factory, *, count: int, owners: list[str], now: datetime) -> N
         s.add_all(items)
         s.flush()
         s.add_all(
-            Reminder(incident_id=incident.id, action_item_id=item.id, kind="due", dedupe_key=f"item:{item.id}:due:{now.date().isoformat()}",
+            OutboxItem(incident_id=incident.id, team_id="TSIM", action_item_id=item.id, kind="due", dedupe_key=f"item:{item.id}:due:{now.date().isoformat()}",
                      due_at=now - timedelta(seconds=1), status="pending", attempts=0)
             for item in items
         )
@@ -84,7 +86,9 @@ def measure_reminder_delivery(count: int = 1000, channels: int = 100, per_channe
         settings = Settings(slack_bot_token=workspace.bot_token, slack_signing_secret="bench", database_url=url, slack_api_url=api.base_url)
         # Enough 429 retries for a channel's whole queue: the client waits out each Retry-After.
         client = make_client(workspace.bot_token, api.base_url, max_rate_limit_retries=10)
-        delivery = ReminderDelivery(session_factory=factory, client_for=lambda team_id: client, settings=settings, clock=lambda: datetime.now(UTC))
+        clock = lambda: datetime.now(UTC)  # noqa: E731
+        directory = SlackDirectory(factory, lambda team_id: client, clock)
+        delivery = Relay(factory, slack_handlers(factory, settings, client_for=lambda team_id: client, directory=directory, clock=clock), clock)
 
         started = time.monotonic()
         report = delivery.run_due()

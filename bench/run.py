@@ -696,7 +696,7 @@ def measure_draft(session_factory: Any, incident_id: int, *, now: datetime, sett
         began = time.perf_counter()
         with session.begin():
             incident = require_incident(session, incident_id)
-            draft = draft_postmortem(session, incident, settings=settings, client=None, now=now, user_id="U0ANN")
+            draft = draft_postmortem(session, incident, settings=settings, now=now, user_id="U0ANN")
         return time.perf_counter() - began, draft.markdown
 
 

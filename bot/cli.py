@@ -92,13 +92,25 @@ def export(channel_id: str, team_id: str | None, fmt: str) -> None:
         if fmt == "json":
             click.echo(json.dumps(export_incident(session, incident), indent=2, ensure_ascii=False))
             return
-        from bot.services.postmortem import latest_markdown
-        from bot.slack.client import make_client
+        from bot.services.postmortem import latest_version, names_wanted
 
-        # With a bot token, a first draft can resolve names through users.info.
-        client = make_client(settings.slack_bot_token, settings.slack_api_url) if settings.slack_bot_token else None
-        markdown = latest_markdown(session, incident, settings=settings, client=client)
-        click.echo(markdown)
+        stored = latest_version(session, incident)
+        incident_id, team, wanted = incident.id, incident.team_id, (None if stored is not None else names_wanted(session, incident))
+    if wanted and settings.slack_bot_token:
+        # A first draft: with a bot token, people are looked up in Slack (users.info) first,
+        # with no transaction open; without one, the cache names whom it can.
+        from datetime import datetime, timezone
+
+        from bot.slack.client import make_client
+        from bot.slack.io.people import SlackDirectory
+
+        client = make_client(settings.slack_bot_token, settings.slack_api_url)
+        SlackDirectory(factory, lambda _team: client, lambda: datetime.now(timezone.utc)).people(team, wanted)
+    from bot.models import Incident
+    from bot.services.postmortem import latest_markdown
+
+    with transaction(factory) as session:
+        click.echo(latest_markdown(session, session.get(Incident, incident_id), settings=settings))
 
 
 @main.command()

@@ -192,7 +192,7 @@ def play_followups(script: DemoScript, runtime, api: FakeSlackWebAPI) -> None:  
     """An action item from the incident, its reminder DM arriving on time, and Done clicked on it."""
     from sqlalchemy import select
 
-    from bot.models import ActionItem, Reminder
+    from bot.models import ActionItem, OutboxItem
     from bot.slack.blocks import followups as fb
 
     owner, dm = "U0CHI", "DU0CHI"
@@ -200,7 +200,7 @@ def play_followups(script: DemoScript, runtime, api: FakeSlackWebAPI) -> None:  
     with runtime.app.scribe.session_factory() as session:
         item = session.scalars(select(ActionItem).order_by(ActionItem.id.desc()).limit(1)).one()
         first = session.scalars(
-            select(Reminder).where(Reminder.action_item_id == item.id, Reminder.status == "pending").order_by(Reminder.due_at).limit(1)
+            select(OutboxItem).where(OutboxItem.action_item_id == item.id, OutboxItem.status == "pending").order_by(OutboxItem.due_at).limit(1)
         ).one()
     local = first.due_at.astimezone(ZoneInfo("Asia/Tokyo"))
     click.echo(f"\n(the clock jumps to {_hhmm(first.due_at)}, {local:%H:%M} in Tokyo where Chi is)")
@@ -218,7 +218,7 @@ def play_followups(script: DemoScript, runtime, api: FakeSlackWebAPI) -> None:  
     click.echo(f"  DM is now: {api.workspace.message(dm, message['ts'])['text']}")
     click.echo(f"  #inc-checkout-502: {api.workspace.messages(CHANNEL)[-1]['text']}")
     with runtime.app.scribe.session_factory() as session:
-        left = session.scalars(select(Reminder.kind).where(Reminder.action_item_id == item.id, Reminder.status == "pending")).all()
+        left = session.scalars(select(OutboxItem.kind).where(OutboxItem.action_item_id == item.id, OutboxItem.status == "pending")).all()
     click.echo(f"  Reminders still pending for #{item.id}: {len(left)}")
 
 

@@ -181,7 +181,7 @@ class RunningApp:
 
     def settle(self) -> None:
         """Wait until what the last requests left to do after commit (the outbox) is done."""
-        assert self.runtime.outbox.settle(timeout=30), "the outbox was still busy after 30 s"  # type: ignore[attr-defined]
+        assert self.runtime.app.scribe.settle(timeout=30), "the app was still busy after 30 s"  # type: ignore[attr-defined]
 
 
 def cmd(app, text: str, user: str = "U0ANN", channel: str = "C0INC"):  # type: ignore[no-untyped-def]
@@ -190,7 +190,6 @@ def cmd(app, text: str, user: str = "U0ANN", channel: str = "C0INC"):  # type: i
     checking that Slack got a 200."""
     reply = app.player.command(user, channel, text)
     assert reply.status == 200, (reply.status, reply.body)
-    app.settle()
     return reply.json() if reply.body else {}
 
 
@@ -203,6 +202,8 @@ def start_app(database_url: str, api, *, clock=None, **overrides: object) -> Run
     runtime = Runtime.start(settings, host="127.0.0.1", port=0, background=True, history_pause=lambda: None, **extra)
     runtime.backfill_thread.join(10)
     player = SlackPlayer(api.workspace, api, app_url=runtime.url, signing_secret=SIGNING_SECRET)
+    # Each request waits for what the app does after answering it (tests look at Slack then).
+    player.after_request = lambda: runtime.app.scribe.settle(timeout=30)
     return RunningApp(runtime=runtime, player=player, api=api, settings=settings, session_factory=runtime.app.scribe.session_factory)
 
 

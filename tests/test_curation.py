@@ -168,7 +168,7 @@ def draft(app):  # type: ignore[no-untyped-def]
 
     with app.session_factory.begin() as s:
         incident = latest_incident(s, channel_id="C0INC")
-        return draft_postmortem(s, incident, settings=app.settings, client=None, now=datetime(2026, 11, 23, 12, tzinfo=UTC), user_id="U0ANN").markdown
+        return draft_postmortem(s, incident, settings=app.settings, now=datetime(2026, 11, 23, 12, tzinfo=UTC), user_id="U0ANN").markdown
 
 
 def test_timeline_lists_entries_with_a_menu_each(capp, clock) -> None:  # type: ignore[no-untyped-def]

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.models import Announcement, Declaration, Incident, TimelineEntry
+from bot.models import Announcement, Declaration, Incident, OutboxItem, TimelineEntry
+from bot.outbox import kinds
 from bot.services import announcements
 from tests.conftest import start_app
 
@@ -239,9 +240,13 @@ def test_an_announcement_left_half_posted_by_a_dead_process_is_found_or_posted_o
     [posted] = bot_posts(api, "C0ANNOUNCE")
 
     def die_mid_post() -> None:
+        """As a process that claimed the announcement's outbox row and died while posting it
+        leaves things: the row claimed (sending) by a worker that is gone, the post unrecorded."""
         with declaring.session_factory.begin() as s:
             row = s.scalars(select(Announcement)).one()
             row.status, row.ts = "posting", None
+            post = s.scalars(select(OutboxItem).where(OutboxItem.kind == kinds.ANNOUNCE)).one()
+            post.status, post.claimed_by, post.claimed_at = "sending", "dead-host:1:abcdef", clock()
 
     def announcement_row() -> tuple[str, str | None]:
         with declaring.session_factory() as s:
@@ -255,6 +260,7 @@ def test_an_announcement_left_half_posted_by_a_dead_process_is_found_or_posted_o
     assert announcement_row() == ("posting", None)
     clock.advance(minutes=6)
     player.command("U0ANN", channel.id, "severity sev1")
+    declaring.runtime.outbox.run_due()  # past the lease, the next poll takes the dead process's row over
     api.wait_for(lambda a: announcement_row() == ("posted", posted["ts"]))
     api.wait_for(lambda a: "sev1" in str(api.workspace.message("C0ANNOUNCE", posted["ts"])["blocks"]))
     assert len(bot_posts(api, "C0ANNOUNCE")) == 1
@@ -264,6 +270,7 @@ def test_an_announcement_left_half_posted_by_a_dead_process_is_found_or_posted_o
     die_mid_post()
     clock.advance(minutes=6)
     player.command("U0ANN", channel.id, "severity sev3")
+    declaring.runtime.outbox.run_due()
     api.wait_for(lambda a: len(bot_posts(a, "C0ANNOUNCE")) == 1 and announcement_row()[0] == "posted")
     [again] = bot_posts(api, "C0ANNOUNCE")
     assert again["ts"] != posted["ts"] and again["metadata"]["event_payload"] == {"incident": 1}

@@ -9,8 +9,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select, text
 
-from bot.models import ActionItem, Reminder, TimelineEntry
-from bot.scheduler import CLAIM_LEASE, POLLER_JOB_ID, METADATA_EVENT
+from bot.models import ActionItem, OutboxItem, TimelineEntry
+from bot.scheduler import POLLER_JOB_ID
+from bot.slack.effects.reminders import CLAIM_LEASE, METADATA_EVENT
 from bot.services.export import export_incident
 from bot.services.incidents import latest_incident
 from bot.simulator.records import Fault
@@ -42,9 +43,9 @@ NO_NUDGES = dict(lead_nudge_minutes=0, idle_nudge_hours=0, update_intervals=())
 
 def reminders(app, **where):  # type: ignore[no-untyped-def]
     with app.session_factory() as s:
-        query = select(Reminder).order_by(Reminder.due_at, Reminder.id)
+        query = select(OutboxItem).order_by(OutboxItem.due_at, OutboxItem.id)
         for name, value in where.items():
-            query = query.where(getattr(Reminder, name) == value)
+            query = query.where(getattr(OutboxItem, name) == value)
         return list(s.scalars(query))
 
 
@@ -116,7 +117,7 @@ def test_bad_due_dates_are_refused_and_nothing_is_recorded(fapp, due, problem) -
     assert "Due dates I understand:" in body["text"] and "in 2 weeks" in body["text"]
     with fapp.session_factory() as s:
         assert s.scalar(select(func.count()).select_from(ActionItem)) == 0
-        assert s.scalar(select(func.count()).select_from(Reminder)) == 0
+        assert s.scalar(select(func.count()).select_from(OutboxItem)) == 0
         assert s.scalar(select(func.count()).select_from(TimelineEntry).where(TimelineEntry.kind == "action")) == 0
 
 
@@ -277,7 +278,7 @@ def test_a_failed_send_is_logged_and_retried_later(fapp, clock, caplog) -> None:
 
 def _abandon(app, key: str, claimed_at: datetime) -> None:  # type: ignore[no-untyped-def]
     with app.session_factory.begin() as s:
-        row = s.scalars(select(Reminder).where(Reminder.dedupe_key == key)).one()
+        row = s.scalars(select(OutboxItem).where(OutboxItem.dedupe_key == key)).one()
         row.status, row.claimed_by, row.claimed_at, row.attempts = "sending", "dead-process", claimed_at, 1
 
 

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.db import make_engine, make_session_factory
-from bot.models import ActionItem, Incident, Reminder
+from bot.models import ActionItem, Incident, OutboxItem
 from bot.services import followups
 from tests.conftest import SIGNING_SECRET, _truncate_postgres
 
@@ -73,7 +73,7 @@ def test_two_scribe_run_processes_send_each_reminder_once(postgres_database, sla
 
         def sent_rows(_api: object) -> int:
             with factory() as s:
-                return len(s.scalars(select(Reminder.id).where(Reminder.status == "sent")).all())
+                return len(s.scalars(select(OutboxItem.id).where(OutboxItem.status == "sent")).all())
 
         slack.wait_for(lambda api: sent_rows(api) >= expected, timeout=60)
         send_sentinels(factory, slack, lambda: sent_rows(None), expected)
@@ -85,7 +85,7 @@ def test_two_scribe_run_processes_send_each_reminder_once(postgres_database, sla
     for owner in OWNERS:
         assert len(slack.workspace.messages(f"D{owner}")) == 1
     with factory() as s:
-        rows = list(s.scalars(select(Reminder)))
+        rows = list(s.scalars(select(OutboxItem)))
     sent = [r for r in rows if r.status == "sent"]
     assert len(sent) == expected + 2
     assert all(r.attempts == 1 for r in sent)
@@ -122,7 +122,7 @@ def send_sentinels(factory, slack, sent_rows, already: int) -> None:  # type: ig
                                 declared_at=datetime.now(UTC), closed_at=datetime.now(UTC))
             s.add(incident)
             s.flush()
-            s.add(Reminder(incident_id=incident.id, kind="review", dedupe_key=f"review:{incident.id}:7",
+            s.add(OutboxItem(incident_id=incident.id, kind="review", dedupe_key=f"review:{incident.id}:7",
                            due_at=datetime.now(UTC) - timedelta(seconds=1), status="pending", attempts=0))
         slack.wait_for(lambda api: sent_rows() >= already + n + 1, timeout=30)
 

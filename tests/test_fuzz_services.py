@@ -17,9 +17,9 @@ from bot.config import Settings
 from bot.db import engine_of
 from bot.groupcommit import GroupCommit
 from bot.models import Incident, TimelineEntry
-from bot.services import slash
+from bot.slack import subcommands
 from bot.services.incidents import write_command_entries
-from bot.slack.payloads import AUTHOR_MAX, captured_message, is_recordable
+from bot.slack.payloads import AUTHOR_MAX, captured_message, is_recordable, storable
 from bot.timeparse import slack_ts_to_datetime
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
@@ -51,13 +51,13 @@ def test_any_command_text_gets_a_reply_and_refusals_write_nothing(session_factor
         if s.scalar(select(Incident.id).where(Incident.closed_at.is_(None))) is None:
             s.add(Incident(team_id="T0FUZZ", channel_id="C0FUZZ", title="Fuzz", created_by="U0ANN", declared_at=NOW - timedelta(hours=1)))
     before = _entries(session_factory)
-    invocation = slash.Invocation(team_id="T0FUZZ", channel_id="C0FUZZ", channel_name="inc-fuzz", user_id="U0ANN",
-                                  command_id=f"fuzz-{next(_command_ids)}", now=NOW)
+    call = subcommands.Call(team_id="T0FUZZ", channel_id="C0FUZZ", channel_name="inc-fuzz", user_id="U0ANN",
+                            command_id=f"fuzz-{next(_command_ids)}", now=NOW, settings=SETTINGS)
 
     entries = GroupCommit(partial(write_command_entries, engine_of(session_factory)))
-    reply, parsed = slash.handle(session_factory, text, invocation, settings=SETTINGS, client=None, entries=entries)
+    reply = subcommands.answer(session_factory, subcommands.route(storable(text)), call, entries=entries)
 
-    assert isinstance(reply, slash.Reply) and reply.text
+    assert isinstance(reply, subcommands.Reply) and reply.text
     if reply.text.startswith(":x:"):
         assert not reply.in_channel
         assert _entries(session_factory) == before

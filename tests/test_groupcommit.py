@@ -314,12 +314,21 @@ def sqlite_factory(tmp_path, sqlite_template):  # type: ignore[no-untyped-def]
     engine.dispose()
 
 
-def _where_inserts_run(monkeypatch) -> tuple[list[str], threading.Event]:  # type: ignore[no-untyped-def]
-    """The threads the batch statement is tried in, in order; and an Event set when the batch
-    is handed to a thread (which may then still wait for the connection or the lock)."""
+def _where_inserts_run(monkeypatch, loop_connection=None) -> tuple[list[str], threading.Event]:  # type: ignore[no-untyped-def]
+    """The threads the batch statement is tried in, in order (by a thread, or over the loop's
+    own connection); and an Event set when the batch is handed to a thread (which may then
+    still wait for the connection or the lock)."""
     threads: list[str] = []
     handed_over = threading.Event()
     real_insert, real_write = capture.insert_into_open_incidents, capture.write_messages
+    if loop_connection is not None:
+        real_execute = loop_connection.execute
+
+        async def execute(sql, params):  # type: ignore[no-untyped-def]
+            threads.append(threading.current_thread().name)
+            return await real_execute(sql, params)
+
+        monkeypatch.setattr(loop_connection, "execute", execute)
 
     def insert(connection, dialect, rows):  # type: ignore[no-untyped-def]
         threads.append(threading.current_thread().name)
@@ -351,11 +360,11 @@ def _pool_checkouts(engine) -> list[int]:  # type: ignore[no-untyped-def]
 
 def test_on_sqlite_the_loop_writes_a_batch_itself_on_its_own_connection(sqlite_factory, loop_connection, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     _open(sqlite_factory, "C0INC")
-    threads, _ = _where_inserts_run(monkeypatch)
+    threads, _ = _where_inserts_run(monkeypatch, loop_connection)
     engine = engine_of(sqlite_factory)
     checkouts = _pool_checkouts(engine)
-    asyncio.run(capture.write_messages_on_loop_sqlite(loop_connection, engine, [_message("C0INC", 1), _message("C0INC", 2)]))
-    asyncio.run(capture.write_messages_on_loop_sqlite(loop_connection, engine, [_message("C0INC", 3)]))
+    asyncio.run(capture.write_messages_on_loop(loop_connection, engine, [_message("C0INC", 1), _message("C0INC", 2)]))
+    asyncio.run(capture.write_messages_on_loop(loop_connection, engine, [_message("C0INC", 3)]))
     assert threads == ["MainThread", "MainThread"]  # asyncio.run's loop: no thread took part
     assert checkouts == []  # nor the pool's connection, which request threads share
     assert _stored(sqlite_factory) == [("C0INC", f"1795000000.00000{n}") for n in (1, 2, 3)]
@@ -363,18 +372,18 @@ def test_on_sqlite_the_loop_writes_a_batch_itself_on_its_own_connection(sqlite_f
 
 def test_on_sqlite_a_request_thread_holding_the_pooled_connection_without_writing_does_not_stop_the_loop(sqlite_factory, loop_connection, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     _open(sqlite_factory, "C0INC")
-    threads, _ = _where_inserts_run(monkeypatch)
+    threads, _ = _where_inserts_run(monkeypatch, loop_connection)
     engine = engine_of(sqlite_factory)
     with autocommit_driver_connection(engine) as connection:  # checked out, reading, no write lock
         assert connection.execute("SELECT count(*) FROM incidents").fetchone() == (1,)
-        asyncio.run(capture.write_messages_on_loop_sqlite(loop_connection, engine, [_message("C0INC", 1)]))
+        asyncio.run(capture.write_messages_on_loop(loop_connection, engine, [_message("C0INC", 1)]))
     assert threads == ["MainThread"]
     assert _stored(sqlite_factory) == [("C0INC", "1795000000.000001")]
 
 
 def test_on_sqlite_a_batch_goes_to_a_thread_while_a_request_threads_transaction_holds_the_write_lock(sqlite_factory, loop_connection, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     _open(sqlite_factory, "C0INC")
-    threads, handed_over = _where_inserts_run(monkeypatch)
+    threads, handed_over = _where_inserts_run(monkeypatch, loop_connection)
     engine = engine_of(sqlite_factory)
     holding, release = threading.Event(), threading.Event()
 
@@ -389,7 +398,7 @@ def test_on_sqlite_a_batch_goes_to_a_thread_while_a_request_threads_transaction_
     assert holding.wait(10)
 
     async def main() -> bool:
-        write = asyncio.ensure_future(capture.write_messages_on_loop_sqlite(loop_connection, engine, [_message("C0INC", 1)]))
+        write = asyncio.ensure_future(capture.write_messages_on_loop(loop_connection, engine, [_message("C0INC", 1)]))
         # The loop is free meanwhile: it can wait here for the batch to be handed over.
         await asyncio.get_running_loop().run_in_executor(None, handed_over.wait, 10)
         waited = not write.done()
@@ -408,13 +417,13 @@ def test_on_sqlite_a_batch_goes_to_a_thread_while_another_process_holds_the_writ
     import sqlite3
 
     _open(sqlite_factory, "C0INC")
-    threads, handed_over = _where_inserts_run(monkeypatch)
+    threads, handed_over = _where_inserts_run(monkeypatch, loop_connection)
     engine = engine_of(sqlite_factory)
     other = sqlite3.connect(engine.url.database, isolation_level=None, check_same_thread=False)
     other.execute("BEGIN IMMEDIATE")  # `scribe import`, say, writing from another process
 
     async def main() -> bool:
-        write = asyncio.ensure_future(capture.write_messages_on_loop_sqlite(loop_connection, engine, [_message("C0INC", 1)]))
+        write = asyncio.ensure_future(capture.write_messages_on_loop(loop_connection, engine, [_message("C0INC", 1)]))
         await asyncio.get_running_loop().run_in_executor(None, handed_over.wait, 10)
         waited = not write.done()
         other.execute("COMMIT")

@@ -11,7 +11,7 @@ import logging
 from slack_bolt.util.utils import get_arg_names_of_callable
 
 from bot.slack.lazy import FAILURE_TEXT, reports_failure
-from bot.slack.listeners import postmortem
+from bot.services import postmortem as pm_service
 
 
 def test_the_guard_asks_bolt_for_respond_and_passes_on_only_what_the_listener_takes() -> None:
@@ -48,7 +48,7 @@ def test_a_crashing_postmortem_command_says_so_instead_of_going_quiet(app, monke
     def crash(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise RuntimeError("renderer exploded")
 
-    monkeypatch.setattr(postmortem, "publish", crash)
+    monkeypatch.setattr(pm_service, "request_publication", crash)
     reply = app.player.command("U0ANN", "C0INC", "postmortem")
     assert reply.json()["text"] == ":hourglass_flowing_sand: Working on it…"
     app.api.wait_for(lambda api: FAILURE_TEXT in _ephemeral_texts(api))
@@ -56,13 +56,13 @@ def test_a_crashing_postmortem_command_says_so_instead_of_going_quiet(app, monke
 
 
 def test_a_crashing_backfill_says_so(app, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from bot.slack.listeners import commands
+    from bot.slack import backfill
 
     assert app.player.command("U0ANN", "C0INC", "start Checkout errors").status == 200
 
     def crash(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(commands, "backfill_incident", crash)
+    monkeypatch.setattr(backfill, "backfill_incident", crash)
     app.player.command("U0ANN", "C0INC", "backfill")
     app.api.wait_for(lambda api: FAILURE_TEXT in _ephemeral_texts(api))

@@ -60,6 +60,8 @@ def two_teams(database_url):  # type: ignore[no-untyped-def]
     running = start_app(database_url, api, slack_bot_token=None, slack_client_id=CLIENT_ID, slack_client_secret=CLIENT_SECRET)
     base = running.runtime.url.rsplit("/slack/events", 1)[0]
     players = {ws.team_id: SlackPlayer(ws, api, app_url=running.runtime.url, signing_secret=SIGNING_SECRET) for ws in (team_a, team_b)}
+    for player in players.values():
+        player.after_request = running.player.after_request
     yield running, api, base, {"T0AAA": team_a, "T0BBB": team_b}, players
     running.stop()
     api.stop()

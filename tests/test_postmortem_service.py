@@ -48,7 +48,7 @@ def test_ten_thousand_messages_render_with_every_template(session_factory) -> No
     with session_factory.begin() as session:
         incident = make_incident(session, messages=10_000)
         for template in TEMPLATES:
-            draft = pm.draft_postmortem(session, incident, settings=settings(), client=None, now=T0 + timedelta(days=1), user_id="U1", template=template)
+            draft = pm.draft_postmortem(session, incident, settings=settings(), now=T0 + timedelta(days=1), user_id="U1", template=template)
             log = draft.markdown.split("ommunication log", 1)[1]
             assert len(re.findall(r"^- `\d\d:\d\d:\d\d(?:\.\d+)?` ", log, re.MULTILINE)) == 10_000, template
             assert "- `14:00:00` **ann**: update 0: pool at 0% @ann" in log
@@ -64,7 +64,7 @@ def test_empty_incident_drafts_with_prompts(session_factory, template: str) -> N
         incident = Incident(team_id="T1", channel_id="C1", title="Nothing yet", created_by="U1", declared_at=T0)
         session.add(incident)
         session.flush()
-        draft = pm.draft_postmortem(session, incident, settings=settings(), client=None, now=T0, user_id=None, template=template)
+        draft = pm.draft_postmortem(session, incident, settings=settings(), now=T0, user_id=None, template=template)
         assert "✍️ **To write:**" in draft.markdown
         assert "0 messages captured" in draft.markdown
         assert draft.findings == []
@@ -73,9 +73,9 @@ def test_empty_incident_drafts_with_prompts(session_factory, template: str) -> N
 def test_default_and_remembered_template(session_factory) -> None:  # type: ignore[no-untyped-def]
     with session_factory.begin() as session:
         incident = make_incident(session)
-        first = pm.draft_postmortem(session, incident, settings=settings(postmortem_template="concise"), client=None, now=T0, user_id="U1")
-        second = pm.draft_postmortem(session, incident, settings=settings(), client=None, now=T0, user_id="U1")
-        third = pm.draft_postmortem(session, incident, settings=settings(), client=None, now=T0, user_id="U1", template="Executive")
+        first = pm.draft_postmortem(session, incident, settings=settings(postmortem_template="concise"), now=T0, user_id="U1")
+        second = pm.draft_postmortem(session, incident, settings=settings(), now=T0, user_id="U1")
+        third = pm.draft_postmortem(session, incident, settings=settings(), now=T0, user_id="U1", template="Executive")
     assert [(d.version, d.template) for d in (first, second, third)] == [(1, "concise"), (2, "concise"), (3, "executive")]
 
 
@@ -83,7 +83,7 @@ def test_custom_template_directory(session_factory, tmp_path) -> None:  # type: 
     (tmp_path / "ours.md.j2").write_text("# {{ incident.title }} ({{ incident.ref }})\n{{ metric_rows[0].human }} to detect\n")
     with session_factory.begin() as session:
         incident = make_incident(session)
-        draft = pm.draft_postmortem(session, incident, settings=settings(templates_dir=tmp_path), client=None, now=T0, user_id=None, template="ours")
+        draft = pm.draft_postmortem(session, incident, settings=settings(templates_dir=tmp_path), now=T0, user_id=None, template="ours")
     assert draft.markdown == f"# DB pool exhausted (INC-{incident.id})\n15 min to detect\n"
 
 
@@ -100,7 +100,7 @@ def test_status_transitions_and_permissions(session_factory) -> None:  # type: i
             pm.set_status(session, incident, status="in_review", user_id="U1", rule="lead", now=T0)
         with pytest.raises(ScribeError, match="Final, so it can no longer be edited"):
             pm.save_review_fields(session, incident, {"summary": "x"}, user_id="U1", now=T0)
-        assert pm.draft_postmortem(session, incident, settings=settings(), client=None, now=T0, user_id="U1").status == "final"
+        assert pm.draft_postmortem(session, incident, settings=settings(), now=T0, user_id="U1").status == "final"
 
 
 def test_anyone_may_finalise_when_configured(session_factory) -> None:  # type: ignore[no-untyped-def]
@@ -114,7 +114,7 @@ def test_review_fields_are_trimmed_and_blank_means_prompt(session_factory) -> No
     with session_factory.begin() as session:
         incident = make_incident(session)
         pm.save_review_fields(session, incident, {"summary": "  It broke.  ", "impact": "   ", "lessons": None}, user_id="U3", now=T0)
-        draft = pm.draft_postmortem(session, incident, settings=settings(), client=None, now=T0, user_id="U3", template="standard")
+        draft = pm.draft_postmortem(session, incident, settings=settings(), now=T0, user_id="U3", template="standard")
     assert "## Summary in plain language\n\nIt broke.\n" in draft.markdown
     assert "## Impact\n\n> ✍️ **To write:** Quantify the effect" in draft.markdown
 
@@ -139,7 +139,7 @@ def test_concurrent_drafts_get_distinct_versions(session_factory) -> None:  # ty
         try:
             start.wait()
             with session_factory.begin() as session:
-                pm.draft_postmortem(session, session.get(Incident, incident_id), settings=settings(), client=None, now=T0, user_id="U1")
+                pm.draft_postmortem(session, session.get(Incident, incident_id), settings=settings(), now=T0, user_id="U1")
         except Exception as error:  # noqa: BLE001 - collected for the assert
             errors.append(error)
 

@@ -16,8 +16,15 @@ from bench.run import SignedRequest, send_all
 from bot.db.direct import LoopConnection
 from bot.groupcommit import GroupCommit
 from bot.models import TimelineEntry
-from bot.services import capture, slash
-from bot.slack.listeners import waits_only_on_shared_write
+from slack_bolt import BoltRequest
+
+from bot.services import capture
+from bot.slack import subcommands
+from bot.slack.listeners import waits_only_on_shared_write as rule_for
+
+
+def waits_only_on_shared_write(body: dict[str, Any]) -> bool:
+    return rule_for("/incident")(body, BoltRequest(body=""))
 
 
 def event(**fields: Any) -> dict[str, Any]:
@@ -69,7 +76,7 @@ def test_each_request_runs_where_the_rule_says_and_is_recorded(app, monkeypatch)
     transactions of other requests in the server's pool threads."""
     writes: list[tuple[str, str, str, bool]] = []
     transactions: list[tuple[str, str]] = []
-    real_submit, real_before_answer, real_run, real_edit = GroupCommit.submit, GroupCommit.submit_before_answer, slash.run, capture.record_edit
+    real_submit, real_before_answer, real_answer, real_edit = GroupCommit.submit, GroupCommit.submit_before_answer, subcommands.answer, capture.record_edit
 
     def submit(self, item):  # type: ignore[no-untyped-def]
         writes.append((self._name, "submit", threading.current_thread().name, in_greenlet()))
@@ -79,9 +86,10 @@ def test_each_request_runs_where_the_rule_says_and_is_recorded(app, monkeypatch)
         writes.append((self._name, "submit_before_answer", threading.current_thread().name, in_greenlet()))
         return real_before_answer(self, item)
 
-    def run(session, parsed, inv, **kwargs):  # type: ignore[no-untyped-def]
-        transactions.append((type(parsed).__name__, threading.current_thread().name))
-        return real_run(session, parsed, inv, **kwargs)
+    def answer(session_factory, routed, call, **kwargs):  # type: ignore[no-untyped-def]
+        if not routed.on_loop:  # a subcommand that opens its own transaction
+            transactions.append((type(routed.parsed).__name__, threading.current_thread().name))
+        return real_answer(session_factory, routed, call, **kwargs)
 
     def record_edit(session, **kwargs):  # type: ignore[no-untyped-def]
         transactions.append(("edit", threading.current_thread().name))
@@ -89,7 +97,7 @@ def test_each_request_runs_where_the_rule_says_and_is_recorded(app, monkeypatch)
 
     monkeypatch.setattr(GroupCommit, "submit", submit)
     monkeypatch.setattr(GroupCommit, "submit_before_answer", submit_before_answer)
-    monkeypatch.setattr(slash, "run", run)
+    monkeypatch.setattr(subcommands, "answer", answer)
     monkeypatch.setattr(capture, "record_edit", record_edit)
     player = app.player
     assert player.command("U0ANN", "C0INC", "start Checkout errors").status == 200

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from bot import commands as c
 from bot.config import SettingsError, settings_from_env
-from bot.models import Incident, Reminder, TimelineEntry
+from bot.models import Incident, OutboxItem, TimelineEntry
 from bot.services import postmortem as pm
 from bot.services import cadence, updates
 from bot.services.incidents import latest_incident
@@ -46,9 +46,9 @@ def deliver(app, clock, when: datetime):  # type: ignore[no-untyped-def]
 
 def nudge_rows(app, status: str | None = None) -> list[tuple[str, datetime, str]]:  # type: ignore[no-untyped-def]
     with app.session_factory() as s:
-        query = select(Reminder).where(Reminder.kind.in_(updates.NUDGE_KINDS)).order_by(Reminder.due_at, Reminder.id)
+        query = select(OutboxItem).where(OutboxItem.kind.in_(updates.NUDGE_KINDS)).order_by(OutboxItem.due_at, OutboxItem.id)
         if status:
-            query = query.where(Reminder.status == status)
+            query = query.where(OutboxItem.status == status)
         return [(r.kind, r.due_at, r.status) for r in s.scalars(query)]
 
 
@@ -130,7 +130,7 @@ def test_update_is_posted_recorded_and_in_the_draft(uapp, clock) -> None:  # typ
         assert (inc.update_status, inc.last_update_at, inc.next_update_at) == ("monitoring", at(12), at(27))
         status = cadence.status_of(inc, uapp.settings)
         assert (status.status, status.next_update_at) == ("monitoring", at(27))
-        draft = pm.draft_postmortem(s, inc, settings=uapp.settings, client=None, now=at(60), user_id="U0ANN")
+        draft = pm.draft_postmortem(s, inc, settings=uapp.settings, now=at(60), user_id="U0ANN")
     assert "| 2026-11-23 10:12:00 | 📣 Status update posted | U0ANN | Monitoring: Error rate back to 0.1% |" in draft.markdown
     assert "## Communication: status updates\n\n1 status update posted to the channel with `/incident update`." in draft.markdown
     assert "| 2026-11-23 10:12:00 | U0ANN | Monitoring: Error rate back to 0.1% |" in draft.markdown
@@ -155,7 +155,7 @@ def test_update_resolved_records_the_milestone_and_stops_the_nudges(uapp, clock)
         inc = latest_incident(s, channel_id="C0INC")
         assert inc.resolved_at == at(20)
         kinds = [(e.kind, e.text) for e in s.scalars(select(TimelineEntry).where(TimelineEntry.incident_id == inc.id).order_by(TimelineEntry.id))]
-        reviews = s.scalars(select(Reminder.dedupe_key).where(Reminder.kind == "review")).all()
+        reviews = s.scalars(select(OutboxItem.dedupe_key).where(OutboxItem.kind == "review")).all()
     assert kinds[-2:] == [("update", "Resolved: Error rate at baseline for 15 minutes"), ("resolved", "Error rate at baseline for 15 minutes")]
     assert sorted(reviews) == ["review:1:30", "review:1:7", "review:1:91"]
     assert nudge_rows(uapp, "pending") == []
@@ -175,10 +175,12 @@ def test_a_post_slack_refuses_is_told_and_the_update_kept(uapp, clock) -> None: 
     with ws.lock:
         ws.channel("C0INC").members.discard(ws.bot_user_id)  # someone removed the bot
     body = cmd(uapp, "update identified Bad config push")
-    assert body["text"] == (
+    # The update is recorded in the ack; the post comes after it, and its refusal is told privately.
+    assert body["text"].startswith(":white_check_mark: Update posted.")
+    assert [str(e["message"].get("text")) for e in uapp.api.ephemerals] == [
         ":warning: The update is recorded, but I couldn't post it in the channel (Slack said `not_in_channel`). "
         "Type `/invite @Incident Scribe` here, then post it again."
-    )
+    ]
     with uapp.session_factory() as s:
         assert s.scalars(select(TimelineEntry.text).where(TimelineEntry.kind == "update")).all() == ["Identified: Bad config push"]
 

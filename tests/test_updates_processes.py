@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from bot.config import Settings
 from bot.db import make_engine, make_session_factory
-from bot.models import Incident, Reminder
+from bot.models import Incident, OutboxItem
 from bot.services import updates
 from tests.conftest import _truncate_postgres
 from tests.test_followups_processes import send_sentinels, start_scribe_runs, stop_and_check_logs
@@ -42,7 +42,7 @@ def test_two_scribe_run_processes_post_each_nudge_once(postgres_database, slack,
 
     def sent_rows() -> int:
         with factory() as s:
-            return len(s.scalars(select(Reminder.id).where(Reminder.status == "sent")).all())
+            return len(s.scalars(select(OutboxItem.id).where(OutboxItem.status == "sent")).all())
 
     try:
         slack.wait_for(lambda api: sent_rows() >= 2, timeout=60)
@@ -54,7 +54,7 @@ def test_two_scribe_run_processes_post_each_nudge_once(postgres_database, slack,
     assert len(posted) == 2, posted
     assert Counter(text.split(" ", 1)[0] for text in posted) == Counter([":bust_in_silhouette:", ":loudspeaker:"])
     with factory() as s:
-        rows = list(s.scalars(select(Reminder).where(Reminder.kind.in_(updates.NUDGE_KINDS))))
+        rows = list(s.scalars(select(OutboxItem).where(OutboxItem.kind.in_(updates.NUDGE_KINDS))))
     assert sorted((r.kind, r.status) for r in rows if r.status != "cancelled") == [
         ("nudge_idle", "pending"), ("nudge_lead", "sent"), ("nudge_update", "pending"), ("nudge_update", "sent"),
     ]

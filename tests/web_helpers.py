@@ -39,6 +39,7 @@ def start_web_app(database_url: str, slack: Any, *, clock: Any = None, **overrid
     runtime = Runtime.start(settings, host="127.0.0.1", port=port, background=True, history_pause=lambda: None, **extra)
     runtime.backfill_thread.join(10)
     player = SlackPlayer(slack.workspace, slack, app_url=runtime.url, signing_secret=SIGNING_SECRET)
+    player.after_request = lambda: runtime.app.scribe.settle(timeout=30)
     return RunningApp(runtime=runtime, player=player, api=slack, settings=settings, session_factory=runtime.app.scribe.session_factory)
 
 

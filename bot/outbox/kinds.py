@@ -20,8 +20,7 @@ SET_TOPIC = "set_topic"
 WELCOME = "welcome"
 DECLARE_REPLY = "declare_reply"
 
-# An incident channel, however it began.
-JOIN_CHANNEL = "join_channel"
+# An incident channel's web page in its header, however the incident began.
 BOOKMARK = "bookmark"
 
 # The announcement in SCRIBE_ANNOUNCE_CHANNEL (bot.services.announcements).

@@ -123,9 +123,7 @@ async def write_messages_on_loop(loop: LoopStatements, engine: Engine, batch: Se
     another process) does the batch go to a thread, which waits its turn while the loop serves
     on. Repeating a statement is harmless: a row already written hits the unique key."""
     try:
-        for sql, parameters in batch_statements(engine.dialect, _message_rows(batch), columns=_MESSAGE_COLUMNS, conflict=_MESSAGE_CONFLICT,
-                                                numbered=loop.numbered):
-            await loop.execute(sql, parameters)
+        await insert_into_open_incidents_on_loop(loop, engine.dialect, _message_rows(batch))
     except DatabaseBusy:
         await asyncio.to_thread(write_messages, engine, batch)
 
@@ -142,6 +140,12 @@ _MESSAGE_CONFLICT = ("team_id", "channel_id", "ts")
 
 def insert_into_open_incidents(connection: Any, dialect: Dialect, rows: list[dict[str, Any]]) -> None:
     insert_batch_into_open_incidents(connection, dialect, rows, columns=_MESSAGE_COLUMNS, conflict=_MESSAGE_CONFLICT)
+
+
+async def insert_into_open_incidents_on_loop(loop: LoopStatements, dialect: Dialect, rows: list[dict[str, Any]]) -> None:
+    """insert_into_open_incidents over the event loop's own connection: the same statements."""
+    for sql, parameters in batch_statements(dialect, rows, columns=_MESSAGE_COLUMNS, conflict=_MESSAGE_CONFLICT, numbered=loop.numbered):
+        await loop.execute(sql, parameters)
 
 
 def record_edit(

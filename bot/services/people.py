@@ -96,3 +96,23 @@ def zone_of(found: Mapping[str, Person], user_id: str) -> ZoneInfo | None:
 def cached_names(session: Session, *, team_id: str, user_ids: Iterable[str], now: datetime) -> dict[str, str]:
     """Display names from the cache alone (uncached people are left out)."""
     return names_of(cached(session, team_id=team_id, user_ids=user_ids, now=now)[0])
+
+
+class NameBook:
+    """Names for one transaction: what was looked up in Slack beforehand, else the cache.
+    Whoever it couldn't name (never looked up, or stale) is noted in `missing`, so a caller
+    can ask Slack about them with the transaction closed and read again."""
+
+    def __init__(self, *, known: Mapping[str, Person] | None = None, now: datetime):
+        self.known = dict(known or {})
+        self.now = now
+        self.missing: set[str] = set()
+
+    def names(self, session: Session, team_id: str, user_ids: Iterable[str]) -> dict[str, str]:
+        wanted = {u for u in user_ids if u}
+        found = {u: self.known[u] for u in wanted if u in self.known}
+        if wanted - set(found):
+            from_cache, stale = cached(session, team_id=team_id, user_ids=wanted - set(found), now=self.now)
+            found.update(from_cache)
+            self.missing |= stale
+        return names_of(found)

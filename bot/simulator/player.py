@@ -54,6 +54,9 @@ class SlackPlayer:
         self.last_reply: Reply | None = None
         self.last_trigger_id: str | None = None
         self.last_response_url: str | None = None
+        # Called after each request the app answered: a test's explicit wait for what the app
+        # does after its answer (its work after the ack, its outbox), before it looks.
+        self.after_request: Callable[[], None] | None = None
 
     # -- transport ------------------------------------------------------------------
 
@@ -70,6 +73,8 @@ class SlackPlayer:
             all_headers.update(signature_headers(self.signing_secret, stamp, body))
         all_headers.update(headers or {})
         self.last_reply = post(self.app_url, body, all_headers, self.timeout)
+        if self.after_request is not None:
+            self.after_request()
         return self.last_reply
 
     def _post_form(self, fields: dict[str, str]) -> Reply:

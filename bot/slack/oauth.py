@@ -47,6 +47,8 @@ BOT_SCOPES = (
     "bookmarks:write",  # the incident channel's bookmark to its web page (SCRIBE_PUBLIC_URL)
     "channels:manage",  # declaring: create public incident channels, invite people, set the topic
     "groups:write",  # declaring: the same for private incident channels
+    "bookmarks:read",  # after a crash mid-bookmark: is the web page's bookmark there already?
+    "users:read.email",  # action items in a tracker: the owner's account, found by email
 )
 
 

@@ -59,6 +59,19 @@ class AfterAckExecutor(ThreadPoolExecutor):
         with self._guard:
             self._in_flight.discard(future)
 
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until nothing is in flight; True if that happened within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._guard:
+                pending = set(self._in_flight)
+            if not pending:
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            wait(pending, timeout=left)
+
     def drain(self, timeout: float) -> None:
         with self._guard:
             pending = set(self._in_flight)
@@ -112,6 +125,18 @@ class Scribe:
         handlers = slack_handlers(self.session_factory, self.settings, client_for=self.team_client, directory=self.people, clock=self.clock)
         self.outbox = Relay(self.session_factory, handlers, self.clock)
         self.outbox.attach(self.session_factory)
+
+    def settle(self, timeout: float = 30.0) -> bool:
+        """Wait until the work after the ack (lazy listeners) and the outbox rows it and the
+        requests started are done; True if they were within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if not self.after_ack.wait_idle(max(0.0, deadline - time.monotonic())):
+                return False
+            if not self.outbox.settle(max(0.0, deadline - time.monotonic())):
+                return False
+            if self.after_ack.wait_idle(0):
+                return True
 
     def team_client(self, team_id: str) -> WebClient | None:
         """The client for background work in `team_id` (waits out 429s, retries 5xx)."""

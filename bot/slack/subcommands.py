@@ -27,10 +27,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot import commands as cmd
 from bot.config import Settings
+from bot.db import transaction
 from bot.groupcommit import GroupCommit
 from bot.markup import neutralize_mentions
 from bot.models import Incident, TimelineEntry
@@ -46,7 +47,7 @@ from bot.slack.blocks import catchup as catchup_blocks
 from bot.slack.blocks import curation as curation_blocks
 from bot.slack.blocks import followups as followup_blocks
 from bot.slack.blocks import updates as update_blocks
-from bot.slack.io.channels import ChannelFacts
+from bot.slack.io.channels import Joined
 from bot.timefmt import format_utc
 from bot.timeparse import TimeParseError, parse_moment
 from bot.web.links import incident_url
@@ -85,7 +86,7 @@ class Call:
     reply_to: dict[str, str] = field(default_factory=dict)
     bot_user_id: str | None = None
     people: Mapping[str, Person] = field(default_factory=dict)
-    channel: ChannelFacts | None = None  # `start` only
+    joined: Joined | None = None  # `start` only: the bot joined the channel, or what to tell the person
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,7 @@ class Subcommand:
     on_loop: Callable[[Any], bool] = _never
     announces: Callable[[Any], bool] = _never
     people: Callable[[Call, Any], set[str]] = _nobody
-    needs_channel: bool = False  # `run` wants Call.channel (conversations.info)
+    joins: bool = False  # the bot joins the channel before `run` (Call.joined)
 
     @property
     def slow(self) -> bool:
@@ -199,12 +200,12 @@ def run_help(session: Session, call: Call, parsed: cmd.Help) -> Reply:
 
 def run_start(session: Session, call: Call, parsed: cmd.Start) -> Reply:
     settings, name = call.settings, call.settings.command
-    facts = call.channel or ChannelFacts(private=False, member=True)
+    joined = call.joined or Joined(None, False)
     incident = incidents.start_incident(
         session, team_id=call.team_id, channel_id=call.channel_id, channel_name=call.channel_name, title=parsed.title,
         severity=parsed.severity, user_id=call.user_id, now=call.now, command_id=call.command_id,
     )
-    incident.is_private = facts.private
+    incident.is_private = joined.private
     session.flush()
     sev = f" ({parsed.severity})" if parsed.severity else ""
     text = (
@@ -214,15 +215,9 @@ def run_start(session: Session, call: Call, parsed: cmd.Start) -> Reply:
     )
     updates.sync_nudges(session, incident, settings=settings)
     key = call.command_id or f"start:{incident.id}"
-    warning = None
-    if facts.private and not facts.member and facts.known:
-        warning = "This is a private channel, so I can't join it myself: type `/invite @Incident Scribe` here so I can record it."
+    warning = joined.problem
+    if warning:
         text += f"\n:warning: {warning}"
-    elif not facts.private or not facts.known:
-        # Joined after the reply (asking again when already in is harmless, and makes sure
-        # the events come); if Slack refuses, the person is told then (bot.slack.effects.channels).
-        enqueue(session, Effect(kinds.JOIN_CHANNEL, f"{key}:join", call.team_id, incident_id=incident.id, lane=f"start:{incident.id}",
-                                payload={"channel_id": call.channel_id, "reply_to": call.reply_to}), now=call.now)
     page = incident_url(settings, incident.ref)
     if page is not None:
         text += f"\n:globe_with_meridians: Timeline, metrics and exports on the web: <{page}|{incident.ref} web page> (bookmarked in this channel)."
@@ -231,7 +226,7 @@ def run_start(session: Session, call: Call, parsed: cmd.Start) -> Reply:
                                     payload={"channel_id": call.channel_id, "title": f"{incident.ref} web page", "link": page,
                                              "reply_to": call.reply_to}), now=call.now)
     if settings.announce_channel is not None:
-        announcements.request_announce(session, incident, private=facts.private, settings=settings, now=call.now)
+        announcements.request_announce(session, incident, private=joined.private, settings=settings, now=call.now)
     return Reply(text, in_channel=True)
 
 
@@ -468,7 +463,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     row.name: row
     for row in (
         Subcommand("help", run=run_help, on_loop=_always),
-        Subcommand("start", run=run_start, needs_channel=True),
+        Subcommand("start", run=run_start, joins=True),
         *(Subcommand(kind, **_MOMENT) for kind in ("started", "detected", "mitigated", "resolved")),  # type: ignore[arg-type]
         *(Subcommand(kind, **_ENTRY) for kind in ("note", "finding", "hypothesis", "mitigation", "decision", "rootcause", "status")),  # type: ignore[arg-type]
         Subcommand("severity", run=run_severity, announces=_always),
@@ -512,3 +507,33 @@ def stats_request_problem(command: cmd.ShowStats, now: datetime, *, settings: Se
     except PeriodError as error:
         return f":x: {error}\nUsage: `{cmd.USAGE['stats'].replace('{cmd}', settings.command)}`"
     return None
+
+
+def answer(session_factory: sessionmaker[Session], routed: Routed, call: Call, *, entries: GroupCommit[CommandEntry, bool]) -> Reply:
+    """Carry out a quick subcommand in one transaction (a timeline command without a time: in a
+    statement shared with concurrent ones, written by `entries`), or check a slow one's
+    arguments. `call` carries what was looked up in Slack beforehand. User mistakes become
+    private replies, and nothing is written when they happen (the transaction rolls back)."""
+    settings = call.settings
+    if isinstance(routed.parsed, cmd.UsageError):
+        return usage_reply(routed.parsed, settings.command)
+    row, parsed = routed.subcommand, routed.parsed
+    assert row is not None
+    if isinstance(parsed, cmd.ShowStats):
+        problem = stats_request_problem(parsed, call.now, settings=settings)
+        if problem is not None:
+            return Reply(problem)
+    if row.run is None:
+        return Reply(":hourglass_flowing_sand: Working on it…")
+    try:
+        if isinstance(parsed, cmd.Entry) and parsed.at is None:
+            return record_entry(entries, call, parsed)
+        with transaction(session_factory) as session:
+            result = row.run(session, call, parsed)
+            if row.announces(parsed):
+                incident = incidents.latest_incident(session, channel_id=call.channel_id, team_id=call.team_id)
+                if incident is not None:
+                    announcements.request_refresh(session, incident, now=call.now)
+            return result
+    except (TimeParseError, ScribeError) as error:
+        return Reply(f":x: {error}")

@@ -8,12 +8,11 @@ phases, key events and action items (fed only the entries those need, so an inci
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from slack_sdk import WebClient
 from sqlalchemy import and_, case, delete, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
@@ -25,10 +24,10 @@ from bot.models import Incident, Postmortem, PostmortemVersion, SpentSignIn, Tim
 from bot.postmortem.context import KIND_LABELS, build_context
 from bot.timefmt import format_duration
 from bot.postmortem.facts import EntryFact, ReviewFields
-from bot.services import people
+from bot.services.people import NameBook
 from bot.services.export import action_facts, action_items, entry_facts, incident_facts, live_entries
 from bot.services.postmortem import choose_template, latest_version, render_facts, review_fields
-from bot.web.filters import PAGE_SIZE, ListFilters
+from bot.web.filters import ListFilters
 
 REF = re.compile(r"^INC-([1-9][0-9]{0,11})$", re.IGNORECASE)
 STATUS_LABELS = {"draft": "Draft", "in_review": "In review", "final": "Final"}
@@ -91,39 +90,24 @@ def _filtered(team_id: str, filters: ListFilters) -> Any:
     return query
 
 
-def list_incidents(
-    session: Session, client: WebClient | None, *, team_id: str, filters: ListFilters, now: datetime,
-    visible: Callable[[list[Incident]], list[Incident]],
-) -> tuple[list[ListRow], int | None]:
-    """A page of the team's incidents, newest first, that `visible` lets through, and the id
-    the next page starts below (None on the last page). Hidden ones are skipped, never counted."""
-    shown: list[Incident] = []
-    before = filters.before
-    base = _filtered(team_id, filters).options(selectinload(Incident.roles))
-    # One more than a page tells whether there is a next page. Incidents this person may
-    # not see are skipped, so a page may take more than one batch.
-    # Batches grow when many are hidden, so someone who may see few incidents of many
-    # doesn't cost a query per 50.
-    limit = PAGE_SIZE + 1
-    while len(shown) <= PAGE_SIZE:
-        query = base.order_by(Incident.id.desc()).limit(limit)
-        if before is not None:
-            query = query.where(Incident.id < before)
-        batch = list(session.scalars(query))
-        shown.extend(visible(batch))
-        if len(batch) < limit:
-            break
-        before = batch[-1].id
-        limit = min(limit * 4, 2000)
-    next_before = shown[PAGE_SIZE - 1].id if len(shown) > PAGE_SIZE else None
-    shown = shown[:PAGE_SIZE]
+def incident_batch(session: Session, *, team_id: str, filters: ListFilters, before: int | None, limit: int) -> list[Incident]:
+    """The team's next `limit` incidents below `before`, newest first, with their roles loaded
+    (the caller decides outside the transaction which of them the viewer may see)."""
+    query = _filtered(team_id, filters).options(selectinload(Incident.roles)).order_by(Incident.id.desc()).limit(limit)
+    if before is not None:
+        query = query.where(Incident.id < before)
+    return list(session.scalars(query))
+
+
+def list_rows(session: Session, book: NameBook, shown: list[Incident], *, team_id: str, now: datetime) -> list[ListRow]:
+    """The rows of a page of incidents the viewer may see."""
     if not shown:
-        return [], None
+        return []
     ids = [i.id for i in shown]
     pm_status = dict(session.execute(select(Postmortem.incident_id, Postmortem.status).where(Postmortem.incident_id.in_(ids))).all())
     drafted = set(session.scalars(select(PostmortemVersion.incident_id).where(PostmortemVersion.incident_id.in_(ids)).distinct()))
     leads = {i.id: i.role_holder("lead") for i in shown}
-    names = people.display_names(session, client, team_id=team_id, user_ids={u for u in leads.values() if u}, now=now)
+    names = book.names(session, team_id, {u for u in leads.values() if u})
     rows = []
     for incident in shown:
         duration = _duration_s(incident)
@@ -137,7 +121,7 @@ def list_incidents(
             lead=(names.get(lead) or lead) if lead else None,
             postmortem=STATUS_LABELS.get(status, "Draft") if incident.id in drafted else "None yet",
         ))
-    return rows, next_before
+    return rows
 
 
 # -- one incident ------------------------------------------------------------------------
@@ -166,11 +150,10 @@ def _needed_for_context(entry: EntryFact) -> bool:
     return entry.kind != "message" or entry.key
 
 
-def _names(session: Session, client: WebClient | None, incident: Incident, entries: Iterable[TimelineEntry], owners: Iterable[str],
-           now: datetime) -> dict[str, str]:
+def _names(session: Session, book: NameBook, incident: Incident, entries: Iterable[TimelineEntry], owners: Iterable[str]) -> dict[str, str]:
     ids = {incident.created_by, *(r.user_id for r in incident.roles), *owners}
     ids.update(e.author for e in entries if e.author)
-    return people.display_names(session, client, team_id=incident.team_id, user_ids={i for i in ids if i}, now=now)
+    return book.names(session, incident.team_id, ids)
 
 
 def _review(session: Session, incident: Incident) -> tuple[ReviewFields, PostmortemVersion | None, str | None]:
@@ -181,14 +164,14 @@ def _review(session: Session, incident: Incident) -> tuple[ReviewFields, Postmor
 
 
 def incident_context(
-    session: Session, client: WebClient | None, incident: Incident, *, settings: Settings, now: datetime,
+    session: Session, book: NameBook, incident: Incident, *, settings: Settings, now: datetime,
     entries: list[TimelineEntry] | None = None,
 ) -> dict[str, Any]:
     """The postmortem context (metrics, key times, phases, key events, action items) of the incident."""
     if entries is None:
         entries = key_entries(session, incident)
     items = action_items(session, incident)
-    names = _names(session, client, incident, entries, [a.owner_id for a in items], now)
+    names = _names(session, book, incident, entries, [a.owner_id for a in items])
     review, _, _ = _review(session, incident)
     facts = [f for f in entry_facts(entries) if _needed_for_context(f)]
     return build_context(incident_facts(incident), facts, action_facts(items), review, user_name=names.get,
@@ -273,7 +256,7 @@ class IncidentPage:
 
 
 def incident_page(
-    session: Session, client: WebClient | None, incident: Incident, *, settings: Settings, now: datetime, with_messages: bool = True,
+    session: Session, book: NameBook, incident: Incident, *, settings: Settings, now: datetime, with_messages: bool = True,
 ) -> IncidentPage:
     """Everything the incident page shows; the messages only `with_messages` (the page may
     have them rendered already)."""
@@ -281,7 +264,7 @@ def incident_page(
     items = action_items(session, incident)
     authors = _authors(session, incident.id)
     ids = {incident.created_by, *(r.user_id for r in incident.roles), *(a.owner_id for a in items), *authors}
-    names = people.display_names(session, client, team_id=incident.team_id, user_ids={i for i in ids if i}, now=now)
+    names = book.names(session, incident.team_id, ids)
     review, latest, _ = _review(session, incident)
     context = build_context(incident_facts(incident), entry_facts(entries), action_facts(items), review, user_name=names.get,
                             generated_at=now, display_tz=settings.timezone)
@@ -295,7 +278,7 @@ def incident_page(
     )
 
 
-def postmortem_markdown(session: Session, client: WebClient | None, incident: Incident, *, settings: Settings, now: datetime) -> tuple[str, bool]:
+def postmortem_markdown(session: Session, book: NameBook, incident: Incident, *, settings: Settings, now: datetime) -> tuple[str, bool]:
     """(Markdown, stored): the latest stored version, else one drafted now and not stored
     (the web view only reads)."""
     review, latest, template = _review(session, incident)
@@ -303,16 +286,16 @@ def postmortem_markdown(session: Session, client: WebClient | None, incident: In
         return latest.markdown, True
     entries = live_entries(session, incident)
     items = action_items(session, incident)
-    names = _names(session, client, incident, entries, [a.owner_id for a in items], now)
+    names = _names(session, book, incident, entries, [a.owner_id for a in items])
     _, markdown = render_facts(settings, incident_facts(incident), entry_facts(entries), action_facts(items), review,
                                names=names, now=now, template=choose_template(settings, None, template))
     return markdown, False
 
 
-def timeline_rows(session: Session, client: WebClient | None, incident: Incident, *, now: datetime) -> list[list[str]]:
+def timeline_rows(session: Session, book: NameBook, incident: Incident, *, now: datetime) -> list[list[str]]:
     """The timeline as rows of text for the CSV export, header first."""
     entries = live_entries(session, incident)
-    names = _names(session, client, incident, entries, [], now)
+    names = _names(session, book, incident, entries, [])
 
     def channel_lookup(cid: str) -> str | None:
         return incident.channel_name if cid == incident.channel_id else None

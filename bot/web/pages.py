@@ -29,10 +29,12 @@ from bot.config import Settings
 from bot.db import transaction
 from bot.postmortem.chart import render_timeline_chart
 from bot.postmortem.render import BUILTIN_TEMPLATE_DIR
+from bot.services.people import NameBook
 from bot.slack.io.identity import OpenIDConnect, SignInFailed
+from bot.slack.io.people import SlackDirectory
 from bot.web import data
 from bot.web.access import Access
-from bot.web.filters import parse_filters
+from bot.web.filters import PAGE_SIZE, parse_filters
 from bot.web.present import linkify, markdown_to_html, png_data_uri, to_csv
 from bot.web.signing import STATE_MAX_AGE, Refused, Signer, WebSession, safe_next
 
@@ -124,6 +126,7 @@ class WebView:
         self.signer = Signer(settings.web_secret, session_hours=settings.web_session_hours)
         # Its caches age on the app's clock, so tests can move past them.
         self.access = Access(client_for, clock=lambda: self._clock().timestamp())
+        self._people = SlackDirectory(session_factory, client_for, clock)
         self.oidc = OpenIDConnect(api_url=settings.slack_api_url, client_id=settings.slack_client_id,
                                   client_secret=settings.slack_client_secret)
         self.env = web_environment()
@@ -248,21 +251,51 @@ class WebView:
         with transaction(self._factory) as session:
             return work(session)
 
+    def _named(self, team_id: str, work: Callable[[Session, NameBook], T]) -> T:
+        """`work` in a transaction, naming people from the users.info cache; if it met people
+        the cache couldn't name, they are looked up in Slack with no transaction open, and
+        `work` runs again with their names."""
+        book = NameBook(now=self._clock())
+        result = self._in_transaction(lambda session: work(session, book))
+        if not book.missing:
+            return result
+        found = self._people.people(team_id, book.missing)
+        book = NameBook(known=found, now=self._clock())
+        return self._in_transaction(lambda session: work(session, book))
+
     async def incidents(self, request: web.Request) -> web.Response:
         viewer = await self._viewer(request)
         if isinstance(viewer, web.Response):
             return viewer
         now = self._clock()
         filters = parse_filters(request.query, now=now)
-        client = self._client_for(viewer.team_id)
 
-        def work(session: Session) -> Any:
-            return data.list_incidents(session, client, team_id=viewer.team_id, filters=filters, now=now,
-                                       visible=lambda batch: self.access.visible(batch, viewer.user_id))
-
-        rows, next_before = await self._run(self._in_transaction, work)
+        rows, next_before = await self._run(self._list_page, viewer, filters, now)
         return self._page("incidents.html.j2", status=400 if filters.problems else 200, viewer=viewer, filters=filters,
                           rows=rows, next_before=next_before)
+
+    def _list_page(self, viewer: WebSession, filters: Any, now: datetime) -> tuple[list[data.ListRow], int | None]:
+        """A page of the incidents this person may see, newest first, and the id the next page
+        starts below (None on the last page). Hidden ones are skipped, never counted. Which
+        ones they may see can take Slack's word (private channels' members), asked between
+        the page's reads, never inside one."""
+        shown: list[Any] = []
+        before = filters.before
+        # One more than a page tells whether there is a next page. Batches grow when many are
+        # hidden, so someone who may see few incidents of many doesn't cost a query per 50.
+        limit = PAGE_SIZE + 1
+        while len(shown) <= PAGE_SIZE:
+            batch = self._in_transaction(lambda s: data.incident_batch(s, team_id=viewer.team_id, filters=filters, before=before, limit=limit))
+            shown.extend(self.access.visible(batch, viewer.user_id))
+            if len(batch) < limit:
+                break
+            before = batch[-1].id
+            limit = min(limit * 4, 2000)
+        next_before = shown[PAGE_SIZE - 1].id if len(shown) > PAGE_SIZE else None
+        shown = shown[:PAGE_SIZE]
+        rows = self._named(viewer.team_id, lambda s, book: data.list_rows(s, book, [s.merge(i, load=False) for i in shown],
+                                                                         team_id=viewer.team_id, now=now))
+        return rows, next_before if rows else None
 
     async def _incident_for(self, request: web.Request, viewer: WebSession) -> Any:
         """(incident, None) when this person may see it, else (None, refusal)."""
@@ -285,19 +318,17 @@ class WebView:
     @_for_incident
     async def incident(self, request: web.Request, viewer: WebSession, incident: Any) -> web.Response:
         now = self._clock()
-        client = self._client_for(viewer.team_id)
-
         cached = self._timelines.get(incident.id)
 
-        def work(session: Session) -> Any:
+        def work(session: Session, book: NameBook) -> Any:
             live = session.merge(incident, load=False)
             fingerprint = data.timeline_fingerprint(session, live.id)
             fresh = cached is not None and cached[0] == fingerprint and self._monotonic() - cached[1] < TIMELINE_TTL
-            page = data.incident_page(session, client, live, settings=self.settings, now=now, with_messages=not fresh)
+            page = data.incident_page(session, book, live, settings=self.settings, now=now, with_messages=not fresh)
             session.expunge_all()
             return page, fingerprint, fresh
 
-        page, fingerprint, fresh = await self._run(self._in_transaction, work)
+        page, fingerprint, fresh = await self._run(self._named, viewer.team_id, work)
         if fresh:
             timeline_html = cached[2]
         else:
@@ -320,9 +351,8 @@ class WebView:
         return Markup(self.env.get_template("timeline.html.j2").render(days=page.days, message_count=page.message_count))
 
     def _context(self, incident: Any, team_id: str) -> dict[str, Any]:
-        client = self._client_for(team_id)
-        return self._in_transaction(lambda s: data.incident_context(s, client, s.merge(incident, load=False),
-                                                                    settings=self.settings, now=self._clock()))
+        return self._named(team_id, lambda s, book: data.incident_context(s, book, s.merge(incident, load=False),
+                                                                          settings=self.settings, now=self._clock()))
 
     @_for_incident
     async def chart(self, request: web.Request, viewer: WebSession, incident: Any) -> web.Response:
@@ -331,9 +361,8 @@ class WebView:
         return web.Response(body=png, content_type="image/png", headers={**SECURITY_HEADERS, "Cache-Control": "private, max-age=60"})
 
     def _markdown(self, incident: Any, team_id: str) -> tuple[str, bool]:
-        client = self._client_for(team_id)
-        return self._in_transaction(lambda s: data.postmortem_markdown(s, client, s.merge(incident, load=False),
-                                                                       settings=self.settings, now=self._clock()))
+        return self._named(team_id, lambda s, book: data.postmortem_markdown(s, book, s.merge(incident, load=False),
+                                                                             settings=self.settings, now=self._clock()))
 
     @_for_incident
     async def postmortem_md(self, request: web.Request, viewer: WebSession, incident: Any) -> web.Response:
@@ -356,8 +385,8 @@ class WebView:
 
     @_for_incident
     async def timeline_csv(self, request: web.Request, viewer: WebSession, incident: Any) -> web.Response:
-        client = self._client_for(viewer.team_id)
-        rows = await self._run(self._in_transaction, lambda s: data.timeline_rows(s, client, s.merge(incident, load=False), now=self._clock()))
+        rows = await self._run(self._named, viewer.team_id,
+                               lambda s, book: data.timeline_rows(s, book, s.merge(incident, load=False), now=self._clock()))
         return web.Response(text=to_csv(rows), content_type="text/csv", charset="utf-8", headers={
             **SECURITY_HEADERS, "Content-Disposition": f'attachment; filename="{incident.ref}-timeline.csv"'})
 

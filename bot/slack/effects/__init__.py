@@ -3,7 +3,7 @@ out rows the services wrote, after their transaction committed (bot.outbox.relay
 
 - reminders.py      reminders and nudges (posted, paced per channel, found again after a crash)
 - declare.py        a declared incident's channel, invitations, topic, welcome and reply
-- channels.py       joining an incident channel and bookmarking its web page
+- channels.py       bookmarking an incident channel's web page
 - announcements.py  the announcement, its edits, the closing line and a declared channel's topic
 - updates.py        status updates, in the channel and under the announcement
 - postmortem.py     postmortem drafts: canvas, summary message, Markdown file and chart
@@ -36,7 +36,6 @@ def slack_handlers(session_factory: sessionmaker[Session], settings: Settings, *
     handlers[kinds.SET_TOPIC] = declare.SetTopic(settings, client_for)
     handlers[kinds.WELCOME] = declare.Welcome(settings, client_for)
     handlers[kinds.DECLARE_REPLY] = declare.Reply(settings, client_for)
-    handlers[kinds.JOIN_CHANNEL] = channels.JoinChannel(client_for)
     handlers[kinds.BOOKMARK] = channels.Bookmark(client_for)
     handlers[kinds.ANNOUNCE] = announcements.Announce(settings, client_for)
     handlers[kinds.REFRESH_ANNOUNCEMENT] = announcements.Refresh(session_factory, settings, client_for)

@@ -1,5 +1,4 @@
-"""An incident channel's own set-up, however the incident began: the bot joins it, and its
-web page is bookmarked in the channel header."""
+"""An incident channel's web page, bookmarked in the channel header, however the incident began."""
 
 from __future__ import annotations
 
@@ -14,7 +13,6 @@ from sqlalchemy.orm import Session
 from bot.models import OutboxItem
 from bot.outbox.relay import Outcome
 from bot.slack.client import describe_failure, is_transient
-from bot.slack.io import channels
 from bot.slack.io.replies import reply
 
 LEASE = timedelta(minutes=5)
@@ -33,34 +31,6 @@ def _step(row: OutboxItem) -> ChannelStep:
     payload = row.payload or {}
     return ChannelStep(row.team_id or "", str(payload["channel_id"]), payload.get("reply_to") or {},
                        str(payload.get("title") or ""), str(payload.get("link") or ""))
-
-
-class JoinChannel:
-    """`/incident start` in a public channel the bot isn't in: join it, so its events arrive.
-    If Slack refuses, whoever started the incident is told how to invite the bot."""
-
-    lease = LEASE
-    max_attempts = 5
-    paced = False
-
-    def __init__(self, client_for: Callable[[str], WebClient | None]):
-        self.client_for = client_for
-
-    def prepare(self, session: Session, row: OutboxItem, *, now: datetime) -> ChannelStep:
-        return _step(row)
-
-    def perform(self, work: ChannelStep, *, reclaimed_from: datetime | None) -> Outcome:
-        client = self.client_for(work.team_id)
-        if client is None:
-            return Outcome.retry(f"the app is not installed in team {work.team_id}")
-        joined = channels.join_channel(client, work.channel_id)
-        if joined.problem is not None:
-            reply(client, work.reply_to, f":warning: {joined.problem}")
-            return Outcome.failed(joined.problem)
-        return Outcome.sent(channel_id=work.channel_id)
-
-    def record(self, session: Session, row: OutboxItem, work: ChannelStep, outcome: Outcome, *, now: datetime) -> None:
-        """Nothing more: the row says whether the bot joined."""
 
 
 class Bookmark:

@@ -39,32 +39,6 @@ def join_channel(client: WebClient | None, channel_id: str) -> Joined:
     return Joined(problem, is_private_channel(client, channel_id))
 
 
-@dataclass(frozen=True)
-class ChannelFacts:
-    """What Slack says about a channel, asked before a decision's transaction opens."""
-
-    private: bool
-    member: bool  # the bot is in it
-    known: bool = True  # False: Slack couldn't say (counted private and not joined, so nothing leaks)
-
-
-def describe_channel(client: WebClient | None, channel_id: str) -> ChannelFacts:
-    """conversations.info as facts. A channel the bot can't see (channel_not_found for a
-    private one it isn't in) is private; when Slack can't say, it counts as private."""
-    if client is None:
-        return ChannelFacts(private=False, member=True)
-    try:
-        channel = client.conversations_info(channel=channel_id)["channel"]
-    except SlackApiError as error:
-        if error.response.get("error") == "channel_not_found":
-            return ChannelFacts(private=True, member=False)
-        return ChannelFacts(private=True, member=False, known=False)
-    except (SlackClientError, OSError, KeyError):
-        return ChannelFacts(private=True, member=False, known=False)
-    private = bool(channel.get("is_private") or channel.get("is_group") or channel.get("is_im") or channel.get("is_mpim"))
-    return ChannelFacts(private=private, member=bool(channel.get("is_member")))
-
-
 class ChannelLookupFailed(Exception):
     """Slack couldn't tell us about a channel (down, timed out, an unexpected error)."""
 

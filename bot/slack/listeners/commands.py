@@ -16,8 +16,6 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from bot import commands as cmd
-from bot.services import announcements, incidents
-from bot.services.errors import ScribeError
 from bot.slack import subcommands
 from bot.slack.client import deadline_client
 from bot.slack.io import channels, views
@@ -25,7 +23,6 @@ from bot.slack.io.replies import reply_to_command
 from bot.slack.lazy import reports_failure
 from bot.slack.payloads import storable
 from bot.slack.scribe import Scribe
-from bot.timeparse import TimeParseError
 
 # Where the server leaves a command it already parsed (bot.server), so it is parsed once.
 ROUTED = "incident_command"
@@ -49,45 +46,20 @@ def call_of(command: dict[str, Any], context: BoltContext, scribe: Scribe) -> su
 
 def _with_slack_facts(call: subcommands.Call, row: subcommands.Subcommand, parsed: Any, client: WebClient, scribe: Scribe) -> subcommands.Call:
     """What the row needs from Slack, asked before its transaction opens (and before the ack,
-    so with a client that fails fast rather than wait out a Retry-After)."""
+    so with a client that fails fast rather than wait out a Retry-After): people's profiles,
+    and for `start` the bot joining the channel."""
     people = scribe.people_before_ack(client, call.team_id, row.people(call, parsed))
-    channel = channels.describe_channel(deadline_client(client), call.channel_id) if row.needs_channel else None
-    return subcommands.Call(**{**call.__dict__, "people": people, "channel": channel})
-
-
-def answer(routed: subcommands.Routed, call: subcommands.Call, client: WebClient, scribe: Scribe) -> subcommands.Reply:
-    """Carry out a quick subcommand, or check a slow one's arguments; user mistakes become private
-    replies, and nothing is written when they happen (the transaction rolls back)."""
-    settings = scribe.settings
-    if isinstance(routed.parsed, cmd.UsageError):
-        return subcommands.usage_reply(routed.parsed, settings.command)
-    row, parsed = routed.subcommand, routed.parsed
-    assert row is not None
-    if isinstance(parsed, cmd.ShowStats):
-        problem = subcommands.stats_request_problem(parsed, call.now, settings=settings)
-        if problem is not None:
-            return subcommands.Reply(problem)
-    if row.slow:
-        return subcommands.Reply(":hourglass_flowing_sand: Working on it…")
-    assert row.run is not None
-    try:
-        if isinstance(parsed, cmd.Entry) and parsed.at is None:
-            return subcommands.record_entry(scribe.entry_writer, call, parsed)
-        call = _with_slack_facts(call, row, parsed, client, scribe)
-        with scribe.transaction() as session:
-            result = row.run(session, call, parsed)
-            if row.announces(parsed):
-                incident = incidents.latest_incident(session, channel_id=call.channel_id, team_id=call.team_id)
-                if incident is not None:
-                    announcements.request_refresh(session, incident, now=call.now)
-            return result
-    except (TimeParseError, ScribeError) as error:
-        return subcommands.Reply(f":x: {error}")
+    # Joining is harmless to repeat and its answer says whether the channel is private.
+    joined = channels.join_channel(deadline_client(client), call.channel_id) if row.joins else None
+    return subcommands.Call(**{**call.__dict__, "people": people, "joined": joined})
 
 
 def incident_command(ack: Ack, command: dict[str, Any], context: BoltContext, client: WebClient, scribe: Scribe) -> None:
     routed = routed_command(command, context, scribe)
-    reply = answer(routed, call_of(command, context, scribe), client, scribe)
+    call = call_of(command, context, scribe)
+    if routed.subcommand is not None and routed.subcommand.run is not None and not routed.on_loop:
+        call = _with_slack_facts(call, routed.subcommand, routed.parsed, client, scribe)
+    reply = subcommands.answer(scribe.session_factory, routed, call, entries=scribe.entry_writer)
     if reply.view is not None:
         # The form opens before the ack: the trigger_id lives only 3 seconds.
         problem = views.open_modal(client, trigger_id=command.get("trigger_id", ""), view=reply.view)
