@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.models import Announcement, Declaration, Incident, OutboxItem, TimelineEntry
-from bot.outbox import kinds
+from bot.outbox import kinds, store
 from bot.services import announcements
 from tests.conftest import start_app
 
@@ -364,3 +364,50 @@ def test_the_update_form_edits_the_announcement_only_when_it_records_an_update(d
     # One edit, for the accepted form; the one sent back with errors changed nothing.
     edits = [c for c in api.calls_to("chat.update")[edits_before:] if c.params["channel"] == "C0ANNOUNCE"]
     assert len(edits) == 1
+
+
+def test_a_process_that_died_between_creating_the_channel_and_recording_it_leaves_work_the_next_one_finishes(declaring, clock, database_url) -> None:  # type: ignore[no-untyped-def]
+    """The declare is decided (a declaration and its outbox row), a process claims the row and
+    creates the channel in Slack, and dies before recording it. After the claim's lease, the
+    next poll takes the row over: the channel is recognised as this declaration's own (not
+    made twice, not orphaned), the incident is recorded, its people invited, it is announced,
+    and the declarer gets the answer the dead process never sent."""
+    from bot.db import make_engine, make_session_factory
+    from bot.services import declare as declare_service
+
+    api, ws = declaring.api, declaring.api.workspace
+    dying = make_session_factory(make_engine(database_url))  # the other process's own connections: nothing kicks its rows
+    with dying.begin() as session:
+        assert declare_service.request(session, declare_service.DeclareRequest(
+            key="command:trigger-1", team_id=ws.team_id, user_id="U0ANN", title="Payments are failing", severity="sev1",
+            people=("U0BOB",), reply_to={"user_id": "U0ANN"}, bot_user_id=ws.bot_user_id), now=clock())
+    handler = declaring.runtime.outbox.handlers[kinds.DECLARE_CHANNEL]
+    with dying.begin() as session:
+        [claim] = store.claim_due(session, now=clock(), worker="dead-host:1:abcdef", lease_of=lambda kind: handler.lease,
+                                  shortest_lease=handler.lease, limit=10)
+        work = handler.prepare(session, session.get(OutboxItem, claim.id), now=clock())
+    assert handler.perform(work, reclaimed_from=None).done  # Slack made the channel; then the process died
+    name = f"inc-{DAY}-payments-are-failing"
+    made = incident_channel(api, name)
+    assert replies_to(api, "U0ANN", "declared") == []
+
+    clock.advance(minutes=4)
+    assert declaring.runtime.outbox.run_due().sent == 0  # still the dead process's claim
+    clock.advance(minutes=1, seconds=1)
+    declaring.runtime.outbox.run_due()
+    declaring.settle()
+
+    reply = wait_reply(api, "U0ANN", "declared")
+    assert f"*INC-1 declared* in <#{made.id}>" in reply and "Invited: <@U0ANN>, <@U0BOB>." in reply
+    assert [c.params["name"] for c in api.calls_to("conversations.create")] == [name, name]
+    assert [c.response.get("error") for c in api.calls_to("conversations.create")] == [None, "name_taken"]
+    assert channels_named(api, f"inc-{DAY}-payments") == [name]
+    assert {"U0ANN", "U0BOB"} <= made.members
+    assert len(bot_posts(api, "C0ANNOUNCE")) == 1
+    with declaring.session_factory() as s:
+        assert s.scalars(select(Incident.channel_id)).all() == [made.id]
+        assert s.scalars(select(Declaration.status)).all() == ["done"]
+
+
+def channels_named(api: Any, prefix: str) -> list[str]:
+    return sorted(c.name for c in api.workspace.channels.values() if c.name.startswith(prefix))
