@@ -117,3 +117,16 @@ def test_every_line_of_the_demos_samples_is_what_the_demo_produced(path: Path, d
     for kind in (SAMPLE, DRAFT):
         for sample in marked_samples(path, kind):
             assert missing_lines(sample, demo_run[kind]) == [], f"{path.name}: lines of a {kind} block that the demo didn't produce"
+
+
+def test_readmes_command_table_names_every_command() -> None:
+    """README's one table of commands covers every /incident subcommand and every `scribe` command."""
+    from bot.cli import main
+    from bot.commands import USAGE
+
+    section = (ROOT / "README.md").read_text().split("## Commands people type", 1)[1].split("\n## ", 1)[0]
+    first_cells = [m.group(1) for m in re.finditer(r"^\| `([^`]+)`", section, flags=re.MULTILINE)]
+    subcommands = {word for cell in first_cells if cell.startswith("/incident ") for word in cell.split()[1].split("\\|")}
+    scribe = {cell.split()[1] for cell in first_cells if cell.startswith("scribe ")}
+    assert set(USAGE) - subcommands == set(), "subcommands missing from README's command table"
+    assert set(main.commands) - scribe == set(), "scribe commands missing from README's command table"
