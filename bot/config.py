@@ -18,9 +18,51 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from bot.channel_names import DEFAULT_PATTERN, pattern_problem
+
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_DATABASE_URL = "sqlite:///scribe.db"
 COMMAND_PATTERN = re.compile(r"^/[a-z0-9_\-]{1,31}$")
+
+# Every variable the app reads, with its default as it would be written in .env ("" = unset).
+# settings_from_env fills each unset or blank variable from here before reading it, so this
+# is the one place a default lives. A new setting goes here, in .env.example and in
+# docs/running.md's configuration reference; tests/test_settings_docs.py checks the three agree.
+SETTING_DEFAULTS: dict[str, str] = {
+    "SLACK_BOT_TOKEN": "",
+    "SLACK_SIGNING_SECRET": "",
+    "SLACK_APP_TOKEN": "",
+    "SLACK_CLIENT_ID": "",
+    "SLACK_CLIENT_SECRET": "",
+    "DATABASE_URL": DEFAULT_DATABASE_URL,
+    "SLACK_API_URL": DEFAULT_SLACK_API_URL,
+    "PORT": "3000",
+    "SCRIBE_WORKERS": "16",
+    "SCRIBE_TIMEZONE": "UTC",
+    "SCRIBE_COMMAND": "/incident",
+    "SCRIBE_KEY_REACTION": "pushpin",
+    "SCRIBE_PRIVILEGED_ACTIONS": "lead",
+    "SCRIBE_POSTMORTEM_TEMPLATE": "standard",
+    "SCRIBE_TEMPLATES_DIR": "",
+    "SCRIBE_BLAME_PHRASES": "",
+    "SCRIBE_REMINDER_DAYS_BEFORE": "1",
+    "SCRIBE_REMINDER_OVERDUE_EVERY_DAYS": "2",
+    "SCRIBE_REMINDER_TIME": "09:30",
+    "SCRIBE_DIGEST_WEEKDAY": "monday",
+    "SCRIBE_REVIEW_REMINDER_DAYS": "7,30,91",
+    "SCRIBE_SCHEDULER": "true",
+    "SCRIBE_SCHEDULER_POLL_SECONDS": "30",
+    "SCRIBE_UPDATE_INTERVALS": "sev1=30m,sev2=60m",
+    "SCRIBE_LEAD_NUDGE_MINUTES": "10",
+    "SCRIBE_IDLE_NUDGE_HOURS": "24",
+    "SCRIBE_HISTORY_PAGE_SIZE": "15",
+    "SCRIBE_LOG_LEVEL": "INFO",
+    "SCRIBE_PUBLIC_URL": "",
+    "SCRIBE_WEB_SECRET": "",
+    "SCRIBE_WEB_SESSION_HOURS": "12",
+    "SCRIBE_CHANNEL_PATTERN": DEFAULT_PATTERN,
+    "SCRIBE_ANNOUNCE_CHANNEL": "",
+}
 
 
 class SettingsError(Exception):
@@ -164,10 +206,21 @@ def _web_settings(env: Mapping[str, str], problems: list[str], *, oauth_pair: bo
     return public_url, web_secret
 
 
+def with_defaults(env: Mapping[str, str]) -> dict[str, str]:
+    """`env` with every setting that is unset or blank taken from SETTING_DEFAULTS."""
+    filled = dict(env)
+    for name, default in SETTING_DEFAULTS.items():
+        if not (filled.get(name) or "").strip():
+            filled[name] = default
+    return filled
+
+
 def settings_from_env(env: Mapping[str, str], *, require_slack: bool = True) -> Settings:
     """Build and validate Settings from a mapping; raises SettingsError listing every problem."""
     problems: list[str] = []
-    get = lambda name: (env.get(name) or "").strip() or None  # noqa: E731
+    env = with_defaults(env)
+    text = lambda name: (env.get(name) or "").strip()  # noqa: E731
+    get = lambda name: text(name) or None  # noqa: E731
 
     bot_token = get("SLACK_BOT_TOKEN")
     signing_secret = get("SLACK_SIGNING_SECRET")
@@ -188,7 +241,7 @@ def settings_from_env(env: Mapping[str, str], *, require_slack: bool = True) -> 
     if require_slack and not app_token and not signing_secret:
         problems.append("SLACK_SIGNING_SECRET is missing: HTTP mode needs it to verify requests (Basic Information → Signing Secret).")
 
-    database_url = get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    database_url = text("DATABASE_URL")
     try:
         url = make_url(database_url)
         if url.get_backend_name() not in {"sqlite", "postgresql"}:
@@ -196,7 +249,7 @@ def settings_from_env(env: Mapping[str, str], *, require_slack: bool = True) -> 
     except ArgumentError:
         problems.append("DATABASE_URL is not a valid database URL; use e.g. sqlite:///scribe.db or postgresql+psycopg://user@host/db.")
 
-    api_url = get("SLACK_API_URL") or DEFAULT_SLACK_API_URL
+    api_url = text("SLACK_API_URL")
     if not re.match(r"^https?://[^\s/]+(/\S*)?$", api_url):
         problems.append(f"SLACK_API_URL must be an http(s) URL such as {DEFAULT_SLACK_API_URL}, got {api_url!r}.")
     elif not api_url.endswith("/"):
@@ -204,25 +257,25 @@ def settings_from_env(env: Mapping[str, str], *, require_slack: bool = True) -> 
 
     port = _int(env, "PORT", 3000, problems, 1, 65535)
 
-    tz_name = get("SCRIBE_TIMEZONE") or "UTC"
+    tz_name = text("SCRIBE_TIMEZONE")
     try:
         timezone = ZoneInfo(tz_name)
     except (ZoneInfoNotFoundError, ValueError):
         problems.append(f"SCRIBE_TIMEZONE must be an IANA time zone such as Europe/Berlin or UTC, got {tz_name!r}.")
         timezone = ZoneInfo("UTC")
 
-    command = get("SCRIBE_COMMAND") or "/incident"
+    command = text("SCRIBE_COMMAND")
     if not COMMAND_PATTERN.match(command):
         problems.append(f"SCRIBE_COMMAND must look like /incident (a slash, then up to 31 lowercase letters, digits, - or _), got {command!r}.")
 
-    key_reaction = (get("SCRIBE_KEY_REACTION") or "pushpin").strip(":")
+    key_reaction = text("SCRIBE_KEY_REACTION").strip(":")
 
     templates_dir = get("SCRIBE_TEMPLATES_DIR")
     templates_path = Path(templates_dir) if templates_dir else None
     if templates_path is not None and not templates_path.is_dir():
         problems.append(f"SCRIBE_TEMPLATES_DIR must be an existing folder of *.md.j2 templates, got {templates_dir!r}.")
 
-    postmortem_template = (get("SCRIBE_POSTMORTEM_TEMPLATE") or "standard").strip().lower()
+    postmortem_template = text("SCRIBE_POSTMORTEM_TEMPLATE").lower()
     if not any(p.startswith("SCRIBE_TEMPLATES_DIR") for p in problems):
         from bot.postmortem.render import available_templates, make_environment
 
@@ -240,7 +293,7 @@ def settings_from_env(env: Mapping[str, str], *, require_slack: bool = True) -> 
         except re.error as error:
             problems.append(f"SCRIBE_BLAME_PHRASES has a phrase that isn't a valid regular expression, {phrase!r}: {error}.")
 
-    privileged = (get("SCRIBE_PRIVILEGED_ACTIONS") or "lead").lower()
+    privileged = text("SCRIBE_PRIVILEGED_ACTIONS").lower()
     if privileged not in {"lead", "anyone"}:
         problems.append(f"SCRIBE_PRIVILEGED_ACTIONS must be 'lead' or 'anyone', got {privileged!r}.")
 
@@ -265,20 +318,18 @@ def settings_from_env(env: Mapping[str, str], *, require_slack: bool = True) -> 
             review_days = (7, 30, 91)
 
     weekdays = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-    digest_raw = (get("SCRIBE_DIGEST_WEEKDAY") or "mon").lower()[:3]
+    digest_raw = text("SCRIBE_DIGEST_WEEKDAY").lower()[:3]
     if digest_raw not in weekdays:
         problems.append(f"SCRIBE_DIGEST_WEEKDAY must be a weekday such as monday, got {get('SCRIBE_DIGEST_WEEKDAY')!r}.")
         digest_raw = "mon"
 
-    log_level = (get("SCRIBE_LOG_LEVEL") or "INFO").upper()
+    log_level = text("SCRIBE_LOG_LEVEL").upper()
     if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         problems.append(f"SCRIBE_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}.")
 
     update_intervals = _update_intervals(get("SCRIBE_UPDATE_INTERVALS"), problems)
     public_url, web_secret = _web_settings(env, problems, oauth_pair=oauth)
-    from bot.channel_names import DEFAULT_PATTERN, pattern_problem
-
-    channel_pattern = get("SCRIBE_CHANNEL_PATTERN") or DEFAULT_PATTERN
+    channel_pattern = text("SCRIBE_CHANNEL_PATTERN")
     pattern_error = pattern_problem(channel_pattern)
     if pattern_error:
         problems.append(pattern_error)

@@ -13,8 +13,20 @@ ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "tests" / "fixtures" / "slack" / "manifest.schema.1.0.0.json"
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """YAML that refuses a key given twice in one mapping: PyYAML (and Slack) would keep only
+    the last, silently dropping what came before (the "Add to timeline" shortcut once)."""
+
+    def construct_mapping(self, node, deep=False):  # type: ignore[no-untyped-def]
+        keys = [self.construct_object(key, deep=deep) for key, _ in node.value]
+        repeated = sorted({k for k in keys if keys.count(k) > 1}, key=str)
+        if repeated:
+            raise yaml.constructor.ConstructorError(None, None, f"keys given twice: {repeated}", node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_manifest() -> dict:
-    return yaml.safe_load((ROOT / "manifest.yml").read_text())
+    return yaml.load((ROOT / "manifest.yml").read_text(), Loader=_StrictLoader)  # noqa: S506 - a SafeLoader
 
 
 def test_manifest_validates_against_slack_schema() -> None:
@@ -33,7 +45,8 @@ def test_manifest_declares_what_the_app_uses() -> None:
     assert {"commands", "chat:write", "channels:history", "channels:join", "users:read", "files:write", "canvases:write", "im:write", "im:history"} <= scopes
     # Declaring: conversations.create/invite/setTopic for public (channels:manage) and private (groups:write) channels.
     assert {"channels:manage", "groups:write", "channels:read", "groups:read"} <= scopes
-    assert [s["callback_id"] for s in manifest["features"]["shortcuts"] if s["type"] == "global"] == ["declare_incident"]
+    shortcuts = {s["callback_id"]: s["type"] for s in manifest["features"]["shortcuts"]}
+    assert shortcuts == {"add_to_timeline": "message", "declare_incident": "global"}
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     assert manifest["settings"]["socket_mode_enabled"] is True
 
@@ -48,3 +61,13 @@ def test_a_broken_manifest_is_rejected_by_the_schema() -> None:
     except jsonschema.ValidationError:
         return
     raise AssertionError("schema accepted a 40-character app name")
+
+
+def test_a_key_given_twice_is_refused() -> None:
+    """Guards load_manifest: a repeated key fails instead of replacing the first."""
+    try:
+        yaml.load("features:\n  shortcuts: [1]\n  shortcuts: [2]\n", Loader=_StrictLoader)  # noqa: S506
+    except yaml.constructor.ConstructorError as error:
+        assert "shortcuts" in str(error)
+        return
+    raise AssertionError("a repeated key was accepted")
