@@ -63,11 +63,15 @@ class AfterAckExecutor(ThreadPoolExecutor):
         with self._guard:
             self._in_flight.discard(future)
 
-    def drain(self, timeout: float) -> None:
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait for the work in flight now; True if it all finished within `timeout`. Tests and
+        the demo use it to know the lazy listeners of the requests they made have run."""
         with self._guard:
             pending = set(self._in_flight)
-        if pending:
-            wait(pending, timeout=timeout)
+        return not pending or not wait(pending, timeout=timeout).not_done
+
+    def drain(self, timeout: float) -> None:
+        self.wait_idle(timeout)
         self.shutdown(wait=False)
 
 

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from slack_sdk import WebClient
-from sqlalchemy import and_, case, delete, func, or_, select
+from sqlalchemy import case, delete, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from bot.config import Settings
@@ -46,13 +46,9 @@ def find_incident(session: Session, *, team_id: str, ref: str) -> Incident | Non
     return incident if incident is not None and incident.team_id == team_id else None
 
 
-def _started(incident: Incident) -> datetime:
-    return incident.started_at or incident.declared_at
-
-
 def _duration_s(incident: Incident) -> float | None:
     end = incident.resolved_at or incident.closed_at
-    return (end - _started(incident)).total_seconds() if end is not None else None
+    return (end - incident.began_at).total_seconds() if end is not None else None
 
 
 @dataclass
@@ -70,14 +66,10 @@ class ListRow:
 
 def _filtered(team_id: str, filters: ListFilters) -> Any:
     query = select(Incident).where(Incident.team_id == team_id)
-    started = Incident.started_at
-    # "started" is the recorded start, else the declaration: filter on either side of it.
     if filters.since is not None:
-        query = query.where(or_(and_(started.is_not(None), started >= filters.since),
-                                and_(started.is_(None), Incident.declared_at >= filters.since)))
+        query = query.where(Incident.began_at >= filters.since)
     if filters.until is not None:
-        query = query.where(or_(and_(started.is_not(None), started < filters.until),
-                                and_(started.is_(None), Incident.declared_at < filters.until)))
+        query = query.where(Incident.began_at < filters.until)
     if filters.severity == "none":
         query = query.where(Incident.severity.is_(None))
     elif filters.severity:
@@ -129,8 +121,8 @@ def list_incidents(
         lead = leads[incident.id]
         rows.append(ListRow(
             ref=incident.ref, title=incident.title, severity=incident.severity, status=incident.status,
-            started=_started(incident),
-            duration=format_duration(duration) if duration is not None else format_duration((now - _started(incident)).total_seconds()),
+            started=incident.began_at,
+            duration=format_duration(duration) if duration is not None else format_duration((now - incident.began_at).total_seconds()),
             ongoing=duration is None,
             lead=(names.get(lead) or lead) if lead else None,
             postmortem=STATUS_LABELS.get(status, "Draft") if incident.id in drafted else "None yet",
