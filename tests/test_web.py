@@ -364,6 +364,18 @@ def test_the_incident_page_escapes_what_people_wrote(web) -> None:  # type: igno
     assert '<li class="milestone">' in text
 
 
+def test_the_incident_page_shows_the_lead_as_the_list_does(web) -> None:  # type: ignore[no-untyped-def]
+    start(web, "C0INC", "start Checkout returns 502 sev2")
+    b = signed_in(web)
+    assert " · lead " not in b.get("/incidents/INC-1").text  # no lead yet
+    start(web, "C0INC", "role lead <@U0BOB|bob>")
+    listing = b.get("/").text
+    assert re.search(r'<td class="opt">bob</td>', listing), listing
+    page = b.get("/incidents/INC-1").text
+    header = re.search(r'<h1 id="title">.*?</p>', page, re.S)
+    assert header and re.search(r"#inc-checkout\s*· lead bob\s*</p>", header.group(0)), header and header.group(0)
+
+
 def test_an_injected_postmortem_is_sanitised(web) -> None:  # type: ignore[no-untyped-def]
     _record(web)
     evil = ("# Postmortem\n\n<script>window.__pwned=1</script>\n\n<img src=x onerror=\"window.__pwned=1\">\n\n"

@@ -46,6 +46,10 @@ def find_incident(session: Session, *, team_id: str, ref: str) -> Incident | Non
     return incident if incident is not None and incident.team_id == team_id else None
 
 
+def _display_name(user_id: str | None, names: dict[str, str]) -> str | None:
+    return (names.get(user_id) or user_id) if user_id else None
+
+
 def _duration_s(incident: Incident) -> float | None:
     end = incident.resolved_at or incident.closed_at
     return (end - incident.began_at).total_seconds() if end is not None else None
@@ -124,7 +128,7 @@ def list_incidents(
             started=incident.began_at,
             duration=format_duration(duration) if duration is not None else format_duration((now - incident.began_at).total_seconds()),
             ongoing=duration is None,
-            lead=(names.get(lead) or lead) if lead else None,
+            lead=_display_name(lead, names),
             postmortem=STATUS_LABELS.get(status, "Draft") if incident.id in drafted else "None yet",
         ))
     return rows, next_before
@@ -260,6 +264,7 @@ class IncidentPage:
     postmortem_status: str | None
     postmortem_id: int | None
     names: dict[str, str]
+    lead: str | None  # the lead's display name, as the list shows it
 
 
 def incident_page(
@@ -281,7 +286,7 @@ def incident_page(
         postmortem_markdown=latest.markdown if latest is not None else None,
         postmortem_version=latest.version if latest is not None else None,
         postmortem_status=STATUS_LABELS.get(latest.status) if latest is not None else None,
-        postmortem_id=latest.id if latest is not None else None, names=names,
+        postmortem_id=latest.id if latest is not None else None, names=names, lead=_display_name(incident.role_holder("lead"), names),
     )
 
 
