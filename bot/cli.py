@@ -32,6 +32,17 @@ def _settings(require_slack: bool) -> Settings:
         sys.exit(2)
 
 
+def _database(settings: Settings, who: str) -> None:
+    """Make sure DATABASE_URL can be used, or exit 2 with one line saying why (no traceback)."""
+    from bot.db_check import DatabaseUnavailable, check_database
+
+    try:
+        check_database(settings.database_url)
+    except DatabaseUnavailable as error:
+        click.echo(f"{who}: {error}", err=True)
+        sys.exit(2)
+
+
 @click.group(context_settings=CONTEXT, invoke_without_command=True)
 @click.version_option(package_name="incident-scribe", prog_name="scribe", message="%(prog)s, version %(version)s")
 @click.pass_context
@@ -48,9 +59,17 @@ def run() -> None:
     from bot.logs import configure_logging
 
     configure_logging(settings.log_level, settings.secrets())
+    _database(settings, "Incident Scribe cannot start")
+    from sqlalchemy.exc import OperationalError
+
+    from bot.db_check import unavailable
     from bot.runtime import Runtime
 
-    runtime = Runtime.start(settings)
+    try:
+        runtime = Runtime.start(settings)
+    except OperationalError as error:  # went away between the check and the start
+        click.echo(f"Incident Scribe cannot start: {unavailable(settings.database_url, error)}", err=True)
+        sys.exit(2)
     runtime.serve_until_interrupted()
     if runtime.failure is not None:
         click.echo(f"Incident Scribe stopped: {runtime.failure}", err=True)
@@ -65,6 +84,7 @@ def db() -> None:
 @db.command("upgrade", help=f"Apply database migrations (also done automatically by `scribe run`).\n\n{DATABASE_HELP}")
 def db_upgrade() -> None:
     settings = _settings(require_slack=False)
+    _database(settings, "scribe db upgrade")
     from bot.db import upgrade
 
     upgrade(settings.database_url)
@@ -77,6 +97,7 @@ def db_upgrade() -> None:
 @click.option("--format", "fmt", type=click.Choice(["json", "md"]), default="json", show_default=True)
 def export(channel_id: str, team_id: str | None, fmt: str) -> None:
     settings = _settings(require_slack=False)
+    _database(settings, "scribe export")
     from bot.db import make_engine, make_session_factory, transaction, upgrade
     from bot.services.export import export_incident
     from bot.services.incidents import latest_incident, teams_with_channel
@@ -179,6 +200,7 @@ def stats(period: str, severity: str | None, team_id: str | None, fmt: str) -> N
         if severity not in SEVERITIES:
             fail(f"--severity {severity!r} is not a severity; use sev1, sev2, sev3 or sev4 (or leave it out for all).")
     settings = _settings(require_slack=False)
+    _database(settings, "scribe stats")
     from bot.db import make_engine, make_session_factory, transaction, upgrade
     from bot.services.stats import incident_stats, teams_with_incidents
 
