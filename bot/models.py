@@ -452,3 +452,18 @@ class SpentSignIn(Base):
 
     state_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     spent_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class LiveWebSession(Base):
+    """A web view sign-in that hasn't ended. The signed session cookie carries a random key;
+    a page opens only while this row for it is here, so signing out (which deletes it) ends
+    the session for every `scribe run` process at once, and a cookie copied before that opens
+    nothing after. Only the key's SHA-256 is kept: the table alone can't make a cookie."""
+
+    __tablename__ = "web_sessions"
+
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(32))
+    signed_in_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)

@@ -7,6 +7,7 @@ phases, key events and action items (fed only the entries those need, so an inci
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session, selectinload
 from bot.config import Settings
 from bot.markup import safe_url, slack_to_plain
 from bot.db import insert_ignoring_duplicates
-from bot.models import Incident, Postmortem, PostmortemVersion, SpentSignIn, TimelineEntry
+from bot.models import Incident, LiveWebSession, Postmortem, PostmortemVersion, SpentSignIn, TimelineEntry
 from bot.postmortem.context import KIND_LABELS, build_context, format_duration
 from bot.postmortem.facts import EntryFact, ReviewFields
 from bot.services import people
@@ -331,3 +332,28 @@ def spend_sign_in_state(session: Session, state_id: str, *, now: datetime, max_a
     saw it first: the primary key decides. States past their life are pruned on the way."""
     session.execute(delete(SpentSignIn).where(SpentSignIn.spent_at < now - timedelta(seconds=2 * max_age_seconds)))
     return insert_ignoring_duplicates(session, SpentSignIn, {"state_id": state_id, "spent_at": now}, ["state_id"])
+
+
+def _key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def start_web_session(session: Session, *, key: str, team_id: str, user_id: str, now: datetime, seconds: float) -> None:
+    """Keep a new sign-in until it is signed out or expires; expired ones are pruned on the way."""
+    session.execute(delete(LiveWebSession).where(LiveWebSession.expires_at <= now))
+    session.add(LiveWebSession(key_hash=_key_hash(key), team_id=team_id, user_id=user_id, signed_in_at=now,
+                               expires_at=now + timedelta(seconds=seconds)))
+
+
+def web_session_is_live(session: Session, *, key: str, team_id: str, user_id: str, now: datetime) -> bool:
+    """Signed in with this key, not signed out since, not expired: asked on every page."""
+    if not key:  # a cookie from before sessions were kept: nothing can end it, so it opens nothing
+        return False
+    row = session.get(LiveWebSession, _key_hash(key))
+    return row is not None and row.team_id == team_id and row.user_id == user_id and row.expires_at > now
+
+
+def end_web_session(session: Session, *, key: str) -> None:
+    """Sign out: the session's key opens nothing anywhere from now on."""
+    if key:
+        session.execute(delete(LiveWebSession).where(LiveWebSession.key_hash == _key_hash(key)))
