@@ -64,8 +64,8 @@ class AfterAckExecutor(ThreadPoolExecutor):
             self._in_flight.discard(future)
 
     def wait_idle(self, timeout: float) -> bool:
-        """Wait for the work in flight now; True if it all finished within `timeout`. Tests and
-        the demo use it to know the lazy listeners of the requests they made have run."""
+        """Wait for the work in flight now; True if it all finished within `timeout`. Tests use
+        it to know that the lazy listeners of the requests they made have run."""
         with self._guard:
             pending = set(self._in_flight)
         return not pending or not wait(pending, timeout=timeout).not_done
