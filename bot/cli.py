@@ -8,9 +8,16 @@ import sys
 
 import click
 
-from bot.config import Settings, SettingsError, load_settings
+from bot.config import DEFAULT_DATABASE_URL, Settings, SettingsError, load_settings
 
 log = logging.getLogger("bot")
+
+# -h as well as --help, on every command.
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+SETTINGS_HELP = ("Settings come from the environment and from a .env file in the current folder (the environment wins); "
+                 "see .env.example for every setting, with its default.")
+DATABASE_HELP = (f"Reads the database DATABASE_URL names (from the environment or .env; without it {DEFAULT_DATABASE_URL}, "
+                 "in the current folder).")
 
 
 def _settings(require_slack: bool) -> Settings:
@@ -25,21 +32,44 @@ def _settings(require_slack: bool) -> Settings:
         sys.exit(2)
 
 
-@click.group()
-def main() -> None:
+def _database(settings: Settings, who: str) -> None:
+    """Make sure DATABASE_URL can be used, or exit 2 with one line saying why (no traceback)."""
+    from bot.db_check import DatabaseUnavailable, check_database
+
+    try:
+        check_database(settings.database_url)
+    except DatabaseUnavailable as error:
+        click.echo(f"{who}: {error}", err=True)
+        sys.exit(2)
+
+
+@click.group(context_settings=CONTEXT, invoke_without_command=True)
+@click.version_option(package_name="incident-scribe", prog_name="scribe", message="%(prog)s, version %(version)s")
+@click.pass_context
+def main(context: click.Context) -> None:
     """Incident Scribe: records incident channels, drafts postmortems, chases action items."""
+    if context.invoked_subcommand is None:
+        # A bare `scribe` asks what it can do: the help, and success.
+        click.echo(context.get_help())
 
 
-@main.command()
+@main.command(help=f"Start the app: Socket Mode when SLACK_APP_TOKEN is set, else HTTP on $PORT. It migrates the database first.\n\n{SETTINGS_HELP}")
 def run() -> None:
-    """Start the app: Socket Mode when SLACK_APP_TOKEN is set, else HTTP on $PORT."""
     settings = _settings(require_slack=True)
     from bot.logs import configure_logging
 
     configure_logging(settings.log_level, settings.secrets())
+    _database(settings, "Incident Scribe cannot start")
+    from sqlalchemy.exc import OperationalError
+
+    from bot.db_check import unavailable
     from bot.runtime import Runtime
 
-    runtime = Runtime.start(settings)
+    try:
+        runtime = Runtime.start(settings)
+    except OperationalError as error:  # went away between the check and the start
+        click.echo(f"Incident Scribe cannot start: {unavailable(settings.database_url, error)}", err=True)
+        sys.exit(2)
     runtime.serve_until_interrupted()
     if runtime.failure is not None:
         click.echo(f"Incident Scribe stopped: {runtime.failure}", err=True)
@@ -51,23 +81,23 @@ def db() -> None:
     """Database maintenance."""
 
 
-@db.command("upgrade")
+@db.command("upgrade", help=f"Apply database migrations (also done automatically by `scribe run`).\n\n{DATABASE_HELP}")
 def db_upgrade() -> None:
-    """Apply database migrations (also done automatically by `scribe run`)."""
     settings = _settings(require_slack=False)
+    _database(settings, "scribe db upgrade")
     from bot.db import upgrade
 
     upgrade(settings.database_url)
     click.echo("Database is up to date.")
 
 
-@main.command()
+@main.command(help=f"Print one incident (the open one in the channel, else its latest) as JSON or Markdown.\n\n{DATABASE_HELP}")
 @click.option("--channel", "channel_id", required=True, help="Slack channel id of the incident, e.g. C0123ABCD.")
 @click.option("--team", "team_id", default=None, help="Slack team (workspace) id, e.g. T0123ABCD; needed when several workspaces use this channel id.")
 @click.option("--format", "fmt", type=click.Choice(["json", "md"]), default="json", show_default=True)
 def export(channel_id: str, team_id: str | None, fmt: str) -> None:
-    """Print one incident (the open one in the channel, else its latest) as JSON or Markdown."""
     settings = _settings(require_slack=False)
+    _database(settings, "scribe export")
     from bot.db import make_engine, make_session_factory, transaction, upgrade
     from bot.services.export import export_incident
     from bot.services.incidents import latest_incident, teams_with_channel
@@ -155,14 +185,13 @@ def draft(export_dir: str, channel: str, template: str | None, start: str | None
     click.echo(markdown, nl=False)
 
 
-@main.command()
+@main.command(help=f"Print insights across incidents (as /incident stats shows them) as a table, JSON or CSV.\n\n{DATABASE_HELP}")
 @click.option("--period", default="last 30d", show_default=True,
               help="last 30d | last 90d | last 365d | '<from> to <to>', e.g. '2026-01-01 to 2026-03-31'.")
 @click.option("--severity", default=None, help="Only incidents of this severity: sev1, sev2, sev3 or sev4.")
 @click.option("--team", "team_id", default=None, help="Slack team (workspace) id, e.g. T0123ABCD; needed when several workspaces are recorded.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 def stats(period: str, severity: str | None, team_id: str | None, fmt: str) -> None:
-    """Print insights across incidents (as /incident stats shows them) as a table, JSON or CSV."""
     from datetime import datetime, timezone
 
     from bot.insights import report
@@ -183,6 +212,7 @@ def stats(period: str, severity: str | None, team_id: str | None, fmt: str) -> N
         if severity not in SEVERITIES:
             fail(f"--severity {severity!r} is not a severity; use sev1, sev2, sev3 or sev4 (or leave it out for all).")
     settings = _settings(require_slack=False)
+    _database(settings, "scribe stats")
     from bot.db import make_engine, make_session_factory, transaction, upgrade
     from bot.services.stats import incident_stats, teams_with_incidents
 

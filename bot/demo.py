@@ -3,6 +3,10 @@ local Slack simulator, replaying a realistic incident channel.
 
 The simulator's clock and the app's clock are one controllable clock, so an incident
 that lasts an hour replays in a couple of seconds with true-to-life timestamps.
+
+What the app posts is printed as people see it in Slack (bot.markup.slack_as_seen: `@ann`,
+`#inc-…`, `>`), in columns measured in terminal cells (emoji take two), and whatever is
+cut short ends with `…`.
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ from typing import Callable
 from zoneinfo import ZoneInfo
 
 import click
+from wcwidth import wcswidth
 
 from bot.config import Settings
+from bot.markup import slack_as_seen
 from bot.simulator.clock import FakeClock
 from bot.simulator.player import SlackPlayer
 from bot.simulator.webapi import FakeSlackWebAPI
@@ -29,6 +35,32 @@ CHANNEL = "C0DEMO1"
 
 def _hhmm(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def cells(text: str) -> int:
+    """How many terminal cells `text` takes: an emoji two, a combining mark none."""
+    width = wcswidth(text)
+    return width if width >= 0 else len(text)  # a control character: count characters
+
+
+def cut(text: str, width: int) -> str:
+    """`text` within `width` cells, ending with … when it had to be cut."""
+    if cells(text) <= width:
+        return text
+    end = 0
+    while end < len(text) and cells(text[: end + 1]) <= width - 1:
+        end += 1
+    return text[:end].rstrip() + "…"
+
+
+def pad(text: str, width: int) -> str:
+    return text + " " * max(0, width - cells(text))
+
+
+def first_line(text: str) -> str:
+    """The first line of a longer message, marked as cut when more follow."""
+    lines = text.splitlines() or [""]
+    return lines[0] + (" …" if len(lines) > 1 else "")
 
 
 class DemoScript:
@@ -44,24 +76,33 @@ class DemoScript:
     def wait(self, minutes: float) -> None:
         self.clock.advance(minutes * 60)
 
+    def name(self, user_id: str) -> str:
+        user = self.player.workspace.user(user_id)
+        return user.name if user is not None else user_id
+
+    def seen(self, text: str) -> str:
+        """Slack markup as the channel shows it: @ann, #inc-…, >."""
+        channels = self.player.workspace.channels
+        return slack_as_seen(text, user_name=lambda u: self.name(u),
+                             channel_name=lambda c: channels[c].name if c in channels else None)
+
     def say(self, user: str, text: str, **kwargs: object) -> str:
         ts = self.player.say(user, CHANNEL, text, **kwargs)  # type: ignore[arg-type]
         thread = " (in thread)" if kwargs.get("thread_ts") else ""
-        click.echo(f"  {self.now():%H:%M} <{user}>{thread} {text}")
+        click.echo(f"  {self.now():%H:%M} <{self.name(user)}>{thread} {text}")
         return ts
 
     def show_last_bot_post(self) -> None:
         """The bot's latest message in the channel, as the channel sees it."""
         message = self.player.workspace.messages(CHANNEL)[-1]
         for line in _block_lines(message.get("blocks") or []) or [message["text"]]:
-            click.echo(f"         │ {line}")
+            click.echo(f"         │ {self.seen(line)}")
 
     def command(self, user: str, text: str) -> dict:
         reply = self.player.command(user, CHANNEL, text)
         body = reply.json() if reply.status == 200 else {"text": f"HTTP {reply.status}"}
-        click.echo(f"  {self.now():%H:%M} <{user}> /incident {text}")
-        first_line = (body.get("text") or "").splitlines()[0] if body.get("text") else ""
-        click.echo(f"         ↳ {first_line}")
+        click.echo(f"  {self.now():%H:%M} <{self.name(user)}> /incident {self.seen(text)}")
+        click.echo(f"         ↳ {first_line(self.seen(body.get('text') or ''))}")
         return body
 
 
@@ -130,7 +171,7 @@ def play_curation(script: DemoScript, runtime, api: FakeSlackWebAPI) -> None:  #
         finding_ts = finding.ts
     click.echo(f"\nCorrecting the timeline (TTD before: {ttd()}):")
     script.command("U0BOB", "timeline 5")
-    click.echo(f"  {script.now():%H:%M} <U0BOB> ⋮ Edit on the Detected entry")
+    click.echo(f"  {script.now():%H:%M} <bob> ⋮ Edit on the Detected entry")
     script.player.choose_overflow("U0BOB", CHANNEL, action_id=cb.ENTRY_MENU, value=f"edit:{detected_id}:{version}", ephemeral=True)
     view_id = api.wait_for(lambda a: [v["id"] for v in a.views.values() if v["callback_id"] == cb.EDIT_VIEW])[-1]
     # The page really came four minutes earlier than he typed: he writes it the way he'd type `at`.
@@ -138,10 +179,10 @@ def play_curation(script: DemoScript, runtime, api: FakeSlackWebAPI) -> None:  #
     script.player.submit_view("U0BOB", callback_id=cb.EDIT_VIEW, view_id=view_id, values={"text": "PagerDuty: checkout error rate > 5%", "at": typed})
     click.echo(f"         ↳ When: {typed}")
     api.wait_for(lambda a: any(m.get("text", "").startswith(":pencil2:") for m in a.workspace.messages(CHANNEL)))
-    click.echo(f"  #inc-checkout-502: {api.workspace.messages(CHANNEL)[-1]['text']}")
+    click.echo(f"  #inc-checkout-502: {script.seen(api.workspace.messages(CHANNEL)[-1]['text'])}")
     click.echo(f"  TTD after: {ttd()}")
 
-    click.echo(f"  {script.now():%H:%M} <U0CHI> Add to timeline on “Error rate is 31% on the checkout dashboard” → Finding")
+    click.echo(f"  {script.now():%H:%M} <chi> Add to timeline on “Error rate is 31% on the checkout dashboard” → Finding")
     script.player.message_shortcut("U0CHI", CHANNEL, finding_ts, callback_id=cb.SHORTCUT)
     view_id = api.wait_for(lambda a: [v["id"] for v in a.views.values() if v["callback_id"] == cb.MARK_VIEW])[-1]
     script.player.submit_view("U0CHI", callback_id=cb.MARK_VIEW, view_id=view_id, values={
@@ -149,7 +190,7 @@ def play_curation(script: DemoScript, runtime, api: FakeSlackWebAPI) -> None:  #
         "text": "Error rate is 31% on the checkout dashboard",
     })
     api.wait_for(lambda a: any(m.get("text", "").startswith(":pushpin: <@U0CHI> added") for m in a.workspace.messages(CHANNEL)))
-    click.echo(f"  #inc-checkout-502: {api.workspace.messages(CHANNEL)[-1]['text']}")
+    click.echo(f"  #inc-checkout-502: {script.seen(api.workspace.messages(CHANNEL)[-1]['text'])}")
 
 
 def _block_lines(blocks: list[dict]) -> list[str]:
@@ -178,13 +219,15 @@ def play_postmortem(script: DemoScript, api: FakeSlackWebAPI, *, draft_lines: in
     blocks = json.loads(blocks) if isinstance(blocks, str) else blocks
     click.echo("\nSummary message posted in the channel:")
     for line in _block_lines(blocks):
-        click.echo(f"  │ {line}")
+        click.echo(f"  │ {script.seen(line)}")
     files = {f["name"]: f for f in api.uploaded_files.values()}
     markdown = next(f["bytes"].decode() for name, f in files.items() if name.endswith(".md"))
     click.echo(f"\nFiles uploaded: {', '.join(sorted(files))}; canvas created: {', '.join(api.canvases) or 'none'}")
     click.echo(f"\nStart of the draft ({len(markdown.splitlines())} lines in all):")
     for line in markdown.splitlines()[:draft_lines]:
         click.echo(f"  {line}")
+    if len(markdown.splitlines()) > draft_lines:
+        click.echo("  …")
     return markdown
 
 
@@ -208,15 +251,15 @@ def play_followups(script: DemoScript, runtime, api: FakeSlackWebAPI) -> None:  
     runtime.outbox.run_due()
     message = api.workspace.messages(dm)[-1]
     buttons = [e.get("text", {}).get("text") or "Reassign (user picker)" for e in message["blocks"][-1]["elements"]]
-    click.echo(f"  DM to Chi: {message['text']}")
+    click.echo(f"  DM to Chi: {script.seen(message['text'])}")
     click.echo(f"             buttons: {' | '.join(buttons)}")
 
     posted_before = len(api.calls_to("chat.postMessage"))
     script.player.click(owner, dm, action_id=fb.DONE, value=str(item.id), block_id=fb.block_id(item.id), message_ts=message["ts"])
-    click.echo(f"  {script.now():%H:%M} <{owner}> clicks Done")
+    click.echo(f"  {script.now():%H:%M} <{script.name(owner)}> clicks Done")
     api.wait_for(lambda a: len(a.calls_to("chat.postMessage")) > posted_before and a.calls_to("chat.update"))
-    click.echo(f"  DM is now: {api.workspace.message(dm, message['ts'])['text']}")
-    click.echo(f"  #inc-checkout-502: {api.workspace.messages(CHANNEL)[-1]['text']}")
+    click.echo(f"  DM is now: {script.seen(api.workspace.message(dm, message['ts'])['text'])}")
+    click.echo(f"  #inc-checkout-502: {script.seen(api.workspace.messages(CHANNEL)[-1]['text'])}")
     with runtime.app.scribe.session_factory() as session:
         left = session.scalars(select(OutboxItem.kind).where(OutboxItem.action_item_id == item.id, OutboxItem.status == "pending")).all()
     click.echo(f"  Reminders still pending for #{item.id}: {len(left)}")
@@ -224,6 +267,21 @@ def play_followups(script: DemoScript, runtime, api: FakeSlackWebAPI) -> None:  
 
 GENERAL = "C0GENERAL"
 ANNOUNCE = "C0ANNOUNCE"
+# The exported timeline's text column, in terminal cells: rows stay within 120 in all.
+TIMELINE_TEXT_CELLS = 60
+
+
+def timeline_table(timeline: list[dict], script: DemoScript) -> list[str]:
+    """The export's timeline as a table whose columns line up in a terminal: times to the
+    second (UTC), names, text as the channel shows it, cut with … to fit."""
+    rows = [("time (UTC)", "", "kind", "source", "author", "text")]
+    for item in timeline:
+        at = datetime.fromisoformat(item["at"]).strftime("%Y-%m-%d %H:%M:%S")
+        text = " ".join(script.seen(item["text"] or "").split())
+        rows.append((at, "📌" if item["key"] else "", item["kind"], item["source"], script.name(item["author"]) if item["author"] else "-",
+                     cut(text, TIMELINE_TEXT_CELLS)))
+    widths = [max(cells(row[column]) for row in rows) for column in range(5)]
+    return [("  ".join(pad(value, width) for value, width in zip(row, widths)) + "  " + row[5]).rstrip() for row in rows]
 
 
 def play_declare(script: DemoScript, api: FakeSlackWebAPI) -> None:
@@ -232,21 +290,22 @@ def play_declare(script: DemoScript, api: FakeSlackWebAPI) -> None:
     player = script.player
     text = "declare Search returns no results sev3 <@U0BOB|bob>"
     ack = player.command("U0ANN", GENERAL, text).json()
-    click.echo(f"  {script.now():%H:%M} <U0ANN> in #general: /incident {text}")
-    click.echo(f"         ↳ (only Ann sees) {ack['text']}")
+    click.echo(f"  {script.now():%H:%M} <ann> in #general: /incident {script.seen(text)}")
+    click.echo(f"         ↳ (only Ann sees) {first_line(script.seen(ack['text']))}")
     reply = api.wait_for(lambda a: [e for e in a.ephemerals if "declared" in str(e["message"].get("text"))], timeout=30)
-    click.echo(f"         ↳ (only Ann sees) {reply[0]['message']['text'].splitlines()[0]}")
+    click.echo(f"         ↳ (only Ann sees) {first_line(script.seen(reply[0]['message']['text']))}")
     channel = next(c for c in ws.channels.values() if c.creator == ws.bot_user_id)
-    click.echo(f"  New channel #{channel.name}: members {', '.join(sorted(channel.members))}; topic “{channel.topic}”")
+    members = ", ".join(sorted(script.name(m) for m in channel.members))
+    click.echo(f"  New channel #{channel.name}: members {members}; topic “{script.seen(channel.topic)}”")
     welcome = ws.messages(channel.id)[0]
-    click.echo(f"  Welcome message in #{channel.name}: {_block_lines(welcome['blocks'])[0]}")
+    click.echo(f"  Welcome message in #{channel.name}: {first_line(script.seen(chr(10).join(_block_lines(welcome['blocks']))))}")
     ref = reply[0]["message"]["text"].split("*")[1].split()[0]  # "INC-2"
     announcement = next(m for m in ws.messages(ANNOUNCE) if m.get("user") == ws.bot_user_id and m.get("text", "").startswith(ref + " "))
 
     def show_announcement(when: str) -> None:
         current = ws.message(ANNOUNCE, announcement["ts"])
-        fields = [f["text"].replace("\n", ": ") for f in current["blocks"][1]["fields"]]
-        click.echo(f"  #incidents announcement {when}: {current['blocks'][0]['text']['text']}")
+        fields = [script.seen(f["text"].replace("\n", ": ")) for f in current["blocks"][1]["fields"]]
+        click.echo(f"  #incidents announcement {when}: {script.seen(current['blocks'][0]['text']['text'])}")
         click.echo(f"             {' · '.join(fields)}")
         click.echo(f"             {_block_lines(current['blocks'][-1:])[0]}")
 
@@ -254,14 +313,14 @@ def play_declare(script: DemoScript, api: FakeSlackWebAPI) -> None:
     script.wait(12)
     updates = len(api.calls_to("chat.update"))
     player.command("U0BOB", channel.id, "severity sev2")
-    click.echo(f"  {script.now():%H:%M} <U0BOB> in #{channel.name}: /incident severity sev2")
+    click.echo(f"  {script.now():%H:%M} <bob> in #{channel.name}: /incident severity sev2")
     api.wait_for(lambda a: len(a.calls_to("chat.update")) > updates and "sev2" in str(ws.message(ANNOUNCE, announcement["ts"])["blocks"]))
     show_announcement("(edited with chat.update)")
     script.wait(20)
     player.command("U0ANN", channel.id, "resolved index rebuilt")
-    click.echo(f"  {script.now():%H:%M} <U0ANN> in #{channel.name}: /incident resolved index rebuilt")
+    click.echo(f"  {script.now():%H:%M} <ann> in #{channel.name}: /incident resolved index rebuilt")
     thread = api.wait_for(lambda a: ws.replies(ANNOUNCE, announcement["ts"])[1:], timeout=30)
-    click.echo(f"  Closing line, in #{channel.name} and under the announcement: {thread[0]['text']}")
+    click.echo(f"  Closing line, in #{channel.name} and under the announcement: {script.seen(thread[0]['text'])}")
 
 
 def run_demo(*, keep: bool = False) -> int:
@@ -319,10 +378,8 @@ def run_demo(*, keep: bool = False) -> int:
         with runtime.app.scribe.session_factory() as session:  # type: ignore[attr-defined]
             data = export_incident(session, latest_incident(session, channel_id=CHANNEL))
         click.echo("\nExported timeline (scribe export --channel %s):" % CHANNEL)
-        for item in data["timeline"]:
-            key = "📌" if item["key"] else "  "
-            text = (item["text"] or "").replace("\n", " ")
-            click.echo(f"  {item['at']}  {key} {item['kind']:<10} {item['source']:<8} {item['author'] or '-':<8} {text[:70]}")
+        for line in timeline_table(data["timeline"], script):
+            click.echo(f"  {line}")
         click.echo("\nMetrics:")
         click.echo(json.dumps(data["metrics"], indent=2))
         click.echo(f"\nSlack Web API calls the app made: {', '.join(sorted({c.method for c in api.calls}))}")

@@ -37,6 +37,7 @@ __all__ = [
     "escape_inline",
     "neutralize_mentions",
     "safe_url",
+    "slack_as_seen",
     "slack_to_markdown",
     "slack_to_plain",
 ]
@@ -330,21 +331,43 @@ def slack_to_plain(text: str, user_name: NameLookup,
     there as markup.  Use :func:`neutralize_mentions` on the original text
     for those.
     """
+    # Silencing runs over the joined result so that decoded user text such as
+    # "&lt;!here&gt;" and display names containing "@channel" are both caught.
+    return _silence(_decode(text, lambda token: _token_to_plain(token, user_name, channel_name)))
+
+
+def slack_as_seen(text: str, *, user_name: NameLookup | None = None,
+                  channel_name: NameLookup | None = None) -> str:
+    """Slack message markup as people read it in Slack, for showing outside it (a terminal):
+    ``@name`` and ``#channel``, a link as its label (its URL when it has none), ``@here``,
+    entities decoded, line breaks kept. Nothing is silenced, so never post the result back
+    to Slack; use :func:`neutralize_mentions` for that."""
+    return _decode(text, lambda token: _token_as_seen(token, user_name, channel_name))
+
+
+def _decode(text: str, render: Callable[[_Token], str]) -> str:
+    """Entities decoded and each ``<...>`` sequence replaced by ``render`` of it."""
     if not text:
         return ""
-
     out: list[str] = []
     pos = 0
     for match in _TOKEN_RE.finditer(text):
         if match.start() > pos:
             out.append(_decode_entities(text[pos:match.start()]))
-        out.append(_token_to_plain(_parse_token(match.group(1)), user_name, channel_name))
+        out.append(render(_parse_token(match.group(1))))
         pos = match.end()
     if pos < len(text):
         out.append(_decode_entities(text[pos:]))
-    # Silencing runs over the joined result so that decoded user text such as
-    # "&lt;!here&gt;" and display names containing "@channel" are both caught.
-    return _silence("".join(out))
+    return "".join(out)
+
+
+def _token_as_seen(token: _Token, user_name: NameLookup | None, channel_name: NameLookup | None) -> str:
+    if token.kind == "link":
+        return _one_line(token.label).strip() if token.label and token.label.strip() else token.value.removeprefix("mailto:")
+    if token.kind == "broadcast":
+        name = _broadcast_name(token)
+        return name if token.value.partition("^")[0] == "date" else "@" + name
+    return _token_to_plain(token, user_name, channel_name)
 
 
 def _token_to_plain(token: _Token, user_name: NameLookup | None,

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    ColumnElement,
     Boolean,
     Date,
     DateTime,
@@ -23,9 +24,13 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     false,
+    func,
     text,
 )
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from bot.lifecycle import began_at
 
 UTC = timezone.utc
 
@@ -135,6 +140,17 @@ class Incident(Base):
     @property
     def status(self) -> str:
         return "closed" if self.closed_at else "open"
+
+    @hybrid_property
+    def began_at(self) -> datetime:
+        """When it began: impact start if recorded, else the declaration (bot.lifecycle)."""
+        return began_at(self.started_at, self.declared_at)
+
+    @began_at.inplace.expression
+    @classmethod
+    def _began_at_expression(cls) -> ColumnElement[datetime]:
+        # The same rule in SQL, for filtering and grouping by it.
+        return func.coalesce(cls.started_at, cls.declared_at, type_=UTCDateTime())
 
     def role_holder(self, role: str) -> str | None:
         return next((r.user_id for r in self.roles if r.role == role), None)
@@ -476,3 +492,18 @@ class SpentSignIn(Base):
 
     state_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     spent_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class LiveWebSession(Base):
+    """A web view sign-in that hasn't ended. The signed session cookie carries a random key;
+    a page opens only while this row for it is here, so signing out (which deletes it) ends
+    the session for every `scribe run` process at once, and a cookie copied before that opens
+    nothing after. Only the key's SHA-256 is kept: the table alone can't make a cookie."""
+
+    __tablename__ = "web_sessions"
+
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(32))
+    signed_in_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)

@@ -423,6 +423,148 @@ def test_a_message_in_a_thread_is_edited_text_only_and_a_slack_edit_makes_the_op
     assert export(capp)["incident"]["mitigated_at"] is None
 
 
+def settle(app) -> None:  # type: ignore[no-untyped-def]
+    """Wait until the lazy listeners of the requests made so far have run (announcements…)."""
+    assert app.runtime.app.scribe.after_ack.wait_idle(30)
+
+
+def test_editing_only_the_text_keeps_the_exact_time_and_tells_the_channel_text(capp, clock) -> None:  # type: ignore[no-untyped-def]
+    cmd(capp, "start Checkout errors")
+    cmd(capp, "started at 09:00 UTC first 502s")
+    clock.advance(seconds=7.654321)
+    cmd(capp, "detected PagerDuty fired", user="U0BOB")
+    detected = entry(capp, kind="detected")
+    assert detected.at == datetime(2026, 11, 23, 10, 0, 7, 654321, tzinfo=UTC)
+
+    menu(capp, "U0BOB", f"edit:{detected.id}:{detected.version}")
+    view, view_id = last_view(capp, cb.EDIT_VIEW)
+    shown = view["blocks"][2]["element"]["initial_value"]
+    assert shown == "2026-11-23 05:00:07 America/New_York"  # whole seconds, in Bob's zone
+    done = capp.player.submit_view("U0BOB", callback_id=cb.EDIT_VIEW, view_id=view_id, values={"text": "PagerDuty fired: 5xx > 5%", "at": shown})
+    assert (done.status, done.body) == (200, "")
+    fixed = entry(capp, kind="detected")
+    assert (fixed.text, fixed.at, fixed.version) == ("PagerDuty fired: 5xx > 5%", detected.at, detected.version + 1)
+    data = export(capp)
+    assert data["incident"]["detected_at"] == "2026-11-23T10:00:07.654321Z"
+    assert data["metrics"]["time_to_detect_s"] == 3607.654321
+    capp.api.wait_for(lambda api: any(t.startswith(":pencil2:") for t in posts(capp)))
+    assert posts(capp)[-1] == ":pencil2: <@U0BOB> corrected a *Detected* entry of INC-1: text."
+    with capp.session_factory() as s:
+        revisions = [(r.field, r.old_value, r.new_value) for r in s.scalars(select(EntryRevision))]
+    assert revisions == [("text", "PagerDuty fired", "PagerDuty fired: 5xx > 5%")]
+
+    # A form from before forms carried the time they showed: the second shown, typed back, is the stored time too.
+    menu(capp, "U0BOB", f"edit:{fixed.id}:{fixed.version}")
+    _, view_id = last_view(capp, cb.EDIT_VIEW)
+    old_form = json.dumps({"e": fixed.id, "v": fixed.version})
+    again = capp.player.submit_view("U0BOB", callback_id=cb.EDIT_VIEW, view_id=view_id, private_metadata=old_form,
+                                    values={"text": "PagerDuty fired: 5xx > 6%", "at": "05:00:07"})
+    assert (again.status, again.body) == (200, "")
+    assert (entry(capp, kind="detected").at, entry(capp, kind="detected").text) == (detected.at, "PagerDuty fired: 5xx > 6%")
+
+
+def _record_every_kind_of_entry(app, clock) -> None:  # type: ignore[no-untyped-def]
+    """An incident whose timeline has an entry of every kind, each at a time with microseconds."""
+    def later() -> None:
+        clock.advance(seconds=1.234567)
+
+    ws = app.api.workspace
+    cmd(app, "start Checkout errors sev2")
+    for text in ("started at 09:50 UTC first 502s", "detected PagerDuty fired", "note lunch ordered", "finding pool exhausted",
+                 "hypothesis connection leak", "mitigation rolling back", "decision roll back, don't scale", "rootcause leak on the error path",
+                 "status Rolling back now", "severity sev1", "title Checkout 502s", "role lead <@U0BOB|bob>",
+                 "action Add a pool alert <@U0CHI|chi> due 2026-12-01", "update investigating Rolling back next 30m",
+                 "mitigated rollback done"):
+        later()
+        cmd(app, text)
+    later()
+    ts = app.player.say("U0CHI", "C0INC", "error rate 31% &gt; 5%")
+    later()
+    app.player.say("U0BOB", "C0INC", "DB connections flat at 100/100", thread_ts=ts)
+    later()
+    pinned = app.player.say("U0BOB", "C0INC", "Rolling back to v2.3.0")
+    app.player.react("U0CHI", "C0INC", pinned, name="pushpin")
+    later()
+    marked = app.player.say("U0CHI", "C0INC", "the pool never recovers")
+    app.player.message_shortcut("U0ANN", "C0INC", marked, callback_id=cb.SHORTCUT)
+    _, view_id = last_view(app, cb.MARK_VIEW)
+    app.player.submit_view("U0ANN", callback_id=cb.MARK_VIEW, view_id=view_id, values={
+        "kind": {"kind": {"type": "static_select", "selected_option": {"value": "finding"}}}, "text": "The pool never recovers"})
+    later()
+    milestone = app.player.say("U0BOB", "C0INC", "error rate back to 0.4%")
+    app.player.message_shortcut("U0ANN", "C0INC", milestone, callback_id=cb.SHORTCUT)
+    _, view_id = last_view(app, cb.MARK_VIEW)
+    app.player.submit_view("U0ANN", callback_id=cb.MARK_VIEW, view_id=view_id, values={
+        "kind": {"kind": {"type": "static_select", "selected_option": {"value": "mitigated"}}}, "text": "error rate back to 0.4%"})
+    later()
+    cmd(app, "resolved error rate normal for 25 minutes")
+    later()
+    cmd(app, "close")
+    assert ws.messages("C0INC")
+
+
+def _everything(app):  # type: ignore[no-untyped-def]
+    """What a save could change: every entry's fields, the incident's times, the revisions."""
+    from bot.models import Incident
+
+    with app.session_factory() as s:
+        entries = [(e.id, e.kind, e.source, e.at, e.text, e.version, e.key, e.key_kind, e.hidden, e.corrected_by, e.deleted_at)
+                   for e in s.scalars(select(TimelineEntry).order_by(TimelineEntry.id))]
+        incident = s.scalars(select(Incident)).one()
+        times = (incident.started_at, incident.detected_at, incident.mitigated_at, incident.resolved_at, incident.closed_at)
+        revisions = [(r.id, r.field, r.old_value, r.new_value) for r in s.scalars(select(EntryRevision).order_by(EntryRevision.id))]
+    return entries, times, revisions
+
+
+def test_every_edit_form_saved_as_shown_changes_nothing(capp, clock) -> None:  # type: ignore[no-untyped-def]
+    _record_every_kind_of_entry(capp, clock)
+    settle(capp)
+    entries, times, revisions = before = _everything(capp)
+    kinds = {(kind, source) for _, kind, source, *_ in entries}
+    assert {k for k, _ in kinds} >= {"declared", "started", "detected", "mitigated", "resolved", "closed", "note", "finding", "hypothesis",
+                                     "mitigation", "decision", "rootcause", "status", "severity", "title", "role", "action", "update", "message"}
+    assert [e[7] for e in entries if e[1] == "message" and e[7]] == ["finding", "mitigated"]  # marked with Add to timeline
+    assert any(e[3].microsecond for e in entries if e[2] == "command") and any(e[3].microsecond for e in entries if e[1] == "message")
+    posted = len(capp.api.calls_to("chat.postMessage"))
+
+    for entry_id, kind, source, *_ in entries:
+        version = next(e[5] for e in entries if e[0] == entry_id)
+        menu(capp, "U0ANN", f"edit:{entry_id}:{version}")
+        view, view_id = last_view(capp, cb.EDIT_VIEW)
+        assert json.loads(view["private_metadata"])["e"] == entry_id
+        assert [b["block_id"] for b in view["blocks"] if b["type"] == "input"] == (["text", "at"] if source == "command" else ["text"]), kind
+        saved = capp.player.submit_view_as_shown("U0ANN", view_id=view_id)
+        assert (saved.status, saved.body) == (200, ""), (kind, saved.body)  # the form closes, no error under a field
+        settle(capp)
+        assert _everything(capp) == before, kind
+
+    assert len(capp.api.calls_to("chat.postMessage")) == posted  # the channel heard of no correction
+    assert capp.api.ephemerals == []
+
+
+def test_a_milestone_cant_be_moved_before_the_incident_began_when_no_start_was_recorded(capp, clock) -> None:  # type: ignore[no-untyped-def]
+    cmd(capp, "start Checkout errors")  # declared 10:00 UTC; no `started`
+    clock.advance(minutes=10)
+    cmd(capp, "detected PagerDuty fired", user="U0CHI")
+    detected = entry(capp, kind="detected")
+    menu(capp, "U0CHI", f"edit:{detected.id}:{detected.version}")
+    _, view_id = last_view(capp, cb.EDIT_VIEW)
+    bad = capp.player.submit_view("U0CHI", callback_id=cb.EDIT_VIEW, view_id=view_id, values={"text": "PagerDuty fired", "at": "09:50"})
+    assert bad.json() == {"response_action": "errors", "errors": {"at": (
+        "That would put detected (2026-11-23T09:50:00Z) before the incident began: it was declared at 2026-11-23T10:00:00Z, and no start "
+        "was recorded. Check the time, or first record when the impact started with `/incident started at <time>`.")}}
+    data = export(capp)
+    assert (data["incident"]["detected_at"], data["metrics"]["time_to_detect_s"]) == ("2026-11-23T10:10:00Z", 600.0)
+    assert entry(capp, kind="detected").version == detected.version
+
+    # Once the start is recorded, the same save is fine: TTD counts from it.
+    cmd(capp, "started at 09:40 UTC")
+    good = capp.player.submit_view("U0CHI", callback_id=cb.EDIT_VIEW, view_id=view_id, values={"text": "PagerDuty fired", "at": "09:50"})
+    assert (good.status, good.body) == (200, "")
+    data = export(capp)
+    assert (data["incident"]["detected_at"], data["metrics"]["time_to_detect_s"]) == ("2026-11-23T09:50:00Z", 600.0)
+
+
 def test_0005_downgrades_and_upgrades(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from alembic import command
     from sqlalchemy import create_engine, inspect

@@ -154,3 +154,27 @@ def test_a_late_joiner_gets_a_welcome_with_a_catch_me_up_button(happ, clock) -> 
     happ.player.join_channel("U0DAN", "C0RANDOM")
     happ.player.join_channel(happ.api.workspace.bot_user_id, "C0INC")
     assert len(happ.api.calls_to("chat.postEphemeral")) == 1
+
+
+def _last_update(blocks):  # type: ignore[no-untyped-def]
+    return [t for t in texts(blocks) if t.startswith("*Last update*")]
+
+
+def test_the_last_update_is_the_latest_of_status_and_update_in_catchup_and_catch_me_up(happ, clock) -> None:  # type: ignore[no-untyped-def]
+    cmd(happ, "start Checkout errors sev2")
+    cmd(happ, "status Looking into it")
+    clock.advance(minutes=5)
+    cmd(happ, "update identified Connection leak in v2.3.1; rolling back next 30m")
+    latest = "*Last update* `10:05` 📣 *Status update posted* <@U0ANN>: Identified: Connection leak in v2.3.1; rolling back"
+    assert _last_update(cmd(happ, "catchup", user="U0CHI")["blocks"]) == [latest]
+
+    happ.api.workspace.add_user("U0DAN", name="dan", real_name="Dan Roe", tz="UTC")
+    happ.player.join_channel("U0DAN", "C0INC")
+    happ.api.wait_for(lambda api: [e for e in api.ephemerals if e["user"] == "U0DAN"])
+    happ.player.click("U0DAN", "C0INC", action_id=catchup_blocks.CATCH_UP, value="1", block_id="catchup:1")
+    answer = happ.api.wait_for(lambda api: [e for e in api.ephemerals if e["user"] == "U0DAN" and e["message"]["text"].startswith("Catching up")])
+    assert _last_update(answer[0]["message"]["blocks"]) == [latest]
+
+    clock.advance(minutes=5)
+    cmd(happ, "status Rollback done, watching")
+    assert _last_update(cmd(happ, "catchup", user="U0CHI")["blocks"]) == ["*Last update* `10:10` 📣 *Status update* <@U0ANN>: Rollback done, watching"]

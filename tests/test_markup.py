@@ -13,6 +13,7 @@ from bot.markup import (
     WORD_JOINER,
     blockquote,
     neutralize_mentions,
+    slack_as_seen,
     slack_to_markdown,
     slack_to_plain,
 )
@@ -145,6 +146,23 @@ def test_plain_text_defuses_typed_markup_and_literal_broadcasts() -> None:
     out = slack_to_plain("&lt;!channel&gt; and &lt;@U123&gt; and @everyone", NAMES.get)
     assert "<!" not in out and "<@" not in out
     assert f"@{WORD_JOINER}everyone" in out
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("error rate &gt; 5% &amp; &lt;b&gt; rising", "error rate > 5% & <b> rising"),
+        ("<@U123> is lead, <@U999|zed> and <@U777> too", "@Ann Lee is lead, @zed and @U777 too"),
+        ("see <#C9>, <#C5|general> and <#C6>", "see #inc-42, #general and #C6"),
+        ("<https://grafana.example.com/d/1?a=1&amp;b=2|the dashboard> or <https://status.example.com>",
+         "the dashboard or https://status.example.com"),
+        ("<mailto:oncall@example.com|mail on-call>, <mailto:sre@example.com>", "mail on-call, sre@example.com"),
+        ("<!here> <!channel> <!subteam^S1|@sre> at <!date^1700000000^{time}|10:00>", "@here @channel @sre at 10:00"),
+        ("first line\nsecond &gt; line", "first line\nsecond > line"),
+    ],
+)
+def test_as_seen_in_slack(source: str, expected: str) -> None:
+    assert slack_as_seen(source, user_name=NAMES.get, channel_name=CHANNELS.get) == expected
 
 
 def test_neutralize_mentions_keeps_mrkdwn_but_never_pings() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import urllib.request
@@ -130,11 +131,18 @@ def test_cli_db_upgrade_and_export(app, monkeypatch) -> None:  # type: ignore[no
     assert "No incident has been recorded in channel C0NOPE" in missing.output
 
 
-def test_demo_replays_an_incident_end_to_end(tmp_path) -> None:  # type: ignore[no-untyped-def]
+@pytest.fixture(scope="module")
+def demo_output(tmp_path_factory) -> str:  # type: ignore[no-untyped-def]
+    """What `scribe demo` prints, run once for the tests below."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SCRIBE_", "DATABASE_URL"))}
-    result = subprocess.run([sys.executable, "-m", "bot.cli", "demo"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+    result = subprocess.run([sys.executable, "-m", "bot.cli", "demo"], cwd=tmp_path_factory.mktemp("demo"), env=env,
+                            capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr[-3000:]
-    out = result.stdout
+    return result.stdout
+
+
+def test_demo_replays_an_incident_end_to_end(demo_output: str) -> None:
+    out = demo_output
     assert "*INC-1 started* (sev2): Checkout returns 502 after v2.3.1 deploy" in out
     timeline = out.split("Exported timeline", 1)[1].split("Metrics:", 1)[0]
     assert "DB connection pool exhausted: every connection" in timeline  # the edit applied
@@ -143,14 +151,14 @@ def test_demo_replays_an_incident_end_to_end(tmp_path) -> None:  # type: ignore[
     assert timeline.count("Rolling back checkout to v2.3.0 now") == 1  # redelivery recorded once
     assert timeline.count("📌") == 3  # the pin, the 📌 reaction, and the message marked with Add to timeline
     curation = out.split("Correcting the timeline", 1)[1].split("/incident close", 1)[0]
-    assert ":pencil2: <@U0BOB> corrected a *Detected* entry of INC-1: time from " in curation
+    assert ":pencil2: @bob corrected a *Detected* entry of INC-1: time from " in curation
     assert "TTM 32 min, TTR 57 min)." in curation  # (TTD depends on the seconds of the wall clock the demo starts at)
     assert "to the timeline as *Finding*: Error rate is 31% on the checkout dashboard" in curation
     followups = out.split("Follow-ups:", 1)[1]
     assert "DM to Chi: :alarm_clock: Your action item is due" in followups
     assert "buttons: Done | Snooze 1 day | Snooze 1 week | Reassign (user picker)" in followups
-    assert "DM is now: #1 Alert on DB connection pool saturation: :white_check_mark: marked done by <@U0CHI>" in followups
-    assert ":white_check_mark: <@U0CHI> marked action item #1 done" in followups
+    assert "DM is now: #1 Alert on DB connection pool saturation: :white_check_mark: marked done by @chi" in followups
+    assert ":white_check_mark: @chi marked action item #1 done" in followups
     assert "Reminders still pending for #1: 0" in followups
     metrics = json.loads(out.split("Metrics:", 1)[1].split("\n\n", 1)[0])
     # Detected was corrected four minutes earlier, so mitigate and resolve count from then.
@@ -165,3 +173,53 @@ def test_demo_replays_an_incident_end_to_end(tmp_path) -> None:  # type: ignore[
     assert "# Postmortem: Checkout returns 502 after v2.3.1 deploy" in draft
     assert "**Status:** Draft (version 1) · **Incident:** INC-1 (Closed) · **Severity:** sev2" in draft
 
+
+
+def test_demo_shows_slack_markup_as_people_see_it(demo_output: str) -> None:
+    out = demo_output.split("Start of the draft", 1)[0] + demo_output.split("\nFollow-ups:", 1)[1]  # all but the Markdown draft
+    for raw in ("&gt;", "&lt;", "&amp;", "<@", "<#", "<!", "<http", "<U0", "U0ANN", "U0BOB", "U0CHI", "CSIM"):
+        assert raw not in out, raw
+    assert "<ann> /incident role lead @ann\n         ↳ :bust_in_silhouette: @ann is now *lead* for INC-1\n" in out
+    assert "<bob> /incident detected at 6m ago PagerDuty: checkout error rate > 5%\n" in out
+    assert "— bob: PagerDuty: checkout error rate > 5% _(edited by bob)_" in out
+    assert "— ann: @ann is lead\n" in out
+    assert "#inc-checkout-502: :pushpin: @chi added a message to the timeline as *Finding*: Error rate is 31% on the checkout dashboard" in out
+    channel = re.search(r"New channel #(inc-\d{8}-search-returns-no-results): members ann, bob, incident-scribe; "
+                        r"topic “Search returns no results · sev3 · lead @ann”", out)
+    assert channel, out
+    assert f":rotating_light: *INC-2 declared* in #{channel.group(1)}. Invited: @ann, @bob." in out
+    assert f"*Lead*: @ann · *Channel*: #{channel.group(1)} · *Started*:" in out
+    # What is cut short says so.
+    assert "         ↳ *INC-1 — last 5 timeline entries* (UTC) …\n" in out  # a reply shown by its first line
+    assert demo_output.split("Start of the draft", 1)[1].split("\n\nFollow-ups:", 1)[0].endswith("\n  …")
+
+
+def test_demo_timeline_columns_line_up_and_cut_text_ends_with_an_ellipsis(demo_output: str) -> None:
+    from wcwidth import wcswidth
+
+    lines = demo_output.split("Exported timeline (scribe export --channel C0DEMO1):\n", 1)[1].split("\n\nMetrics:", 1)[0].splitlines()
+    header, rows = lines[0], lines[1:]
+    titles = ["time (UTC)", "kind", "source", "author", "text"]
+    # Where each column starts, in terminal cells, from the header.
+    starts = [wcswidth(header[: header.index(title)]) for title in titles]
+    assert len(rows) == 19
+    for row in rows:
+        assert re.match(r"  \d{4}-\d\d-\d\d \d\d:\d\d:\d\d  ", row), row  # to the second, no fraction
+        cells, width = [], 0
+        for index, char in enumerate(row):  # the character at each column's start cell
+            if width in starts:
+                cells.append((width, char, row[index - 1]))
+            width += max(wcswidth(char), 0)
+        # Every column starts where the header's does, right after a blank (the text may be empty).
+        assert [w for w, _, _ in cells] == starts[: len(cells)] and len(cells) >= 4, row
+        assert all(char != " " and before == " " for w, char, before in cells[1:]), row
+        assert wcswidth(row) <= starts[-1] + 60, row
+    assert [row.count("📌") for row in rows].count(1) == 3
+    cut = [row for row in rows if row.endswith("…")]
+    assert [row.split("  ")[-1].lstrip() for row in cut] == [
+        "DB connection pool exhausted: every connection is checked o…",
+        "Investigating: About 30% of checkouts fail with 502; we sus…",
+        "v2.3.1 acquired a DB connection per request and never relea…",
+        "Alert on DB connection pool saturation (owner @chi, due tom…",
+    ]
+    assert all(wcswidth(row.split("  ")[-1].lstrip()) == 60 for row in cut)

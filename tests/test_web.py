@@ -5,7 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from urllib.parse import quote
 
 import pytest
 
@@ -108,9 +109,11 @@ def test_an_expired_session_is_refused(web) -> None:  # type: ignore[no-untyped-
     b = browser_for(web)
     b.cookies["scribe_session"] = old
     assert b.get("/").status == 302
-    fresh = URLSafeTimedSerializer(WEB_SECRET, salt="scribe.web.session").dumps({"u": "U0ANN", "t": "T0SIM", "n": "Ann"})
+    # Signed with our secret and not expired, but no sign-in made it: nothing can end it, so it opens nothing.
+    fresh = URLSafeTimedSerializer(WEB_SECRET, salt="scribe.web.session").dumps({"u": "U0ANN", "t": "T0SIM", "n": "Ann", "k": "made-up"})
     b.cookies["scribe_session"] = fresh
-    assert b.get("/").status == 200
+    assert b.get("/").status == 302
+    assert signed_in(web).get("/").status == 200
 
 
 def sign_out_key(page_html: str) -> str:
@@ -141,14 +144,51 @@ def test_sign_out_is_a_post_from_the_button_and_a_link_or_forged_post_signs_nobo
     assert b.get("/logout").status == 405 and "You are not signed in." in b.get("/logout").text
 
 
-def test_a_session_signed_before_sessions_had_a_key_can_still_sign_out(web) -> None:  # type: ignore[no-untyped-def]
+def test_a_session_signed_before_sessions_were_kept_opens_nothing_and_signs_out(web) -> None:  # type: ignore[no-untyped-def]
+    """Such a cookie can't be ended on the server, so it no longer opens pages: sign in again."""
     from itsdangerous import URLSafeTimedSerializer
 
     b = browser_for(web)
     b.cookies["scribe_session"] = URLSafeTimedSerializer(WEB_SECRET, salt="scribe.web.session").dumps({"u": "U0ANN", "t": "T0SIM", "n": "Ann Lee"})
-    assert b.get("/").status == 200
-    assert b.post("/logout", {}).status == 200
-    assert b.get("/").status == 302
+    assert (b.get("/").status, b.get("/").location) == (302, "/login?next=%2F")
+    done = b.post("/logout", {})
+    assert done.status == 200 and any(c.startswith("scribe_session=") and "Max-Age=0" in c for c in done.set_cookies)
+
+
+def test_a_cookie_copied_before_sign_out_opens_nothing_after_in_any_process(web, database_url, slack) -> None:  # type: ignore[no-untyped-def]
+    from bot.models import LiveWebSession
+
+    start(web, "C0INC", "start Checkout returns 502 sev2")
+    other = start_web_app(database_url, slack)  # a second `scribe run` on the same database
+    try:
+        b = signed_in(web)
+        copied = b.cookies["scribe_session"]
+        elsewhere = Browser(other.settings.public_url)
+        elsewhere.cookies["scribe_session"] = copied
+        paths = ["/", "/incidents/INC-1", "/incidents/INC-1/timeline.csv", "/incidents/INC-1/chart.png"]
+        assert [elsewhere.get(path).status for path in paths] == [200, 200, 200, 200]  # one session, every process
+
+        assert b.post("/logout", {"key": sign_out_key(b.get("/").text)}).status == 200
+        for replay in (browser_for(web), Browser(other.settings.public_url)):
+            replay.cookies["scribe_session"] = copied
+            for path in paths:
+                page = replay.get(path)
+                assert (page.status, page.location) == (302, "/login?next=" + quote(path, safe="")), path
+                assert b"Checkout" not in page.body
+            sign_in_page = replay.get(page.location)
+            assert sign_in_page.status == 200 and "Sign in with Slack" in sign_in_page.text
+            assert "Ann Lee" not in sign_in_page.text
+        assert replay.get("/logout").text.count("You are not signed in.") == 1
+
+        # A session past its hours is over too, whatever the cookie's own signature says.
+        again = signed_in(web)
+        assert again.get("/").status == 200
+        with web.session_factory.begin() as s:
+            for row in s.scalars(select(LiveWebSession)):
+                row.expires_at = datetime.now(timezone.utc) - timedelta(seconds=1)
+        assert again.get("/").status == 302
+    finally:
+        other.stop()
 
 
 def test_forged_expired_and_replayed_state_are_refused(web) -> None:  # type: ignore[no-untyped-def]
@@ -236,10 +276,15 @@ def test_a_user_of_another_workspace_is_refused(web) -> None:  # type: ignore[no
     page = b.get(b.callback_url())
     assert page.status == 403 and "another Slack workspace" in page.text
     assert "scribe_session" not in b.cookies and "Checkout" not in page.text
-    # Even with a session cookie signed for that team (a leaked key aside, impossible), nothing is shown.
+    # Even with a live session for that team (a leaked key aside, impossible), nothing is shown.
     from itsdangerous import URLSafeTimedSerializer
 
-    b.cookies["scribe_session"] = URLSafeTimedSerializer(WEB_SECRET, salt="scribe.web.session").dumps({"u": "U0EVE", "t": "T0OTHER", "n": "Eve"})
+    from bot.web.data import start_web_session
+
+    with web.session_factory.begin() as s:
+        start_web_session(s, key="eve-key", team_id="T0OTHER", user_id="U0EVE", now=datetime.now(timezone.utc), seconds=3600)
+    b.cookies["scribe_session"] = URLSafeTimedSerializer(WEB_SECRET, salt="scribe.web.session").dumps(
+        {"u": "U0EVE", "t": "T0OTHER", "n": "Eve", "k": "eve-key"})
     listing = b.get("/")
     assert listing.status == 403 and "Checkout" not in listing.text
 
@@ -362,6 +407,18 @@ def test_the_incident_page_escapes_what_people_wrote(web) -> None:  # type: igno
     assert "Time to detect (TTD)" in text and 'id="chart" src="/incidents/INC-1/chart.png"' in text
     assert "Detection" in text and "Resolution" in text  # phases
     assert '<li class="milestone">' in text
+
+
+def test_the_incident_page_shows_the_lead_as_the_list_does(web) -> None:  # type: ignore[no-untyped-def]
+    start(web, "C0INC", "start Checkout returns 502 sev2")
+    b = signed_in(web)
+    assert " · lead " not in b.get("/incidents/INC-1").text  # no lead yet
+    start(web, "C0INC", "role lead <@U0BOB|bob>")
+    listing = b.get("/").text
+    assert re.search(r'<td class="opt">bob</td>', listing), listing
+    page = b.get("/incidents/INC-1").text
+    header = re.search(r'<h1 id="title">.*?</p>', page, re.S)
+    assert header and re.search(r"#inc-checkout\s*· lead bob\s*</p>", header.group(0)), header and header.group(0)
 
 
 def test_an_injected_postmortem_is_sanitised(web) -> None:  # type: ignore[no-untyped-def]
@@ -527,3 +584,21 @@ def test_a_sign_in_state_is_spent_once_across_processes_and_old_ones_are_pruned(
     finally:
         first.dispose()
         second.dispose()
+
+
+def test_0010_web_sessions_downgrades_and_upgrades(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from alembic import command
+    from sqlalchemy import create_engine, inspect
+
+    from bot.db import alembic_config, upgrade
+
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    upgrade(url)
+    command.downgrade(alembic_config(url), "0008_command_id_partial_index")
+    engine = create_engine(url)
+    assert "web_sessions" not in inspect(engine).get_table_names()
+    engine.dispose()
+    upgrade(url)
+    engine = create_engine(url)
+    assert [i["name"] for i in inspect(engine).get_indexes("web_sessions")] == ["ix_web_sessions_expires_at"]
+    engine.dispose()

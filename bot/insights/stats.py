@@ -25,6 +25,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Final, cast
 from zoneinfo import ZoneInfo
 
+from bot.lifecycle import began_at
 from bot.postmortem.context import compute_metrics
 from bot.timefmt import format_duration, format_utc
 from bot.postmortem.facts import IncidentFacts
@@ -190,8 +191,8 @@ class IncidentRecord:
     private: bool = False
 
     @property
-    def impact_start(self) -> datetime:
-        return self.started_at or self.declared_at
+    def began_at(self) -> datetime:
+        return began_at(self.started_at, self.declared_at)
 
     def metrics(self) -> dict[str, float | None]:
         # The export's own definitions; compute_metrics reads only these five times.
@@ -394,7 +395,7 @@ def compute_stats(
 ) -> Stats:
     """Statistics of the incidents of `period` (and matching `severity`) among `incidents`;
     the others are ignored, as are the action items and postmortems of incidents left out."""
-    chosen = [i for i in incidents if period.contains(i.impact_start) and (severity is None or i.severity == severity)]
+    chosen = [i for i in incidents if period.contains(i.began_at) and (severity is None or i.severity == severity)]
     ids = {i.id for i in chosen}
     by_severity = Counter(i.severity if i.severity in SEVERITIES else NO_SEVERITY for i in chosen)
     metrics = {i.id: i.metrics() for i in chosen}
@@ -449,7 +450,7 @@ def _weekly(chosen: Sequence[IncidentRecord], metrics: Mapping[int, dict[str, fl
     groups: dict[tuple[date, str], list[int]] = defaultdict(list)
     for incident in chosen:
         sev = incident.severity if incident.severity in SEVERITIES else NO_SEVERITY
-        groups[(week_of(incident.impact_start), sev)].append(incident.id)
+        groups[(week_of(incident.began_at), sev)].append(incident.id)
     points = []
     for (week, sev), members in sorted(groups.items()):
         def mid(key: str) -> float | None:
@@ -463,7 +464,7 @@ def _longest(chosen: Sequence[IncidentRecord], metrics: Mapping[int, dict[str, f
     timed.sort(key=lambda pair: (-pair[0], pair[1].id))
     return tuple(
         IncidentLine(id=i.id, ref=f"INC-{i.id}", title=None if i.private and not show_private else i.title,
-                     severity=i.severity, started_at=i.impact_start, duration_s=seconds)
+                     severity=i.severity, started_at=i.began_at, duration_s=seconds)
         for seconds, i in timed[:LONGEST_SHOWN]
     )
 

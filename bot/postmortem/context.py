@@ -128,7 +128,7 @@ def compute_metrics(incident: IncidentFacts) -> dict[str, float | None]:
     they mean the recorded times contradict each other, which the reader
     should see rather than have hidden.
     """
-    started = incident.started_at or incident.declared_at
+    started = incident.began_at
     return {
         "time_to_detect_s": _seconds_between(started, incident.detected_at),
         "time_to_mitigate_s": _seconds_between(incident.detected_at, incident.mitigated_at),
@@ -154,7 +154,7 @@ def _phases(incident: IncidentFacts, entries: Sequence[EntryFact]) -> list[dict[
     only exists when such an attempt was recorded.  A phase whose ends are
     unknown, or out of order, is left out rather than guessed.
     """
-    started = as_utc(incident.started_at or incident.declared_at)
+    started = as_utc(incident.began_at)
     detected = opt_utc(incident.detected_at)
     mitigated = opt_utc(incident.mitigated_at)
     resolved = opt_utc(incident.resolved_at)
@@ -323,7 +323,7 @@ def _prompts(incident: IncidentFacts, metrics: dict[str, float | None],
     them up.  Wording avoids words like "fault" on purpose: the blameless
     checker runs over the rendered draft and must not flag our own text.
     """
-    start = format_utc(incident.started_at or incident.declared_at)
+    start = format_utc(incident.began_at)
     end_at = incident.resolved_at or incident.mitigated_at
     window = f"from {start} to {format_utc(end_at)}" if end_at else f"since {start}"
     duration = (format_duration(metrics["duration_s"]) if metrics["duration_s"] is not None
@@ -678,7 +678,7 @@ def build_context(
         "closed_at": opt_utc(incident.closed_at),
         "started_is_estimate": incident.started_at is None,
         "created_by": names.md(incident.created_by) if incident.created_by else None,
-        "date": ymd(as_utc(incident.started_at or incident.declared_at)),
+        "date": ymd(as_utc(incident.began_at)),
     }
 
     investigation_sections = [

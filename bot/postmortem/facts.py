@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from bot.lifecycle import began_at
+
 __all__ = [
     "ActionFact",
     "COMMAND_KINDS",
@@ -109,6 +111,11 @@ class IncidentFacts:
     closed_at: datetime | None
     created_by: str | None
     roles: dict[str, str] = field(default_factory=dict)  # role -> Slack user id
+
+    @property
+    def began_at(self) -> datetime:
+        """Impact start if recorded, else the declaration (bot.lifecycle)."""
+        return began_at(self.started_at, self.declared_at)
 
 
 @dataclass(frozen=True)

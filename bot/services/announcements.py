@@ -80,7 +80,7 @@ def facts_of(incident: Incident, announcement: Announcement | None, settings: Se
         status=status,
         lead=incident.role_holder("lead"),
         channel_id=incident.channel_id,
-        started_at=incident.started_at or incident.declared_at,
+        started_at=incident.began_at,
         private=bool(announcement.private) if announcement is not None else True,
         resolved_at=incident.resolved_at,
         closed_at=incident.closed_at,

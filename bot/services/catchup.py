@@ -18,6 +18,9 @@ from bot.services.export import entry_facts, incident_facts, live_entries
 # What counts as "what happened": milestones, the investigation record, decisions, key
 # messages. Role and severity changes are in the summary line; notes stay in the timeline.
 EVENT_KINDS = frozenset(MILESTONE_KINDS) | {"finding", "hypothesis", "mitigation", "decision", "rootcause"}
+# Where things stand: `/incident status <text>` notes it in the channel, `/incident update`
+# (or the update form) posts it; the latest of either is the last update.
+STATUS_KINDS = frozenset({"status", "update"})
 
 
 @dataclass(frozen=True)
@@ -54,8 +57,8 @@ def catch_up(session: Session, incident: Incident, *, now: datetime) -> CatchUp:
         kind = e.marked_as or e.kind  # a message marked with "Add to timeline" counts as what it was marked
         label, icon = KIND_LABELS.get(kind, (kind, "•"))
         event = Event(at=e.at, label=label, icon=icon, author=e.author, text=e.text or "")
-        if kind == "status":
-            last_status = event
+        if kind in STATUS_KINDS:
+            last_status = event  # entries come in time order: the last one seen is the latest
         if kind in EVENT_KINDS or (kind == "message" and e.key):
             events.append(event)
     key_times = [(KIND_LABELS[k][0], getattr(incident, f"{k}_at")) for k in ("started", "detected", "mitigated", "resolved")

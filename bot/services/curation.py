@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.lifecycle import began_at
 from bot.timefmt import iso_utc
 from bot.models import EntryRevision, Incident, TimelineEntry
 from bot.services import incidents
@@ -39,9 +40,10 @@ MARK_LABELS = {
 }
 TEXT_LIMIT = 3000
 STALE = "This entry changed since you opened it. Close this form and open it again to see the current version."
-# Which moment must not come before which: (earlier, later).
-_ORDER = (("started", "detected"), ("started", "mitigated"), ("started", "resolved"),
-          ("detected", "mitigated"), ("detected", "resolved"), ("mitigated", "resolved"))
+# Which moment must not come before which: (earlier, later). The nearest neighbours first,
+# so a time before both detected and the start is explained against detected.
+_ORDER = (("detected", "mitigated"), ("detected", "resolved"), ("mitigated", "resolved"),
+          ("started", "detected"), ("started", "mitigated"), ("started", "resolved"))
 
 
 class FieldError(ScribeError):
@@ -65,6 +67,7 @@ class Outcome:
     channel_id: str
     summary: str
     metrics_changed: bool = False
+    changed: bool = True  # False: a form saved as it was shown, which changes nothing
 
 
 def moment_of(entry: TimelineEntry) -> str | None:
@@ -116,14 +119,20 @@ def _bump(entry: TimelineEntry, user_id: str) -> None:
     entry.corrected_by = user_id
 
 
-def check_order(incident: Incident, moment: str, at: datetime) -> None:
-    """Refuse a milestone time that would put e.g. detected before started."""
+def check_order(incident: Incident, moment: str, at: datetime, *, command: str = "/incident") -> None:
+    """Refuse a milestone time that would put e.g. detected before started, or any milestone
+    before the incident began (bot.lifecycle: its declaration when no start was recorded)."""
     times = {m: getattr(incident, f"{m}_at") for m in MOMENTS}
     times[moment] = at
+    times["started"] = began_at(times["started"], incident.declared_at)
     for earlier, later in _ORDER:
         if moment not in (earlier, later) or times[earlier] is None or times[later] is None:
             continue
         if times[later] < times[earlier]:
+            if earlier == "started" and incident.started_at is None and moment != "started":
+                raise FieldError("at", f"That would put {later} ({iso_utc(times[later])}) before the incident began: it was declared at "
+                                       f"{iso_utc(incident.declared_at)}, and no start was recorded. Check the time, or first record "
+                                       f"when the impact started with `{command} started at <time>`.")
             raise FieldError("at", f"That would put {later} ({iso_utc(times[later])}) before {earlier} ({iso_utc(times[earlier])}). "
                                    f"Check the time, or correct the {earlier if moment == later else later} entry first.")
 
@@ -181,7 +190,8 @@ def _message_row(session: Session, team_id: str, channel_id: str, ts: str) -> Ti
 
 
 def mark_message(
-    session: Session, *, entry_id: int, version: int | None, team_id: str, kind: str, text: str, user_id: str, now: datetime
+    session: Session, *, entry_id: int, version: int | None, team_id: str, kind: str, text: str, user_id: str, now: datetime,
+    command: str = "/incident",
 ) -> Outcome:
     """Make a message entry a key event of `kind`; a milestone kind also sets that incident
     time to the message's own time. Anyone in the channel may mark (as with 📌)."""
@@ -201,7 +211,7 @@ def mark_message(
     metrics_changed = False
     previous_moment = moment_of(entry)
     if kind in MOMENTS:
-        check_order(incident, kind, entry.at)
+        check_order(incident, kind, entry.at, command=command)
     if previous_moment is not None and previous_moment != kind:
         replacement = _latest_moment_entry(session, incident, previous_moment, excluding=entry.id)
         metrics_changed |= _move_moment(incident, previous_moment, entry.at, replacement.at if replacement else None)
@@ -230,32 +240,36 @@ def mark_message(
 def edit_entry(
     session: Session, *, entry_id: int, version: int | None, team_id: str, text: str, at_text: str | None,
     user_id: str, user_tz: ZoneInfo | None, default_tz: ZoneInfo, rule: str, now: datetime,
+    shown_at: str | None = None, command: str = "/incident",
 ) -> Outcome:
-    """Change an entry's text and (command entries) time; the time is read like `at <time>`."""
+    """Change an entry's text and (command entries) time; the time is read like `at <time>`.
+
+    `shown_at` is the time as the Edit form showed it: left so, the entry keeps its exact
+    time (the form shows whole seconds, the record has microseconds). A form saved as it was
+    shown changes nothing, and says so (`Outcome.changed`)."""
     entry = entry_for_change(session, entry_id=entry_id, version=version, team_id=team_id)
     _require_may(entry, user_id, rule, "edit")
-    text = text.strip()
-    moment = moment_of(entry)
-    if not text and entry.source != "command":
-        raise FieldError("text", "A message's text can't be empty. To remove the message, delete it in Slack.")
-    if not text and moment is None:
-        raise FieldError("text", "The text can't be empty. To remove the entry, choose Delete in the timeline's menu.")
-    if len(text) > TEXT_LIMIT:
-        raise FieldError("text", f"Keep it under {TEXT_LIMIT} characters (it has {len(text)}).")
-    new_at = entry.at
-    if at_text is not None and at_text.strip() and entry.source == "command":
-        try:
-            new_at = parse_moment(at_text.strip(), now=now, user_tz=user_tz, default_tz=default_tz)
-        except TimeParseError as error:
-            raise FieldError("at", str(error)) from None
-    elif entry.source == "command" and (at_text is None or not at_text.strip()):
-        raise FieldError("at", "Say when it happened, e.g. 14:23, 14:23 UTC, 2026-01-15 14:23 Europe/Berlin or 10m ago.")
     incident = entry.incident
+    moment = moment_of(entry)
+    new_at = _edited_time(entry, at_text, shown_at, now=now, user_tz=user_tz, default_tz=default_tz)
+    # The form shows the text cut to TEXT_LIMIT; the same text back (give or take the blank
+    # space around it) is the stored text left as it was.
+    text_changed = text.strip() != (entry.text or "")[:TEXT_LIMIT].strip()
+    if not text_changed and new_at == entry.at:
+        return Outcome(entry.id, incident.ref, incident.channel_id, "unchanged", changed=False)
+    if text_changed:
+        text = text.strip()
+        if not text and entry.source != "command":
+            raise FieldError("text", "A message's text can't be empty. To remove the message, delete it in Slack.")
+        if not text and moment is None:
+            raise FieldError("text", "The text can't be empty. To remove the entry, choose Delete in the timeline's menu.")
+        if len(text) > TEXT_LIMIT:
+            raise FieldError("text", f"Keep it under {TEXT_LIMIT} characters (it has {len(text)}).")
     if moment is not None and new_at != entry.at:
-        check_order(incident, moment, new_at)
+        check_order(incident, moment, new_at, command=command)
     changes = []
     metrics_changed = False
-    if (text or None) != entry.text:
+    if text_changed:
         _revise(entry, "text", entry.text, text or None, user_id=user_id, now=now)
         entry.text = text or None
         changes.append("text")
@@ -265,10 +279,27 @@ def edit_entry(
             metrics_changed = _move_moment(incident, moment, entry.at, new_at)
         entry.at = new_at
         changes.append(f"time to {iso_utc(new_at)}")
-    if not changes:
-        raise FieldError("text", "Nothing changed: edit the text or the time, or close the form.")
     _bump(entry, user_id)
     return Outcome(entry.id, incident.ref, incident.channel_id, "changed " + " and ".join(changes), metrics_changed)
+
+
+def _edited_time(entry: TimelineEntry, at_text: str | None, shown_at: str | None, *, now: datetime, user_tz: ZoneInfo | None,
+                 default_tz: ZoneInfo) -> datetime:
+    """The time the Edit form asks for: a message keeps its own (Slack's); a command entry's
+    is read like `at <time>`, and left as shown it is the stored time, to the microsecond."""
+    if entry.source != "command":
+        return entry.at
+    typed = (at_text or "").strip()
+    if not typed:
+        raise FieldError("at", "Say when it happened, e.g. 14:23, 14:23 UTC, 2026-01-15 14:23 Europe/Berlin or 10m ago.")
+    if shown_at is not None and typed == shown_at.strip():
+        return entry.at
+    try:
+        parsed = parse_moment(typed, now=now, user_tz=user_tz, default_tz=default_tz)
+    except TimeParseError as error:
+        raise FieldError("at", str(error)) from None
+    # The form shows whole seconds: typing the second shown back means the time as stored.
+    return entry.at if parsed == entry.at.replace(microsecond=0) else parsed
 
 
 def set_hidden(session: Session, *, entry_id: int, version: int | None, team_id: str, hidden: bool, user_id: str, rule: str, now: datetime) -> Outcome:

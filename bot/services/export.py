@@ -115,7 +115,7 @@ def action_item_json(item: ActionItem) -> dict[str, Any]:
 def export_incident(session: Session, incident: Incident) -> dict[str, Any]:
     """The export JSON. Its keys are a published contract: add keys, never rename them."""
     facts = incident_facts(incident)
-    started = incident.started_at or incident.declared_at
+    started = incident.began_at
     return {
         "incident": {
             "id": incident.id,

@@ -87,7 +87,7 @@ def home_facts(session: Session, *, team_id: str, user_id: str, membership: dict
             visible.append(incident)
     lines = [
         IncidentLine(id=i.id, ref=i.ref, title=i.title, channel_id=i.channel_id, severity=i.severity, lead=i.role_holder("lead"),
-                     started_at=i.started_at or i.declared_at)
+                     started_at=i.began_at)
         for i in visible if i.closed_at is None
     ]
     reviews = []

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from bot.insights.stats import ActionRecord, IncidentRecord, Period, Stats, compute_stats
@@ -23,10 +23,6 @@ __all__ = ["incident_stats", "private_flag"]
 def private_flag() -> ColumnElement[bool]:
     """Whether an incident is private: the one place that knows."""
     return Incident.is_private
-
-
-def _impact_start() -> ColumnElement[datetime]:
-    return func.coalesce(Incident.started_at, Incident.declared_at)
 
 
 def incident_stats(
@@ -43,7 +39,7 @@ def incident_stats(
     incidents are counted; their titles are shown only with `include_private` (for a reader
     known to be a member of their channels)."""
     before = period.previous()
-    where: list[Any] = [Incident.team_id == team_id, _impact_start() >= before.start, _impact_start() < period.end]
+    where: list[Any] = [Incident.team_id == team_id, Incident.began_at >= before.start, Incident.began_at < period.end]
     if severity is not None:
         where.append(Incident.severity == severity)
 

@@ -28,6 +28,22 @@ from .workspace import Message, SimChannel, SimUser, Workspace
 JSON_TYPE = "application/json"
 FORM_TYPE = "application/x-www-form-urlencoded"
 
+# What a view_submission's state holds for an input nobody touched: its initial value, under
+# the key Slack uses for that element type (None or [] when the form showed none).
+_UNTOUCHED = {
+    "plain_text_input": ("value", "initial_value", None),
+    "number_input": ("value", "initial_value", None),
+    "static_select": ("selected_option", "initial_option", None),
+    "users_select": ("selected_user", "initial_user", None),
+    "multi_users_select": ("selected_users", "initial_users", []),
+    "checkboxes": ("selected_options", "initial_options", []),
+}
+
+
+def untouched_state(element: dict[str, Any]) -> dict[str, Any]:
+    key, initial, empty = _UNTOUCHED[element["type"]]
+    return {"type": element["type"], key: element.get(initial, empty)}
+
 
 class SlackPlayer:
     def __init__(
@@ -467,6 +483,17 @@ class SlackPlayer:
         }
         self.last_trigger_id = payload["trigger_id"]
         return self._post_payload(payload)
+
+    def submit_view_as_shown(self, user: str, *, view_id: str) -> Reply:
+        """Submit a modal without touching any field: each input's state is what the form
+        showed (its initial value, option or user), as Slack sends it."""
+        view = self._view(view_id)
+        values: dict[str, Any] = {}
+        for block in view.get("blocks") or []:
+            if block.get("type") == "input":
+                element = block["element"]
+                values[block["block_id"]] = {element["action_id"]: untouched_state(element)}
+        return self.submit_view(user, callback_id=view["callback_id"], values=values, view_id=view_id)
 
     def message_shortcut(self, user: str, channel: str, ts: str, *, callback_id: str, message: Message | None = None) -> Reply:
         """Use a message shortcut ("Add to timeline") on a message: Slack's `message_action`.

@@ -7,20 +7,21 @@ phases, key events and action items (fed only the entries those need, so an inci
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, or_, select
+from sqlalchemy import case, delete, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from bot.timefmt import iso_utc
 from bot.config import Settings
 from bot.markup import safe_url, slack_to_plain
 from bot.db import insert_ignoring_duplicates
-from bot.models import Incident, Postmortem, PostmortemVersion, SpentSignIn, TimelineEntry
+from bot.models import Incident, LiveWebSession, Postmortem, PostmortemVersion, SpentSignIn, TimelineEntry
 from bot.postmortem.context import KIND_LABELS, build_context
 from bot.timefmt import format_duration
 from bot.postmortem.facts import EntryFact, ReviewFields
@@ -47,13 +48,13 @@ def find_incident(session: Session, *, team_id: str, ref: str) -> Incident | Non
     return incident if incident is not None and incident.team_id == team_id else None
 
 
-def _started(incident: Incident) -> datetime:
-    return incident.started_at or incident.declared_at
+def _display_name(user_id: str | None, names: dict[str, str]) -> str | None:
+    return (names.get(user_id) or user_id) if user_id else None
 
 
 def _duration_s(incident: Incident) -> float | None:
     end = incident.resolved_at or incident.closed_at
-    return (end - _started(incident)).total_seconds() if end is not None else None
+    return (end - incident.began_at).total_seconds() if end is not None else None
 
 
 @dataclass
@@ -71,14 +72,10 @@ class ListRow:
 
 def _filtered(team_id: str, filters: ListFilters) -> Any:
     query = select(Incident).where(Incident.team_id == team_id)
-    started = Incident.started_at
-    # "started" is the recorded start, else the declaration: filter on either side of it.
     if filters.since is not None:
-        query = query.where(or_(and_(started.is_not(None), started >= filters.since),
-                                and_(started.is_(None), Incident.declared_at >= filters.since)))
+        query = query.where(Incident.began_at >= filters.since)
     if filters.until is not None:
-        query = query.where(or_(and_(started.is_not(None), started < filters.until),
-                                and_(started.is_(None), Incident.declared_at < filters.until)))
+        query = query.where(Incident.began_at < filters.until)
     if filters.severity == "none":
         query = query.where(Incident.severity.is_(None))
     elif filters.severity:
@@ -115,10 +112,10 @@ def list_rows(session: Session, book: NameBook, shown: list[Incident], *, team_i
         lead = leads[incident.id]
         rows.append(ListRow(
             ref=incident.ref, title=incident.title, severity=incident.severity, status=incident.status,
-            started=_started(incident),
-            duration=format_duration(duration) if duration is not None else format_duration((now - _started(incident)).total_seconds()),
+            started=incident.began_at,
+            duration=format_duration(duration) if duration is not None else format_duration((now - incident.began_at).total_seconds()),
             ongoing=duration is None,
-            lead=(names.get(lead) or lead) if lead else None,
+            lead=_display_name(lead, names),
             postmortem=STATUS_LABELS.get(status, "Draft") if incident.id in drafted else "None yet",
         ))
     return rows
@@ -253,6 +250,7 @@ class IncidentPage:
     postmortem_status: str | None
     postmortem_id: int | None
     names: dict[str, str]
+    lead: str | None  # the lead's display name, as the list shows it
 
 
 def incident_page(
@@ -274,7 +272,7 @@ def incident_page(
         postmortem_markdown=latest.markdown if latest is not None else None,
         postmortem_version=latest.version if latest is not None else None,
         postmortem_status=STATUS_LABELS.get(latest.status) if latest is not None else None,
-        postmortem_id=latest.id if latest is not None else None, names=names,
+        postmortem_id=latest.id if latest is not None else None, names=names, lead=_display_name(incident.role_holder("lead"), names),
     )
 
 
@@ -318,3 +316,28 @@ def spend_sign_in_state(session: Session, state_id: str, *, now: datetime, max_a
     saw it first: the primary key decides. States past their life are pruned on the way."""
     session.execute(delete(SpentSignIn).where(SpentSignIn.spent_at < now - timedelta(seconds=2 * max_age_seconds)))
     return insert_ignoring_duplicates(session, SpentSignIn, {"state_id": state_id, "spent_at": now}, ["state_id"])
+
+
+def _key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def start_web_session(session: Session, *, key: str, team_id: str, user_id: str, now: datetime, seconds: float) -> None:
+    """Keep a new sign-in until it is signed out or expires; expired ones are pruned on the way."""
+    session.execute(delete(LiveWebSession).where(LiveWebSession.expires_at <= now))
+    session.add(LiveWebSession(key_hash=_key_hash(key), team_id=team_id, user_id=user_id, signed_in_at=now,
+                               expires_at=now + timedelta(seconds=seconds)))
+
+
+def web_session_is_live(session: Session, *, key: str, team_id: str, user_id: str, now: datetime) -> bool:
+    """Signed in with this key, not signed out since, not expired: asked on every page."""
+    if not key:  # a cookie from before sessions were kept: nothing can end it, so it opens nothing
+        return False
+    row = session.get(LiveWebSession, _key_hash(key))
+    return row is not None and row.team_id == team_id and row.user_id == user_id and row.expires_at > now
+
+
+def end_web_session(session: Session, *, key: str) -> None:
+    """Sign out: the session's key opens nothing anywhere from now on."""
+    if key:
+        session.execute(delete(LiveWebSession).where(LiveWebSession.key_hash == _key_hash(key)))

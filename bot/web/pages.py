@@ -1,8 +1,9 @@
 """The web view's pages: aiohttp handlers that unpack the request, call bot.web.data in
 the server's threads (database and Slack calls block), and render a template.
 
-Every page but /login, /auth/* and /healthz needs a signed session cookie; the rules of
-who sees what are in bot.web.access. Refusals are plain pages that name no incident.
+Every page but /login, /auth/* and /healthz needs a signed session cookie whose session is
+still live in the database (bot.web.data: signing out ends it for every process); the rules
+of who sees what are in bot.web.access. Refusals are plain pages that name no incident.
 """
 
 from __future__ import annotations
@@ -140,6 +141,20 @@ class WebView:
         with self._factory.begin() as session:
             return data.spend_sign_in_state(session, state_id, now=self._clock(), max_age_seconds=STATE_MAX_AGE)
 
+    def _start_session(self, web_session: WebSession) -> None:
+        with self._factory.begin() as session:
+            data.start_web_session(session, key=web_session.key, team_id=web_session.team_id, user_id=web_session.user_id,
+                                   now=self._clock(), seconds=self.signer.session_seconds)
+
+    def _session_is_live(self, web_session: WebSession) -> bool:
+        with self._factory() as session:
+            return data.web_session_is_live(session, key=web_session.key, team_id=web_session.team_id, user_id=web_session.user_id,
+                                            now=self._clock())
+
+    def _end_session(self, web_session: WebSession) -> None:
+        with self._factory.begin() as session:
+            data.end_web_session(session, key=web_session.key)
+
     async def _run(self, blocking: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Blocking work in the server's threads. The database or Slack failing gets a plain
         503 page (and a log line naming the failure's kind, never its details)."""
@@ -174,9 +189,17 @@ class WebView:
 
     # -- sessions ------------------------------------------------------------------------
 
+    async def _live_session(self, request: web.Request) -> WebSession | None:
+        """The session of the request's cookie, if its signature holds and it hasn't ended
+        (signed out, expired) in the database."""
+        session = self.signer.read_session(request.cookies.get(SESSION_COOKIE))
+        if session is None or not await self._run(self._session_is_live, session):
+            return None
+        return session
+
     async def _viewer(self, request: web.Request) -> WebSession | web.Response:
         """The signed-in person, or the response that sends them to sign in / refuses them."""
-        session = self.signer.read_session(request.cookies.get(SESSION_COOKIE))
+        session = await self._live_session(request)
         if session is None:
             return _redirect("/login?next=" + quote(request.path_qs, safe=""))
         if not await self._run(self._serves_team, session.team_id):
@@ -218,6 +241,7 @@ class WebView:
             return self._refusal(403, "Account deactivated", "Your Slack account is deactivated, so you can't see incident records here.")
         response = _redirect(login.next_path)
         session = WebSession(user_id=who.user_id, team_id=who.team_id, name=who.name)  # with a new random key
+        await self._run(self._start_session, session)
         self._set_cookie(response, SESSION_COOKIE, self.signer.session_cookie(session), max_age=self.signer.session_seconds)
         response.del_cookie(LOGIN_COOKIE, path="/auth")
         log.info("web sign-in: %s of %s", who.user_id, who.team_id)
@@ -225,20 +249,23 @@ class WebView:
 
     async def logout(self, request: web.Request) -> web.Response:
         """POST, from the Sign out button: a link (GET) could sign people out from any page or
-        prefetch. The form carries the session's key, so another site can't forge it either."""
-        session = self.signer.read_session(request.cookies.get(SESSION_COOKIE))
+        prefetch. The form carries the session's key, so another site can't forge it either.
+        The session ends in the database, so its cookie opens nothing anywhere afterwards."""
+        session = await self._live_session(request)
         if session is not None:
             token = (await request.post()).get("key")
             if not session.sign_out_allowed(token if isinstance(token, str) else None):
                 return self._refusal(403, "Not signed out", "This sign-out didn't come from the Sign out button of this page, "
                                      "so you are still signed in. Use the Sign out button at the top of the page.", viewer=session)
+            await self._run(self._end_session, session)
+            log.info("web sign-out: %s of %s", session.user_id, session.team_id)
         response = self._refusal(200, "Signed out", "You are signed out of Incident Scribe.", sign_in=True)
         response.del_cookie(SESSION_COOKIE, path="/")
         return response
 
     async def logout_page(self, request: web.Request) -> web.Response:
         """GET /logout: signing out is a POST (see logout); say how, with the button at hand."""
-        session = self.signer.read_session(request.cookies.get(SESSION_COOKIE))
+        session = await self._live_session(request)
         message = ("To sign out, use the Sign out button at the top of the page." if session is not None
                    else "You are not signed in.")
         response = self._refusal(405, "Sign out with the button", message, viewer=session)

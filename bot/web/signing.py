@@ -34,14 +34,13 @@ class WebSession:
     user_id: str
     team_id: str
     name: str
-    # Random per sign-in, inside the signed cookie; the Sign out form carries it back, so a
-    # sign-out can't be forged by another site (see sign_out_allowed).
+    # Random per sign-in, inside the signed cookie. The database keeps the sessions not yet
+    # ended by this key (bot.web.data), and the Sign out form carries it back, so a sign-out
+    # can't be forged by another site (see sign_out_allowed).
     key: str = field(default_factory=lambda: secrets.token_urlsafe(16))
 
     def sign_out_allowed(self, token: str | None) -> bool:
-        if not self.key:  # signed before sessions had a key; SameSite=Lax still keeps other sites out
-            return True
-        return hmac.compare_digest(self.key.encode(), (token or "").encode())
+        return bool(self.key) and hmac.compare_digest(self.key.encode(), (token or "").encode())
 
 
 def safe_next(path: str | None) -> str:

@@ -2,7 +2,9 @@
 menu per entry, the Edit form, the Delete confirmation, and the "Add to timeline" form.
 
 Forms carry what they are about in `private_metadata` as JSON: the entry id and the
-version it showed (`{"e": 12, "v": 3}`), so a save on a stale version can be refused.
+version it showed (`{"e": 12, "v": 3}`), so a save on a stale version can be refused; the
+Edit form also the time as it showed it (`"t"`), so a time left as shown keeps the exact
+stored one.
 """
 
 from __future__ import annotations
@@ -106,19 +108,31 @@ def local_time_text(at: datetime, zone: tzinfo) -> str:
     return f"{local:%Y-%m-%d %H:%M}{seconds} {name}"
 
 
-def metadata(entry_id: int, version: int) -> str:
-    return json.dumps({"e": entry_id, "v": version}, separators=(",", ":"))
+def metadata(entry_id: int, version: int, *, shown_at: str | None = None) -> str:
+    data: dict[str, Any] = {"e": entry_id, "v": version}
+    if shown_at is not None:
+        data["t"] = shown_at
+    return json.dumps(data, separators=(",", ":"))
 
 
-def read_metadata(view: dict[str, Any]) -> tuple[int | None, int | None]:
+def _metadata_of(view: dict[str, Any]) -> dict[str, Any]:
     try:
         data = json.loads(view.get("private_metadata") or "{}")
     except ValueError:
-        return None, None
-    if not isinstance(data, dict):
-        return None, None
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def read_metadata(view: dict[str, Any]) -> tuple[int | None, int | None]:
+    data = _metadata_of(view)
     entry, version = data.get("e"), data.get("v")
     return (entry if isinstance(entry, int) else None), (version if isinstance(version, int) else None)
+
+
+def shown_time(view: dict[str, Any]) -> str | None:
+    """The time as the Edit form showed it (None for a form from before forms carried it)."""
+    shown = _metadata_of(view).get("t")
+    return shown if isinstance(shown, str) else None
 
 
 def edit_modal(*, entry_id: int, version: int, label: str, author: str | None, text: str, at: datetime, zone: tzinfo,
@@ -130,13 +144,14 @@ def edit_modal(*, entry_id: int, version: int, label: str, author: str | None, t
          "element": {"type": "plain_text_input", "action_id": "text", "multiline": True, "max_length": TEXT_LIMIT,
                      **({"initial_value": text[:TEXT_LIMIT]} if text else {})}},
     ]
-    if time_editable:
+    shown_at = local_time_text(at, zone) if time_editable else None
+    if shown_at is not None:
         blocks.append({"type": "input", "block_id": "at", "label": _plain("When"),
                        "hint": _plain("Any time `at <time>` takes: 14:23, 14:23 UTC, 2026-01-15 14:23 Europe/Berlin, 10m ago. Without a zone: yours."),
-                       "element": {"type": "plain_text_input", "action_id": "at", "initial_value": local_time_text(at, zone)}})
+                       "element": {"type": "plain_text_input", "action_id": "at", "initial_value": shown_at}})
     else:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": "A message keeps its own time in Slack; only its text can be corrected here."}]})
-    return {"type": "modal", "callback_id": EDIT_VIEW, "private_metadata": metadata(entry_id, version),
+    return {"type": "modal", "callback_id": EDIT_VIEW, "private_metadata": metadata(entry_id, version, shown_at=shown_at),
             "title": _plain("Edit timeline entry"), "submit": _plain("Save"), "close": _plain("Cancel"), "blocks": blocks}
 
 

@@ -84,7 +84,7 @@ def mark_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], context
             raise curation.EntryGone("This form doesn't say which message it is for; use the shortcut on the message again.")
         with scribe.transaction() as session:
             curation.mark_message(session, entry_id=entry_id, version=version, team_id=context.team_id or "", kind=kind or "",
-                                  text=text, user_id=body["user"]["id"], now=scribe.now())
+                                  text=text, user_id=body["user"]["id"], now=scribe.now(), command=scribe.settings.command)
     except curation.FieldError as error:
         # The form has no time field: a milestone out of order is explained under the kind.
         ack(response_action="errors", errors={error.field if error.field in ("kind", "text") else "kind": str(error)})
@@ -188,8 +188,8 @@ def edit_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], context
         found = scribe.people_before_ack(client, context.team_id or "", {user_id})
         with scribe.transaction() as session:
             curation.edit_entry(session, entry_id=entry_id, version=version, team_id=context.team_id or "", text=text, at_text=at_text,
-                                user_id=user_id, user_tz=people.zone_of(found, user_id), default_tz=scribe.settings.timezone,
-                                rule=scribe.settings.privileged_actions, now=scribe.now())
+                                shown_at=cb.shown_time(view), user_id=user_id, user_tz=people.zone_of(found, user_id), default_tz=scribe.settings.timezone,
+                                rule=scribe.settings.privileged_actions, now=scribe.now(), command=scribe.settings.command)
     except curation.FieldError as error:
         field = error.field if error.field == "text" or at_text is not None else "text"
         ack(response_action="errors", errors={field: str(error)})
@@ -201,11 +201,12 @@ def edit_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], context
 
 
 def announce_edit(body: dict[str, Any], view: dict[str, Any], client: WebClient, scribe: Scribe) -> None:
-    """Corrections happen in the open: the channel hears what changed and the new metrics."""
-    entry_id, _ = cb.read_metadata(view)
+    """Corrections happen in the open: the channel hears what changed and the new metrics.
+    A save that changed nothing (left as shown, or refused) left the version the form showed."""
+    entry_id, version = cb.read_metadata(view)
     with scribe.transaction() as session:
         entry = session.get(TimelineEntry, entry_id) if entry_id is not None else None
-        if entry is None or not entry.revisions:
+        if entry is None or not entry.revisions or entry.version == version:
             return
         last = entry.revisions[-1].changed_at
         changed = [r for r in entry.revisions if r.changed_at == last and r.field in ("text", "at")]
