@@ -16,7 +16,7 @@ What a sentence must satisfy (the rules README and docs/ai-drafts.md state to us
   date written in a cited text; a year is compared only when the sentence gives one.
   Weekday names must be the weekday of a cited time or be written in a cited text.
 * **Durations** ("12 minutes", "1h 20m", "1 hour and 20 minutes", "for 2 hours", "an hour",
-  "half an hour", "a 2-hour outage", "3 days") equal, within 60 seconds, the difference
+  "half an hour", "a 2-hour outage", "3 days") equal, within less than 60 seconds, the difference
   between two times of the cited entries (timestamps or times in their text), or a duration
   written in a cited text. Words like "about" don't loosen this.
 * **Numbers.** A number is a run of digits, with an optional decimal part and thousands
@@ -180,6 +180,8 @@ _WEEKDAY_RE = re.compile(r"\b(" + _WEEKDAY_NAMES + r")\b")
 _TICKET_RE = re.compile(r"(?<![\w/#-])(?:[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+#\d+|[A-Z][A-Z0-9]{1,9}-\d+|#\d+)(?![\w-])")
 _MENTION_RE = re.compile(r"(?<![\w@])@([A-Za-z0-9][\w.'-]*)")
 _STRIP = ".,;:!?()[]{}<>\"'“”‘’`*_~…"
+# What may come just before the first word of a sentence or clause.
+_OPENERS = ".!?:;\"'“‘(—–-…"
 _PLAIN_NUMBER_RE = re.compile(r"^(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?$")
 _WORD_RE = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 
@@ -207,12 +209,19 @@ again already soon shortly immediately
 is are was were be been being has have had do does did will would can could should may might must shall
 no not none all any each every some many most more less few several both either neither other another such same
 if unless because although though whether yes ok okay
+one two three four five six seven eight nine ten eleven twelve hundred hundreds thousand thousands half dozen couple
 incident incidents outage outages customer customers user users engineer engineers team teams responder responders
 service services system systems impact summary root cause causes cause mitigation mitigations monitoring alert alerts
 alerting traffic error errors latency requests request update updates status investigation investigating issue issues
 problem problems fix fixes fixed deployment deployments deploy deploys rollback rollbacks database databases
 timeline contributing factor factors action actions decision decisions finding findings hypothesis note notes
 resolution resolved mitigated detected declared started closed on-call oncall
+work progress recovery degradation failure failures access health load capacity performance queue queues job jobs
+backlog logs metrics dashboard dashboards graph graphs page pages paging escalation communication support production
+staging testing tests analysis review follow-up follow-ups steps step plan trigger symptoms report reports part parts
+everyone nobody someone people staff new old current previous manual automatic automated planned partial full complete
+ongoing restarting rolling investigating reverting scaling retrying retries restart restarts revert reverts config
+configuration change changes release releases version versions upgrade migration migrations maintenance response
 """.split())
 
 _ALWAYS_ALLOWED = frozenset({"am", "pm", "a.m", "p.m"}) | {z.lower() for z in _ZONE_ABBREVIATIONS} | {"z"}
@@ -254,7 +263,8 @@ class _Facts:
     urls: list[str] = field(default_factory=list)
     tickets: list[str] = field(default_factory=list)
     mentions: list[str] = field(default_factory=list)
-    capitalised: list[str] = field(default_factory=list)
+    # (word, whether it starts a sentence or clause)
+    capitalised: list[tuple[str, bool]] = field(default_factory=list)
     bad_times: list[str] = field(default_factory=list)
 
 
@@ -417,8 +427,8 @@ def _scan(text: str) -> _Facts:
     take(_TICKET_RE, ticket)
     take(_MENTION_RE, mention)
 
-    for raw in buffer.split():
-        token = raw.strip(_STRIP).lstrip("$€£¥~≈+-−")
+    for found in re.finditer(r"\S+", buffer):
+        token = found.group(0).strip(_STRIP).lstrip("$€£¥~≈+-−")
         if not token:
             continue
         if any(c.isdigit() for c in token):
@@ -430,10 +440,13 @@ def _scan(text: str) -> _Facts:
             else:
                 facts.identifiers.append(token.lower())
             continue
+        before = text[: found.start()].rstrip()
+        initial = not before or before[-1] in _OPENERS
         for part in re.split(r"[-/—–]", token):
             part = part.strip(_STRIP)
             if part[:1].isupper():
-                facts.capitalised.append(part)
+                facts.capitalised.append((part, initial))
+                initial = False
     return facts
 
 
@@ -484,7 +497,7 @@ def _entry_facts(entry: SentEntry, tz: tzinfo) -> _EntryFacts:
         durations=[d for d, _ in facts.durations],
         numbers={n for n, _ in facts.numbers} | {p for p, _ in facts.percents} | set(facts.url_numbers),
         percents={p for p, _ in facts.percents},
-        identifiers=set(facts.identifiers),
+        identifiers=set(facts.identifiers) | {w for w in author_words if any(c.isdigit() for c in w)},
         urls=set(facts.urls),
         tickets=set(facts.tickets),
         words=_words(entry.text) | author_words | _words(entry.kind),
@@ -535,10 +548,11 @@ def check(
     by_id = {e.id: e for e in entries}
     memo: dict[int, _EntryFacts] = {}
     known_names = _NameIndex(e.author for e in entries)
+    corpus = _Corpus(entries, known_names)
     kept: list[Sentence] = []
     dropped: list[Rejection] = []
     for sentence in sentences:
-        problem = _problem(sentence, by_id, memo, known_names, tz, since)
+        problem = _problem(sentence, by_id, memo, known_names, corpus, tz, since)
         if problem is None:
             kept.append(sentence)
         else:
@@ -563,11 +577,45 @@ class _NameIndex:
         return self._pattern.findall(text)
 
 
+class _Corpus:
+    """All the text that was sent, joined on first use: tells an ordinary word that starts a
+    sentence ("Work", "Rollback") from a name of this incident."""
+
+    def __init__(self, entries: Sequence[SentEntry], names: _NameIndex) -> None:
+        self._entries = entries
+        self._names = names
+        self._text: str | None = None
+        self._name_words: set[str] | None = None
+
+    def _joined(self) -> str:
+        if self._text is None:
+            self._text = "\n".join(e.text for e in self._entries)
+        return self._text
+
+    def ordinary_word(self, word: str) -> bool:
+        """`word` (lower case) is written in lower case somewhere in the incident, and is not the
+        name (or part of the name) of anyone who wrote or was @mentioned in it, nor written
+        capitalised mid-sentence (a name, a product) anywhere in it."""
+        if self._name_words is None:
+            self._name_words = {w for name in self._names.names for w in _words(name)}
+        if word in self._name_words:
+            return False
+        text = self._joined()
+        escaped = re.escape(word)
+        if re.search(r"@" + escaped + r"(?![\w])", text, re.IGNORECASE):
+            return False
+        capitalised = escaped[:1].upper() + escaped[1:] if escaped[:1].isalpha() else escaped
+        if re.search(r"[a-z,] " + capitalised + r"(?![\w])", text):
+            return False
+        return re.search(r"(?<![\w@])" + escaped + r"(?![\w])", text) is not None
+
+
 def _problem(
     sentence: Sentence,
     by_id: dict[int, SentEntry],
     memo: dict[int, _EntryFacts],
     known_names: _NameIndex,
+    corpus: _Corpus,
     tz: tzinfo,
     since: datetime | None,
 ) -> tuple[str, str] | None:
@@ -627,10 +675,11 @@ def _problem(
     for ticket in said.tickets:
         if ticket not in tickets:
             return "ticket", f"{ticket} appears in no cited entry"
-    return _person_problem(text, said, cited, known_names)
+    return _person_problem(text, said, cited, known_names, corpus)
 
 
-def _person_problem(text: str, said: _Facts, cited: _Cited, known_names: _NameIndex) -> tuple[str, str] | None:
+def _person_problem(text: str, said: _Facts, cited: _Cited, known_names: _NameIndex,
+                    corpus: _Corpus) -> tuple[str, str] | None:
     words = cited.union("words")
     authors = cited.union("author_words")
     mentioned = cited.union("mentions")
@@ -641,7 +690,7 @@ def _person_problem(text: str, said: _Facts, cited: _Cited, known_names: _NameIn
         lowered = name.lower()
         if lowered not in authors and not any(_contains_name(e.text_lower, lowered) for e in cited.entries):
             return "person", f"{name} is neither an author of the cited entries nor named in them"
-    for word in said.capitalised:
+    for word, initial in said.capitalised:
         lowered = word.lower().replace("’", "'")
         base = lowered[:-2] if lowered.endswith("'s") else lowered
         if lowered in COMMON_WORDS or base in COMMON_WORDS or base in _ALWAYS_ALLOWED:
@@ -649,6 +698,8 @@ def _person_problem(text: str, said: _Facts, cited: _Cited, known_names: _NameIn
         if base in words or base.rstrip("s") in words or base + "s" in words or lowered in words:
             continue
         if base in _MONTHS and _MONTHS[base] in cited.local_months:
+            continue
+        if initial and corpus.ordinary_word(base):
             continue
         return "person", f"{word} appears in no cited entry or author"
     return None
@@ -696,11 +747,11 @@ def _ymd(day: date) -> tuple[int, int, int]:
 
 def _duration_found(seconds: float, cited: _Cited) -> bool:
     tolerance = DURATION_TOLERANCE.total_seconds()
-    if any(abs(seconds - stated) <= tolerance for e in cited.entries for stated in e.durations):
+    if any(abs(seconds - stated) < tolerance for e in cited.entries for stated in e.durations):
         return True
     instants = sorted({m.astimezone(UTC) for m in cited.moments})
     for i, earlier in enumerate(instants):
         for later in instants[i + 1:]:
-            if abs((later - earlier).total_seconds() - seconds) <= tolerance:
+            if abs((later - earlier).total_seconds() - seconds) < tolerance:
                 return True
     return False
