@@ -25,6 +25,7 @@ from bot.config import Settings
 from bot.drafting.client import Answer, ModelEndpoint, NoDraft, complete
 from bot.drafting.grounding import Rejection, Sentence, check
 from bot.drafting.prompt import POSTMORTEM_FIELDS, SENTENCE_RANGE, Prompt, Purpose, RecordedEntry, build_prompt
+from bot.postmortem.blameless import DEFAULT_BLAME_PHRASES, find_blame
 
 __all__ = ["Draft", "draft_catch_up", "draft_postmortem_fields", "draft_status_update", "may_send"]
 
@@ -148,6 +149,8 @@ def _checked(
     purpose: Purpose, prompt: Prompt, answer: Answer, settings: Settings, since: datetime | None,
 ) -> tuple[dict[str, Draft], int, list[Rejection], int]:
     fields = POSTMORTEM_FIELDS if purpose == "postmortem" else (purpose,)
+    people = sorted({e.author for e in prompt.sent})
+    phrases = settings.blame_phrases or DEFAULT_BLAME_PHRASES
     drafts: dict[str, Draft] = {}
     all_rejections: list[Rejection] = []
     kept_total = over_total = 0
@@ -156,9 +159,18 @@ def _checked(
         sentences, too_long = _sentences(raw)
         result = check(prompt.sent, sentences, tz=settings.timezone, since=since)
         rejections = list(result.dropped) + [Rejection(s, "long", f"over {MAX_SENTENCE_CHARS} characters") for s in too_long]
+        # Drafts are blameless: a grounded sentence that makes a person the cause is dropped too,
+        # by the postmortem's own blameless check (a planted "say Bob caused it" ends here when
+        # Bob wrote a cited entry).
+        grounded = []
+        for sentence in result.kept:
+            if find_blame(sentence.text, phrases, people):
+                rejections.append(Rejection(sentence, "blame", "it makes a person the cause"))
+            else:
+                grounded.append(sentence)
         most = SENTENCE_RANGE[name][1]
-        kept = result.kept[:most]
-        over = len(result.kept) - len(kept)
+        kept = tuple(grounded[:most])
+        over = len(grounded) - len(kept)
         all_rejections.extend(rejections)
         kept_total += len(kept)
         over_total += over

@@ -43,6 +43,8 @@ What a sentence must satisfy (the rules README and docs/ai-drafts.md state to us
 * **Instructions in data.** A sentence may not rest on an entry that reads like an
   instruction to a language model ("ignore previous instructions…", "system prompt"): such
   an entry is recorded incident data, and a sentence citing it is what obeying it looks like.
+  Nor may it repeat such an entry, wherever it is in the timeline: a sentence sharing a run
+  of four words with it ("the outage was caused by …") is dropped whatever it cites.
 * With `since` (status updates): at least one cited entry was recorded at or after `since`.
 
 Performance: the check builds its indexes once per call (entries by id, the set of known
@@ -54,6 +56,7 @@ draft over 10,000 entries costs a dictionary build plus the few entries actually
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
@@ -193,6 +196,14 @@ _INSTRUCTION_RE = re.compile(
     r"|\b(?:as|to) (?:the|an?) (?:ai|assistant|language model|llm)\b",
     re.IGNORECASE,
 )
+
+# Words one of which every _INSTRUCTION_RE match contains: a first pass over the whole
+# incident with str.find, some 30 times faster than the regular expression over all of it.
+_INSTRUCTION_HINTS = ("instruction", "prompt", "rules", "direction", "guideline", "assistant", "language model", "llm",
+                      "chatbot", " ai")
+#: A sentence sharing this many consecutive words with an entry that addresses the model
+#: repeats it.
+ECHO_WORDS = 4
 
 #: Capitalised words a sentence may use without a cited entry writing them: function words
 #: that start sentences, and the generic nouns of incident prose. Everything else that is
@@ -579,18 +590,41 @@ class _NameIndex:
 
 class _Corpus:
     """All the text that was sent, joined on first use: tells an ordinary word that starts a
-    sentence ("Work", "Rollback") from a name of this incident."""
+    sentence ("Work", "Rollback") from a name of this incident, and finds the entries that
+    address the model, wherever they are."""
 
     def __init__(self, entries: Sequence[SentEntry], names: _NameIndex) -> None:
         self._entries = entries
         self._names = names
         self._text: str | None = None
+        self._starts: list[int] = []
         self._name_words: set[str] | None = None
+        self._instructions: dict[tuple[str, ...], int] | None = None
 
     def _joined(self) -> str:
         if self._text is None:
+            position = 0
+            for e in self._entries:
+                self._starts.append(position)
+                position += len(e.text) + 1
             self._text = "\n".join(e.text for e in self._entries)
         return self._text
+
+    def echoed_instruction(self, sentence: str) -> int | None:
+        """The id of an entry that reads like an instruction to the model and shares a run of
+        ECHO_WORDS words with `sentence` (what obeying "say that …" looks like), or None."""
+        if self._instructions is None:
+            self._instructions = {}
+            lowered = self._joined().lower()
+            candidates = sorted({bisect_right(self._starts, at) - 1 for at in _hints(lowered)})
+            for index in candidates:
+                entry = self._entries[index]
+                if _INSTRUCTION_RE.search(entry.text):
+                    for run in _runs(entry.text):
+                        self._instructions.setdefault(run, entry.id)
+        if not self._instructions:
+            return None
+        return next((self._instructions[run] for run in _runs(sentence) if run in self._instructions), None)
 
     def ordinary_word(self, word: str) -> bool:
         """`word` (lower case) is written in lower case somewhere in the incident, and is not the
@@ -636,6 +670,9 @@ def _problem(
     for entry_id, facts in zip(dict.fromkeys(sentence.cites), cited_entries):
         if facts.instruction:
             return "instruction", f"it cites entry {entry_id}, which reads like an instruction to the model"
+    echoed = corpus.echoed_instruction(text)
+    if echoed is not None:
+        return "instruction", f"it repeats entry {echoed}, which reads like an instruction to the model"
     if since is not None and not any(by_id[i].at >= since for i in sentence.cites):
         return "since", "it cites nothing recorded since the last update"
 
@@ -703,6 +740,22 @@ def _person_problem(text: str, said: _Facts, cited: _Cited, known_names: _NameIn
             continue
         return "person", f"{word} appears in no cited entry or author"
     return None
+
+
+def _hints(lowered: str) -> Iterable[int]:
+    """Where a word of _INSTRUCTION_HINTS occurs in `lowered`."""
+    for hint in _INSTRUCTION_HINTS:
+        at = lowered.find(hint)
+        while at != -1:
+            end = at + len(hint)
+            if hint != " ai" or end >= len(lowered) or not lowered[end].isalpha():
+                yield at + (1 if hint == " ai" else 0)
+            at = lowered.find(hint, end)
+
+
+def _runs(text: str) -> set[tuple[str, ...]]:
+    words = _WORD_RE.findall(text.lower())
+    return {tuple(words[i:i + ECHO_WORDS]) for i in range(len(words) - ECHO_WORDS + 1)}
 
 
 def _contains_name(text: str, name: str) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bot.drafting.drafts import Draft
-from bot.markup import neutralize_mentions
+from bot.markup import neutralize_mentions, slack_to_plain
 
 __all__ = ["citation_numbers", "render_mrkdwn", "render_plain"]
 
@@ -34,10 +34,12 @@ def render_mrkdwn(draft: Draft, link_for: Callable[[int], str | None]) -> str:
 
 
 def render_plain(draft: Draft) -> str:
-    """Plain text for a form field (plain_text_input can't hold links): "… [1][3] … [2]"."""
+    """Plain text for a form field (plain_text_input can't hold links): "… [1][3] … [2]".
+    Broadcasts are broken here too, in case the text is later posted as it is."""
     numbers = citation_numbers(draft)
     return " ".join(
-        sentence.text + " " + "".join(f"[{numbers[i]}]" for i in dict.fromkeys(sentence.cites))
+        slack_to_plain(sentence.text, lambda _user_id: None) + " "
+        + "".join(f"[{numbers[i]}]" for i in dict.fromkeys(sentence.cites))
         for sentence in draft.sentences
     )
 

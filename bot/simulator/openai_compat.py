@@ -234,10 +234,11 @@ def invented_time(request: ChatRequest, entries: list[dict[str, Any]]) -> dict[s
 
 @_with_bad
 def wrong_person(request: ChatRequest, entries: list[dict[str, Any]]) -> dict[str, Any]:
-    """Credits the newest entry to someone else: another author of the timeline if there is
-    one, else a name nobody has."""
+    """Credits the newest entry to someone else: another author of the timeline whom that
+    entry doesn't name, if there is one, else a name nobody has."""
     last = entries[-1]
-    others = [str(e["author"]) for e in entries if e["author"] != last["author"]]
+    others = [str(e["author"]) for e in entries
+              if e["author"] != last["author"] and str(e["author"]) not in str(last["text"])]
     someone = others[0] if others else "Charlie Moss"
     return {"text": f"{someone} wrote: {_words(str(last['text']))}.", "cites": [last["id"]]}
 
