@@ -228,6 +228,15 @@ def test_a_failed_answer_gives_no_draft_and_says_why(model: FakeOpenAI, logs: py
     assert line.endswith(" s") and "6 entries sent" in line
 
 
+def test_a_failure_is_one_draft_missed_and_the_next_one_works(model: FakeOpenAI) -> None:
+    model.then(rate_limited(30), server_error)  # the next two requests fail, then the default script answers
+    assert catch_up(model) is None
+    assert catch_up(model) is None
+    draft = catch_up(model)
+    assert draft is not None and draft.sentences == GOOD
+    assert len(model.requests) == 3
+
+
 def test_a_slow_answer_is_abandoned_at_the_timeout(model: FakeOpenAI, logs: pytest.LogCaptureFixture) -> None:
     model.script = slow(30.0)
     started = time.monotonic()

@@ -753,9 +753,10 @@ def _hints(lowered: str) -> Iterable[int]:
             at = lowered.find(hint, end)
 
 
-def _runs(text: str) -> set[tuple[str, ...]]:
+def _runs(text: str) -> list[tuple[str, ...]]:
+    """Every run of ECHO_WORDS consecutive words of `text`, in order."""
     words = _WORD_RE.findall(text.lower())
-    return {tuple(words[i:i + ECHO_WORDS]) for i in range(len(words) - ECHO_WORDS + 1)}
+    return [tuple(words[i:i + ECHO_WORDS]) for i in range(len(words) - ECHO_WORDS + 1)]
 
 
 def _contains_name(text: str, name: str) -> bool:

@@ -35,8 +35,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from .http_service import LocalHTTPService, ServiceHandler
 
 __all__ = [
     "ChatRequest",
@@ -359,77 +360,28 @@ def json_object_only(then: Script = good_draft) -> Script:
 # -- the server ----------------------------------------------------------------------------------------
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, fake: FakeOpenAI) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.fake = fake
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+class _Handler(ServiceHandler):
     server_version = "FakeOpenAI/1.0"
     protocol_version = "HTTP/1.1"
 
-    def do_POST(self) -> None:
-        self.server.fake._serve(self)
 
-    def do_GET(self) -> None:
-        self.server.fake._serve(self)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # `requests` is the log
-
-
-class FakeOpenAI:
+class FakeOpenAI(LocalHTTPService):
     """An OpenAI-compatible chat-completions endpoint. With `api_key`, every request must
     carry `Authorization: Bearer <api_key>`."""
 
+    handler_class = _Handler
+    thread_name = "fake-openai"
+
     def __init__(self, *, script: Script = good_draft, api_key: str | None = None,
                  models: tuple[str, ...] = (DEFAULT_MODEL,)) -> None:
+        super().__init__()
         self.script = script
         self.api_key = api_key
         self.models = models
         self._queued: deque[Script] = deque()
         self._requests: list[ChatRequest] = []
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
         self.errors: list[str] = []  # tracebacks of scripts that failed (answered with 500)
-
-    def start(self) -> FakeOpenAI:
-        if self._server is not None:
-            raise RuntimeError("FakeOpenAI already started")
-        self._stopping.clear()
-        self._server = _Server(self)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-openai", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._stopping.set()  # wakes a slow answer
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-
-    def __enter__(self) -> FakeOpenAI:
-        return self.start() if self._server is None else self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("FakeOpenAI not started")
-        return int(self._server.server_address[1])
 
     @property
     def base_url(self) -> str:
@@ -452,7 +404,7 @@ class FakeOpenAI:
 
     # -- serving ---------------------------------------------------------------------------------------
 
-    def _serve(self, handler: _Handler) -> None:
+    def _serve(self, handler: ServiceHandler) -> None:
         at = time.time()
         length = int(handler.headers.get("Content-Length") or 0)
         raw = handler.rfile.read(length) if length > 0 else b""
@@ -485,7 +437,7 @@ class FakeOpenAI:
                                             "account settings.", code="invalid_api_key")
         return True, None
 
-    def _reply(self, handler: _Handler, request: ChatRequest, body: Any, auth_error: Reply | None,
+    def _reply(self, handler: ServiceHandler, request: ChatRequest, body: Any, auth_error: Reply | None,
                script: Script) -> Reply:
         if handler.command != "POST" or handler.path.split("?")[0] != "/v1/chat/completions":
             return openai_error(404, f"Invalid URL ({handler.command} {handler.path})")
@@ -571,7 +523,7 @@ def _strict_problem(schema: dict[str, Any], where: tuple[str, ...]) -> str | Non
     return None
 
 
-def _write(handler: _Handler, reply: Reply) -> None:
+def _write(handler: ServiceHandler, reply: Reply) -> None:
     if isinstance(reply.body, str):
         data = reply.body.encode()
         content_type = "text/plain; charset=utf-8"
