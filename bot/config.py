@@ -118,6 +118,15 @@ class Settings:
     channel_pattern: str = "inc-{date:%Y%m%d}-{slug}"
     # A channel id (C…/G…) or a name like "#incidents"; None: no announcements.
     announce_channel: str | None = None
+    # AI drafts (bot.drafting, docs/ai-drafts.md): off unless ai_base_url is set. The base of an
+    # OpenAI-compatible API (…/v1), the model to ask, its key if it needs one, seconds a draft
+    # may take, whether private incidents may be sent, and the prompt's token budget.
+    ai_base_url: str | None = None
+    ai_model: str | None = None
+    ai_api_key: str | None = field(default=None, repr=False)
+    ai_timeout_seconds: float = 20.0
+    ai_private_incidents: bool = False
+    ai_token_budget: int = 6000
 
     @property
     def socket_mode(self) -> bool:
@@ -134,9 +143,15 @@ class Settings:
         """The web view is served when its address, its key and the app's OAuth pair are set."""
         return bool(self.public_url and self.web_secret and self.slack_client_id and self.slack_client_secret)
 
+    @property
+    def ai_enabled(self) -> bool:
+        """AI drafts are asked for when a model endpoint and a model are set."""
+        return bool(self.ai_base_url and self.ai_model)
+
     def secrets(self) -> list[str]:
         """Every secret value, so log filters can scrub them."""
-        values = [self.slack_bot_token, self.slack_signing_secret, self.slack_app_token, self.slack_client_secret, self.web_secret]
+        values = [self.slack_bot_token, self.slack_signing_secret, self.slack_app_token, self.slack_client_secret, self.web_secret,
+                  self.ai_api_key]
         return [v for v in values if v]
 
 
@@ -213,6 +228,30 @@ def with_defaults(env: Mapping[str, str]) -> dict[str, str]:
         if not (filled.get(name) or "").strip():
             filled[name] = default
     return filled
+
+
+def _ai_endpoint(env: Mapping[str, str], problems: list[str]) -> tuple[str | None, str | None, str | None]:
+    """SCRIBE_AI_BASE_URL, SCRIBE_AI_MODEL and SCRIBE_AI_API_KEY: no base URL means no drafts;
+    with one, a model is required."""
+    base_url = (env.get("SCRIBE_AI_BASE_URL") or "").strip() or None
+    model = (env.get("SCRIBE_AI_MODEL") or "").strip() or None
+    api_key = (env.get("SCRIBE_AI_API_KEY") or "").strip() or None
+    if base_url is None:
+        return None, model, api_key
+    base_url = base_url.rstrip("/")
+    if not re.match(r"^https?://[^\s/?#@]+(/[^\s?#]*)?$", base_url):
+        problems.append(
+            "SCRIBE_AI_BASE_URL must be the address of an OpenAI-compatible API, such as http://127.0.0.1:11434/v1 "
+            f"(Ollama) or https://api.openai.com/v1, got {base_url!r}."
+        )
+    elif base_url.endswith("/chat/completions"):
+        problems.append(
+            "SCRIBE_AI_BASE_URL is the API's base address, without /chat/completions: "
+            f"use {base_url[: -len('/chat/completions')]!r}."
+        )
+    if model is None:
+        problems.append("SCRIBE_AI_MODEL is missing: name the model to ask, such as llama3.1:8b (Ollama) or gpt-4o-mini.")
+    return base_url, model, api_key
 
 
 def settings_from_env(env: Mapping[str, str], *, require_slack: bool = True) -> Settings:
@@ -338,6 +377,7 @@ def settings_from_env(env: Mapping[str, str], *, require_slack: bool = True) -> 
     if announce_channel and not re.fullmatch(r"#?[\w\-]{1,80}", announce_channel):
         problems.append(f"SCRIBE_ANNOUNCE_CHANNEL must be a channel name like #incidents or a channel id like C0123ABCD, got {announce_channel!r}.")
         announce_channel = None
+    ai_base_url, ai_model, ai_api_key = _ai_endpoint(env, problems)
 
     settings = Settings(
         slack_bot_token=bot_token,
@@ -373,6 +413,12 @@ def settings_from_env(env: Mapping[str, str], *, require_slack: bool = True) -> 
         web_session_hours=_number(env, "SCRIBE_WEB_SESSION_HOURS", 12.0, problems, 0.1, 720.0, whole=False, unit=" hours"),
         channel_pattern=channel_pattern,
         announce_channel=announce_channel,
+        ai_base_url=ai_base_url,
+        ai_model=ai_model,
+        ai_api_key=ai_api_key,
+        ai_timeout_seconds=_seconds(env, "SCRIBE_AI_TIMEOUT_SECONDS", 20.0, problems, 1.0, 120.0),
+        ai_private_incidents=_bool(env, "SCRIBE_AI_PRIVATE_INCIDENTS", False, problems),
+        ai_token_budget=_int(env, "SCRIBE_AI_TOKEN_BUDGET", 6000, problems, 1000, 100_000),
     )
     if problems:
         raise SettingsError(problems)

@@ -8,12 +8,12 @@ a URL with a token parameter), so scrubbing happens on output, not at each call 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterable
 from typing import Any
 
-# Slack tokens of every kind, and anything that looks like a signing secret given as a value.
-TOKEN_PATTERN = re.compile(r"\bx(?:ox[abposer]|app)-[A-Za-z0-9-]+")
+# What a secret looks like is defined once, in bot.redaction, for these logs and for what the
+# AI drafts send (bot.drafting.scrub).
+from bot.redaction import redact_literals, redact_secrets
 
 
 class SecretScrubber(logging.Filter):
@@ -22,9 +22,7 @@ class SecretScrubber(logging.Filter):
         self.secrets = [s for s in secrets if s and len(s) >= 6]
 
     def scrub(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "[redacted]")
-        return TOKEN_PATTERN.sub("[redacted-token]", text)
+        return redact_secrets(redact_literals(text, self.secrets))
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()

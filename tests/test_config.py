@@ -134,3 +134,55 @@ def test_the_public_url_must_be_https_except_on_this_machine() -> None:
     assert caught.value.problems == ["SCRIBE_PUBLIC_URL must start with https:// (the sign-in cookie is Secure), unless it is "
                                      "http://localhost or http://127.0.0.1; got 'http://scribe.example.com'."]
     assert settings_from_env(WEB | {"SCRIBE_PUBLIC_URL": "http://127.0.0.1:3000"}).public_url == "http://127.0.0.1:3000"
+
+
+def test_ai_drafts_are_off_by_default() -> None:
+    s = settings_from_env(GOOD)
+    assert (s.ai_base_url, s.ai_model, s.ai_api_key, s.ai_enabled) == (None, None, None, False)
+    assert (s.ai_timeout_seconds, s.ai_private_incidents, s.ai_token_budget) == (20.0, False, 6000)
+    # A model or key without an address is harmless: unsetting the address is how drafts are turned off.
+    assert settings_from_env(GOOD | {"SCRIBE_AI_MODEL": "llama3.1:8b"}).ai_enabled is False
+
+
+def test_ai_draft_settings() -> None:
+    s = settings_from_env(GOOD | {
+        "SCRIBE_AI_BASE_URL": "http://127.0.0.1:11434/v1/", "SCRIBE_AI_MODEL": "llama3.1:8b",
+        "SCRIBE_AI_API_KEY": "sk-proj-model-key-123456", "SCRIBE_AI_TIMEOUT_SECONDS": "7.5",
+        "SCRIBE_AI_PRIVATE_INCIDENTS": "yes", "SCRIBE_AI_TOKEN_BUDGET": "12000",
+    })
+    assert (s.ai_base_url, s.ai_model, s.ai_enabled) == ("http://127.0.0.1:11434/v1", "llama3.1:8b", True)
+    assert (s.ai_timeout_seconds, s.ai_private_incidents, s.ai_token_budget) == (7.5, True, 12000)
+    assert "sk-proj-model-key-123456" not in repr(s)
+    assert "sk-proj-model-key-123456" in s.secrets()  # so the log filter scrubs it
+
+
+def test_bad_ai_draft_settings_are_each_reported() -> None:
+    with pytest.raises(SettingsError) as caught:
+        settings_from_env(GOOD | {"SCRIBE_AI_BASE_URL": "localhost:11434", "SCRIBE_AI_TIMEOUT_SECONDS": "0",
+                                  "SCRIBE_AI_PRIVATE_INCIDENTS": "maybe", "SCRIBE_AI_TOKEN_BUDGET": "lots"})
+    assert caught.value.problems == [
+        "SCRIBE_AI_BASE_URL must be the address of an OpenAI-compatible API, such as http://127.0.0.1:11434/v1 (Ollama) "
+        "or https://api.openai.com/v1, got 'localhost:11434'.",
+        "SCRIBE_AI_MODEL is missing: name the model to ask, such as llama3.1:8b (Ollama) or gpt-4o-mini.",
+        "SCRIBE_AI_TIMEOUT_SECONDS must be between 1 and 120 seconds, got 0.",
+        "SCRIBE_AI_PRIVATE_INCIDENTS must be true or false, got 'maybe'.",
+        "SCRIBE_AI_TOKEN_BUDGET must be a whole number between 1000 and 100000, got 'lots'.",
+    ]
+    with pytest.raises(SettingsError) as full_path:
+        settings_from_env(GOOD | {"SCRIBE_AI_BASE_URL": "https://api.openai.com/v1/chat/completions",
+                                  "SCRIBE_AI_MODEL": "gpt-4o-mini", "SCRIBE_AI_TIMEOUT_SECONDS": "600"})
+    assert full_path.value.problems == [
+        "SCRIBE_AI_BASE_URL is the API's base address, without /chat/completions: use 'https://api.openai.com/v1'.",
+        "SCRIBE_AI_TIMEOUT_SECONDS must be between 1 and 120 seconds, got 600.",
+    ]
+
+
+def test_bad_ai_settings_stop_scribe_run_with_exit_2(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SCRIBE_", "DATABASE_URL", "PORT"))}
+    env.update({"SLACK_BOT_TOKEN": "xoxb-1-abc", "SLACK_SIGNING_SECRET": "sig-secret-value",
+                "SCRIBE_AI_BASE_URL": "http://127.0.0.1:11434/v1", "SCRIBE_AI_API_KEY": "sk-do-not-print-me-123"})
+    result = subprocess.run([sys.executable, "-m", "bot.cli", "run"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "SCRIBE_AI_MODEL is missing: name the model to ask, such as llama3.1:8b (Ollama) or gpt-4o-mini." in result.stderr
+    assert "sk-do-not-print-me-123" not in result.stderr + result.stdout

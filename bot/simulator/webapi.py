@@ -28,10 +28,10 @@ import traceback
 from collections import deque
 from email.parser import BytesParser
 from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import parse_qsl, urlsplit
 
+from .http_service import LocalHTTPService, ServiceHandler
 from .methods import OAuthApps, SlackMethods, apps_connections_open, truthy
 from .openid import OpenIDProvider
 from .records import Fault, RecordedCall, SlackError
@@ -40,34 +40,18 @@ from .workspace import Workspace
 Answer = tuple[int, Any, dict[str, str]]  # status, JSON value (or text), extra headers
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True  # a hung client must never keep the test process alive
-    # socketserver's default listen backlog is 5: a hundred clients connecting at once
-    # would see SYNs dropped and retried after 1 s, 3 s…, a delay real Slack doesn't add.
-    request_queue_size = 256
-
-    def __init__(self, api: FakeSlackWebAPI) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.api = api
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+class _Handler(ServiceHandler):
     server_version = "SlackSim/1.0"
 
-    def do_POST(self) -> None:
-        self.server.api._serve(self)
 
-    do_GET = do_POST
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # keep test output clean; RecordedCall is the log
-
-
-class FakeSlackWebAPI:
+class FakeSlackWebAPI(LocalHTTPService):
     """A Slack Web API double. Start it, point a WebClient at `base_url`."""
 
+    handler_class = _Handler
+    thread_name = "fake-slack-api"
+
     def __init__(self, workspace: Workspace, *, page_size_cap: int = 1000) -> None:
+        super().__init__()
         self.workspace = workspace
         self._methods = SlackMethods(workspace, self._root_url, page_size_cap)
         # Further workspaces served by the same API (multi-workspace installs); a
@@ -85,47 +69,10 @@ class FakeSlackWebAPI:
         self._rates: dict[str, float] = {}
         self._last_accepted: dict[tuple[str, str], float] = {}
         self._response_urls: dict[str, dict[str, Any]] = {}
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
         # Tracebacks of simulator bugs, which are answered with HTTP 500.
         self.errors: list[str] = []
         # Socket Mode endpoints (SocketModeServer) that apps.connections.open hands out.
         self.socket_mode_servers: list[Any] = []
-
-    # -- lifecycle ------------------------------------------------------------------
-
-    def start(self) -> FakeSlackWebAPI:
-        if self._server is not None:
-            raise RuntimeError("FakeSlackWebAPI already started")
-        self._server = _Server(self)
-        # A short poll interval makes stop() (shutdown) take ~50 ms instead of up to 0.5 s.
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-slack-api", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._stopping.set()  # wakes handlers sleeping in a delay fault
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-
-    def __enter__(self) -> FakeSlackWebAPI:
-        return self.start() if self._server is None else self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("FakeSlackWebAPI not started")
-        return int(self._server.server_address[1])
 
     def _root_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
@@ -294,7 +241,7 @@ class FakeSlackWebAPI:
 
     # -- request handling -------------------------------------------------------------
 
-    def _serve(self, handler: _Handler) -> None:
+    def _serve(self, handler: ServiceHandler) -> None:
         at = self.workspace.now()
         url = urlsplit(handler.path)
         length = int(handler.headers.get("Content-Length") or 0)
@@ -368,7 +315,7 @@ class FakeSlackWebAPI:
             self._calls.append(call)
             self._changed.notify_all()
 
-    def _api(self, method: str, params: dict[str, Any], handler: _Handler) -> Answer:
+    def _api(self, method: str, params: dict[str, Any], handler: ServiceHandler) -> Answer:
         auth = handler.headers.get("Authorization", "")
         if method == "oauth.v2.access":
             # Authenticated by the app's client id and secret (HTTP Basic or params), not a token.
@@ -558,7 +505,7 @@ def _parse_multipart(body: bytes, content_type: str) -> tuple[dict[str, str], di
     return fields, files
 
 
-def _write(handler: _Handler, status: int, payload: Any, headers: dict[str, str]) -> None:
+def _write(handler: ServiceHandler, status: int, payload: Any, headers: dict[str, str]) -> None:
     if isinstance(payload, str):
         data = payload.encode("utf-8")
         headers = {"Content-Type": "text/plain; charset=utf-8", **headers}
