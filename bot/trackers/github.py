@@ -5,8 +5,10 @@
   classic one with `repo`), plus `X-GitHub-Api-Version`.
 - The marker is a label, and a hidden HTML comment in the body. It is found again by
   listing the repository's issues with that label (consistent, unlike the search API,
-  which indexes with a delay), then, should the label have been dropped (a token without
-  push access may not set labels), by searching the body.
+  which indexes with a delay). GitHub silently drops the labels of a token without write
+  access to the repository; once a create shows that, this process also searches the
+  bodies of that repository (the search API allows 30 requests a minute, too few to use
+  on every create).
 - GitHub has no due date or priority fields: the due date goes in the body, the priority
   in a label ("priority:p1").
 - Status: `state` plus `state_reason` (completed, not_planned, duplicate, reopened).
@@ -17,6 +19,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import datetime, timezone
 from typing import Any, Literal, Mapping
@@ -29,6 +32,8 @@ from .http import Clock, Failure, RateLimit, RetryPolicy, Sleep, TrackerHttp, in
 from .model import Ticket, TicketRef, TicketSpec, TicketState, github_item_status, github_status_name, \
     markdown_body, marker_comment, priority_label
 from .timestamps import iso_z, parse_timestamp
+
+log = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://api.github.com"
 API_VERSION = "2022-11-28"
@@ -53,6 +58,7 @@ class GitHubTracker:
             headers={"Authorization": f"Bearer {token}", "Accept": "application/vnd.github+json",
                      "X-GitHub-Api-Version": API_VERSION, "User-Agent": "incident-scribe"},
             classify=_classify, read_rate_limit=_rate_limit, retry=retry, clock=clock, transport=transport, **extra)
+        self._labels_dropped: set[str] = set()  # repositories whose creates lost their labels
 
     def __repr__(self) -> str:
         return f"GitHubTracker({self.base_url!r})"
@@ -70,6 +76,10 @@ class GitHubTracker:
             payload["assignees"] = [spec.assignee_id]
         issue = self.http.request("POST", f"/repos/{_repo(target)}/issues", json=payload, safe=False,
                                   what=f"repository {target}").json()
+        if spec.marker not in {str(label.get("name")) for label in issue.get("labels") or [] if isinstance(label, dict)}:
+            log.warning("GitHub dropped the labels of %s#%s: the token needs write access to %s",
+                        target, issue.get("number"), target)
+            self._labels_dropped.add(target)
         return self._ticket(issue, target)
 
     def find_by_marker(self, marker: str, target: str) -> Ticket | None:
@@ -78,7 +88,7 @@ class GitHubTracker:
                                            "direction": "asc"},
                                    safe=True, what=f"repository {target}").json()
         issues = [i for i in listed if "pull_request" not in i]
-        if not issues:
+        if not issues and target in self._labels_dropped:
             query = f'repo:{target} is:issue in:body "{marker}"'
             found = self.http.request("GET", "/search/issues", params={"q": query, "per_page": 10}, safe=True,
                                       what=f"repository {target}").json()

@@ -69,10 +69,14 @@ class LinearTracker:
                  sleep: Sleep | None = None, clock: Clock = utc_now,
                  transport: httpx.BaseTransport | None = None) -> None:
         self.api_url = api_url
+        # httpx would add a slash to a base URL's path; the endpoint path is sent instead.
+        parsed = httpx.URL(api_url)
+        self._path = parsed.raw_path.decode("ascii") or "/graphql"
+        origin = str(parsed.copy_with(raw_path=b"/", query=None, fragment=None)).rstrip("/")
         extra = {"sleep": sleep} if sleep is not None else {}
         bare = api_key[len("Bearer "):] if api_key.startswith("Bearer ") else api_key
         self.http = TrackerHttp(
-            tracker="linear", label="Linear", base_url=api_url, token_setting="LINEAR_API_KEY", secrets=[bare],
+            tracker="linear", label="Linear", base_url=origin, token_setting="LINEAR_API_KEY", secrets=[bare],
             headers={"Authorization": api_key, "Content-Type": "application/json"},
             classify=_classify, read_rate_limit=_rate_limit, retry=retry, clock=clock, transport=transport, **extra)
         self._lock = threading.Lock()
@@ -175,7 +179,7 @@ class LinearTracker:
             return [self._labels[(team_id, n)] for n in names]
 
     def _graphql(self, query: str, variables: Mapping[str, Any], *, safe: bool, what: str | None = None) -> dict[str, Any]:
-        body = self.http.request("POST", "", json={"query": query, "variables": dict(variables)}, safe=safe,
+        body = self.http.request("POST", self._path, json={"query": query, "variables": dict(variables)}, safe=safe,
                                  what=what).json()
         errors = body.get("errors") if isinstance(body, dict) else None
         if errors:
