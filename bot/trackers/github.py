@@ -175,10 +175,9 @@ def _repo(target: str) -> str:
     return target
 
 
-def _classify(response: httpx.Response, body: Any) -> Failure:
+def _classify(response: httpx.Response, body: Any, now: datetime) -> Failure:
     status = response.status_code
     detail = _github_detail(body)
-    now = datetime.now(timezone.utc)
     retry_after = retry_after_seconds(response.headers, now)
     # The primary rate limit answers 403 or 429 with x-ratelimit-remaining: 0 (wait until
     # x-ratelimit-reset); a secondary one answers 403 or 429 with Retry-After.

@@ -130,11 +130,11 @@ def _project(target: str) -> str:
     return target if target.isdigit() else quote(target, safe="")
 
 
-def _classify(response: httpx.Response, body: Any) -> Failure:
+def _classify(response: httpx.Response, body: Any, now: datetime) -> Failure:
     status = response.status_code
     detail = _gitlab_detail(body)
     kind = kind_for_status(status)
-    wait = retry_after_seconds(response.headers, datetime.now(timezone.utc)) if kind == "rate_limited" else None
+    wait = retry_after_seconds(response.headers, now) if kind == "rate_limited" else None
     return Failure(kind, detail, wait if wait is not None or kind != "rate_limited" else 60.0)
 
 

@@ -63,7 +63,8 @@ class Failure:
     what: str | None = None  # "project ABC", "issue ABC-12": for not_found and 403
 
 
-Classify = Callable[[httpx.Response, Any], Failure]
+# (answer, parsed body, now) → what went wrong; `now` is the injected clock's.
+Classify = Callable[[httpx.Response, Any, datetime], Failure]
 
 
 class TrackerHttp:
@@ -131,7 +132,7 @@ class TrackerHttp:
     def failure(self, response: httpx.Response, what: str | None = None) -> TrackerError:
         """The TrackerError for a failed answer, classified by the adapter."""
         body = _json_or_text(response)
-        found = self._classify(response, body)
+        found = self._classify(response, body, self._clock())
         return self._error(found.kind, response.status_code, found.detail, found.retry_after, found.what or what)
 
     def error(self, kind: ErrorKind, detail: str | None, *, status: int | None = None,

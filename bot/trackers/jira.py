@@ -230,11 +230,11 @@ def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _classify(response: httpx.Response, body: Any) -> Failure:
+def _classify(response: httpx.Response, body: Any, now: datetime) -> Failure:
     status = response.status_code
     detail = _jira_detail(body)
     kind = kind_for_status(status)
-    retry_after = retry_after_seconds(response.headers, utc_now())
+    retry_after = retry_after_seconds(response.headers, now)
     if kind == "invalid" and isinstance(body, dict):
         errors = body.get("errors") or {}
         messages = " ".join(str(m) for m in body.get("errorMessages") or [])

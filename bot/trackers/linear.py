@@ -234,8 +234,7 @@ def _graphql_failure(errors: list[Any], status: int | None = None) -> Failure:
     return Failure(kind, message or None)
 
 
-def _classify(response: httpx.Response, body: Any) -> Failure:
-    now = datetime.now(timezone.utc)
+def _classify(response: httpx.Response, body: Any, now: datetime) -> Failure:
     errors = body.get("errors") if isinstance(body, dict) else None
     found = _graphql_failure(errors, response.status_code) if errors else Failure(
         kind_for_status(response.status_code), clip(str(body)) if body else None)

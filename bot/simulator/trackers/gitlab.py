@@ -69,7 +69,7 @@ class GitLabSimulator(TrackerSimulator):
 
     def add_user(self, user_id: int, username: str, *, public_email: str | None = None, member_of: str | None = None) -> None:
         self.users[user_id] = {"id": user_id, "username": username, "name": username.title(), "state": "active",
-                               "public_email": public_email or "", "web_url": f"{self.root_url}/{username}"}
+                               "public_email": public_email or ""}
         if member_of:
             self.projects[member_of].members.add(user_id)
 

@@ -311,8 +311,10 @@ class LinearSimulator(TrackerSimulator):
             return 400, _errors("Argument Validation Error", "invalid input", "INPUT_ERROR",
                                 fault.error or "The input is not valid."), {}
         if fault.status == 404:
-            return 200, {"data": None, **_errors(fault.error or "Entity not found: Issue", "invalid input",
-                                                 "INPUT_ERROR", "Could not find referenced Issue.")}, {}
+            message = fault.error or "Entity not found: Issue"
+            entity = message.rsplit(":", 1)[-1].strip()
+            return 200, {"data": None, **_errors(message, "invalid input", "INPUT_ERROR",
+                                                 f"Could not find referenced {entity}.")}, {}
         return fault.status, _errors(fault.error or "Internal server error", "internal error", "INTERNAL_ERROR",
                                      "Something went wrong."), {}
 
@@ -353,7 +355,7 @@ class LinearSimulator(TrackerSimulator):
                     {"line": loc.line, "column": loc.column} for loc in error.locations or []],
                     "extensions": {"type": original.type, "code": original.code, "userError": True,
                                    "userPresentableMessage": original.presentable or str(original)}})
-            elif original is None:  # variable coercion: a GraphQL validation failure
+            elif original is None or isinstance(original, GraphQLError):  # variables that don't fit the schema
                 errors.append(_validation_error(error))
             else:
                 raise original
