@@ -490,9 +490,10 @@ def _tracker_settings(env: Mapping[str, str], problems: list[str]) -> TrackerSet
         problems.append("Set JIRA_API_TOKEN (Jira Cloud, with JIRA_EMAIL) or JIRA_PAT (Jira Data Center), not both.")
     if (jira_pat or jira_token) and not get("JIRA_BASE_URL"):
         problems.append("JIRA_BASE_URL is missing: your Jira's address, such as https://your-site.atlassian.net.")
-    jira_project = get("JIRA_PROJECT")
+    jira_project = (get("JIRA_PROJECT") or "").upper() or None
     if jira_project and not _JIRA_PROJECT_RE.match(jira_project):
-        problems.append(f"JIRA_PROJECT must be a project key such as OPS (capital letters and digits), got {jira_project!r}.")
+        problems.append(f"JIRA_PROJECT must be a project key such as OPS (letters and digits, no issue number), "
+                        f"got {get('JIRA_PROJECT')!r}.")
         jira_project = None
     priorities: tuple[str, str, str, str] = ("Highest", "High", "Medium", "Low")
     raw_priorities = get("JIRA_PRIORITIES")

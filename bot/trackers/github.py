@@ -30,7 +30,7 @@ from .errors import TrackerError, clip
 from .http import Clock, Failure, RateLimit, RetryPolicy, Sleep, TrackerHttp, int_header, kind_for_status, \
     retry_after_seconds, utc_now
 from .model import Ticket, TicketRef, TicketSpec, TicketState, github_item_status, github_status_name, \
-    markdown_body, marker_comment, priority_label
+    markdown_body, marker_comment
 from .timestamps import iso_z, parse_timestamp
 
 log = logging.getLogger(__name__)
@@ -67,10 +67,7 @@ class GitHubTracker:
         self.http.close()
 
     def create(self, spec: TicketSpec, target: str) -> Ticket:
-        labels = spec.labels()
-        priority = priority_label(spec.priority)
-        if priority:
-            labels.insert(-1, priority)
+        labels = spec.labels(priority_as_label=True)
         payload: dict[str, Any] = {"title": clip(spec.title, TITLE_LIMIT), "body": markdown_body(spec), "labels": labels}
         if spec.assignee_id:
             payload["assignees"] = [spec.assignee_id]

@@ -20,7 +20,7 @@ import httpx
 from .errors import clip
 from .http import Clock, Failure, RateLimit, RetryPolicy, Sleep, TrackerHttp, int_header, kind_for_status, \
     retry_after_seconds, utc_now
-from .model import Ticket, TicketRef, TicketSpec, TicketState, gitlab_item_status, markdown_body, priority_label
+from .model import Ticket, TicketRef, TicketSpec, TicketState, gitlab_item_status, markdown_body
 from .timestamps import iso_z, parse_timestamp
 
 DEFAULT_BASE_URL = "https://gitlab.com"
@@ -50,10 +50,7 @@ class GitLabTracker:
         self.http.close()
 
     def create(self, spec: TicketSpec, target: str) -> Ticket:
-        labels = spec.labels()
-        priority = priority_label(spec.priority)
-        if priority:
-            labels.insert(-1, priority)
+        labels = spec.labels(priority_as_label=True)
         payload: dict[str, Any] = {"title": clip(spec.title, TITLE_LIMIT), "description": markdown_body(spec),
                                    "labels": ",".join(labels)}
         if spec.due is not None:

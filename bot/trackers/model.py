@@ -101,12 +101,16 @@ class TicketSpec:
     owner_name: str | None = None
     extra_labels: tuple[str, ...] = field(default=())
 
-    def labels(self) -> list[str]:
-        """The labels every tracker gets: ours, the incident, the severity, then the marker."""
+    def labels(self, *, priority_as_label: bool = False) -> list[str]:
+        """The labels every tracker gets: ours, the incident, the severity, then the marker.
+        Trackers without a priority field (GitHub, GitLab) get the priority as a label too."""
         found = [SCRIBE_LABEL, label_text(self.incident_ref)]
         if self.severity:
             found.append(label_text(self.severity))
         found.extend(label_text(extra) for extra in self.extra_labels)
+        priority = priority_label(self.priority) if priority_as_label else None
+        if priority:
+            found.append(priority)
         found.append(self.marker)
         return list(dict.fromkeys(found))
 

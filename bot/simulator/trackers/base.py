@@ -89,7 +89,10 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
+    # Keep-alive, as the trackers do; without TCP_NODELAY the separate header and body
+    # writes of a kept-alive answer meet the client's delayed ACK (40 ms a request).
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
 
     def _any(self) -> None:
         self.server.sim._serve(self)
