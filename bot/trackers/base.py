@@ -16,8 +16,15 @@ from .model import Ticket, TicketRef, TicketSpec, TicketState, TrackerName
 
 @runtime_checkable
 class Tracker(Protocol):
-    name: TrackerName
-    label: str  # "Jira", "GitHub"…, for messages
+    @property
+    def name(self) -> TrackerName:
+        """"jira", "github", "linear" or "gitlab"."""
+        ...
+
+    @property
+    def label(self) -> str:
+        """"Jira", "GitHub"…, for messages."""
+        ...
 
     def create(self, spec: TicketSpec, target: str) -> Ticket:
         """Create the ticket. Sent once, never retried here (see ensure_ticket)."""

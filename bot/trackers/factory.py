@@ -28,18 +28,21 @@ def build_tracker(settings: TrackerSettings, name: str, *, retry: RetryPolicy | 
                   transport: httpx.BaseTransport | None = None) -> Tracker:
     """The adapter for `name` ("jira", "github", "linear", "gitlab"). One per process is
     enough: adapters are thread-safe (httpx.Client is) and cache team and label ids."""
-    common = {"retry": retry, "sleep": sleep, "clock": clock, "transport": transport}
     if name == "jira" and settings.jira.configured:
         jira = settings.jira
         return JiraTracker(base_url=str(jira.base_url), email=jira.email, api_token=jira.api_token, pat=jira.pat,
                            issue_type=jira.issue_type, priority_names=jira.priorities,
-                           wontfix_resolutions=jira.wontfix_resolutions or JIRA_WONTFIX_RESOLUTIONS, **common)
+                           wontfix_resolutions=jira.wontfix_resolutions or JIRA_WONTFIX_RESOLUTIONS,
+                           retry=retry, sleep=sleep, clock=clock, transport=transport)
     if name == "github" and settings.github.configured:
-        return GitHubTracker(token=str(settings.github.token), base_url=settings.github.base_url, **common)
+        return GitHubTracker(token=str(settings.github.token), base_url=settings.github.base_url,
+                             retry=retry, sleep=sleep, clock=clock, transport=transport)
     if name == "linear" and settings.linear.configured:
-        return LinearTracker(api_key=str(settings.linear.api_key), api_url=settings.linear.base_url, **common)
+        return LinearTracker(api_key=str(settings.linear.api_key), api_url=settings.linear.base_url,
+                             retry=retry, sleep=sleep, clock=clock, transport=transport)
     if name == "gitlab" and settings.gitlab.configured:
-        return GitLabTracker(token=str(settings.gitlab.token), base_url=settings.gitlab.base_url, **common)
+        return GitLabTracker(token=str(settings.gitlab.token), base_url=settings.gitlab.base_url,
+                             retry=retry, sleep=sleep, clock=clock, transport=transport)
     raise TrackerNotConfigured(f"{name} is not connected: its token is not set.")
 
 

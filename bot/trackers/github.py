@@ -71,8 +71,8 @@ class GitHubTracker:
         payload: dict[str, Any] = {"title": clip(spec.title, TITLE_LIMIT), "body": markdown_body(spec), "labels": labels}
         if spec.assignee_id:
             payload["assignees"] = [spec.assignee_id]
-        issue = self.http.request("POST", f"/repos/{_repo(target)}/issues", json=payload, safe=False,
-                                  what=f"repository {target}").json()
+        issue = self.http.json("POST", f"/repos/{_repo(target)}/issues", json=payload, safe=False,
+                                  what=f"repository {target}")
         if spec.marker not in {str(label.get("name")) for label in issue.get("labels") or [] if isinstance(label, dict)}:
             log.warning("GitHub dropped the labels of %s#%s: the token needs write access to %s",
                         target, issue.get("number"), target)
@@ -80,15 +80,15 @@ class GitHubTracker:
         return self._ticket(issue, target)
 
     def find_by_marker(self, marker: str, target: str) -> Ticket | None:
-        listed = self.http.request("GET", f"/repos/{_repo(target)}/issues",
+        listed = self.http.json("GET", f"/repos/{_repo(target)}/issues",
                                    params={"labels": marker, "state": "all", "per_page": 10, "sort": "created",
                                            "direction": "asc"},
-                                   safe=True, what=f"repository {target}").json()
+                                   safe=True, what=f"repository {target}")
         issues = [i for i in listed if "pull_request" not in i]
         if not issues and target in self._labels_dropped:
             query = f'repo:{target} is:issue in:body "{marker}"'
-            found = self.http.request("GET", "/search/issues", params={"q": query, "per_page": 10}, safe=True,
-                                      what=f"repository {target}").json()
+            found = self.http.json("GET", "/search/issues", params={"q": query, "per_page": 10}, safe=True,
+                                      what=f"repository {target}")
             issues = [i for i in found.get("items") or [] if "pull_request" not in i
                       and marker_comment(marker) in str(i.get("body") or "")]
         if not issues:
@@ -97,25 +97,25 @@ class GitHubTracker:
         return self._ticket(first, target)
 
     def fetch(self, ref: TicketRef) -> TicketState:
-        issue = self.http.request("GET", f"/repos/{_repo(ref.target)}/issues/{ref.number}", safe=True,
-                                  what=f"issue {ref.key}").json()
+        issue = self.http.json("GET", f"/repos/{_repo(ref.target)}/issues/{ref.number}", safe=True,
+                                  what=f"issue {ref.key}")
         return github_state(issue, ref.target, self.web_url)
 
     def changed_since(self, since: datetime, target: str) -> list[TicketState]:
         states: list[TicketState] = []
         for page in range(1, MAX_PAGES + 1):
-            issues = self.http.request("GET", f"/repos/{_repo(target)}/issues",
+            issues = self.http.json("GET", f"/repos/{_repo(target)}/issues",
                                        params={"state": "all", "since": iso_z(since), "sort": "updated",
                                                "direction": "asc", "per_page": PAGE_SIZE, "page": page},
-                                       safe=True, what=f"repository {target}").json()
+                                       safe=True, what=f"repository {target}")
             states.extend(github_state(i, target, self.web_url) for i in issues if "pull_request" not in i)
             if len(issues) < PAGE_SIZE:
                 break
         return sorted((s for s in states if s.updated_at >= since), key=lambda s: s.updated_at)
 
     def find_user_by_email(self, email: str, target: str) -> str | None:
-        found = self.http.request("GET", "/search/users", params={"q": f"{email} in:email", "per_page": 2},
-                                  safe=True).json()
+        found = self.http.json("GET", "/search/users", params={"q": f"{email} in:email", "per_page": 2},
+                                  safe=True)
         items = found.get("items") or []
         if len(items) != 1:
             return None

@@ -57,36 +57,36 @@ class GitLabTracker:
             payload["due_date"] = spec.due.isoformat()
         if spec.assignee_id:
             payload["assignee_ids"] = [int(spec.assignee_id)]
-        issue = self.http.request("POST", f"/projects/{_project(target)}/issues", json=payload, safe=False,
-                                  what=f"project {target}").json()
+        issue = self.http.json("POST", f"/projects/{_project(target)}/issues", json=payload, safe=False,
+                                  what=f"project {target}")
         return _ticket(issue, target)
 
     def find_by_marker(self, marker: str, target: str) -> Ticket | None:
-        issues = self.http.request("GET", f"/projects/{_project(target)}/issues",
+        issues = self.http.json("GET", f"/projects/{_project(target)}/issues",
                                    params={"labels": marker, "scope": "all", "order_by": "created_at", "sort": "asc",
                                            "per_page": 10},
-                                   safe=True, what=f"project {target}").json()
+                                   safe=True, what=f"project {target}")
         return _ticket(issues[0], target) if issues else None
 
     def fetch(self, ref: TicketRef) -> TicketState:
-        issue = self.http.request("GET", f"/projects/{_project(ref.target)}/issues/{ref.number}", safe=True,
-                                  what=f"issue {ref.key}").json()
+        issue = self.http.json("GET", f"/projects/{_project(ref.target)}/issues/{ref.number}", safe=True,
+                                  what=f"issue {ref.key}")
         return gitlab_state(issue, ref.target)
 
     def changed_since(self, since: datetime, target: str) -> list[TicketState]:
         states: list[TicketState] = []
         for page in range(1, MAX_PAGES + 1):
-            issues = self.http.request("GET", f"/projects/{_project(target)}/issues",
+            issues = self.http.json("GET", f"/projects/{_project(target)}/issues",
                                        params={"updated_after": iso_z(since), "scope": "all", "order_by": "updated_at",
                                                "sort": "asc", "per_page": PAGE_SIZE, "page": page},
-                                       safe=True, what=f"project {target}").json()
+                                       safe=True, what=f"project {target}")
             states.extend(gitlab_state(issue, target) for issue in issues)
             if len(issues) < PAGE_SIZE:
                 break
         return sorted((s for s in states if s.updated_at >= since), key=lambda s: s.updated_at)
 
     def find_user_by_email(self, email: str, target: str) -> str | None:
-        users = self.http.request("GET", "/users", params={"search": email.strip(), "per_page": 5}, safe=True).json()
+        users = self.http.json("GET", "/users", params={"search": email.strip(), "per_page": 5}, safe=True)
         wanted = email.strip().lower()
         exact = [u for u in users if wanted in {str(u.get("public_email") or "").lower(), str(u.get("email") or "").lower()}
                  and u.get("state", "active") == "active"]

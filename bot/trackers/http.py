@@ -117,17 +117,25 @@ class TrackerHttp:
                 error = self.failure(response, what)
             if last or not safe:
                 raise error
-            if error.kind == "rate_limited":
-                wait = error.retry_after if error.retry_after is not None else self.retry.backoff(attempt)
-                if wait > self.retry.max_retry_after:
-                    raise error
-            elif error.kind == "unavailable":
-                wait = self.retry.backoff(attempt)
-            else:
+            if error.kind not in ("rate_limited", "unavailable"):
+                raise error
+            # A Retry-After (429, or a 503 that carries one) says how long; otherwise back off.
+            wait = error.retry_after if error.retry_after is not None else self.retry.backoff(attempt)
+            if wait > self.retry.max_retry_after:
                 raise error
             log.info("%s %s %s failed (%s); retrying in %.1f s", self.label, method, path, error.kind, wait)
             self._sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def json(self, method: str, path: str, *, safe: bool, params: Mapping[str, Any] | None = None,
+             json: Any = None, what: str | None = None) -> Any:
+        """`request`, then the answer's JSON; an answer that isn't JSON (a proxy's error page)
+        is `unavailable`."""
+        response = self.request(method, path, safe=safe, params=params, json=json, what=what)
+        try:
+            return response.json()
+        except ValueError:
+            raise self._error("unavailable", response.status_code, "the answer is not JSON", None, what) from None
 
     def failure(self, response: httpx.Response, what: str | None = None) -> TrackerError:
         """The TrackerError for a failed answer, classified by the adapter."""

@@ -91,8 +91,8 @@ class JiraTracker:
             fields["duedate"] = spec.due.isoformat()
         if spec.assignee_id:
             fields["assignee"] = {"accountId": spec.assignee_id} if self.deployment == "cloud" else {"name": spec.assignee_id}
-        answer = self.http.request("POST", f"{self.api}/issue", json={"fields": fields}, safe=False,
-                                   what=f"project {target}").json()
+        answer = self.http.json("POST", f"{self.api}/issue", json={"fields": fields}, safe=False,
+                                   what=f"project {target}")
         key = str(answer["key"])
         ref = TicketRef("jira", key, self.browse_url(key))
         return Ticket(ref, self.browse_url(key), str(answer["id"]))
@@ -106,8 +106,8 @@ class JiraTracker:
         return Ticket(TicketRef("jira", key, self.browse_url(key)), self.browse_url(key), str(issues[0]["id"]))
 
     def fetch(self, ref: TicketRef) -> TicketState:
-        issue = self.http.request("GET", f"{self.api}/issue/{ref.key}", params={"fields": STATE_FIELDS}, safe=True,
-                                  what=f"issue {ref.key}").json()
+        issue = self.http.json("GET", f"{self.api}/issue/{ref.key}", params={"fields": STATE_FIELDS}, safe=True,
+                                  what=f"issue {ref.key}")
         return self.state(issue)
 
     def changed_since(self, since: datetime, target: str) -> list[TicketState]:
@@ -125,8 +125,8 @@ class JiraTracker:
             params = {"project": target, "query": email, "maxResults": 10}
         else:
             params = {"project": target, "username": email, "maxResults": 10}
-        users = self.http.request("GET", f"{self.api}/user/assignable/search", params=params, safe=True,
-                                  what=f"project {target}").json()
+        users = self.http.json("GET", f"{self.api}/user/assignable/search", params=params, safe=True,
+                                  what=f"project {target}")
         chosen = _one_person(users, email)
         if chosen is None:
             return None
@@ -157,7 +157,7 @@ class JiraTracker:
                 params: dict[str, Any] = {"jql": jql, "fields": fields, "maxResults": min(PAGE_SIZE, limit)}
                 if token:
                     params["nextPageToken"] = token
-                page = self.http.request("GET", f"{self.api}/search/jql", params=params, safe=True, what=what).json()
+                page = self.http.json("GET", f"{self.api}/search/jql", params=params, safe=True, what=what)
                 found.extend(page.get("issues") or [])
                 token = page.get("nextPageToken")
                 if page.get("isLast", True) or not token:
@@ -166,7 +166,7 @@ class JiraTracker:
             start = 0
             while len(found) < limit:
                 params = {"jql": jql, "fields": fields, "maxResults": min(PAGE_SIZE, limit), "startAt": start}
-                page = self.http.request("GET", f"{self.api}/search", params=params, safe=True, what=what).json()
+                page = self.http.json("GET", f"{self.api}/search", params=params, safe=True, what=what)
                 issues = page.get("issues") or []
                 found.extend(issues)
                 start += len(issues)

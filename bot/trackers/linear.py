@@ -179,8 +179,8 @@ class LinearTracker:
             return [self._labels[(team_id, n)] for n in names]
 
     def _graphql(self, query: str, variables: Mapping[str, Any], *, safe: bool, what: str | None = None) -> dict[str, Any]:
-        body = self.http.request("POST", self._path, json={"query": query, "variables": dict(variables)}, safe=safe,
-                                 what=what).json()
+        body = self.http.json("POST", self._path, json={"query": query, "variables": dict(variables)}, safe=safe,
+                                 what=what)
         errors = body.get("errors") if isinstance(body, dict) else None
         if errors:
             found = _graphql_failure(errors)

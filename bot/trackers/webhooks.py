@@ -38,7 +38,6 @@ from .gitlab import gitlab_state
 from .jira import jira_state
 from .linear import linear_state
 from .model import JIRA_WONTFIX_RESOLUTIONS, TicketState, TrackerName
-from .timestamps import parse_timestamp
 
 RefusalReason = Literal["not_configured", "unsigned", "bad_signature", "stale", "replayed", "malformed"]
 LINEAR_MAX_AGE: Final = timedelta(seconds=60)  # what Linear's own SDK allows

@@ -319,7 +319,7 @@ class TrackerSimulator:
         self._write(handler, status, payload, extra)
 
     def bad_body_answer(self, route: str, problem: str) -> Answer:
-        return 400, {"message": f"Problems parsing JSON"}, {}
+        return 400, {"message": "Problems parsing JSON"}, {}
 
     def _budgeted(self, serve: Callable[[], Answer]) -> Answer:
         """Spend one request of the window's budget; over it, the tracker's 429."""

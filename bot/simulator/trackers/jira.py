@@ -268,7 +268,7 @@ class JiraSimulator(TrackerSimulator):
             return 400, {"errorMessages": ["Can not deserialize instance of issue out of the request body"], "errors": {}}, {}
         fields: dict[str, Any] = body["fields"]
         errors: dict[str, str] = {}
-        project_ref = fields.get("project") if isinstance(fields.get("project"), dict) else {}
+        project_ref: dict[str, Any] = fields["project"] if isinstance(fields.get("project"), dict) else {}
         project = self.projects.get(str(project_ref.get("key") or "")) or next(
             (p for p in self.projects.values() if p.id == str(project_ref.get("id"))), None)
         if project is None:
@@ -305,7 +305,7 @@ class JiraSimulator(TrackerSimulator):
         if priority is not None and "priority" in project.screen:
             priority_name = priority.get("name") if isinstance(priority, dict) else None
             if priority_name not in self.priorities:
-                errors["priority"] = f"Specify the Priority (id or name) in the string format"
+                errors["priority"] = "Specify the Priority (id or name) in the string format"
         duedate = fields.get("duedate")
         if duedate is not None and "duedate" in project.screen:
             try:

@@ -17,7 +17,7 @@ import base64
 import json
 import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any, Callable
 
@@ -348,15 +348,15 @@ class LinearSimulator(TrackerSimulator):
         if not result.errors:
             return 200, {"data": result.data}, {}
         errors = []
-        for error in result.errors:
-            original = error.original_error
+        for failure in result.errors:
+            original = failure.original_error
             if isinstance(original, LinearFailure):
-                errors.append({"message": str(original), "path": error.path, "locations": [
-                    {"line": loc.line, "column": loc.column} for loc in error.locations or []],
+                errors.append({"message": str(original), "path": failure.path, "locations": [
+                    {"line": loc.line, "column": loc.column} for loc in failure.locations or []],
                     "extensions": {"type": original.type, "code": original.code, "userError": True,
                                    "userPresentableMessage": original.presentable or str(original)}})
             elif original is None or isinstance(original, GraphQLError):  # variables that don't fit the schema
-                errors.append(_validation_error(error))
+                errors.append(_validation_error(failure))
             else:
                 raise original
         return 400 if result.data is None else 200, {"data": result.data, "errors": errors}, {}
