@@ -93,6 +93,19 @@ def test_a_project_the_token_cannot_see_is_not_found(gitlab: GitLabSimulator, cl
     assert caught.value.kind == "not_found"
 
 
+def test_the_simulator_refuses_what_gitlab_refuses(gitlab: GitLabSimulator) -> None:
+    import httpx
+
+    url = f"{gitlab.base_url}/api/v4/projects/acme%2Fplatform%2Fops/issues"
+    untitled = httpx.post(url, headers={"PRIVATE-TOKEN": TOKEN}, json={"description": "x"})
+    assert (untitled.status_code, untitled.json()) == (400, {"error": "title is missing"})
+    bad_date = httpx.post(url, headers={"PRIVATE-TOKEN": TOKEN}, json={"title": "x", "due_date": "soon"})
+    assert (bad_date.status_code, bad_date.json()) == (400, {"error": "due_date is invalid"})
+    stranger = httpx.post(url, headers={"PRIVATE-TOKEN": "glpat-wrong"}, json={"title": "x"})
+    assert (stranger.status_code, stranger.json()) == (401, {"message": "401 Unauthorized"})
+    assert gitlab.projects[PROJECT].issues == []
+
+
 def test_gitlab_webhooks_need_the_token(gitlab: GitLabSimulator, clock: FakeClock) -> None:
     tracker_for(gitlab, clock).create(full_spec(), PROJECT)
     store = MemoryReplayStore()

@@ -112,6 +112,18 @@ def test_a_lost_create_answer_is_found_by_its_marker_and_not_made_twice(cloud: J
     assert search.query["jql"] == [f'project = "OPS" AND labels = "{spec.marker}" ORDER BY created ASC']
 
 
+def test_a_crash_after_jiras_answer_but_before_our_commit_creates_nothing_more(
+        cloud: JiraSimulator, clock: FakeClock) -> None:
+    first_process = cloud_tracker(cloud, clock)
+    first_process.create(full_spec(), "OPS")  # answered 201, then the process died before recording it
+    first_process.close()
+
+    next_process = cloud_tracker(cloud, clock)
+    again = ensure_ticket(next_process, full_spec(), "OPS")
+
+    assert (again.created, again.ticket.key, list(cloud.issues)) == (False, "OPS-1", ["OPS-1"])
+
+
 def test_assignee_is_mapped_from_the_owner_email_even_when_jira_hides_it(cloud: JiraSimulator, clock: FakeClock) -> None:
     tracker = cloud_tracker(cloud, clock)
     made = ensure_ticket(tracker, full_spec(), "OPS", owner_email="ana@acme.test")
@@ -359,6 +371,18 @@ def test_the_simulator_refuses_a_plain_text_description_on_v3(cloud: JiraSimulat
     assert response.json()["errors"] == {
         "description": "Operation value must be an Atlassian Document (see the Atlassian Document Format)",
         "labels": "The label 'has space' contains spaces which is invalid."}
+    bare = httpx.post(f"{cloud.base_url}/rest/api/3/issue", headers={"Authorization": f"Basic {BASIC}"},
+                      json={"fields": {"project": {"key": "OPS"}, "storypoints": 3}})
+    assert bare.json()["errors"] == {
+        "storypoints": "Field 'storypoints' cannot be set. It is not on the appropriate screen, or unknown.",
+        "summary": "You must specify a summary of the issue.", "issuetype": "Specify an issue type"}
+    assert cloud.issues == {}
+    removed = httpx.get(f"{cloud.base_url}/rest/api/3/search", headers={"Authorization": f"Basic {BASIC}"},
+                        params={"jql": "project = OPS"})
+    assert removed.status_code == 410
+    unknown = httpx.get(f"{cloud.base_url}/rest/api/3/search/jql", headers={"Authorization": f"Basic {BASIC}"},
+                        params={"jql": "sprint = 4"})
+    assert unknown.json()["errorMessages"] == ["Field 'sprint' does not exist or you do not have permission to view it."]
 
 
 # -- webhooks -----------------------------------------------------------------------------------
