@@ -72,6 +72,8 @@ def ensure_ticket(tracker: Tracker, spec: TicketSpec, target: str, *, owner_emai
     2. the marker is searched for, so a create whose answer was lost (a timeout, a crash
        before our commit) is found instead of made twice;
     3. only then is the ticket created, once.
+    Two processes must not run this for the same item at the same moment: the outbox claim
+    gives that; the marker covers the answer lost between the tracker and our commit.
     Raises TrackerError; every kind but `unavailable` and `rate_limited` is final.
     """
     matched: bool | None = None
