@@ -74,6 +74,86 @@ class SettingsError(Exception):
 
 
 @dataclass(frozen=True)
+class JiraSettings:
+    """Jira Cloud (JIRA_EMAIL + JIRA_API_TOKEN, REST v3) or Data Center (JIRA_PAT, REST v2)."""
+
+    base_url: str | None = None
+    email: str | None = None
+    api_token: str | None = field(default=None, repr=False)
+    pat: str | None = field(default=None, repr=False)
+    project: str | None = None
+    issue_type: str = "Task"
+    # Jira priority names for p0, p1, p2, p3.
+    priorities: tuple[str, str, str, str] = ("Highest", "High", "Medium", "Low")
+    # Resolutions that mean "won't fix" (case-insensitive); None: the built-in list.
+    wontfix_resolutions: frozenset[str] | None = None
+    webhook_secret: str | None = field(default=None, repr=False)
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.base_url and (self.pat or (self.email and self.api_token)))
+
+
+@dataclass(frozen=True)
+class GitHubSettings:
+    base_url: str = "https://api.github.com"  # GitHub Enterprise Server: https://HOST/api/v3
+    token: str | None = field(default=None, repr=False)
+    repo: str | None = None  # owner/repo
+    webhook_secret: str | None = field(default=None, repr=False)
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.token)
+
+
+@dataclass(frozen=True)
+class LinearSettings:
+    base_url: str = "https://api.linear.app/graphql"
+    api_key: str | None = field(default=None, repr=False)
+    team: str | None = None  # team key, e.g. ENG
+    webhook_secret: str | None = field(default=None, repr=False)
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.api_key)
+
+
+@dataclass(frozen=True)
+class GitLabSettings:
+    base_url: str = "https://gitlab.com"
+    token: str | None = field(default=None, repr=False)
+    project: str | None = None  # group/project or a numeric id
+    webhook_secret: str | None = field(default=None, repr=False)
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.token)
+
+
+@dataclass(frozen=True)
+class TrackerSettings:
+    """Issue trackers (issue 25): the workspace default, and each tracker's connection."""
+
+    default: str | None = None  # jira | github | linear | gitlab; None: no tickets by default
+    poll_seconds: float = 300.0
+    jira: JiraSettings = field(default_factory=JiraSettings)
+    github: GitHubSettings = field(default_factory=GitHubSettings)
+    linear: LinearSettings = field(default_factory=LinearSettings)
+    gitlab: GitLabSettings = field(default_factory=GitLabSettings)
+
+    def configured(self) -> tuple[str, ...]:
+        """The trackers with credentials, in a fixed order."""
+        found = (("jira", self.jira), ("github", self.github), ("linear", self.linear), ("gitlab", self.gitlab))
+        return tuple(name for name, conf in found if conf.configured)
+
+    def secrets(self) -> list[str]:
+        values = [self.jira.api_token, self.jira.pat, self.jira.webhook_secret, self.github.token,
+                  self.github.webhook_secret, self.linear.api_key, self.linear.webhook_secret, self.gitlab.token,
+                  self.gitlab.webhook_secret]
+        return [v for v in values if v]
+
+
+@dataclass(frozen=True)
 class Settings:
     slack_bot_token: str | None = field(default=None, repr=False)
     slack_signing_secret: str | None = field(default=None, repr=False)
@@ -127,6 +207,8 @@ class Settings:
     ai_timeout_seconds: float = 20.0
     ai_private_incidents: bool = False
     ai_token_budget: int = 6000
+    # Issue trackers for action items (issue 25).
+    trackers: TrackerSettings = field(default_factory=TrackerSettings)
 
     @property
     def socket_mode(self) -> bool:
@@ -152,7 +234,7 @@ class Settings:
         """Every secret value, so log filters can scrub them."""
         values = [self.slack_bot_token, self.slack_signing_secret, self.slack_app_token, self.slack_client_secret, self.web_secret,
                   self.ai_api_key]
-        return [v for v in values if v]
+        return [v for v in values if v] + self.trackers.secrets()
 
 
 def _number(
@@ -379,6 +461,8 @@ def settings_from_env(env: Mapping[str, str], *, require_slack: bool = True) -> 
         announce_channel = None
     ai_base_url, ai_model, ai_api_key = _ai_endpoint(env, problems)
 
+    trackers = _tracker_settings(env, problems)
+
     settings = Settings(
         slack_bot_token=bot_token,
         slack_signing_secret=signing_secret,
@@ -419,6 +503,7 @@ def settings_from_env(env: Mapping[str, str], *, require_slack: bool = True) -> 
         ai_timeout_seconds=_seconds(env, "SCRIBE_AI_TIMEOUT_SECONDS", 20.0, problems, 1.0, 120.0),
         ai_private_incidents=_bool(env, "SCRIBE_AI_PRIVATE_INCIDENTS", False, problems),
         ai_token_budget=_int(env, "SCRIBE_AI_TOKEN_BUDGET", 6000, problems, 1000, 100_000),
+        trackers=trackers,
     )
     if problems:
         raise SettingsError(problems)
@@ -459,3 +544,120 @@ def _update_intervals(raw: str | None, problems: list[str]) -> tuple[tuple[str, 
             return default
         found[match.group(1).lower()] = minutes
     return tuple(sorted(found.items()))
+
+
+TRACKER_CHOICES = ("jira", "github", "linear", "gitlab")
+_URL_RE = re.compile(r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
+_GITHUB_REPO_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
+_JIRA_PROJECT_RE = re.compile(r"^[A-Z][A-Z0-9_]{1,31}$")
+_LINEAR_TEAM_RE = re.compile(r"^[A-Za-z0-9]{1,7}$")
+_GITLAB_PROJECT_RE = re.compile(r"^(\d+|[A-Za-z0-9_.][A-Za-z0-9_.-]*(/[A-Za-z0-9_.][A-Za-z0-9_.-]*)+)$")
+
+
+def _tracker_url(env: Mapping[str, str], name: str, default: str | None, example: str, problems: list[str]) -> str | None:
+    raw = (env.get(name) or "").strip() or default
+    if raw is None:
+        return None
+    if not _URL_RE.match(raw):
+        problems.append(f"{name} must be an http(s) address such as {example}, got {raw!r}.")
+        return default
+    return raw.rstrip("/")
+
+
+def _tracker_settings(env: Mapping[str, str], problems: list[str]) -> TrackerSettings:
+    """SCRIBE_TRACKER and each tracker's JIRA_* / GITHUB_* / LINEAR_* / GITLAB_* settings.
+
+    A tracker is connected when its token is set; the default tracker must be connected and
+    have a target. Half a connection (a token without its URL, an email without its token)
+    is a problem whichever tracker is the default."""
+    get = lambda name: (env.get(name) or "").strip() or None  # noqa: E731
+
+    default = (get("SCRIBE_TRACKER") or "none").lower()
+    if default not in (*TRACKER_CHOICES, "none"):
+        problems.append(f"SCRIBE_TRACKER must be jira, github, linear, gitlab or none, got {get('SCRIBE_TRACKER')!r}.")
+        default = "none"
+
+    # Jira
+    jira_email, jira_token, jira_pat = get("JIRA_EMAIL"), get("JIRA_API_TOKEN"), get("JIRA_PAT")
+    jira_url = _tracker_url(env, "JIRA_BASE_URL", None, "https://your-site.atlassian.net", problems)
+    if bool(jira_email) != bool(jira_token):
+        problems.append("JIRA_EMAIL and JIRA_API_TOKEN go together (Jira Cloud): set both, "
+                        "or use JIRA_PAT alone for Jira Data Center.")
+    if jira_pat and jira_token:
+        problems.append("Set JIRA_API_TOKEN (Jira Cloud, with JIRA_EMAIL) or JIRA_PAT (Jira Data Center), not both.")
+    if (jira_pat or jira_token) and not get("JIRA_BASE_URL"):
+        problems.append("JIRA_BASE_URL is missing: your Jira's address, such as https://your-site.atlassian.net.")
+    jira_project = (get("JIRA_PROJECT") or "").upper() or None
+    if jira_project and not _JIRA_PROJECT_RE.match(jira_project):
+        problems.append(f"JIRA_PROJECT must be a project key such as OPS (letters and digits, no issue number), "
+                        f"got {get('JIRA_PROJECT')!r}.")
+        jira_project = None
+    priorities: tuple[str, str, str, str] = ("Highest", "High", "Medium", "Low")
+    raw_priorities = get("JIRA_PRIORITIES")
+    if raw_priorities:
+        names = [p.strip() for p in raw_priorities.split(",")]
+        if len(names) != 4 or not all(names):
+            problems.append(f"JIRA_PRIORITIES must name four Jira priorities for p0,p1,p2,p3, "
+                            f"like Highest,High,Medium,Low, got {raw_priorities!r}.")
+        else:
+            priorities = (names[0], names[1], names[2], names[3])
+    raw_wontfix = get("JIRA_WONTFIX_RESOLUTIONS")
+    wontfix = frozenset(r.strip().lower() for r in raw_wontfix.split(",") if r.strip()) if raw_wontfix else None
+    jira = JiraSettings(base_url=jira_url, email=jira_email, api_token=jira_token, pat=jira_pat, project=jira_project,
+                        issue_type=get("JIRA_ISSUE_TYPE") or "Task", priorities=priorities,
+                        wontfix_resolutions=wontfix, webhook_secret=get("JIRA_WEBHOOK_SECRET"))
+
+    # GitHub
+    github_url = _tracker_url(env, "GITHUB_BASE_URL", "https://api.github.com", "https://api.github.com "
+                              "(GitHub Enterprise Server: https://github.example.com/api/v3)", problems)
+    github_repo = get("GITHUB_REPO")
+    if github_repo and not _GITHUB_REPO_RE.match(github_repo):
+        problems.append(f"GITHUB_REPO must be owner/repo, such as acme/ops, got {github_repo!r}.")
+        github_repo = None
+    github = GitHubSettings(base_url=github_url or "https://api.github.com", token=get("GITHUB_TOKEN"),
+                            repo=github_repo, webhook_secret=get("GITHUB_WEBHOOK_SECRET"))
+
+    # Linear
+    linear_url = _tracker_url(env, "LINEAR_BASE_URL", "https://api.linear.app/graphql",
+                              "https://api.linear.app/graphql", problems)
+    linear_team = get("LINEAR_TEAM")
+    if linear_team and not _LINEAR_TEAM_RE.match(linear_team):
+        problems.append(f"LINEAR_TEAM must be a team key such as ENG (the prefix of its issue ids), got {linear_team!r}.")
+        linear_team = None
+    linear = LinearSettings(base_url=linear_url or "https://api.linear.app/graphql", api_key=get("LINEAR_API_KEY"),
+                            team=linear_team.upper() if linear_team else None,
+                            webhook_secret=get("LINEAR_WEBHOOK_SECRET"))
+
+    # GitLab
+    gitlab_url = _tracker_url(env, "GITLAB_BASE_URL", "https://gitlab.com", "https://gitlab.com", problems)
+    gitlab_project = get("GITLAB_PROJECT")
+    if gitlab_project and not _GITLAB_PROJECT_RE.match(gitlab_project):
+        problems.append(f"GITLAB_PROJECT must be the project's path such as acme/ops (or its numeric id), got {gitlab_project!r}.")
+        gitlab_project = None
+    gitlab = GitLabSettings(base_url=gitlab_url or "https://gitlab.com", token=get("GITLAB_TOKEN"),
+                            project=gitlab_project, webhook_secret=get("GITLAB_WEBHOOK_SECRET"))
+
+    # The default tracker must be usable as it stands.
+    needs = {
+        "jira": (jira.configured or bool(jira_pat or jira_token), "JIRA_EMAIL and JIRA_API_TOKEN (Jira Cloud: "
+                 "id.atlassian.com → Security → API tokens) or JIRA_PAT (Data Center: Profile → Personal Access Tokens)",
+                 "JIRA_PROJECT", "a project key such as OPS", jira.project),
+        "github": (github.configured, "GITHUB_TOKEN (a fine-grained token with Issues: read and write)",
+                   "GITHUB_REPO", "owner/repo such as acme/ops", github.repo),
+        "linear": (linear.configured, "LINEAR_API_KEY (Linear → Settings → Security & access → Personal API keys)",
+                   "LINEAR_TEAM", "a team key such as ENG", linear.team),
+        "gitlab": (gitlab.configured, "GITLAB_TOKEN (a project access token with the api scope)",
+                   "GITLAB_PROJECT", "the project's path such as acme/ops", gitlab.project),
+    }
+    if default in needs:
+        connected, token_hint, target_name, target_hint, target = needs[default]
+        if not connected:
+            problems.append(f"SCRIBE_TRACKER is {default} but its token is missing: set {token_hint}.")
+        if target is None and not any(p.startswith(f"{target_name} must") for p in problems):
+            problems.append(f"SCRIBE_TRACKER is {default} but {target_name} is missing: set it to {target_hint}.")
+
+    return TrackerSettings(
+        default=None if default == "none" else default,
+        poll_seconds=_seconds(env, "SCRIBE_TRACKER_POLL_SECONDS", 300.0, problems, 30.0, 86400.0),
+        jira=jira, github=github, linear=linear, gitlab=gitlab,
+    )

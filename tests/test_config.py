@@ -186,3 +186,94 @@ def test_bad_ai_settings_stop_scribe_run_with_exit_2(tmp_path) -> None:  # type:
     assert "Traceback" not in result.stderr
     assert "SCRIBE_AI_MODEL is missing: name the model to ask, such as llama3.1:8b (Ollama) or gpt-4o-mini." in result.stderr
     assert "sk-do-not-print-me-123" not in result.stderr + result.stdout
+
+
+def test_no_tracker_by_default() -> None:
+    s = settings_from_env(GOOD)
+    assert s.trackers.default is None
+    assert s.trackers.configured() == ()
+    assert s.trackers.poll_seconds == 300.0
+    assert s.trackers.github.base_url == "https://api.github.com"
+    assert s.trackers.linear.base_url == "https://api.linear.app/graphql"
+
+
+def test_each_tracker_is_read_and_its_secrets_kept_out_of_repr() -> None:
+    env = GOOD | {
+        "SCRIBE_TRACKER": "Jira", "JIRA_BASE_URL": "https://acme.atlassian.net/", "JIRA_EMAIL": "bot@acme.test",
+        "JIRA_API_TOKEN": "ATATT-jira-secret", "JIRA_PROJECT": "OPS", "JIRA_WEBHOOK_SECRET": "jira-hook-secret",
+        "JIRA_PRIORITIES": "P1, P2, P3, P4", "JIRA_WONTFIX_RESOLUTIONS": "Won't Do, Rejected",
+        "GITHUB_TOKEN": "github_pat_secret", "GITHUB_REPO": "acme/ops", "GITHUB_BASE_URL": "https://ghe.acme.test/api/v3",
+        "LINEAR_API_KEY": "lin_api_secret", "LINEAR_TEAM": "eng", "LINEAR_WEBHOOK_SECRET": "lin-hook-secret",
+        "GITLAB_TOKEN": "glpat-secret", "GITLAB_PROJECT": "acme/platform/ops", "SCRIBE_TRACKER_POLL_SECONDS": "120",
+    }
+    s = settings_from_env(env)
+    t = s.trackers
+    assert (t.default, t.poll_seconds, t.configured()) == ("jira", 120.0, ("jira", "github", "linear", "gitlab"))
+    assert (t.jira.base_url, t.jira.project, t.jira.priorities) == ("https://acme.atlassian.net", "OPS", ("P1", "P2", "P3", "P4"))
+    assert t.jira.wontfix_resolutions == frozenset({"won't do", "rejected"})
+    assert (t.github.base_url, t.github.repo, t.linear.team, t.gitlab.project) == (
+        "https://ghe.acme.test/api/v3", "acme/ops", "ENG", "acme/platform/ops")
+    for secret in ("ATATT-jira-secret", "jira-hook-secret", "github_pat_secret", "lin_api_secret", "lin-hook-secret",
+                   "glpat-secret"):
+        assert secret not in repr(s)
+        assert secret in s.secrets()
+
+
+def test_jira_data_center_takes_a_pat_alone() -> None:
+    s = settings_from_env(GOOD | {"SCRIBE_TRACKER": "jira", "JIRA_BASE_URL": "https://jira.acme.test/jira",
+                                  "JIRA_PAT": "NjE0-pat", "JIRA_PROJECT": "infra"})
+    assert s.trackers.jira.project == "INFRA"
+    assert s.trackers.jira.configured and s.trackers.jira.pat == "NjE0-pat" and s.trackers.jira.email is None
+
+
+def test_tracker_settings_are_checked_one_line_each() -> None:
+    with pytest.raises(SettingsError) as caught:
+        settings_from_env(GOOD | {
+            "SCRIBE_TRACKER": "github", "GITHUB_REPO": "acme", "GITHUB_BASE_URL": "ftp://ghe",
+            "JIRA_EMAIL": "bot@acme.test", "JIRA_PAT": "pat", "LINEAR_TEAM": "not a key",
+            "SCRIBE_TRACKER_POLL_SECONDS": "5", "GITLAB_PROJECT": "/nope",
+        })
+    assert caught.value.problems == [
+        "JIRA_EMAIL and JIRA_API_TOKEN go together (Jira Cloud): set both, or use JIRA_PAT alone for Jira Data Center.",
+        "JIRA_BASE_URL is missing: your Jira's address, such as https://your-site.atlassian.net.",
+        "GITHUB_BASE_URL must be an http(s) address such as https://api.github.com (GitHub Enterprise Server: "
+        "https://github.example.com/api/v3), got 'ftp://ghe'.",
+        "GITHUB_REPO must be owner/repo, such as acme/ops, got 'acme'.",
+        "LINEAR_TEAM must be a team key such as ENG (the prefix of its issue ids), got 'not a key'.",
+        "GITLAB_PROJECT must be the project's path such as acme/ops (or its numeric id), got '/nope'.",
+        "SCRIBE_TRACKER is github but its token is missing: set GITHUB_TOKEN (a fine-grained token with Issues: read and write).",
+        "SCRIBE_TRACKER_POLL_SECONDS must be between 30 and 86400 seconds, got 5.",
+    ]
+
+
+def test_the_default_tracker_needs_a_target_and_a_known_name() -> None:
+    with pytest.raises(SettingsError) as caught:
+        settings_from_env(GOOD | {"SCRIBE_TRACKER": "linear", "LINEAR_API_KEY": "lin_api_x"})
+    assert caught.value.problems == ["SCRIBE_TRACKER is linear but LINEAR_TEAM is missing: set it to a team key such as ENG."]
+    with pytest.raises(SettingsError) as caught:
+        settings_from_env(GOOD | {"SCRIBE_TRACKER": "trello"})
+    assert caught.value.problems == ["SCRIBE_TRACKER must be jira, github, linear, gitlab or none, got 'trello'."]
+
+
+def test_bad_tracker_settings_stop_scribe_run_with_exit_2(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SLACK_", "SCRIBE_", "DATABASE_URL", "PORT", "JIRA_", "GITHUB_", "LINEAR_", "GITLAB_"))}
+    env.update(GOOD | {"SCRIBE_TRACKER": "jira", "JIRA_BASE_URL": "https://acme.atlassian.net",
+                       "JIRA_EMAIL": "bot@acme.test", "JIRA_API_TOKEN": "ATATT-do-not-print", "JIRA_PROJECT": "ops-12"})
+    result = subprocess.run([sys.executable, "-m", "bot.cli", "run"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "JIRA_PROJECT must be a project key such as OPS (letters and digits, no issue number), got 'ops-12'." in result.stderr
+    assert "ATATT-do-not-print" not in result.stderr + result.stdout
+
+
+def test_the_example_settings_file_loads() -> None:
+    from pathlib import Path
+
+    from dotenv import dotenv_values
+
+    example = Path(__file__).resolve().parent.parent / ".env.example"
+    env = {k: v for k, v in dotenv_values(example).items() if v is not None}
+    s = settings_from_env(env)
+    assert (s.trackers.default, s.trackers.configured(), s.trackers.jira.issue_type) == (None, (), "Task")
