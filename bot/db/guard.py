@@ -104,9 +104,10 @@ def _caller() -> str:
     import traceback
     from pathlib import Path
 
-    ours = Path(__file__).resolve().parents[1]
-    frames = [f for f in traceback.extract_stack()[:-3] if f.filename.startswith(str(ours)) and not f.filename.endswith("guard.py")]
-    return " < ".join(f"{Path(f.filename).relative_to(ours.parent)}:{f.lineno} {f.name}" for f in reversed(frames[-4:]))
+    root = Path(__file__).resolve().parents[2]
+    frames = [f for f in traceback.extract_stack()[:-3]
+              if f.filename.startswith(str(root)) and "site-packages" not in f.filename and not f.filename.endswith("guard.py")]
+    return " < ".join(f"{Path(f.filename).relative_to(root)}:{f.lineno} {f.name}" for f in reversed(frames[-4:]))
 
 
 def set_strict(strict: bool) -> None:
