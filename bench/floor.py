@@ -58,7 +58,7 @@ def main() -> None:
         socket_mode = SocketModeLink(env["SLACK_APP_TOKEN"], env["SLACK_API_URL"])
     server = HttpServer(
         app, host="127.0.0.1", port=int(env["PORT"]), threads=int(env.get("SCRIBE_WORKERS", "16")), health_check=lambda: None,
-        inline=waits_only_on_shared_write, socket_mode=socket_mode,
+        inline=waits_only_on_shared_write("/incident"), socket_mode=socket_mode,
     )
     try:
         server.serve_forever()
