@@ -26,7 +26,8 @@ from contextlib import ExitStack
 from typing import Any
 from urllib.parse import parse_qsl
 
-from bench.run import (
+from bench.harness import (
+    REPO,
     Bench,
     BenchmarkError,
     Row,
@@ -35,13 +36,12 @@ from bench.run import (
     channel_id,
     fake_slack,
     free_port,
-    ingest_rows,
     log_progress,
     percentile,
     python_argv,
     require_durable,
-    REPO,
 )
+from bench.ingest import ingest_rows
 from bot.simulator.socket_mode import EVENTS_API, SLASH_COMMANDS, Ack, SocketModeServer
 from bot.simulator.webapi import FakeSlackWebAPI
 

@@ -1,4 +1,4 @@
-"""Smoke tests of bench/run.py's building blocks at tiny sizes, so CI notices when the
+"""Smoke tests of the benchmark's building blocks at tiny sizes, so CI notices when the
 benchmark breaks. No timing is asserted here: that is what `make bench` is for."""
 
 from __future__ import annotations
@@ -9,8 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from bench import harness
 from bench import run as bench_run
-from bench.run import Bench, Row, Traffic, count_entries, percentile, render_table, send_all
+from bench.draft import draft_rows, measure_draft, seed_incident
+from bench.harness import Bench, Row, Traffic, count_entries, percentile, render_table, send_all
+from bench.reminders import reminder_rows
+from bench.stats import measure_stats, seed_incidents, stats_rows
 from tests.conftest import SIGNING_SECRET
 
 
@@ -58,8 +62,8 @@ def test_arguments() -> None:
 
 def test_draft_of_a_seeded_incident(session_factory) -> None:  # type: ignore[no-untyped-def]
     now = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
-    incident_id = bench_run.seed_incident(session_factory, messages=30, now=now)
-    seconds, markdown = bench_run.measure_draft(session_factory, incident_id, now=now)
+    incident_id = seed_incident(session_factory, messages=30, now=now)
+    seconds, markdown = measure_draft(session_factory, incident_id, now=now)
     assert seconds > 0
     assert "Checkout latency spike" in markdown
     # The last seeded message (n=29) is in the drafted timeline.
@@ -74,14 +78,14 @@ def test_draft_of_a_seeded_incident(session_factory) -> None:  # type: ignore[no
 
 
 def test_draft_rows_at_quick_size(tmp_path: Path) -> None:
-    bench = Bench(workdir=tmp_path, runs=1, quick=True, postgres_url=bench_run.DEFAULT_POSTGRES_URL)
-    (row,) = bench_run.draft_rows(bench)
+    bench = Bench(workdir=tmp_path, runs=1, quick=True, postgres_url=harness.DEFAULT_POSTGRES_URL)
+    (row,) = draft_rows(bench)
     assert row.name == "draft 500 messages"
     assert len(row.values) == 1 and row.limit == 1.0
 
 
 def test_reminder_rows_report_time_and_ratio_held_to_the_target(tmp_path: Path) -> None:
-    seconds, ratio = bench_run.reminder_rows(Bench(workdir=tmp_path, runs=1, quick=True, postgres_url=""))
+    seconds, ratio = reminder_rows(Bench(workdir=tmp_path, runs=1, quick=True, postgres_url=""))
     assert (seconds.name, ratio.name) == ("reminders 100 due at once", "reminders 100 due at once: time / floor")
     assert (ratio.limit, ratio.higher_is_better, ratio.target) == (1.5, False, "< 1.50")
     assert len(seconds.values) == len(ratio.values) == 1 and ratio.values[0] > 0
@@ -109,18 +113,18 @@ def test_scribe_run_subprocess_records_every_message(tmp_path: Path) -> None:
     with ExitStack() as stack:
         bench = Bench(workdir=tmp_path, runs=1, quick=True, postgres_url="")
         database_url = bench.sqlite_url("smoke")
-        channels = [bench_run.channel_id(0), bench_run.channel_id(1)]
-        api = stack.enter_context(bench_run.fake_slack(len(channels)))
+        channels = [harness.channel_id(0), harness.channel_id(1)]
+        api = stack.enter_context(harness.fake_slack(len(channels)))
         server = stack.enter_context(bench.scribe("scribe-smoke", database_url=database_url, api=api))
         traffic = Traffic(api.workspace, api, bench.signing_secret)
-        bench_run.open_incidents(server, traffic, channels)
+        harness.open_incidents(server, traffic, channels)
         result = send_all(server.url, traffic.messages(channels, 30), concurrency=5)
-        bench_run.require_all_answered("smoke", result, 30, server)
+        harness.require_all_answered("smoke", result, 30, server)
         process = server.process
     assert process is not None and process.returncode is not None  # stopped on leaving
-    bench_run.require_durable("smoke", database_url, kind="message", expected=30, channel_ids=channels)
-    with pytest.raises(bench_run.BenchmarkError, match="writes were lost"):
-        bench_run.require_durable("smoke", database_url, kind="message", expected=31, channel_ids=channels)
+    harness.require_durable("smoke", database_url, kind="message", expected=30, channel_ids=channels)
+    with pytest.raises(harness.BenchmarkError, match="writes were lost"):
+        harness.require_durable("smoke", database_url, kind="message", expected=31, channel_ids=channels)
 
 
 def test_socket_mode_rows_at_quick_size(tmp_path: Path) -> None:
@@ -159,8 +163,8 @@ def test_the_web_rows_seed_builds_incidents_and_a_long_one(tmp_path) -> None:  #
 
 def test_stats_of_seeded_incidents(session_factory) -> None:  # type: ignore[no-untyped-def]
     now = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
-    bench_run.seed_incidents(session_factory, count=50, now=now)
-    seconds, stats = bench_run.measure_stats(session_factory, now=now)
+    seed_incidents(session_factory, count=50, now=now)
+    seconds, stats = measure_stats(session_factory, now=now)
     assert seconds > 0
     assert stats.total == 50
     assert sum(stats.by_severity.values()) == 50
@@ -169,8 +173,8 @@ def test_stats_of_seeded_incidents(session_factory) -> None:  # type: ignore[no-
 
 
 def test_stats_rows_at_quick_size(tmp_path: Path) -> None:
-    bench = Bench(workdir=tmp_path, runs=1, quick=True, postgres_url=bench_run.DEFAULT_POSTGRES_URL)
-    (row,) = bench_run.stats_rows(bench, "sqlite")
+    bench = Bench(workdir=tmp_path, runs=1, quick=True, postgres_url=harness.DEFAULT_POSTGRES_URL)
+    (row,) = stats_rows(bench, "sqlite")
     assert row.name == "stats 500 incidents sqlite"
     assert len(row.values) == 1 and row.limit == 1.0
     assert bench_run.parse_args(["--only", "stats"]).only == ["stats"]
