@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -316,6 +316,75 @@ async def _send_all(host: str, port: int, wire: list[bytes], concurrency: int, t
     finally:
         watching.cancel()
     return LoadResult(latencies=latencies, seconds=time.perf_counter() - began, failures=failures)
+
+
+def send_at_rate(
+    url: str, requests: Sequence[SignedRequest], per_second: float, *,
+    until: Callable[[float], bool] | None = None, timeout: float = 30.0,
+) -> LoadResult:
+    """Send the requests in order at a steady `per_second`, each when its time comes whether
+    or not earlier ones have been answered (open loop), until they run out or `until(seconds
+    since the first send)` says stop; then wait for every answer.
+
+    A closed loop (send_all) sends nothing while its senders wait, so a stall of seconds
+    costs it a handful of slow samples among thousands of quick ones; sent on a timetable,
+    as Slack sends, every request that arrives during the stall waits in it and is counted.
+    Answered connections are reused; a request finding none idle opens another. A request
+    is timed from taking its connection to reading the whole answer."""
+    host_port, path = url.split("//", 1)[1].split("/", 1)
+    host, port = host_port.split(":")
+    wire = [_http_request(host_port, "/" + path, request) for request in requests]
+    return asyncio.run(_send_at_rate(host, int(port), wire, per_second, until, timeout))
+
+
+async def _send_at_rate(
+    host: str, port: int, wire: list[bytes], per_second: float, until: Callable[[float], bool] | None, timeout: float,
+) -> LoadResult:
+    latencies: list[float] = []
+    failures: list[str] = []
+    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    opened: list[asyncio.StreamWriter] = []
+
+    async def one(request: bytes) -> None:
+        began = time.perf_counter()
+        writer: asyncio.StreamWriter | None = None
+        try:
+            if idle:
+                reader, writer = idle.pop()
+            else:
+                reader, writer = await asyncio.open_connection(host, port)
+                opened.append(writer)
+            writer.write(request)
+            status, keep = await asyncio.wait_for(_read_answer(reader), timeout)
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, asyncio.TimeoutError) as error:
+            failures.append(type(error).__name__)
+            if writer is not None:
+                writer.transport.abort()
+            return
+        if status == 200:
+            latencies.append(time.perf_counter() - began)
+        else:
+            failures.append(f"HTTP {status}")
+        if keep:
+            idle.append((reader, writer))
+        else:
+            writer.close()
+
+    loop = asyncio.get_running_loop()
+    first = loop.time()
+    in_flight: list[asyncio.Task[None]] = []
+    try:
+        for index, request in enumerate(wire):
+            due = first + index / per_second
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            if until is not None and until(loop.time() - first):
+                break
+            in_flight.append(asyncio.create_task(one(request)))
+        await asyncio.gather(*in_flight)
+    finally:
+        for writer in opened:
+            writer.close()
+    return LoadResult(latencies=latencies, seconds=loop.time() - first, failures=failures)
 
 
 class Traffic:

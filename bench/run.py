@@ -26,6 +26,9 @@ it measures; they share bench/harness.py and nothing else:
             (bench/web.py).                                          target: < 200 ms
   stats     `/incident stats last 365d` over 10,000 incidents, SQLite and PostgreSQL
             (bench/stats.py).                                        target: < 1 s
+  slow_slack other channels' ack p50/p99 while every Slack call made for one channel takes
+            2.5 s (join, users.info, posts, uploads), HTTP and Socket Mode, SQLite and
+            PostgreSQL (bench/slow_slack.py).                        target: p99 < 100 ms
 
 Everything runs on 127.0.0.1: Slack is the local simulator (bot/simulator), the servers
 are subprocesses on free ports, databases are temporary (SQLite in a temp dir; PostgreSQL
@@ -50,7 +53,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench import ack, draft, ingest, memory, reminders, socket_mode, stats, web  # noqa: E402
+from bench import ack, draft, ingest, memory, reminders, slow_slack, socket_mode, stats, web  # noqa: E402
 from bench.harness import DEFAULT_POSTGRES_URL, OUT_DIR, Bench, Row, render_table  # noqa: E402
 
 # The targets `--only` names, in the order a full run measures them. A new target is a
@@ -64,6 +67,7 @@ BENCHMARKS: dict[str, Callable[[Bench], list[Row]]] = {
     "socket": socket_mode.socket_rows,
     "web": lambda bench: web.web_rows(bench, "sqlite") + web.web_rows(bench, "postgresql"),
     "stats": lambda bench: stats.stats_rows(bench, "sqlite") + stats.stats_rows(bench, "postgresql"),
+    "slow_slack": lambda bench: slow_slack.slow_slack_rows(bench, "sqlite") + slow_slack.slow_slack_rows(bench, "postgresql"),
 }
 
 
