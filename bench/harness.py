@@ -1,8 +1,11 @@
 """What every benchmark target shares: result rows and their table, the server subprocess,
-the load generator, Slack-shaped traffic, and one invocation's state (`Bench`).
+the load generators (closed loop: send_all; on a timetable: send_at_rate), Slack-shaped
+traffic, and one invocation's state (`Bench`).
 
-Each target (bench/ack.py, bench/ingest.py, …) builds on this module and nothing else of
-bench/; bench/run.py picks the targets, prints the table and sets the exit status.
+Each target is a module of its own (bench/ack.py, bench/ingest.py, …) that builds on this
+one, and on another target's module where it reuses that measurement (the Socket Mode
+rows on ingest's ratio, slow_slack on Socket Mode's load); none imports bench/run.py,
+which only picks the targets, prints the table and sets the exit status.
 """
 
 from __future__ import annotations
