@@ -21,12 +21,13 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from typing import Any
 from urllib.parse import parse_qsl
 
-from bench.run import (
+from bench.harness import (
+    REPO,
     Bench,
     BenchmarkError,
     Row,
@@ -35,13 +36,12 @@ from bench.run import (
     channel_id,
     fake_slack,
     free_port,
-    ingest_rows,
     log_progress,
     percentile,
     python_argv,
     require_durable,
-    REPO,
 )
+from bench.ingest import ingest_rows
 from bot.simulator.socket_mode import EVENTS_API, SLASH_COMMANDS, Ack, SocketModeServer
 from bot.simulator.webapi import FakeSlackWebAPI
 
@@ -88,6 +88,32 @@ class SocketLoad:
         finally:
             self.server.on_ack = None
         return latencies, time.monotonic() - began
+
+    def at_rate(
+        self, items: Sequence[tuple[str, dict[str, Any]]], per_second: float, *,
+        until: Callable[[float], bool] | None = None, timeout: float = 60.0,
+    ) -> list[float]:
+        """Send (kind, payload) envelopes in order at a steady `per_second`, whether or not
+        earlier ones are acked (open loop, as bench.harness.send_at_rate), until they run out
+        or `until(seconds since the first send)` says stop; then wait for every ack. Returns
+        each sent envelope's latency in seconds, from its write to its ack."""
+        envelopes = [self.server.prepare(kind, [payload])[0] for kind, payload in items]
+        sent: list[str] = []
+        began = time.monotonic()
+        for index, envelope in enumerate(envelopes):
+            wait = began + index / per_second - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)  # the timetable: Slack sends when people type, not when acked
+            if until is not None and until(time.monotonic() - began):
+                break
+            self.server.send_prepared([envelope])
+            sent.append(envelope.envelope_id)
+        try:
+            self.server.wait_for(lambda server: all(e in server.acks for e in sent), timeout)
+        except AssertionError:
+            acked = sum(1 for e in sent if e in self.server.acks)
+            raise BenchmarkError(f"socket load at a rate: {acked}/{len(sent)} acked within {timeout:.0f} s") from None
+        return [self.server.acks[e].at - (self.server.envelopes[e].sent_at or 0.0) for e in sent]
 
 
 def event_bodies(traffic: Traffic, channels: Sequence[str], count: int) -> list[dict[str, Any]]:

@@ -7,17 +7,30 @@ from __future__ import annotations
 import http.client
 import os
 import sys
+import time
+from contextlib import ExitStack
 from datetime import datetime, timedelta, timezone
 from http.cookies import SimpleCookie
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench.run import ServerProcess, free_port, python_argv  # noqa: E402
+from bench.harness import (  # noqa: E402
+    Bench,
+    BenchmarkError,
+    Row,
+    ServerProcess,
+    bench_workspace,
+    channel_id,
+    free_port,
+    log_progress,
+    percentile,
+    python_argv,
+)
 from bot.simulator import FakeSlackWebAPI  # noqa: E402
 
 CLIENT_ID = "1111.2222"
@@ -137,8 +150,6 @@ WEB_TARGET_MS = 200.0
 
 
 def _timed_get(host: str, port: int, path: str, cookie: str) -> tuple[float, int, int]:
-    import time
-
     conn = http.client.HTTPConnection(host, port, timeout=30)
     began = time.perf_counter()
     conn.request("GET", path, headers={"Cookie": cookie})
@@ -149,12 +160,9 @@ def _timed_get(host: str, port: int, path: str, cookie: str) -> tuple[float, int
     return seconds, response.status, len(body)
 
 
-def web_rows(bench: "Any", backend: str) -> "list[Any]":
+def web_rows(bench: Bench, backend: str) -> list[Row]:
     """p99 of `/` and `/incidents/<ref>` over HTTP against `scribe run`, with 10,000
     incidents in the database and one incident of 10,000 messages."""
-    from contextlib import ExitStack
-
-    from bench.run import BenchmarkError, Row, bench_workspace, channel_id, log_progress, percentile
     from bot.db import upgrade
 
     incidents = 500 if bench.quick else 10_000

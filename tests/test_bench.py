@@ -1,4 +1,4 @@
-"""Smoke tests of bench/run.py's building blocks at tiny sizes, so CI notices when the
+"""Smoke tests of the benchmark's building blocks at tiny sizes, so CI notices when the
 benchmark breaks. No timing is asserted here: that is what `make bench` is for."""
 
 from __future__ import annotations
@@ -9,8 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from bench import harness
 from bench import run as bench_run
-from bench.run import Bench, Row, Traffic, count_entries, percentile, render_table, send_all
+from bench.draft import draft_rows, measure_draft, seed_incident
+from bench.harness import Bench, Row, Traffic, count_entries, percentile, render_table, send_all, send_at_rate
+from bench.reminders import reminder_rows
+from bench.stats import measure_stats, seed_incidents, stats_rows
 from tests.conftest import SIGNING_SECRET
 
 
@@ -58,8 +62,8 @@ def test_arguments() -> None:
 
 def test_draft_of_a_seeded_incident(session_factory) -> None:  # type: ignore[no-untyped-def]
     now = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
-    incident_id = bench_run.seed_incident(session_factory, messages=30, now=now)
-    seconds, markdown = bench_run.measure_draft(session_factory, incident_id, now=now)
+    incident_id = seed_incident(session_factory, messages=30, now=now)
+    seconds, markdown = measure_draft(session_factory, incident_id, now=now)
     assert seconds > 0
     assert "Checkout latency spike" in markdown
     # The last seeded message (n=29) is in the drafted timeline.
@@ -74,14 +78,14 @@ def test_draft_of_a_seeded_incident(session_factory) -> None:  # type: ignore[no
 
 
 def test_draft_rows_at_quick_size(tmp_path: Path) -> None:
-    bench = Bench(workdir=tmp_path, runs=1, quick=True, postgres_url=bench_run.DEFAULT_POSTGRES_URL)
-    (row,) = bench_run.draft_rows(bench)
+    bench = Bench(workdir=tmp_path, runs=1, quick=True, postgres_url=harness.DEFAULT_POSTGRES_URL)
+    (row,) = draft_rows(bench)
     assert row.name == "draft 500 messages"
     assert len(row.values) == 1 and row.limit == 1.0
 
 
 def test_reminder_rows_report_time_and_ratio_held_to_the_target(tmp_path: Path) -> None:
-    seconds, ratio = bench_run.reminder_rows(Bench(workdir=tmp_path, runs=1, quick=True, postgres_url=""))
+    seconds, ratio = reminder_rows(Bench(workdir=tmp_path, runs=1, quick=True, postgres_url=""))
     assert (seconds.name, ratio.name) == ("reminders 100 due at once", "reminders 100 due at once: time / floor")
     assert (ratio.limit, ratio.higher_is_better, ratio.target) == (1.5, False, "< 1.50")
     assert len(seconds.values) == len(ratio.values) == 1 and ratio.values[0] > 0
@@ -98,6 +102,17 @@ def test_load_generator_sends_signed_events_and_commands_that_are_all_recorded(a
     assert count_entries(database_url, kind="note", channel_ids=["C0INC"]) == 10
 
 
+def test_load_at_a_rate_sends_on_a_timetable_until_told_to_stop(app, database_url) -> None:  # type: ignore[no-untyped-def]
+    assert app.player.command("U0ANN", "C0INC", "start Checkout errors").status == 200
+    traffic = Traffic(app.api.workspace, app.api, SIGNING_SECRET)
+    stopped = send_at_rate(app.runtime.url, traffic.messages(["C0INC"], 5), per_second=100, until=lambda elapsed: True)
+    assert (stopped.latencies, stopped.failures) == ([], [])  # asked to stop before the first send
+    result = send_at_rate(app.runtime.url, traffic.messages(["C0INC"], 12), per_second=100)
+    assert (len(result.latencies), result.failures) == (12, [])
+    assert result.seconds >= 0.11  # the 12th was sent 11/100 s after the first
+    assert count_entries(database_url, kind="message", channel_ids=["C0INC"]) == 12
+
+
 def test_wrongly_signed_requests_count_as_failures(app) -> None:  # type: ignore[no-untyped-def]
     traffic = Traffic(app.api.workspace, app.api, "not-the-signing-secret")
     result = send_all(app.runtime.url, traffic.messages(["C0INC"], 3), concurrency=2)
@@ -109,18 +124,18 @@ def test_scribe_run_subprocess_records_every_message(tmp_path: Path) -> None:
     with ExitStack() as stack:
         bench = Bench(workdir=tmp_path, runs=1, quick=True, postgres_url="")
         database_url = bench.sqlite_url("smoke")
-        channels = [bench_run.channel_id(0), bench_run.channel_id(1)]
-        api = stack.enter_context(bench_run.fake_slack(len(channels)))
+        channels = [harness.channel_id(0), harness.channel_id(1)]
+        api = stack.enter_context(harness.fake_slack(len(channels)))
         server = stack.enter_context(bench.scribe("scribe-smoke", database_url=database_url, api=api))
         traffic = Traffic(api.workspace, api, bench.signing_secret)
-        bench_run.open_incidents(server, traffic, channels)
+        harness.open_incidents(server, traffic, channels)
         result = send_all(server.url, traffic.messages(channels, 30), concurrency=5)
-        bench_run.require_all_answered("smoke", result, 30, server)
+        harness.require_all_answered("smoke", result, 30, server)
         process = server.process
     assert process is not None and process.returncode is not None  # stopped on leaving
-    bench_run.require_durable("smoke", database_url, kind="message", expected=30, channel_ids=channels)
-    with pytest.raises(bench_run.BenchmarkError, match="writes were lost"):
-        bench_run.require_durable("smoke", database_url, kind="message", expected=31, channel_ids=channels)
+    harness.require_durable("smoke", database_url, kind="message", expected=30, channel_ids=channels)
+    with pytest.raises(harness.BenchmarkError, match="writes were lost"):
+        harness.require_durable("smoke", database_url, kind="message", expected=31, channel_ids=channels)
 
 
 def test_socket_mode_rows_at_quick_size(tmp_path: Path) -> None:
@@ -159,8 +174,8 @@ def test_the_web_rows_seed_builds_incidents_and_a_long_one(tmp_path) -> None:  #
 
 def test_stats_of_seeded_incidents(session_factory) -> None:  # type: ignore[no-untyped-def]
     now = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
-    bench_run.seed_incidents(session_factory, count=50, now=now)
-    seconds, stats = bench_run.measure_stats(session_factory, now=now)
+    seed_incidents(session_factory, count=50, now=now)
+    seconds, stats = measure_stats(session_factory, now=now)
     assert seconds > 0
     assert stats.total == 50
     assert sum(stats.by_severity.values()) == 50
@@ -169,8 +184,45 @@ def test_stats_of_seeded_incidents(session_factory) -> None:  # type: ignore[no-
 
 
 def test_stats_rows_at_quick_size(tmp_path: Path) -> None:
-    bench = Bench(workdir=tmp_path, runs=1, quick=True, postgres_url=bench_run.DEFAULT_POSTGRES_URL)
-    (row,) = bench_run.stats_rows(bench, "sqlite")
+    bench = Bench(workdir=tmp_path, runs=1, quick=True, postgres_url=harness.DEFAULT_POSTGRES_URL)
+    (row,) = stats_rows(bench, "sqlite")
     assert row.name == "stats 500 incidents sqlite"
     assert len(row.values) == 1 and row.limit == 1.0
     assert bench_run.parse_args(["--only", "stats"]).only == ["stats"]
+
+
+def test_slow_call_coverage_is_the_share_of_the_window_with_a_slow_call_under_way() -> None:
+    from bench.slow_slack import slow_call_coverage
+    from bot.simulator import Fault, RecordedCall
+
+    slow = Fault(delay=2.5)
+    calls = [
+        RecordedCall("conversations.join", {"channel": "C1"}, at=100.0, fault=slow),  # 100 to 102.5
+        RecordedCall("users.info", {"user": "U9"}, at=102.0, fault=slow),  # 102 to 104.5, overlapping the join
+        RecordedCall("chat.postMessage", {"channel": "C2"}, at=103.0),  # not slow
+        RecordedCall("chat.postMessage", {"channel": "C1"}, at=106.0, fault=slow),  # 106 to 108.5, past the window's end
+        RecordedCall("chat.postMessage", {"channel": "C1"}, at=95.0, fault=slow),  # 95 to 97.5, before it
+        RecordedCall("users.info", {"user": "U8"}, at=104.0, fault=Fault(delay=1.0)),  # another fault
+    ]
+    coverage, overlapping = slow_call_coverage(calls, slow, (101.0, 107.0))
+    # Under way from 101 to 104.5 and from 106 to 107: 4.5 s of 6.
+    assert coverage == 0.75
+    assert overlapping == {"conversations.join": 1, "users.info": 1, "chat.postMessage": 1}
+    assert slow_call_coverage(calls, slow, (110.0, 120.0)) == (0.0, {})
+
+
+def test_slow_slack_rows_machinery_at_quick_size(tmp_path: Path) -> None:
+    """`make bench`'s slow-Slack rows at quick size on SQLite, in both modes: the other
+    channels' requests are all acked and stored (checked inside), and the slow channel's
+    calls were under way during the measured window. The target is the benchmark's business."""
+    from bench.slow_slack import MIN_COVERAGE, MODES, measure_slow_slack, sizes
+
+    bench = Bench(workdir=tmp_path, runs=1, quick=True, postgres_url="")
+    size = sizes(quick=True)
+    for mode in MODES:
+        measured = measure_slow_slack(bench, mode=mode, database_url=bench.sqlite_url(f"slow-{mode}"))
+        # A request every 1/20 s for 4 s, stopped at 4 s: up to 80 samples, all from other channels.
+        assert 60 <= len(measured.latencies) <= size.min_window * size.per_second, mode
+        assert all(latency > 0 for latency in measured.latencies)
+        assert measured.coverage >= MIN_COVERAGE, mode
+        assert {"conversations.join", "users.info"} <= set(measured.slow_calls), (mode, measured.slow_calls)

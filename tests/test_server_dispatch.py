@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.util.concurrency import in_greenlet
 
-from bench.run import SignedRequest, send_all
+from bench.harness import SignedRequest, send_all
 from bot.db.direct import LoopConnection
 from bot.groupcommit import GroupCommit
 from bot.models import TimelineEntry

@@ -496,6 +496,59 @@ def test_delay_fault_trips_the_client_timeout(ws: Workspace, api: FakeSlackWebAP
     assert impatient.auth_test()["ok"] is True
 
 
+def test_a_standing_fault_meets_every_call_about_its_channel_or_people_until_it_expires(
+        client: WebClient, api: FakeSlackWebAPI, ws: Workspace, clock: FakeClock) -> None:
+    api.inject_standing(Fault(error="fatal_error"), channels={"C1"}, users={"U2"}, seconds=10)
+    for text in ("a", "b"):  # not used up by the first call
+        with pytest.raises(SlackApiError) as err:
+            client.chat_postMessage(channel="C1", text=text)
+        assert api_error(err) == "fatal_error"
+    assert client.chat_postMessage(channel="C2", text="other channel")["ok"]
+    with pytest.raises(SlackApiError):
+        client.users_info(user="U2")
+    assert client.users_info(user="U1")["ok"]
+    with pytest.raises(SlackApiError):
+        client.conversations_open(users="U1,U2")  # a list argument naming one of them
+    clock.advance(9.9)
+    with pytest.raises(SlackApiError):
+        client.conversations_info(channel="C1")
+    clock.advance(0.1)
+    assert client.chat_postMessage(channel="C1", text="after it expired")["ok"]
+    faulted = [(c.method, c.params.get("channel") or c.params.get("user") or c.params.get("users")) for c in api.calls if c.fault]
+    assert faulted == [("chat.postMessage", "C1"), ("chat.postMessage", "C1"), ("users.info", "U2"),
+                       ("conversations.open", "U1,U2"), ("conversations.info", "C1")]
+    assert [m["text"] for m in ws.history("C1")] == ["after it expired"]
+
+
+def test_a_standing_fault_on_methods_stands_until_lifted_and_queued_faults_come_first(
+        client: WebClient, api: FakeSlackWebAPI) -> None:
+    standing = api.inject_standing(Fault(status=500), methods={"auth.test"})
+    api.inject("auth.test", Fault(error="invalid_auth"))
+    with pytest.raises(SlackApiError) as err:
+        client.auth_test()
+    assert api_error(err) == "invalid_auth"
+    for _ in range(2):
+        with pytest.raises(SlackApiError) as err:
+            client.auth_test()
+        assert err.value.response.status_code == 500
+    assert client.conversations_info(channel="C1")["ok"]  # another method
+    api.lift(standing)
+    api.lift(standing)  # lifting twice is harmless
+    assert client.auth_test()["ok"]
+    assert [c.fault for c in api.calls_to("auth.test")] == [Fault(error="invalid_auth"), Fault(status=500), Fault(status=500), None]
+
+
+def test_a_standing_delay_slows_the_upload_step_that_names_the_channel(client: WebClient, api: FakeSlackWebAPI) -> None:
+    api.inject_standing(Fault(delay=0.2), channels={"C1"})
+    client.files_upload_v2(channel="C1", content=b"postmortem", filename="pm.md", title="PM")
+    client.files_upload_v2(channel="C2", content=b"other", filename="other.md", title="Other")
+    # files.getUploadURLExternal names no channel; completeUploadExternal names it as channel_id.
+    assert [(c.method, c.fault) for c in api.calls if c.method.startswith("files.")] == [
+        ("files.getUploadURLExternal", None), ("files.completeUploadExternal", Fault(delay=0.2)),
+        ("files.getUploadURLExternal", None), ("files.completeUploadExternal", None),
+    ]
+
+
 def test_per_channel_rate_limit_on_the_workspace_clock(client: WebClient, api: FakeSlackWebAPI,
                                                        ws: Workspace, clock: FakeClock) -> None:
     api.rate_limit("chat.postMessage", per_channel_per_second=1.0)

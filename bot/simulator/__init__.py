@@ -15,7 +15,7 @@ SLACK_APP_TOKEN is `server.app_token` (bot/simulator/socket_mode.py).
 
 from .clock import FakeClock
 from .player import SlackPlayer
-from .records import Fault, RecordedCall
+from .records import Fault, RecordedCall, StandingFault
 from .socket_mode import SocketModeServer
 from .transport import Reply
 from .webapi import FakeSlackWebAPI
@@ -31,6 +31,7 @@ __all__ = [
     "SimUser",
     "SlackPlayer",
     "SocketModeServer",
+    "StandingFault",
     "Workspace",
     "format_ts",
     "ts_key",

@@ -28,13 +28,13 @@ import traceback
 from collections import deque
 from email.parser import BytesParser
 from email.policy import HTTP
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 from urllib.parse import parse_qsl, urlsplit
 
 from .http_service import LocalHTTPService, ServiceHandler
 from .methods import OAuthApps, SlackMethods, apps_connections_open, truthy
 from .openid import OpenIDProvider
-from .records import Fault, RecordedCall, SlackError
+from .records import Fault, RecordedCall, SlackError, StandingFault
 from .workspace import Workspace
 
 Answer = tuple[int, Any, dict[str, str]]  # status, JSON value (or text), extra headers
@@ -66,6 +66,7 @@ class FakeSlackWebAPI(LocalHTTPService):
         # Shares the workspace lock ("one lock"): wait_for predicates may read both.
         self._changed = threading.Condition(workspace.lock)
         self._faults: dict[str, deque[Fault]] = {}
+        self._standing: list[StandingFault] = []
         self._rates: dict[str, float] = {}
         self._last_accepted: dict[tuple[str, str], float] = {}
         self._response_urls: dict[str, dict[str, Any]] = {}
@@ -161,6 +162,30 @@ class FakeSlackWebAPI(LocalHTTPService):
         """
         with self._changed:
             self._faults.setdefault(method, deque()).extend(faults)
+
+    def inject_standing(
+        self, fault: Fault, *, methods: Iterable[str] = (), channels: Iterable[str] = (), users: Iterable[str] = (),
+        seconds: float | None = None,
+    ) -> StandingFault:
+        """Give `fault` to every matching call for `seconds` (workspace clock; None: until
+        lifted), without using it up: see StandingFault for what matches. A queued fault
+        (`inject`) for the same call comes first.
+
+            api.inject_standing(Fault(delay=2.5), channels={"C1"}, users={"U9"}, seconds=30)
+        """
+        standing = StandingFault(
+            fault, methods=frozenset(methods), channels=frozenset(channels), users=frozenset(users),
+            until=None if seconds is None else self.workspace.now() + seconds,
+        )
+        with self._changed:
+            self._standing.append(standing)
+        return standing
+
+    def lift(self, standing: StandingFault) -> None:
+        """End a standing fault before it expires (nothing happens if it is gone already)."""
+        with self._changed:
+            if standing in self._standing:
+                self._standing.remove(standing)
 
     def serve_socket_mode(self, server: Any) -> None:
         """Let apps.connections.open hand out `server`'s URLs to its app-level token."""
@@ -286,6 +311,8 @@ class FakeSlackWebAPI(LocalHTTPService):
         with self._changed:
             queue = self._faults.get(method)
             fault = queue.popleft() if queue else None
+            if fault is None:
+                fault = next((s.fault for s in self._standing if s.applies(method, params, at)), None)
         if fault is not None and fault.delay > 0 and self._stopping.wait(fault.delay):
             return None  # shutting down: drop the connection unanswered
         if fault is not None and fault.replaces_answer and fault.after_serving and bad_body is None:
