@@ -21,8 +21,12 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parents[1]
+if TYPE_CHECKING:
+    from bench.harness import Bench, Row
+
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
@@ -137,3 +141,15 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def grounding_rows(bench: "Bench") -> list["Row"]:
+    """The harness's row (bench/run.py --only grounding): p95 of the check over 10,000 entries."""
+    from bench.harness import Row
+
+    entries = 1_000 if bench.quick else 10_000
+    row = Row(f"grounding check p95, {entries:,} entries", "ms", limit=TARGET_MS)
+    for _ in range(bench.runs):
+        figures = run(entries=entries, repeats=20 if bench.quick else 200)
+        row.values.append(float(figures["p95_ms"]))
+    return [row]

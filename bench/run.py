@@ -53,7 +53,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench import ack, draft, ingest, memory, reminders, slow_slack, socket_mode, stats, web  # noqa: E402
+from bench import ack, draft, grounding, ingest, memory, reminders, slow_slack, socket_mode, stats, web  # noqa: E402
 from bench.harness import DEFAULT_POSTGRES_URL, OUT_DIR, Bench, Row, render_table  # noqa: E402
 
 # The targets `--only` names, in the order a full run measures them. A new target is a
@@ -68,6 +68,7 @@ BENCHMARKS: dict[str, Callable[[Bench], list[Row]]] = {
     "web": lambda bench: web.web_rows(bench, "sqlite") + web.web_rows(bench, "postgresql"),
     "stats": lambda bench: stats.stats_rows(bench, "sqlite") + stats.stats_rows(bench, "postgresql"),
     "slow_slack": lambda bench: slow_slack.slow_slack_rows(bench, "sqlite") + slow_slack.slow_slack_rows(bench, "postgresql"),
+    "grounding": grounding.grounding_rows,
 }
 
 
