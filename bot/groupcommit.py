@@ -44,7 +44,7 @@ import logging
 import threading
 import weakref
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Generator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -271,20 +271,37 @@ class GroupCommit(Generic[T, R]):
             if len(waiting) == before:
                 return
 
+    def _split_and_retry(self, batch: list[_Pending[T]]) -> Generator[list[_Pending[T]], Any, None]:
+        """The one rule for a failed write, whoever writes: yields the items to write, is sent
+        the write's results or its exception. A batch that fails is written again item by
+        item, so one bad item fails only its own request."""
+        parts = [batch]
+        while parts:
+            part = parts.pop(0)
+            outcome = yield part
+            if isinstance(outcome, Exception):
+                if len(part) > 1:
+                    log.warning("%s: a batch of %d failed (%s); writing each alone", self._name, len(part), type(outcome).__name__)
+                    parts[:0] = [[pending] for pending in part]
+                    continue
+                part[0].error = outcome
+            else:
+                _record(part, outcome)
+
     async def _commit_on_loop(self, batch: list[_Pending[T]]) -> None:
         """_commit, with `write_on_loop`."""
         assert self._write_on_loop is not None
-        try:
-            results = await self._write_on_loop([p.item for p in batch])
-        except Exception as error:
-            if len(batch) > 1:
-                log.warning("%s: a batch of %d failed (%s); writing each alone", self._name, len(batch), type(error).__name__)
-                for pending in batch:
-                    await self._commit_on_loop([pending])
-                return
-            batch[0].error = error
-        else:
-            _record(batch, results)
+        plan = self._split_and_retry(batch)
+        part = next(plan)
+        while True:
+            try:
+                outcome: Any = await self._write_on_loop([p.item for p in part])
+            except Exception as error:
+                outcome = error
+            try:
+                part = plan.send(outcome)
+            except StopIteration:
+                break
         _settle(batch)
 
     def _watch(self, loop: asyncio.AbstractEventLoop, on_loop: _OnLoop, pending: _Pending[T]) -> None:
@@ -371,17 +388,17 @@ class GroupCommit(Generic[T, R]):
             return False
 
     def _commit(self, batch: list[_Pending[T]]) -> None:
-        try:
-            results = self._write([p.item for p in batch])
-        except Exception as error:
-            if len(batch) > 1:
-                log.warning("%s: a batch of %d failed (%s); writing each alone", self._name, len(batch), type(error).__name__)
-                for pending in batch:
-                    self._commit([pending])
-                return
-            batch[0].error = error
-        else:
-            _record(batch, results)
+        plan = self._split_and_retry(batch)
+        part = next(plan)
+        while True:
+            try:
+                outcome: Any = self._write([p.item for p in part])
+            except Exception as error:
+                outcome = error
+            try:
+                part = plan.send(outcome)
+            except StopIteration:
+                break
         on_loops: dict[asyncio.AbstractEventLoop, list[_Pending[T]]] = {}
         for pending in batch:
             if pending.wake is not None:

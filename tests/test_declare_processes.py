@@ -8,6 +8,9 @@ PostgreSQL only (SQLite is one process's database): skipped unless SCRIBE_TEST_D
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 import signal
 import subprocess
 import sys
@@ -20,7 +23,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.db import make_engine, make_session_factory
-from bot.models import Announcement, Declaration, Incident
+from bot.models import Announcement, Declaration, Incident, OutboxItem
+from bot.simulator import Fault
 from bot.simulator.player import SlackPlayer
 from tests.conftest import SIGNING_SECRET, _truncate_postgres
 from tests.test_declare import bot_posts, modal_values, replies_to
@@ -31,7 +35,15 @@ pytestmark = pytest.mark.skipif(not os.environ.get("SCRIBE_TEST_DATABASE_URL"), 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_two_processes_receiving_the_same_declare_make_one_incident(postgres_database, slack, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def outbox_done(factory) -> bool:  # type: ignore[no-untyped-def]
+    with factory() as s:
+        return not s.scalars(select(OutboxItem.id).where(OutboxItem.status.in_(("pending", "sending")), OutboxItem.due_at <= datetime.now(timezone.utc))).all()
+
+
+@contextmanager
+def two_processes(postgres_database: str, slack, tmp_path: Path) -> Iterator[tuple[list[SlackPlayer], Any]]:  # type: ignore[no-untyped-def]
+    """Two real `scribe run` processes on one PostgreSQL and one simulated Slack: their players,
+    and a session factory on the database. Afterwards, neither logged an error."""
     _truncate_postgres(postgres_database)
     ws = slack.workspace
     ws.add_channel("C0GENERAL", name="general", members={"U0ANN", "U0BOB"})
@@ -52,9 +64,59 @@ def test_two_processes_receiving_the_same_declare_make_one_incident(postgres_dat
         while not all(healthy(p) for p in ports):
             assert time.monotonic() < deadline, "scribe run didn't come up"
             time.sleep(0.1)
-        players = [SlackPlayer(ws, slack, app_url=f"http://127.0.0.1:{p}/slack/events", signing_secret=SIGNING_SECRET, timeout=20) for p in ports]
-        day = datetime.now(timezone.utc).strftime("%Y%m%d")
+        yield [SlackPlayer(ws, slack, app_url=f"http://127.0.0.1:{p}/slack/events", signing_secret=SIGNING_SECRET, timeout=20) for p in ports], factory
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGINT)
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    logs = "\n".join((tmp_path / f"scribe-{n}.log").read_text() for n in range(2))
+    assert [line for line in logs.splitlines() if " ERROR " in line or " CRITICAL " in line] == [], logs[-3000:]
 
+
+def test_two_declares_of_one_title_on_two_processes_at_the_same_moment_each_get_their_own(postgres_database, slack, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Ann and Bob declare "Payments are failing" at the same moment, each through another process.
+    Each gets a channel of their own (the title's name and -2), an incident, an announcement
+    and a reply; nobody is told of an internal error, and nothing is left orphaned."""
+    ws = slack.workspace
+    # Slack takes a moment to create a channel, so both creates are under way at once.
+    slack.inject_standing(Fault(delay=0.5), methods=("conversations.create",))
+    with two_processes(postgres_database, slack, tmp_path) as (players, factory):
+        day = datetime.now(timezone.utc).strftime("%Y%m%d")
+        with ThreadPoolExecutor(2) as pool:
+            acks = list(pool.map(lambda pair: pair[0].command(pair[1], "C0GENERAL", "declare Payments are failing sev1"),
+                                 [(players[0], "U0ANN"), (players[1], "U0BOB")]))
+        assert [a.status for a in acks] == [200, 200]
+        assert [a.json()["text"] for a in acks] == [":hourglass_flowing_sand: Declaring “Payments are failing”: creating its channel…"] * 2
+        slack.wait_for(lambda a: replies_to(a, "U0ANN", "declared") and replies_to(a, "U0BOB", "declared"), timeout=30)
+        slack.wait_for(lambda a: len(bot_posts(a, "C0ANNOUNCE")) == 2, timeout=30)
+
+    base = f"inc-{day}-payments-are-failing"
+    channels = {c.name: c for c in ws.channels.values() if c.name.startswith(base)}
+    assert sorted(channels) == [base, f"{base}-2"]
+    assert [c.response.get("error") for c in slack.calls_to("conversations.create")] == [None, None]
+    with factory() as s:
+        incidents = {i.channel_id: i for i in s.scalars(select(Incident))}
+        assert sorted(incidents) == sorted(c.id for c in channels.values())
+        leads = {channels_by_id.name: incidents[channels_by_id.id].role_holder("lead") for channels_by_id in channels.values()}
+        assert sorted(s.scalars(select(Declaration.status)).all()) == ["done", "done"]
+        assert len(s.scalars(select(Announcement)).all()) == 2
+    # Each declarer leads, and is in, their own channel; each reply links it.
+    assert sorted(leads.values()) == ["U0ANN", "U0BOB"]
+    for name, lead in leads.items():
+        assert lead in channels[name].members
+        [reply] = replies_to(slack, lead, "declared")
+        assert f"<#{channels[name].id}>" in reply
+    assert not [e for e in slack.ephemerals if "internal error" in str(e["message"].get("text"))]
+
+
+def test_two_processes_receiving_the_same_declare_make_one_incident(postgres_database, slack, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    ws = slack.workspace
+    with two_processes(postgres_database, slack, tmp_path) as (players, factory):
+        day = datetime.now(timezone.utc).strftime("%Y%m%d")
         # The modal, opened once, submitted twice to each process at the same moment.
         players[0].shortcut("U0ANN", callback_id="declare_incident")
         view_id = slack.wait_for(lambda a: a.calls_to("views.open"))[0].response["view"]["id"]
@@ -72,18 +134,9 @@ def test_two_processes_receiving_the_same_declare_make_one_incident(postgres_dat
 
         slack.wait_for(lambda a: len(replies_to(a, "U0ANN", "declared")) >= 1 and len(replies_to(a, "U0BOB", "declared")) >= 1, timeout=30)
         slack.wait_for(lambda a: len(bot_posts(a, "C0ANNOUNCE")) >= 2, timeout=30)
-        # Both processes have had time to do a second declare by now; check that none came.
-        time.sleep(1.0)
-    finally:
-        for process in processes:
-            process.send_signal(signal.SIGINT)
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-    logs = "\n".join((tmp_path / f"scribe-{n}.log").read_text() for n in range(2))
-    assert [line for line in logs.splitlines() if " ERROR " in line or " CRITICAL " in line] == [], logs[-3000:]
+        # A second declare could only come from a second claim, refused when the requests came;
+        # once both processes' outbox is done, nothing more can be posted.
+        slack.wait_for(lambda a: outbox_done(factory), timeout=30)
 
     names = sorted(c.name for c in ws.channels.values() if c.name.startswith(f"inc-{day}"))
     assert names == [f"inc-{day}-checkout-returns-502", f"inc-{day}-search-is-slow"]
