@@ -35,7 +35,7 @@ from bot.models import Declaration, Incident, OutboxItem, ReservedChannelName
 from bot.outbox import kinds
 from bot.outbox.store import Effect, enqueue
 from bot.services import announcements, incidents
-from bot.web.links import incident_url
+from bot.links import incident_url
 
 # How many names (the title's, then -2, -3…) a declaration tries before giving up.
 MAX_NAME_TRIES = 20

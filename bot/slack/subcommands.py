@@ -50,7 +50,7 @@ from bot.slack.blocks import updates as update_blocks
 from bot.slack.io.channels import Joined
 from bot.timefmt import format_utc
 from bot.timeparse import TimeParseError, parse_moment
-from bot.web.links import incident_url
+from bot.links import incident_url
 
 if TYPE_CHECKING:
     from slack_bolt import Respond

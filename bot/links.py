@@ -1,4 +1,4 @@
-"""Links to the web view's pages. Pure."""
+"""Links to the web view's pages, for Slack messages and the web view alike. Pure."""
 
 from __future__ import annotations
 
