@@ -37,7 +37,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -45,6 +45,7 @@ from typing import Any, Protocol
 from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.inflight import InFlight
 from bot.models import OutboxItem
 from bot.outbox import store
 from bot.outbox.store import Claimed
@@ -154,7 +155,7 @@ class Relay:
     kick_threads: int = 8
     _pass_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _kicks: ThreadPoolExecutor | None = field(default=None, repr=False)
-    _in_flight: set[Future[Any]] = field(default_factory=set, repr=False)
+    _in_flight: InFlight = field(default_factory=InFlight, repr=False)
     _guard: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _closed: bool = field(default=False, repr=False)
 
@@ -191,14 +192,8 @@ class Relay:
             if self._kicks is None:
                 self._kicks = ThreadPoolExecutor(max_workers=self.kick_threads, thread_name_prefix="outbox")
             future = self._kicks.submit(self._run_kicked, list(ids))
-            self._in_flight.add(future)
-        future.add_done_callback(self._forget)
-
-    def _forget(self, future: Future[Any]) -> None:
-        with self._guard:
-            self._in_flight.discard(future)
-        if not future.cancelled() and future.exception() is not None:
-            log.error("outbox work failed", exc_info=future.exception())
+        self._in_flight.add(future)
+        future.add_done_callback(_log_failure)
 
     def _run_kicked(self, ids: list[int]) -> None:
         now = self.clock()
@@ -210,16 +205,7 @@ class Relay:
     def settle(self, timeout: float = 30.0) -> bool:
         """Wait until the rows kicked on this process (and the lane rows they started) are
         done; True if they all were within `timeout` seconds."""
-        deadline = time.monotonic() + timeout
-        while True:
-            with self._guard:
-                pending = set(self._in_flight)
-            if not pending:
-                return True
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            wait(pending, timeout=left)
+        return self._in_flight.wait_idle(timeout)
 
     def close(self, timeout: float = 10.0) -> None:
         """Let kicked rows finish, within a bound, then stop taking new ones (a row left
@@ -378,6 +364,11 @@ class Relay:
             following = [row_id for lane in sorted(lanes) if (row_id := store.next_in_lane(session, lane, now=self.clock())) is not None]
         if following:
             self.kick(following)
+
+
+def _log_failure(future: Future[Any]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("outbox work failed", exc_info=future.exception())
 
 
 class _PrepareFailed:

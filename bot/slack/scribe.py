@@ -4,10 +4,9 @@ context by a middleware so listeners receive it as `scribe`."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -23,6 +22,7 @@ from bot.config import Settings
 from bot.db import engine_of, transaction
 from bot.db.direct import LoopStatements, loop_connection_for
 from bot.groupcommit import GroupCommit
+from bot.inflight import InFlight
 from bot.outbox.relay import Relay
 from bot.services.capture import IncomingMessage, write_messages, write_messages_on_loop
 from bot.services.incidents import CommandEntry, write_command_entries
@@ -45,38 +45,19 @@ class AfterAckExecutor(ThreadPoolExecutor):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._in_flight: set[Future[Any]] = set()
-        self._guard = threading.Lock()
+        self.in_flight = InFlight()
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         future = super().submit(fn, *args, **kwargs)
-        with self._guard:
-            self._in_flight.add(future)
-        future.add_done_callback(self._forget)
+        self.in_flight.add(future)
         return future
-
-    def _forget(self, future: Future[Any]) -> None:
-        with self._guard:
-            self._in_flight.discard(future)
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until nothing is in flight; True if that happened within `timeout` seconds."""
-        deadline = time.monotonic() + timeout
-        while True:
-            with self._guard:
-                pending = set(self._in_flight)
-            if not pending:
-                return True
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            wait(pending, timeout=left)
+        return self.in_flight.wait_idle(timeout)
 
     def drain(self, timeout: float) -> None:
-        with self._guard:
-            pending = set(self._in_flight)
-        if pending:
-            wait(pending, timeout=timeout)
+        self.in_flight.wait_idle(timeout)
         self.shutdown(wait=False)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
@@ -28,17 +29,19 @@ def slack_handlers(session_factory: sessionmaker[Session], settings: Settings, *
     """Every kind this process carries out in Slack, by kind."""
     from bot.slack.effects import announcements, channels, declare, postmortem, reminders, updates
 
-    handlers: dict[str, Handler] = {}
-    poster = reminders.ReminderPoster(session_factory, settings, client_for=client_for, directory=directory, clock=clock)
-    handlers.update({kind: poster for kind in kinds.REMINDERS})
-    handlers[kinds.DECLARE_CHANNEL] = declare.CreateChannel(session_factory, settings, client_for=client_for, clock=clock)
-    handlers[kinds.INVITE] = declare.Invite(client_for)
-    handlers[kinds.SET_TOPIC] = declare.SetTopic(settings, client_for)
-    handlers[kinds.WELCOME] = declare.Welcome(settings, client_for)
-    handlers[kinds.DECLARE_REPLY] = declare.Reply(settings, client_for)
-    handlers[kinds.BOOKMARK] = channels.Bookmark(client_for)
-    handlers[kinds.ANNOUNCE] = announcements.Announce(settings, client_for)
-    handlers[kinds.REFRESH_ANNOUNCEMENT] = announcements.Refresh(session_factory, settings, client_for)
-    handlers[kinds.POST_UPDATE] = updates.PostUpdate(client_for)
-    handlers[kinds.PUBLISH_POSTMORTEM] = postmortem.PublishPostmortem(session_factory, settings, client_for=client_for, clock=clock)
+    common: dict[str, Any] = dict(settings=settings, session_factory=session_factory, client_for=client_for, clock=clock)
+    reminder = reminders.ReminderPoster(directory=directory, **common)
+    handlers: dict[str, Handler] = {kind: reminder for kind in kinds.REMINDERS}
+    handlers.update({
+        kinds.DECLARE_CHANNEL: declare.CreateChannel(**common),
+        kinds.INVITE: declare.Invite(**common),
+        kinds.SET_TOPIC: declare.SetTopic(**common),
+        kinds.WELCOME: declare.Welcome(**common),
+        kinds.DECLARE_REPLY: declare.Reply(**common),
+        kinds.BOOKMARK: channels.Bookmark(**common),
+        kinds.ANNOUNCE: announcements.Announce(**common),
+        kinds.REFRESH_ANNOUNCEMENT: announcements.Refresh(**common),
+        kinds.POST_UPDATE: updates.PostUpdate(**common),
+        kinds.PUBLISH_POSTMORTEM: postmortem.PublishPostmortem(**common),
+    })
     return handlers

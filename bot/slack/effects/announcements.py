@@ -11,20 +11,20 @@ last checks again and, if the facts moved on, edits once more.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from slack_sdk import WebClient
 from sqlalchemy import update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from bot.config import Settings
 from bot.db import transaction
 from bot.models import Announcement, Incident, OutboxItem
 from bot.outbox import kinds
 from bot.outbox.relay import Outcome
+from bot.slack.effects.base import SlackHandler
 from bot.services import announcements
 from bot.services.announcements import AnnouncementFacts
 from bot.slack.blocks import declare as blocks
@@ -32,7 +32,6 @@ from bot.slack.io import channels, messages
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=5)
 METADATA_EVENT = "scribe_announcement"
 CLOSING_EVENT = "scribe_closing"
 
@@ -53,14 +52,9 @@ class AnnouncementPost:
     since: datetime  # the claim's time: a lost post is looked for from a minute before it
 
 
-class Announce:
-    lease = LEASE
+class Announce(SlackHandler):
     max_attempts = 5
-    paced = False
 
-    def __init__(self, settings: Settings, client_for: Callable[[str], WebClient | None]):
-        self.settings = settings
-        self.client_for = client_for
 
     def prepare(self, session: Session, row: OutboxItem, *, now: datetime) -> AnnouncementPost | None:
         incident = session.get(Incident, row.incident_id)
@@ -72,7 +66,7 @@ class Announce:
     def perform(self, work: AnnouncementPost, *, reclaimed_from: datetime | None) -> Outcome:
         client = self.client_for(work.team_id)
         if client is None:
-            return Outcome.retry(f"the app is not installed in team {work.team_id}")
+            return self.not_installed(work.team_id)
         where = _where(self.settings)
         channel_id = channels.channel_id_for(client, self.settings.announce_channel or "")
         if channel_id is None:
@@ -133,15 +127,9 @@ class RefreshWork:
     since: datetime
 
 
-class Refresh:
-    lease = LEASE
+class Refresh(SlackHandler):
     max_attempts = 5
-    paced = False
 
-    def __init__(self, session_factory: sessionmaker[Session], settings: Settings, client_for: Callable[[str], WebClient | None]):
-        self.session_factory = session_factory
-        self.settings = settings
-        self.client_for = client_for
 
     def prepare(self, session: Session, row: OutboxItem, *, now: datetime) -> RefreshWork | None:
         # Refreshes asked for meanwhile are this one: it reads the facts after marking them, so
@@ -171,7 +159,7 @@ class Refresh:
     def perform(self, work: RefreshWork, *, reclaimed_from: datetime | None) -> Outcome:
         client = self.client_for(work.team_id)
         if client is None:
-            return Outcome.retry(f"the app is not installed in team {work.team_id}")
+            return self.not_installed(work.team_id)
         result: dict[str, Any] = {}
         if work.announcement is not None:
             self._update_until_current(client, work)

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy.orm import Session
 
 from bot.models import OutboxItem
 from bot.outbox.relay import Outcome
+from bot.slack.effects.base import SlackHandler
 from bot.slack.client import describe_failure, is_transient
 from bot.slack.io.replies import reply
 
-LEASE = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -33,15 +31,8 @@ def _step(row: OutboxItem) -> ChannelStep:
                        str(payload.get("title") or ""), str(payload.get("link") or ""))
 
 
-class Bookmark:
+class Bookmark(SlackHandler):
     """The incident's web page in the channel header (when SCRIBE_PUBLIC_URL is set)."""
-
-    lease = LEASE
-    max_attempts = 3
-    paced = False
-
-    def __init__(self, client_for: Callable[[str], WebClient | None]):
-        self.client_for = client_for
 
     def prepare(self, session: Session, row: OutboxItem, *, now: datetime) -> ChannelStep:
         return _step(row)
@@ -49,7 +40,7 @@ class Bookmark:
     def perform(self, work: ChannelStep, *, reclaimed_from: datetime | None) -> Outcome:
         client = self.client_for(work.team_id)
         if client is None:
-            return Outcome.retry(f"the app is not installed in team {work.team_id}")
+            return self.not_installed(work.team_id)
         try:
             if reclaimed_from is not None and any(
                 b.get("link") == work.link for b in client.bookmarks_list(channel_id=work.channel_id).get("bookmarks") or []
@@ -64,5 +55,3 @@ class Bookmark:
             return Outcome.failed(problem, result={"problems": [problem]})
         return Outcome.sent(channel_id=work.channel_id)
 
-    def record(self, session: Session, row: OutboxItem, work: ChannelStep, outcome: Outcome, *, now: datetime) -> None:
-        """Nothing more."""

@@ -14,19 +14,17 @@ died while running it:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from slack_sdk import WebClient
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from bot.config import Settings
 from bot.db import transaction
 from bot.models import Announcement, Declaration, Incident, OutboxItem
 from bot.outbox.relay import Outcome
+from bot.slack.effects.base import SlackHandler
 from bot.services import declare
 from bot.slack.blocks import declare as blocks
 from bot.slack.io import channels, messages
@@ -34,12 +32,8 @@ from bot.slack.io.replies import reply
 
 log = logging.getLogger(__name__)
 
-SET_UP_LEASE = timedelta(minutes=5)
 WELCOME_EVENT = "scribe_welcome"
 
-
-def _not_installed(team_id: str) -> Outcome:
-    return Outcome.retry(f"the app is not installed in team {team_id}")
 
 
 @dataclass(frozen=True)
@@ -51,17 +45,9 @@ class ChannelToCreate:
     bot_user_id: str | None
 
 
-class CreateChannel:
-    lease = SET_UP_LEASE
+class CreateChannel(SlackHandler):
     max_attempts = 5  # 1 + 2 + 4 + 8 minutes of Slack trouble, then the declarer is told
-    paced = False
 
-    def __init__(self, session_factory: sessionmaker[Session], settings: Settings, *, client_for: Callable[[str], WebClient | None],
-                 clock: Callable[[], datetime]):
-        self.session_factory = session_factory
-        self.settings = settings
-        self.client_for = client_for
-        self.clock = clock
 
     def prepare(self, session: Session, row: OutboxItem, *, now: datetime) -> ChannelToCreate | None:
         payload = row.payload or {}
@@ -76,7 +62,7 @@ class CreateChannel:
             return Outcome.failed("Every channel name for this title is taken. Declare it with a more specific title.")
         client = self.client_for(work.team_id)
         if client is None:
-            return _not_installed(work.team_id)
+            return self.not_installed(work.team_id)
 
         def is_ours(channel: dict[str, Any]) -> bool:
             # Made by the bot under a name this declaration reserved, and no incident has it:
@@ -125,14 +111,7 @@ class Invitations:
     people: list[str]
 
 
-class Invite:
-    lease = SET_UP_LEASE
-    max_attempts = 3
-    paced = False
-
-    def __init__(self, client_for: Callable[[str], WebClient | None]):
-        self.client_for = client_for
-
+class Invite(SlackHandler):
     def prepare(self, session: Session, row: OutboxItem, *, now: datetime) -> Invitations:
         payload = row.payload or {}
         return Invitations(row.team_id or "", str(payload["channel_id"]), list(payload.get("people") or []))
@@ -140,13 +119,11 @@ class Invite:
     def perform(self, work: Invitations, *, reclaimed_from: datetime | None) -> Outcome:
         client = self.client_for(work.team_id)
         if client is None:
-            return _not_installed(work.team_id)
+            return self.not_installed(work.team_id)
         refused = channels.invite_people(client, work.channel_id, work.people, bot_user_id=None)
         refused_ids = {r.user_id for r in refused}
         return Outcome.sent(result={"invited": [u for u in work.people if u not in refused_ids], "problems": [r.message for r in refused]})
 
-    def record(self, session: Session, row: OutboxItem, work: Invitations, outcome: Outcome, *, now: datetime) -> None:
-        """The result is kept on the row, for the reply."""
 
 
 @dataclass(frozen=True)
@@ -157,15 +134,7 @@ class Topic:
     text: str
 
 
-class SetTopic:
-    lease = SET_UP_LEASE
-    max_attempts = 3
-    paced = False
-
-    def __init__(self, settings: Settings, client_for: Callable[[str], WebClient | None]):
-        self.settings = settings
-        self.client_for = client_for
-
+class SetTopic(SlackHandler):
     def prepare(self, session: Session, row: OutboxItem, *, now: datetime) -> Topic | None:
         incident = session.get(Incident, row.incident_id)
         if incident is None:
@@ -175,7 +144,7 @@ class SetTopic:
     def perform(self, work: Topic, *, reclaimed_from: datetime | None) -> Outcome:
         client = self.client_for(work.team_id)
         if client is None:
-            return _not_installed(work.team_id)
+            return self.not_installed(work.team_id)
         problem = channels.set_topic(client, work.channel_id, work.text)
         return Outcome.sent(result={"problems": [problem] if problem else [], "topic": None if problem else work.text})
 
@@ -196,15 +165,7 @@ class WelcomePost:
     since: datetime
 
 
-class Welcome:
-    lease = SET_UP_LEASE
-    max_attempts = 3
-    paced = False
-
-    def __init__(self, settings: Settings, client_for: Callable[[str], WebClient | None]):
-        self.settings = settings
-        self.client_for = client_for
-
+class Welcome(SlackHandler):
     def prepare(self, session: Session, row: OutboxItem, *, now: datetime) -> WelcomePost | None:
         incident = session.get(Incident, row.incident_id)
         if incident is None:
@@ -221,7 +182,7 @@ class Welcome:
     def perform(self, work: WelcomePost, *, reclaimed_from: datetime | None) -> Outcome:
         client = self.client_for(work.team_id)
         if client is None:
-            return _not_installed(work.team_id)
+            return self.not_installed(work.team_id)
         metadata = {"event_type": WELCOME_EVENT, "event_payload": {"incident": work.incident_id}}
         try:
             if reclaimed_from is not None:
@@ -237,8 +198,6 @@ class Welcome:
             return Outcome.failed(problem, result={"problems": [problem]})
         return Outcome.sent(channel_id=posted.channel, message_ts=posted.ts)
 
-    def record(self, session: Session, row: OutboxItem, work: WelcomePost, outcome: Outcome, *, now: datetime) -> None:
-        """The ts is kept on the row."""
 
 
 @dataclass(frozen=True)
@@ -248,15 +207,7 @@ class Answer:
     text: str
 
 
-class Reply:
-    lease = SET_UP_LEASE
-    max_attempts = 3
-    paced = False
-
-    def __init__(self, settings: Settings, client_for: Callable[[str], WebClient | None]):
-        self.settings = settings
-        self.client_for = client_for
-
+class Reply(SlackHandler):
     def prepare(self, session: Session, row: OutboxItem, *, now: datetime) -> Answer | None:
         payload = row.payload or {}
         declaration = session.get(Declaration, payload.get("declaration_id"))
@@ -271,6 +222,4 @@ class Reply:
             return Outcome.sent()
         return Outcome.retry("the declarer couldn't be answered")
 
-    def record(self, session: Session, row: OutboxItem, work: Answer, outcome: Outcome, *, now: datetime) -> None:
-        """Nothing more."""
 

@@ -12,19 +12,18 @@ take-over doesn't upload it twice.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from bot.config import Settings
 from bot.db import transaction
 from bot.models import Announcement, Incident, OutboxItem
 from bot.outbox.relay import Outcome
+from bot.slack.effects.base import SlackHandler
 from bot.postmortem import render_timeline_chart
 from bot.services import announcements
 from bot.services import postmortem as pm_service
@@ -91,17 +90,9 @@ class Publication:
     link_announcement: bool  # the announcement has no link to the draft yet
 
 
-class PublishPostmortem:
+class PublishPostmortem(SlackHandler):
     lease = timedelta(minutes=10)
     max_attempts = 1  # problems are told to the person, who can press Regenerate
-    paced = False
-
-    def __init__(self, session_factory: sessionmaker[Session], settings: Settings, *, client_for: Callable[[str], WebClient | None],
-                 clock: Callable[[], datetime]):
-        self.session_factory = session_factory
-        self.settings = settings
-        self.client_for = client_for
-        self.clock = clock
 
     def prepare(self, session: Session, row: OutboxItem, *, now: datetime) -> Publication | None:
         incident = session.get(Incident, row.incident_id)
@@ -123,7 +114,7 @@ class PublishPostmortem:
     def perform(self, work: Publication, *, reclaimed_from: datetime | None) -> Outcome:
         client = self.client_for(work.team_id)
         if client is None:
-            return Outcome.retry(f"the app is not installed in team {work.team_id}")
+            return self.not_installed(work.team_id)
         draft = work.draft
         report = PublishReport(draft=draft)
         report.canvas_id = _publish_canvas(client, draft, report.problems)

@@ -19,7 +19,7 @@ slot (planned after each send), so a long outage yields one reminder, not a back
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,13 +27,14 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from bot.config import Settings
 from bot.db import transaction
 from bot.models import ActionItem, Incident, OutboxItem
 from bot.outbox import kinds, store
 from bot.outbox.relay import Outcome
+from bot.slack.effects.base import SlackHandler
 from bot.services import actions, followups, updates
 from bot.services.people import Directory
 from bot.slack.blocks import followups as fb
@@ -107,20 +108,16 @@ def compose(session: Session, row: OutboxItem, *, settings: Settings, now: datet
     return None
 
 
-class ReminderPoster:
+class ReminderPoster(SlackHandler):
     """The handler of every reminder and nudge kind (bot.outbox.relay.Handler)."""
 
     lease = CLAIM_LEASE
     max_attempts = None  # never dropped
     paced = True
 
-    def __init__(self, session_factory: sessionmaker[Session], settings: Settings, *, client_for: Callable[[str], WebClient | None],
-                 directory: Directory, clock: Callable[[], datetime]):
-        self.session_factory = session_factory
-        self.settings = settings
-        self.client_for = client_for
+    def __init__(self, *, directory: Directory, **common: Any):
+        super().__init__(**common)
         self.directory = directory
-        self.clock = clock
 
     def before_pass(self, session: Session, now: datetime) -> int:
         return store.skip_superseded_item_reminders(session, now)
@@ -138,7 +135,7 @@ class ReminderPoster:
         client = self.client_for(work.team_id)
         if client is None:
             # Uninstalled (or not yet reinstalled): kept and retried with backoff, like any failure.
-            return Outcome.retry(f"the app is not installed in team {work.team_id}")
+            return self.not_installed(work.team_id)
         try:
             if reclaimed_from is not None:
                 found = self._already_posted(work, client, reclaimed_from)
@@ -172,8 +169,6 @@ class ReminderPoster:
                 return channel, posted["ts"]
         return None
 
-    def record(self, session: Session, row: OutboxItem, work: Reminder, outcome: Outcome, *, now: datetime) -> None:
-        """Nothing beyond the row itself: what comes next is planned per batch (after_batch)."""
 
     def after_batch(self, performed: Sequence[tuple[int, Reminder, Outcome]]) -> None:
         """After sends, plan what comes next from that moment: the next overdue DM, next week's digest,

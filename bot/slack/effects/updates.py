@@ -8,16 +8,15 @@ key in message metadata, so a post whose answer a crash lost is found again, not
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from slack_sdk import WebClient
 from sqlalchemy.orm import Session
 
 from bot.models import OutboxItem
 from bot.outbox.relay import Outcome
+from bot.slack.effects.base import SlackHandler
 from bot.services import announcements
 from bot.slack.blocks import updates as ub
 from bot.slack.io import messages
@@ -44,13 +43,9 @@ class UpdatePost:
         return self.team_id, self.channel_id
 
 
-class PostUpdate:
-    lease = timedelta(minutes=5)
+class PostUpdate(SlackHandler):
     max_attempts = 1  # a failure is told to the person, who can post again
     paced = True
-
-    def __init__(self, client_for: Callable[[str], WebClient | None]):
-        self.client_for = client_for
 
     def prepare(self, session: Session, row: OutboxItem, *, now: datetime) -> UpdatePost | None:
         from bot.models import Incident
@@ -69,7 +64,7 @@ class PostUpdate:
     def perform(self, work: UpdatePost, *, reclaimed_from: datetime | None) -> Outcome:
         client = self.client_for(work.team_id)
         if client is None:
-            return Outcome.retry(f"the app is not installed in team {work.team_id}")
+            return self.not_installed(work.team_id)
         metadata = {"event_type": METADATA_EVENT, "event_payload": {"update": work.key}}
         problems: list[str] = []
         posted: dict[str, str | None] = {}
@@ -97,5 +92,3 @@ class PostUpdate:
             return Outcome.failed(" ".join(problems), result={"problems": problems})
         return Outcome.sent(channel_id=work.channel_id, message_ts=posted["channel"], result={"thread_ts": posted.get("announcement"), "problems": problems})
 
-    def record(self, session: Session, row: OutboxItem, work: UpdatePost, outcome: Outcome, *, now: datetime) -> None:
-        """The ts is kept on the row."""
