@@ -200,7 +200,7 @@ class Relay:
         with self.session_factory.begin() as session:
             claimed = store.claim(session, ids, now=now, worker=self.worker, lease_of=self.lease_of, shortest_lease=self.shortest_lease)
         if claimed:
-            self._deliver(claimed, now, DeliveryReport())
+            self._deliver(claimed, now, DeliveryReport(), chain_lanes=True)
 
     def settle(self, timeout: float = 30.0) -> bool:
         """Wait until the rows kicked on this process (and the lane rows they started) are
@@ -239,14 +239,15 @@ class Relay:
                                               shortest_lease=self.shortest_lease, limit=CLAIM_BATCH, kinds_wanted=wanted)
                 if not claimed:
                     break
-                self._deliver(claimed, when, report)
+                # The pass itself claims each lane's next row on its next round.
+                self._deliver(claimed, when, report, chain_lanes=False)
         if report.sent or report.failed or report.given_up:
             log.info("outbox: %s", report)
         return report
 
     # -- one batch ------------------------------------------------------------------------
 
-    def _deliver(self, claimed: list[Claimed], now: datetime, report: DeliveryReport) -> None:
+    def _deliver(self, claimed: list[Claimed], now: datetime, report: DeliveryReport, *, chain_lanes: bool) -> None:
         prepared: list[tuple[Claimed, Any]] = []
         with self.session_factory.begin() as session:
             for claim in claimed:
@@ -274,7 +275,8 @@ class Relay:
         for claim, work in prepared:
             groups[pace_key(work, claim.id)].append((claim, work))
         if not groups:
-            self._next_in_lanes([c for c in claimed if c.lane], now)
+            if chain_lanes:
+                self._next_in_lanes([c for c in claimed if c.lane], now)
             return
         recorder = _Recorder(self, now)
         try:
@@ -296,7 +298,8 @@ class Relay:
                     after([(p.claim.id, p.work, p.outcome) for p in performed])
                 except Exception:
                     log.exception("planning after %d %s row(s) failed", len(performed), kind)
-        self._next_in_lanes([c for c in claimed if c.lane], now)
+        if chain_lanes:
+            self._next_in_lanes([c for c in claimed if c.lane], now)
 
     def _perform_group(self, group: list[tuple[Claimed, Any]], recorder: "_Recorder") -> None:
         next_post = 0.0
