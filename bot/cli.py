@@ -65,10 +65,15 @@ def run() -> None:
     from bot.db_check import unavailable
     from bot.runtime import Runtime
 
+    from bot.slack.app import SlackStartupError
+
     try:
         runtime = Runtime.start(settings)
     except OperationalError as error:  # went away between the check and the start
         click.echo(f"Incident Scribe cannot start: {unavailable(settings.database_url, error)}", err=True)
+        sys.exit(2)
+    except SlackStartupError as error:
+        click.echo(f"Incident Scribe cannot start: {error}", err=True)
         sys.exit(2)
     runtime.serve_until_interrupted()
     if runtime.failure is not None:

@@ -183,3 +183,31 @@ def test_a_sqlite_file_in_a_folder_this_user_cant_write(tmp_path: Path) -> None:
     assert_one_line(result, f"Incident Scribe cannot start: DATABASE_URL=sqlite:///{folder}/scribe.db: the folder {folder} is not "
                             "writable by this user; SQLite needs to create files there")
     assert list(folder.iterdir()) == []
+
+
+def scribe_run_against(api_url: str, token: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SCRIBE_", "DATABASE_URL", "PORT"))}
+    env.update({"SLACK_BOT_TOKEN": token, "SLACK_SIGNING_SECRET": "sig-secret-value", "SLACK_API_URL": api_url,
+                "DATABASE_URL": f"sqlite:///{cwd}/scribe.db", "SCRIBE_SCHEDULER": "false"})
+    return subprocess.run([str(SCRIBE), "run"], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_slack_that_cant_be_reached_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    with socket.socket() as bound:  # a port nobody listens on
+        bound.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{bound.getsockname()[1]}/api/"
+        result = scribe_run_against(url, "xoxb-1-unreachable-token", tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr and "xoxb-1-unreachable-token" not in result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        f"Incident Scribe cannot start: Slack can't be reached at SLACK_API_URL={url} ([Errno 111] Connection refused); "
+        "check the address and that this machine can reach it."
+    )
+
+
+def test_a_token_slack_refuses_is_one_line_and_exit_2(tmp_path: Path, slack) -> None:  # type: ignore[no-untyped-def]
+    result = scribe_run_against(slack.base_url, "xoxb-1-not-this-workspaces-token", tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr and "not-this-workspaces" not in result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        "Incident Scribe cannot start: Slack refused SLACK_BOT_TOKEN (auth.test answered `invalid_auth`): copy the Bot User "
+        "OAuth Token (xoxb-…) again from your app's OAuth & Permissions page, and reinstall the app if it was removed."
+    )

@@ -8,6 +8,7 @@ Slack redelivers, and the (channel, ts) constraint makes the redelivery harmless
 from __future__ import annotations
 
 import json
+import re
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -16,7 +17,9 @@ from datetime import datetime
 from typing import Any
 
 from slack_bolt import App, BoltResponse
+from slack_bolt.error import BoltError
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackClientError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Settings
@@ -26,6 +29,22 @@ from bot.slack.client import make_client
 from bot.slack.scribe import ProvideScribe, Scribe, utc_now
 
 log = logging.getLogger(__name__)
+
+
+class SlackStartupError(Exception):
+    """Slack refused the bot token or couldn't be reached when the app started; `str()` is the
+    one line to print (no token in it)."""
+
+
+def _startup_error(settings: Settings, error: Exception) -> SlackStartupError:
+    if isinstance(error, BoltError):  # auth.test answered, refusing the token
+        found = re.search(r"'error': '([a-z_]+)'", str(error))
+        code = found.group(1) if found else "invalid_auth"
+        return SlackStartupError(f"Slack refused SLACK_BOT_TOKEN (auth.test answered `{code}`): copy the Bot User OAuth Token "
+                                 "(xoxb-…) again from your app's OAuth & Permissions page, and reinstall the app if it was removed.")
+    reason = getattr(error, "reason", None) or error
+    return SlackStartupError(f"Slack can't be reached at SLACK_API_URL={settings.slack_api_url} ({reason}); check the address "
+                             "and that this machine can reach it.")
 
 
 NOT_INSTALLED = (
@@ -89,7 +108,10 @@ def create_app(
     app_kwargs["client"] = client
     app_kwargs["listener_executor"] = scribe.after_ack
     with _bolt_oauth_from_settings_only(settings):
-        app = App(**app_kwargs)
+        try:
+            app = App(**app_kwargs)
+        except (BoltError, SlackClientError, OSError) as error:  # checking the token with auth.test
+            raise _startup_error(settings, error) from None
     app.scribe = scribe  # type: ignore[attr-defined]
 
     app.use(ProvideScribe(scribe))
