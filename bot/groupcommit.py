@@ -242,6 +242,7 @@ class GroupCommit(Generic[T, R]):
         elif self._enqueue(pending):
             loop.call_soon(self._hand_to_writer)
         self._watch(loop, on_loop, pending)
+        assert pending.future is not None
         return pending.future
 
     async def _lead_on_loop(self, on_loop: _OnLoop) -> None:

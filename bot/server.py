@@ -32,7 +32,7 @@ import logging
 import signal
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -94,10 +94,12 @@ def read_slack_body(raw: bytes, content_type: str | None) -> tuple[str, dict[str
     return decoded, body
 
 
-def bolt_headers(request: web.Request) -> dict[str, list[str]]:
-    headers: dict[str, list[str]] = {}
+def bolt_headers(request: web.Request) -> dict[str, str | Sequence[str]]:
+    headers: dict[str, str | Sequence[str]] = {}
     for name, value in request.headers.items():
-        headers.setdefault(name.lower(), []).append(value)
+        values = headers.setdefault(name.lower(), [])
+        assert isinstance(values, list)
+        values.append(value)
     # slack_sdk's verifier raises (500) on a timestamp that isn't a number; without
     # one, Bolt refuses the request as unsigned (401), which is what it is.
     stamp = headers.get("x-slack-request-timestamp")

@@ -34,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from slack_bolt import BoltRequest, BoltResponse
@@ -54,7 +54,7 @@ Dispatch = Callable[[BoltRequest, dict[str, Any]], Awaitable[BoltResponse]]
 
 def bolt_request(req: SocketModeRequest) -> BoltRequest:
     """The envelope as Bolt sees it; a redelivery carries Slack's retry headers as in HTTP mode."""
-    headers: dict[str, str] = {}
+    headers: dict[str, str | Sequence[str]] = {}
     if req.retry_attempt:
         headers["x-slack-retry-num"] = str(req.retry_attempt)
     if req.retry_reason:

@@ -140,8 +140,13 @@ class LoopConnection:
 
         loop = asyncio.get_running_loop()
         while pg.flush():  # the rest didn't fit in the socket's buffer: wait until it drains
-            writable = loop.create_future()
-            loop.add_writer(self._fd, lambda: writable.done() or writable.set_result(None))
+            writable: asyncio.Future[None] = loop.create_future()
+
+            def drained(writable: asyncio.Future[None] = writable) -> None:
+                if not writable.done():
+                    writable.set_result(None)
+
+            loop.add_writer(self._fd, drained)
             try:
                 await writable
             finally:
@@ -225,6 +230,7 @@ def autocommit_driver_connection(engine: Engine) -> Iterator[Any]:
     """
     pooled = engine.raw_connection()
     driver = pooled.driver_connection
+    assert driver is not None
     # Our SQLite connections are in the driver's autocommit mode all along (isolation_level=None,
     # see make_engine); psycopg's must be switched, and switched back before anyone else gets it.
     switch = engine.dialect.name == "postgresql"

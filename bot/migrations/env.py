@@ -15,7 +15,9 @@ MIGRATION_LOCK_ID = 7_302_114
 
 
 def run_migrations_online() -> None:
-    engine = create_engine(config.get_main_option("sqlalchemy.url"), poolclass=pool.NullPool)
+    url = config.get_main_option("sqlalchemy.url")
+    assert url is not None, "bot.db.migrate.alembic_config sets sqlalchemy.url"
+    engine = create_engine(url, poolclass=pool.NullPool)
     with engine.connect() as connection:
         if connection.dialect.name == "postgresql":
             # Several `scribe run` processes start together: only one migrates at a time.

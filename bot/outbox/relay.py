@@ -96,13 +96,18 @@ class Handler(Protocol):
     """Carries out one kind of row. `prepare` and `record` run inside a transaction and
     must not call out; `perform` runs with none open and may."""
 
-    # How long a claim lasts before another process may take the row over; longer than
-    # the slowest perform (reminders: a whole channel's batch at one a second).
-    lease: timedelta
-    # Attempts before giving up (None: never; a reminder is retried until it goes out).
-    max_attempts: int | None
-    # Posts to a channel: paced to one a second per channel.
-    paced: bool
+    @property
+    def lease(self) -> timedelta:
+        """How long a claim lasts before another process may take the row over; longer than
+        the slowest perform (reminders: a whole channel's batch at one a second)."""
+
+    @property
+    def max_attempts(self) -> int | None:
+        """Attempts before giving up (None: never; a reminder is retried until it goes out)."""
+
+    @property
+    def paced(self) -> bool:
+        """Posts to a channel: paced to one a second per channel."""
 
     def prepare(self, session: Session, row: OutboxItem, *, now: datetime) -> Any | None: ...
 
@@ -291,13 +296,13 @@ class Relay:
         by_kind: dict[str, list[_Performed]] = defaultdict(list)
         for performed in recorder.performed:
             by_kind[performed.claim.kind].append(performed)
-        for kind, performed in by_kind.items():
+        for kind, done in by_kind.items():
             after = getattr(self.handlers[kind], "after_batch", None)
             if after is not None:
                 try:
-                    after([(p.claim.id, p.work, p.outcome) for p in performed])
+                    after([(p.claim.id, p.work, p.outcome) for p in done])
                 except Exception:
-                    log.exception("planning after %d %s row(s) failed", len(performed), kind)
+                    log.exception("planning after %d %s row(s) failed", len(done), kind)
         if chain_lanes:
             self._next_in_lanes([c for c in claimed if c.lane], now)
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from operator import itemgetter
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
-from sqlalchemy import Dialect, Engine, Select, bindparam, select
+from sqlalchemy import Dialect, Engine, Select, Table, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -178,7 +178,7 @@ def _batch_sql(
         f"SELECT {incidents}.id, {', '.join('v.' + quote(c) for c in columns)} FROM v JOIN {incidents} "
         f"ON {incidents}.team_id = v.team_id AND {incidents}.channel_id = v.channel_id WHERE {incidents}.closed_at IS NULL"
     )
-    return f"WITH v ({names}) AS ({rows_sql}) " + insert_ignoring_sql(table, ("incident_id", *columns), select_sql, conflict, returning, quote)
+    return f"WITH v ({names}) AS ({rows_sql}) " + insert_ignoring_sql(cast(Table, table), ("incident_id", *columns), select_sql, conflict, returning, quote)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ __all__ = ["incident_stats", "private_flag"]
 
 def private_flag() -> ColumnElement[bool]:
     """Whether an incident is private: the one place that knows."""
-    return Incident.is_private
+    return Incident.is_private.expression
 
 
 def incident_stats(

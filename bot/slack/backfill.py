@@ -123,7 +123,7 @@ def backfill_incident(
             )
         )
 
-    threads: set[str] = set(known_threads)
+    threads: set[str] = {t for t in known_threads if t}
     try:
         for page in _pages(client.conversations_history, pause=pause, channel=channel_id, oldest=oldest, inclusive=True, limit=page_size):
             report.pages_read += 1

@@ -137,8 +137,9 @@ def _rich_text(elements: Any, depth: int) -> list[str]:
         kind = el.get("type")
         if kind == "rich_text_list":
             ordered = el.get("style") == "ordered"
-            indent = el.get("indent") if isinstance(el.get("indent"), int) and 0 <= el["indent"] <= 8 else 0
-            start = el.get("offset") if isinstance(el.get("offset"), int) and el["offset"] >= 0 else 0
+            indent_value, offset_value = el.get("indent"), el.get("offset")
+            indent = indent_value if isinstance(indent_value, int) and 0 <= indent_value <= 8 else 0
+            start = offset_value if isinstance(offset_value, int) and offset_value >= 0 else 0
             for n, item in enumerate(_list(el.get("elements")), start=start + 1):
                 item_lines = _rich_text([item], depth + 1)
                 if not any(line.strip() for line in item_lines):

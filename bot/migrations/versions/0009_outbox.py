@@ -13,6 +13,8 @@ Revises: 0008_command_id_partial_index
 """
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -25,7 +27,7 @@ _KEPT = ("id", "incident_id", "action_item_id", "kind", "dedupe_key", "due_at", 
          "claimed_by", "claimed_at", "sent_at", "channel_id", "message_ts", "last_error")
 
 
-def _outbox_columns() -> list[sa.Column]:  # type: ignore[type-arg]
+def _outbox_columns() -> list[Any]:
     return [
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("incident_id", sa.Integer(), nullable=True),
