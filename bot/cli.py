@@ -145,7 +145,9 @@ def export(channel_id: str, team_id: str | None, fmt: str) -> None:
     from bot.services.postmortem import latest_markdown
 
     with transaction(factory) as session:
-        click.echo(latest_markdown(session, session.get(Incident, incident_id), settings=settings))
+        found = session.get(Incident, incident_id)
+        assert found is not None  # just read above
+        click.echo(latest_markdown(session, found, settings=settings))
 
 
 @main.command()

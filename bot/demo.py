@@ -16,7 +16,7 @@ import shutil
 import tempfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
 import click
@@ -32,6 +32,13 @@ from bot.simulator.workspace import Workspace
 SIGNING_SECRET = "demo-signing-secret"
 CHANNEL = "C0DEMO1"
 
+
+
+def _message(workspace: Workspace, channel: str, ts: str) -> dict[str, Any]:
+    """A message the demo just saw posted (the simulator returns None for one that isn't there)."""
+    found = workspace.message(channel, ts)
+    assert found is not None, f"no message {ts} in {channel}"
+    return found
 
 def _hhmm(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
@@ -161,7 +168,9 @@ def play_curation(script: DemoScript, runtime, api: FakeSlackWebAPI) -> None:  #
 
     def ttd() -> str:
         with runtime.app.scribe.session_factory() as session:
-            metrics = export_incident(session, latest_incident(session, channel_id=CHANNEL))["metrics"]
+            incident = latest_incident(session, channel_id=CHANNEL)
+            assert incident is not None
+            metrics = export_incident(session, incident)["metrics"]
         return f"{metrics['time_to_detect_s']:.0f} s"
 
     with runtime.app.scribe.session_factory() as session:
@@ -258,7 +267,7 @@ def play_followups(script: DemoScript, runtime, api: FakeSlackWebAPI) -> None:  
     script.player.click(owner, dm, action_id=fb.DONE, value=str(item.id), block_id=fb.block_id(item.id), message_ts=message["ts"])
     click.echo(f"  {script.now():%H:%M} <{script.name(owner)}> clicks Done")
     api.wait_for(lambda a: len(a.calls_to("chat.postMessage")) > posted_before and a.calls_to("chat.update"))
-    click.echo(f"  DM is now: {script.seen(api.workspace.message(dm, message['ts'])['text'])}")
+    click.echo(f"  DM is now: {script.seen(_message(api.workspace, dm, message['ts'])['text'])}")
     click.echo(f"  #inc-checkout-502: {script.seen(api.workspace.messages(CHANNEL)[-1]['text'])}")
     with runtime.app.scribe.session_factory() as session:
         left = session.scalars(select(OutboxItem.kind).where(OutboxItem.action_item_id == item.id, OutboxItem.status == "pending")).all()
@@ -303,7 +312,7 @@ def play_declare(script: DemoScript, api: FakeSlackWebAPI) -> None:
     announcement = next(m for m in ws.messages(ANNOUNCE) if m.get("user") == ws.bot_user_id and m.get("text", "").startswith(ref + " "))
 
     def show_announcement(when: str) -> None:
-        current = ws.message(ANNOUNCE, announcement["ts"])
+        current = _message(ws, ANNOUNCE, announcement["ts"])
         fields = [script.seen(f["text"].replace("\n", ": ")) for f in current["blocks"][1]["fields"]]
         click.echo(f"  #incidents announcement {when}: {script.seen(current['blocks'][0]['text']['text'])}")
         click.echo(f"             {' · '.join(fields)}")
@@ -314,7 +323,7 @@ def play_declare(script: DemoScript, api: FakeSlackWebAPI) -> None:
     updates = len(api.calls_to("chat.update"))
     player.command("U0BOB", channel.id, "severity sev2")
     click.echo(f"  {script.now():%H:%M} <bob> in #{channel.name}: /incident severity sev2")
-    api.wait_for(lambda a: len(a.calls_to("chat.update")) > updates and "sev2" in str(ws.message(ANNOUNCE, announcement["ts"])["blocks"]))
+    api.wait_for(lambda a: len(a.calls_to("chat.update")) > updates and "sev2" in str(_message(ws, ANNOUNCE, announcement["ts"])["blocks"]))
     show_announcement("(edited with chat.update)")
     script.wait(20)
     player.command("U0ANN", channel.id, "resolved index rebuilt")
@@ -359,9 +368,13 @@ def run_demo(*, keep: bool = False) -> int:
         click.echo(f"Incident Scribe demo: app on {runtime.url}, Slack simulator on {api.base_url}, database in {workdir}")
         click.echo("\n#inc-checkout-502, replayed:")
         player = SlackPlayer(workspace, api, app_url=runtime.url, signing_secret=SIGNING_SECRET)
+        # Each step waits for what the app does after answering it (its outbox), so the
+        # transcript shows things in the order they happen.
+        player.after_request = lambda: runtime.scribe.settle(timeout=30)
         script = DemoScript(player, clock)
 
         def deliver_nudges() -> None:
+            assert runtime.outbox is not None
             report = runtime.outbox.run_due()
             click.echo(f"  {script.now():%H:%M} (the reminder poller runs: {report.sent} nudge sent)")
             if report.sent:
@@ -376,7 +389,9 @@ def run_demo(*, keep: bool = False) -> int:
         play_declare(script, api)
 
         with runtime.app.scribe.session_factory() as session:  # type: ignore[attr-defined]
-            data = export_incident(session, latest_incident(session, channel_id=CHANNEL))
+            incident = latest_incident(session, channel_id=CHANNEL)
+            assert incident is not None
+            data = export_incident(session, incident)
         click.echo("\nExported timeline (scribe export --channel %s):" % CHANNEL)
         for line in timeline_table(data["timeline"], script):
             click.echo(f"  {line}")

@@ -31,6 +31,7 @@ from bot.scheduler import OutboxPoller
 from bot.server import HttpServer
 from bot.slack.backfill import BackfillReport, BotIdentity, backfill_incident, open_incidents
 from bot.slack.app import create_app, utc_now
+from bot.slack.scribe import Scribe
 from bot.slack.listeners import waits_only_on_shared_write
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,11 @@ class Runtime:
         if settings.web_enabled:
             log.info("web view at %s (sign-in redirect URL %s/auth/callback)", settings.public_url, settings.public_url)
         return runtime
+
+    @property
+    def scribe(self) -> Scribe:
+        """What the app's listeners share (bot.slack.scribe)."""
+        return self.app.scribe  # type: ignore[attr-defined, no-any-return]
 
     @property
     def failure(self) -> str | None:

@@ -277,7 +277,7 @@ def _links(entry: EntryFact) -> tuple[list[dict[str, str | None]], str]:
     return links, ", ".join(parts)
 
 
-def _with_integration_names(lookup: NameLookup, entries: list[EntryFact]) -> NameLookup:
+def _with_integration_names(lookup: NameLookup, entries: Sequence[EntryFact]) -> NameLookup:
     """People's names from *lookup*; a bot id, which no directory names, by the name it posted under."""
     posted_as: dict[str, str] = {}
     for entry in entries:
@@ -472,7 +472,7 @@ def build_context(
     generated_at: datetime,
     display_tz: ZoneInfo,
 ) -> dict[str, Any]:
-    """Build the template context for one incident (see README for keys)."""
+    """Build the template context for one incident (docs/using.md#template-variables lists its keys)."""
     names = _Names(_with_integration_names(user_name, entries))
     channel_label = incident.channel_name
 

@@ -30,7 +30,7 @@ FORM_TYPE = "application/x-www-form-urlencoded"
 
 # What a view_submission's state holds for an input nobody touched: its initial value, under
 # the key Slack uses for that element type (None or [] when the form showed none).
-_UNTOUCHED = {
+_UNTOUCHED: dict[str, tuple[str, str, Any]] = {
     "plain_text_input": ("value", "initial_value", None),
     "number_input": ("value", "initial_value", None),
     "static_select": ("selected_option", "initial_option", None),
@@ -72,7 +72,7 @@ class SlackPlayer:
         self.last_response_url: str | None = None
         # Called after each request the app answered: a test's explicit wait for what the app
         # does after its answer (its work after the ack, its outbox), before it looks.
-        self.after_request: Callable[[], None] | None = None
+        self.after_request: Callable[[], object] | None = None
 
     # -- transport ------------------------------------------------------------------
 
@@ -427,7 +427,7 @@ class SlackPlayer:
     def shortcut(self, user: str, *, callback_id: str) -> Reply:
         """Run a global shortcut (the ⚡ menu, or the search bar), as Slack sends it."""
         ws = self.workspace
-        payload = {
+        payload: dict[str, Any] = {
             "type": "shortcut",
             "token": self.verification_token,
             "action_ts": ws.next_ts(),
@@ -469,7 +469,7 @@ class SlackPlayer:
             "private_metadata": private_metadata or base.get("private_metadata", ""),
             "state": {"values": state},
         }
-        payload = {
+        payload: dict[str, Any] = {
             "type": "view_submission",
             "team": {"id": ws.team_id, "domain": ws.team_domain},
             "user": self._user_ref(self._user(user)),

@@ -523,8 +523,9 @@ def _parse_multipart(body: bytes, content_type: str) -> tuple[dict[str, str], di
     if not message.is_multipart():
         return fields, files
     for part in message.iter_parts():  # type: ignore[attr-defined]
-        name = part.get_param("name", header="content-disposition") or ""
-        payload = part.get_payload(decode=True) or b""
+        name = str(part.get_param("name", header="content-disposition") or "")
+        payload = part.get_payload(decode=True)
+        payload = payload if isinstance(payload, bytes) else b""
         if part.get_filename() is not None:
             files[name] = payload
         else:

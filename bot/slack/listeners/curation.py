@@ -153,8 +153,8 @@ def entry_menu(ack: Ack, body: dict[str, Any], action: dict[str, Any], context: 
         with scribe.transaction() as session:
             outcome = curation.set_hidden(session, entry_id=entry_id, version=version, team_id=team_id, hidden=choice == "hide",
                                           user_id=user_id, rule=settings.privileged_actions, now=scribe.now())
-            entry = session.get(TimelineEntry, entry_id)
-            extra = _metrics_line(entry) if entry is not None and outcome.metrics_changed else ""
+            changed = session.get(TimelineEntry, entry_id)
+            extra = _metrics_line(changed) if changed is not None and outcome.metrics_changed else ""
     except ScribeError as error:
         _private(respond, f":x: {error}")
         return

@@ -32,7 +32,7 @@ def on_message(event: dict[str, Any], context: BoltContext, scribe: Scribe) -> N
         return
     # Written in a statement shared with concurrent message events; answered after its commit.
     scribe.message_writer.submit_before_answer(
-        IncomingMessage(team_id=context.team_id, message=captured_message(event, channel_id=event["channel"]), now=scribe.now())
+        IncomingMessage(team_id=context.team_id or "", message=captured_message(event, channel_id=event["channel"]), now=scribe.now())
     )
 
 
@@ -41,7 +41,7 @@ def on_message_changed(event: dict[str, Any], context: BoltContext, scribe: Scri
     if message.get("ts") and is_tombstone(message):
         # A deleted thread parent with replies: Slack says "changed to a tombstone", not deleted.
         with scribe.transaction() as session:
-            capture.record_delete(session, team_id=context.team_id, channel_id=event["channel"], ts=str(message["ts"]), now=scribe.now())
+            capture.record_delete(session, team_id=context.team_id or "", channel_id=event["channel"], ts=str(message["ts"]), now=scribe.now())
         return
     if not message.get("ts") or not is_recordable(message, bot_user_id=context.bot_user_id, bot_id=context.bot_id):
         return
@@ -49,7 +49,7 @@ def on_message_changed(event: dict[str, Any], context: BoltContext, scribe: Scri
     with scribe.transaction() as session:
         capture.record_edit(
             session,
-            team_id=context.team_id,
+            team_id=context.team_id or "",
             message=captured_message(message, channel_id=event["channel"]),
             # Read like the message itself: an integration's previous text is in its attachments/blocks.
             previous_text=storable(readable_text(previous)) if isinstance(previous, dict) and previous.get("ts") else None,
@@ -63,7 +63,7 @@ def on_message_deleted(event: dict[str, Any], context: BoltContext, scribe: Scri
     if not ts:
         return
     with scribe.transaction() as session:
-        capture.record_delete(session, team_id=context.team_id, channel_id=event["channel"], ts=ts, now=scribe.now())
+        capture.record_delete(session, team_id=context.team_id or "", channel_id=event["channel"], ts=ts, now=scribe.now())
 
 
 # Edits and deletes are message events with a subtype.
@@ -103,12 +103,12 @@ def on_reaction(event: dict[str, Any], context: BoltContext, client: WebClient, 
     message = None
     if marked:
         with scribe.transaction() as session:
-            fetch = capture.lacks_message(session, team_id=context.team_id, channel_id=channel_id, ts=ts)
+            fetch = capture.lacks_message(session, team_id=context.team_id or "", channel_id=channel_id, ts=ts)
         # Outside the transaction, and before the ack: no waiting out Retry-After here (Slack redelivers instead).
         message = _fetch_message(deadline_client(client), channel_id, ts) if fetch else None
     with scribe.transaction() as session:
         capture.set_key_mark(
-            session, team_id=context.team_id, channel_id=channel_id, ts=ts, marker="reaction", user_id=event.get("user") or "",
+            session, team_id=context.team_id or "", channel_id=channel_id, ts=ts, marker="reaction", user_id=event.get("user") or "",
             marked=marked, now=scribe.now(), message=message,
         )
 
@@ -122,7 +122,7 @@ def on_pin(event: dict[str, Any], context: BoltContext, client: WebClient, scrib
     with scribe.transaction() as session:
         capture.set_key_mark(
             session,
-            team_id=context.team_id,
+            team_id=context.team_id or "",
             channel_id=channel_id,
             ts=message["ts"],
             marker="pin",
