@@ -128,6 +128,11 @@ class Incident(Base):
     last_update_at: Mapped[datetime | None]
     next_update_at: Mapped[datetime | None]
     updates_snoozed_until: Mapped[datetime | None]
+    # Every message of the channel up to this instant is recorded: events were arriving (a
+    # process was up and caught up), or a read of history got this far without a gap.
+    # Catch-up reads from here, never from the newest message recorded (a live message after a
+    # restart would hide what was said while the app was down).
+    heard_until: Mapped[datetime | None]
 
     roles: Mapped[list[RoleAssignment]] = relationship(back_populates="incident", cascade="all, delete-orphan")
     entries: Mapped[list[TimelineEntry]] = relationship(back_populates="incident", cascade="all, delete-orphan")

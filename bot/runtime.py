@@ -29,6 +29,7 @@ from bot.db.checkpoint import WalCheckpointer
 from bot.outbox.relay import Relay
 from bot.scheduler import OutboxPoller
 from bot.server import HttpServer
+from bot.services.capture import note_heard_while_up
 from bot.slack.backfill import BackfillReport, BotIdentity, backfill_incident, open_incidents
 from bot.slack.app import create_app, utc_now
 from bot.slack.scribe import Scribe
@@ -50,6 +51,8 @@ class Runtime:
     # at the moments they choose; the scheduler calls it periodically.
     outbox: Relay | None = None
     scheduler: OutboxPoller | None = None
+    # When this process started receiving events (see note_heard).
+    started_at: datetime = field(default_factory=utc_now)
     _configured_team: str | None = None
 
     @classmethod
@@ -72,7 +75,7 @@ class Runtime:
         scribe = app.scribe  # type: ignore[attr-defined]
         if history_pause is not None:
             scribe.history_pause = history_pause
-        runtime = cls(settings=settings, app=app)
+        runtime = cls(settings=settings, app=app, started_at=clock())
         runtime.hooks_on_stop.append(engine.dispose)
         # SQLite: the log is copied into the database file off the event loop (bot.db).
         checkpointer = WalCheckpointer.for_engine(engine)
@@ -84,7 +87,7 @@ class Runtime:
         scribe.client_for = runtime.team_client
         runtime.outbox = scribe.outbox
         if settings.scheduler_enabled if start_scheduler is None else start_scheduler:
-            runtime.scheduler = OutboxPoller(runtime.outbox, engine, poll_seconds=settings.scheduler_poll_seconds)
+            runtime.scheduler = OutboxPoller(runtime.outbox, engine, poll_seconds=settings.scheduler_poll_seconds, also=runtime.note_heard)
             runtime.scheduler.start()
             # Hooks run in reverse: the scheduler stops before the engine it uses is disposed.
             runtime.hooks_on_stop.append(runtime.scheduler.stop)
@@ -180,6 +183,16 @@ class Runtime:
         if installed is not None:
             return client, BotIdentity(user_id=installed.bot_user_id, bot_id=installed.bot_id)
         return client, self._configured_bot
+
+    def note_heard(self) -> None:
+        """On every poller tick: this process has been receiving events since it started (in
+        Socket Mode, while its socket is connected), so everything of the incidents it has
+        caught up on was heard until a few minutes ago (bot.services.capture.note_heard_while_up)."""
+        if self.socket_link is not None and self.socket_link.state != "connected":
+            return
+        scribe = self.scribe
+        with scribe.transaction() as session:
+            note_heard_while_up(session, up_since=self.started_at, now=scribe.now())
 
     def catch_up(self) -> None:
         """Backfill every open incident; a failure is logged, never fatal."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timezone
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Engine
@@ -28,25 +29,33 @@ POLLER_JOB_ID = "scribe-reminder-poller"
 
 # Job functions must be importable by reference (the job store pickles "module:function"),
 # so the job names a delivery registered in this process rather than carrying it.
-_RELAYS: dict[str, Relay] = {}
+_POLLERS: dict[str, "OutboxPoller"] = {}
 
 
 def poll_outbox(name: str) -> None:
-    relay = _RELAYS.get(name)
-    if relay is None:
+    poller = _POLLERS.get(name)
+    if poller is None:
         log.warning("outbox poller %r ran but this process has no relay registered", name)
         return
     try:
-        relay.run_due()
+        poller.relay.run_due()
     except Exception:  # the scheduler thread must survive a database blip; the next tick retries
         log.exception("outbox poll failed")
+    if poller.also is not None:
+        try:
+            poller.also()
+        except Exception:
+            log.exception("the poller's other work failed")
 
 
 class OutboxPoller:
     """A BackgroundScheduler with a SQLAlchemyJobStore in the app's own database."""
 
-    def __init__(self, relay: Relay, engine: Engine, *, poll_seconds: float, name: str = "outbox"):
+    def __init__(self, relay: Relay, engine: Engine, *, poll_seconds: float, name: str = "outbox",
+                 also: Callable[[], None] | None = None):
         self.relay = relay
+        # Work done on every tick after the outbox's (noting what this process has heard).
+        self.also = also
         self.engine = engine
         self.poll_seconds = poll_seconds
         self.name = name
@@ -56,7 +65,7 @@ class OutboxPoller:
         from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
         from apscheduler.schedulers.background import BackgroundScheduler
 
-        _RELAYS[self.name] = self.relay
+        _POLLERS[self.name] = self
         self.scheduler = BackgroundScheduler(
             jobstores={"default": SQLAlchemyJobStore(engine=self.engine)},
             timezone=UTC,
@@ -80,5 +89,5 @@ class OutboxPoller:
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=True)
             self.scheduler = None
-        if _RELAYS.get(self.name) is self.relay:
-            del _RELAYS[self.name]
+        if _POLLERS.get(self.name) is self:
+            del _POLLERS[self.name]

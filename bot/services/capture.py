@@ -12,15 +12,15 @@ Only channels with an open incident are captured; everything else is dropped uns
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple, Sequence
 
-from sqlalchemy import Dialect, Engine, select
+from sqlalchemy import Dialect, Engine, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.db import insert_ignoring_duplicates
 from bot.db.direct import DatabaseBusy, LoopStatements, autocommit_driver_connection
-from bot.models import EntryEdit, KeyMark, TimelineEntry
+from bot.models import EntryEdit, Incident, KeyMark, TimelineEntry
 from bot.services.incidents import batch_statements, insert_batch_into_open_incidents, open_incident
 from bot.timeparse import datetime_to_slack_ts, slack_ts_to_datetime
 
@@ -256,3 +256,33 @@ def set_key_mark(
         entry.key_marks.remove(existing)
     entry.key = bool(entry.key_marks)
     return entry.key != was_key
+
+
+# Slack redelivers an event it got no answer for after 1 and 5 minutes: a message may arrive
+# that long after it was said, so a running process vouches only for what is older.
+LATE_EVENTS = timedelta(minutes=10)
+
+
+def read_history_from(session: Session, incident: Incident) -> datetime:
+    """Where a catch-up of this incident's channel starts: everything before is recorded."""
+    return incident.heard_until or incident.declared_at
+
+
+def note_heard(session: Session, *, incident_id: int, until: datetime) -> None:
+    """A read of the channel's history got to `until` without a gap."""
+    session.execute(
+        update(Incident).where(Incident.id == incident_id, or_(Incident.heard_until.is_(None), Incident.heard_until < until))
+        .values(heard_until=until)
+    )
+
+
+def note_heard_while_up(session: Session, *, up_since: datetime, now: datetime) -> int:
+    """A process that has been receiving events since `up_since` vouches for every open
+    incident it has caught up on (heard up to at least `up_since`: by its own catch-up, or
+    started while it was up): all was heard until LATE_EVENTS ago. Returns how many moved."""
+    until = now - LATE_EVENTS
+    result = session.execute(
+        update(Incident).where(Incident.closed_at.is_(None), Incident.heard_until >= up_since, Incident.heard_until < until)
+        .values(heard_until=until)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -281,6 +281,7 @@ def start_incident(
         severity=severity,
         created_by=user_id,
         declared_at=now,
+        heard_until=now,  # recorded from its first second
     )
     session.add(incident)
     try:

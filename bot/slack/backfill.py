@@ -17,12 +17,12 @@ from datetime import datetime
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db import transaction
 from bot.models import Incident, TimelineEntry
-from bot.services.capture import record_delete, record_edit, record_message
+from bot.services.capture import note_heard, read_history_from, record_delete, record_edit, record_message
 from bot.slack.client import describe_failure, is_transient
 from bot.slack.payloads import captured_message, is_recordable, is_tombstone
 from bot.timeparse import datetime_to_slack_ts, slack_ts_to_datetime
@@ -109,14 +109,16 @@ def backfill_incident(
     page_size: int = 15,
     pause: Callable[[], None] = lambda: time.sleep(1.0),
 ) -> BackfillReport:
+    started = now()
     with transaction(factory) as session:
         incident = session.get(Incident, incident_id)
         if incident is None or incident.closed_at is not None:
             return BackfillReport(incident_ref=f"INC-{incident_id}", problems=["the incident is not open"])
         team_id, channel_id, since = incident.team_id, incident.channel_id, incident.declared_at
         report = BackfillReport(incident_ref=incident.ref)
-        last_ts = session.scalar(select(func.max(TimelineEntry.ts)).where(TimelineEntry.incident_id == incident_id))
-        oldest = last_ts or datetime_to_slack_ts(incident.declared_at)
+        # From where the record is known whole, not from the newest message: one that arrived
+        # live after a restart must not hide what was said while the app was down.
+        oldest = datetime_to_slack_ts(read_history_from(session, incident))
         known_threads = set(
             session.scalars(
                 select(TimelineEntry.thread_ts).where(TimelineEntry.incident_id == incident_id, TimelineEntry.thread_ts.is_not(None)).distinct()
@@ -131,20 +133,19 @@ def backfill_incident(
             threads.update(m["ts"] for m in page if m.get("reply_count"))
         for parent in sorted(threads):
             report.threads_checked += 1
-            with transaction(factory) as session:
-                newest_reply = session.scalar(
-                    select(func.max(TimelineEntry.ts)).where(
-                        TimelineEntry.team_id == team_id, TimelineEntry.channel_id == channel_id, TimelineEntry.thread_ts == parent
-                    )
-                )
             pause()
             for page in _pages(
-                client.conversations_replies, pause=pause, channel=channel_id, ts=parent, oldest=newest_reply or parent, inclusive=True, limit=page_size
+                client.conversations_replies, pause=pause, channel=channel_id, ts=parent, oldest=max(oldest, parent, key=float), inclusive=True, limit=page_size
             ):
                 report.pages_read += 1
                 _store_page(factory, team_id=team_id, channel_id=channel_id, messages=page, bot=bot, now=now, report=report, since=since)
+        with transaction(factory) as session:
+            # Read whole: what was said before we started reading is on record (later messages
+            # arrive as events, the app being up).
+            note_heard(session, incident_id=incident_id, until=started)
     except (SlackApiError, SlackClientError, OSError) as error:
-        # Pages read so far are committed; the next catch-up resumes after them.
+        # Pages read so far are committed (pages come newest first, so the record may have a
+        # gap): the next catch-up reads again from where the record is known whole.
         if is_transient(error):
             hint = " — what was read so far is saved; try `/incident backfill` again in a minute"
         elif isinstance(error, SlackApiError) and error.response.get("error") in {"not_in_channel", "channel_not_found"}:
