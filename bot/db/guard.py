@@ -104,8 +104,10 @@ def _caller() -> str:
     import traceback
     from pathlib import Path
 
-    ours = Path(__file__).resolve().parents[1]
-    frames = [f for f in traceback.extract_stack()[:-3] if f.filename.startswith(str(ours)) and not f.filename.endswith("guard.py")]
+    # The project's own files (bot/, tests/, bench/), not the libraries installed in it.
+    ours = Path(__file__).resolve().parents[2]
+    frames = [f for f in traceback.extract_stack()[:-3] if f.filename.startswith(str(ours)) and not f.filename.endswith("guard.py")
+              and "site-packages" not in f.filename]
     return " < ".join(f"{Path(f.filename).relative_to(ours.parent)}:{f.lineno} {f.name}" for f in reversed(frames[-4:]))
 
 
