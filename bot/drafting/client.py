@@ -43,6 +43,8 @@ from typing import Any
 import httpx
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
+from bot.db import guard
+
 __all__ = ["Answer", "ModelEndpoint", "NoDraft", "complete"]
 
 MAX_RESPONSE_BYTES = 2_000_000
@@ -85,6 +87,9 @@ def complete(
 ) -> Answer | NoDraft:
     """Ask for one chat completion in `response_format` (a json_schema response format) and
     return the JSON object answered, or why there is none."""
+    # The tripwire (bot.db.guard): a model call is a slow network call, never made while this
+    # thread has a database transaction open. Outside the try: in the test suite it raises.
+    guard.network_call("model")
     schema = response_format.get("json_schema", {}).get("schema")
     deadline = clock() + endpoint.timeout
     try:
