@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.drafting.prompt import RecordedEntry
+from bot.drafting import RecordedEntry
 from bot.models import Incident, TimelineEntry
 
 __all__ = ["DraftSource", "SourceEntry", "draft_source"]
