@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from bot.drafting.client import UNREACHABLE_SECONDS, recently_unreachable
 from bot.models import Incident, Postmortem, TimelineEntry
 from bot.services import catchup
 from bot.simulator.openai_compat import (
@@ -276,15 +278,28 @@ def test_a_model_that_does_not_answer_in_time_leaves_the_facts(database_url, nam
         app.stop()
 
 
-def test_a_model_that_is_down_leaves_the_facts(database_url, named, clock) -> None:  # type: ignore[no-untyped-def]
+def test_a_model_that_is_down_leaves_the_facts_and_is_left_alone_for_a_while(database_url, named, clock, caplog) -> None:  # type: ignore[no-untyped-def]
     with FakeOpenAI() as gone:
         base_url = gone.base_url  # a port nobody listens on once it stops
     app = drafting_app(database_url, named, clock, None, ai_base_url=base_url, ai_model="llama3.1:8b")
     try:
         record_incident(app, clock)
+        caplog.set_level("INFO", logger="bot.drafting")
         body = cmd(app, "catchup", user="U0CHI")
         assert body == facts_now(app, clock)
         assert replies_to(app.api, "U0CHI") == []
+        assert [r.getMessage().split(";")[0] for r in caplog.records if r.name == "bot.drafting"] == [
+            "AI draft catch_up for incident 1: no draft (connection: ConnectError)"]
+        assert recently_unreachable(base_url)
+        assert not recently_unreachable(base_url, now=time.monotonic() + UNREACHABLE_SECONDS + 1)
+
+        # Known to be down: requests start no draft at all, as with drafts off.
+        assert cmd(app, "catchup", user="U0CHI") == facts_now(app, clock)
+        cmd(app, "update", user="U0CHI")
+        assert "ai_draft_pending" not in json.dumps(opened_view(app.api))
+        assert app.api.calls_to("views.update") == []
+        assert replies_to(app.api, "U0CHI") == []
+        assert len([r for r in caplog.records if r.name == "bot.drafting"]) == 1  # nothing more was even tried
     finally:
         app.stop()
 

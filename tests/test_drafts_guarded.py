@@ -28,7 +28,7 @@ OUTSIDE = [p for p in sorted(APP.rglob("*.py")) if not p.is_relative_to(APP / "d
 # What the app may take from bot.drafting: the drafts (checked inside), the renderers, and
 # the plain data it passes in.
 PUBLIC = {"Draft", "RecordedEntry", "draft_catch_up", "draft_status_update", "draft_postmortem_fields", "may_send",
-          "render_mrkdwn", "render_plain", "citation_numbers"}
+          "model_available", "render_mrkdwn", "render_plain", "citation_numbers"}
 
 
 def _imports_from_drafting(tree: ast.AST) -> list[str]:

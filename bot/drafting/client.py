@@ -46,7 +46,7 @@ from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
 from bot.db import guard
 
-__all__ = ["Answer", "ModelEndpoint", "NoDraft", "complete"]
+__all__ = ["Answer", "ModelEndpoint", "NoDraft", "complete", "forget_unreachable", "recently_unreachable"]
 
 MAX_RESPONSE_BYTES = 2_000_000
 _FENCE_RE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL | re.IGNORECASE)
@@ -101,7 +101,36 @@ def complete(
         return NoDraft("error", type(error).__name__)
     if isinstance(result, _FormatRefused):
         return NoDraft("rejected", f"HTTP {result.status}: the server refused the response format")
+    if isinstance(result, NoDraft) and result.reason == "connection":
+        _note_unreachable(endpoint.base_url, clock())
     return result
+
+
+# Base URLs whose server refused or dropped the connection (nobody listening, DNS, network),
+# and until when (monotonic) they count as down. A draft is a suggestion: for a while no
+# request even starts one (bot.drafting.model_available), so a model that is down costs a
+# request nothing. Timeouts, 429s and 5xx are a server that is there: the next draft tries.
+UNREACHABLE_SECONDS = 30.0
+_unreachable: dict[str, float] = {}
+_unreachable_lock = threading.Lock()
+
+
+def _note_unreachable(base_url: str, now: float) -> None:
+    with _unreachable_lock:
+        _unreachable[base_url.rstrip("/")] = now + UNREACHABLE_SECONDS
+
+
+def recently_unreachable(base_url: str, *, now: float | None = None) -> bool:
+    """Whether the server at `base_url` could not be reached in the last UNREACHABLE_SECONDS."""
+    with _unreachable_lock:
+        until = _unreachable.get(base_url.rstrip("/"))
+    return until is not None and (time.monotonic() if now is None else now) < until
+
+
+def forget_unreachable() -> None:
+    """Forget every server found unreachable (tests start from a clean slate)."""
+    with _unreachable_lock:
+        _unreachable.clear()
 
 
 _shared: httpx.Client | None = None

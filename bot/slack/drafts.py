@@ -1,9 +1,10 @@
 """AI drafts in Slack (issue 26, docs/ai-drafts.md): what happens after the ack.
 
 A request answers at once with what it always did (the fact-only catch-up, the empty form).
-When drafts may be sent (`bot.drafting.may_send`: drafts on, and the incident not private
-or private ones allowed), decided from data the request's own transaction read anyway, the
-ack leaves a request here in Bolt's context (`REQUEST`) for its lazy listener, which:
+When a draft is `wanted` (drafts on, the incident not private or private ones allowed, the
+model not just found unreachable), decided without I/O from data the request's own
+transaction read anyway, the ack leaves a request here in Bolt's context (`REQUEST`) for its
+lazy listener, which:
 1. reads the incident's entries in one short transaction and closes it;
 2. looks up the names the prompt needs (users.info, cached);
 3. asks the model (bot.drafting: the prompt, the call, the grounding check; up to
@@ -27,7 +28,8 @@ from slack_sdk import WebClient
 from sqlalchemy.orm import Session
 
 from bot.commands import MAX_UPDATE_LENGTH
-from bot.drafting import Draft, draft_catch_up, draft_postmortem_fields, draft_status_update, may_send, render_plain
+from bot.config import Settings
+from bot.drafting import Draft, draft_catch_up, draft_postmortem_fields, draft_status_update, may_send, model_available, render_plain
 from bot.models import Incident, Postmortem
 from bot.services import catchup
 from bot.services.drafting import DraftSource, draft_source
@@ -45,6 +47,18 @@ log = logging.getLogger(__name__)
 REQUEST = "ai_draft_request"
 
 T = TypeVar("T")
+
+
+def wanted(settings: Settings, *, private: bool) -> bool:
+    """Whether a request about an incident starts a draft: drafts are on, the incident's
+    entries may be sent, and the model wasn't just found unreachable. No I/O: a request that
+    starts none does nothing more than before drafts existed."""
+    return may_send(settings, private=private) and model_available(settings)
+
+
+def lazy_wanted(settings: Settings) -> bool:
+    """For Bolt matchers: whether a listener needs its lazy part at all (see `wanted`)."""
+    return model_available(settings)
 
 
 @dataclass(frozen=True)
@@ -105,18 +119,23 @@ def _link_for(scribe: Scribe, source: DraftSource) -> Callable[[int], str | None
 
 
 def catch_up_with_draft(scribe: Scribe, incident_id: int, *, team_id: str) -> tuple[str, list[dict[str, Any]]] | None:
-    """The catch-up with a checked "what is going on" above its facts; None without a draft."""
-    read = _read(scribe, incident_id, team_id, lambda session, incident: catchup.catch_up(session, incident, now=scribe.now()))
+    """The catch-up with a checked "what is going on" above its facts; None without a draft.
+    The facts are read again once there is a draft (the newest ones, and no work for a
+    draft that never came)."""
+    read = _read(scribe, incident_id, team_id, lambda session, incident: None)
     if read is None:
         return None
-    source, facts = read
+    source = read[0]
     names = _names(scribe, source)
     draft = draft_catch_up(source.recorded(names), settings=scribe.settings, incident_id=source.incident_id,
                            private=source.private, user_name=names.get)
     if draft is None:
         return None
     suggestion = blocks.catch_up_suggestion(draft, model=scribe.settings.ai_model or "", link_for=_link_for(scribe, source))
-    if not suggestion:
+    with scribe.transaction() as session:
+        incident = session.get(Incident, incident_id)
+        facts = catchup.catch_up(session, incident, now=scribe.now()) if incident is not None and suggestion else None
+    if facts is None:
         return None
     return catchup_blocks.catch_up_message(facts, command=scribe.settings.command, suggestion=suggestion)
 

@@ -34,7 +34,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot import commands as cmd
 from bot.config import Settings
 from bot.db import transaction
-from bot.drafting import may_send
 from bot.groupcommit import GroupCommit
 from bot.markup import neutralize_mentions
 from bot.models import Incident, TimelineEntry
@@ -50,7 +49,7 @@ from bot.slack.blocks import catchup as catchup_blocks
 from bot.slack.blocks import curation as curation_blocks
 from bot.slack.blocks import followups as followup_blocks
 from bot.slack.blocks import updates as update_blocks
-from bot.slack.drafts import CatchUpDraft, FormDraft
+from bot.slack.drafts import CatchUpDraft, FormDraft, wanted
 from bot.slack.io.channels import Joined
 from bot.timefmt import format_utc
 from bot.timeparse import TimeParseError, parse_moment
@@ -356,7 +355,7 @@ def run_catchup(session: Session, call: Call, parsed: cmd.CatchUp) -> Reply:
     """The facts at once; with AI drafts on, "what is going on" replaces it after the ack."""
     incident = _latest_incident(session, call, "catch up on")
     text, blocks = catchup_blocks.catch_up_message(catchup.catch_up(session, incident, now=call.now), command=call.settings.command)
-    drafting = may_send(call.settings, private=incident.is_private)
+    drafting = wanted(call.settings, private=incident.is_private)
     return Reply(text, blocks=blocks, draft=CatchUpDraft(incident.id) if drafting else None)
 
 
@@ -366,7 +365,7 @@ def run_update(session: Session, call: Call, parsed: cmd.PostUpdate | cmd.Update
     incident = _open_incident(session, call)
     if isinstance(parsed, cmd.UpdateForm):
         # With AI drafts on, the form opens at once and its summary is drafted after the ack.
-        drafting = may_send(call.settings, private=incident.is_private)
+        drafting = wanted(call.settings, private=incident.is_private)
         return Reply("Opening the status update form…",
                      view=update_blocks.update_form(incident.id, incident.ref, status=incident.update_status, next_minutes=None,
                                                     drafting=drafting),

@@ -8,7 +8,6 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
-from bot.drafting import may_send
 from bot.models import Incident
 from bot.services import catchup, incidents
 from bot.slack import drafts
@@ -51,7 +50,7 @@ def catch_up_clicked(body: dict[str, Any], action: dict[str, Any], client: WebCl
         found = incident is not None and incident.team_id == context.team_id
         text, message = blocks.catch_up_message(catchup.catch_up(session, incident, now=scribe.now()), command=scribe.settings.command) \
             if found and incident is not None else (":x: That incident no longer exists.", None)
-        drafting = found and incident is not None and may_send(scribe.settings, private=incident.is_private)
+        drafting = found and incident is not None and drafts.wanted(scribe.settings, private=incident.is_private)
     respond(response_type="ephemeral", replace_original=drafting, text=text, blocks=message)
     if drafting:
         drafts.follow_up(scribe, client, respond, drafts.CatchUpDraft(int(value)), team_id=context.team_id or "")

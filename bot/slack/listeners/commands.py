@@ -96,7 +96,7 @@ def is_slow_command(command: dict[str, Any], context: BoltContext) -> bool:
     row = routed.subcommand
     if row is None:
         return False
-    return row.slow or (scribe.settings.ai_enabled and row.drafts(routed.parsed))
+    return row.slow or (drafts.lazy_wanted(scribe.settings) and row.drafts(routed.parsed))
 
 
 def register(app: App) -> None:

@@ -18,7 +18,6 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy.orm import Session
 
-from bot.drafting import may_send
 from bot.services import postmortem as pm_service
 from bot.services.errors import ScribeError
 from bot.models import Incident
@@ -104,7 +103,7 @@ def open_edit_modal(ack: Ack, body: dict[str, Any], client: WebClient, context: 
             ref = incident.ref
             # Only fields nobody has written in yet (nothing counts as written until saved).
             empty = tuple(f for f in pm_blocks.DRAFTED_FIELDS if not (saved.get(f) or "").strip()) \
-                if may_send(scribe.settings, private=incident.is_private) else ()
+                if drafts.wanted(scribe.settings, private=incident.is_private) else ()
     except ScribeError as error:
         ack()
         _tell(respond, f":x: {error}")
@@ -131,7 +130,7 @@ def fill_edit_drafts(client: WebClient, context: BoltContext, scribe: Scribe) ->
 
 def _drafts_on(context: BoltContext) -> bool:
     scribe: Scribe = context["scribe"]
-    return scribe.settings.ai_enabled
+    return drafts.lazy_wanted(scribe.settings)
 
 
 def save_edit(ack: Ack, body: dict[str, Any], view: dict[str, Any], scribe: Scribe) -> None:

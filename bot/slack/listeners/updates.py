@@ -14,7 +14,6 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from bot import commands as cmd
-from bot.drafting import may_send
 from bot.models import Incident
 from bot.services import updates
 from bot.slack import drafts
@@ -35,7 +34,7 @@ def open_form(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: We
     with scribe.transaction() as session:
         incident = session.get(Incident, int(value)) if value.isdigit() else None
         open_incident = incident is not None and incident.closed_at is None
-        drafting = open_incident and incident is not None and may_send(scribe.settings, private=incident.is_private)
+        drafting = open_incident and incident is not None and drafts.wanted(scribe.settings, private=incident.is_private)
         form = ub.update_form(incident.id, incident.ref, status=incident.update_status, next_minutes=None, drafting=drafting) \
             if open_incident and incident is not None else None
     if form is None:
@@ -57,7 +56,7 @@ def fill_drafted_form(client: WebClient, context: BoltContext, scribe: Scribe) -
 
 def _drafts_on(context: BoltContext) -> bool:
     scribe: Scribe = context["scribe"]
-    return scribe.settings.ai_enabled
+    return drafts.lazy_wanted(scribe.settings)
 
 
 def form_errors(status: str | None, summary: str, next_text: str) -> dict[str, str]:
