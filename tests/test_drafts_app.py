@@ -544,3 +544,41 @@ def test_edit_form_gets_drafts_only_in_fields_nobody_wrote_and_saves_nothing_by_
         saved = session.get(Postmortem, 1)
         assert (saved.summary, saved.contributing_factors, saved.root_cause) == (drafted, drafted, None)
         assert saved.impact == "31% of checkout requests failed." and saved.updated_by == "U0CHI"
+
+
+def test_post_an_update_button_opens_the_same_form_and_drafts_it_too(dapp, clock, model) -> None:  # type: ignore[no-untyped-def]
+    record_update_and_after(dapp, clock)
+    assert dapp.player.click("U0CHI", "C0INC", action_id="status_update_open", value="1").status == 200
+    assert [b.get("block_id") for b in opened_view(dapp.api)["blocks"]] == ["status", "summary", "ai_draft_pending", "next"]
+    [update] = dapp.api.calls_to("views.update")
+    assert update.ok and update.params["hash"] == dapp.api.calls_to("views.open")[-1].response["view"]["hash"]
+    assert inputs(updated_view(dapp.api))["summary_draft"]["element"]["initial_value"] == UPDATE_DRAFT
+
+
+def test_typing_in_the_edit_form_first_keeps_every_draft_out(dapp, clock, model) -> None:  # type: ignore[no-untyped-def]
+    record_incident(dapp, clock)
+    cmd(dapp, "close")
+    asked, answer = threading.Event(), threading.Event()
+
+    def held(request: ChatRequest) -> Reply:
+        asked.set()
+        assert answer.wait(10), "the test never let the model answer"
+        return good_draft(request)
+
+    model.script = held
+    dapp.player.after_request = lambda: None
+    dapp.player.click("U0CHI", "C0INC", action_id="postmortem_edit", value="1")
+    assert asked.wait(10)
+    view_id = dapp.api.calls_to("views.open")[-1].response["view"]["id"]
+    dapp.player.type_in_view("U0CHI", view_id=view_id, block_id="impact", text="About 12% of checkouts failed for 10 minutes.")
+    answer.set()
+    dapp.settle()
+    first, drafts = dapp.api.calls_to("views.update")
+    assert first.ok and not drafts.ok and drafts.response["error"] == "hash_conflict"
+    shown = dapp.api.views[view_id]
+    assert [b.get("block_id") for b in shown["blocks"]][1:] == ["summary", "impact", "root_cause", "contributing_factors", "lessons"]
+    dapp.player.after_request = lambda: dapp.settle()
+    dapp.player.submit_view_as_shown("U0CHI", view_id=view_id)
+    with dapp.session_factory() as session:
+        saved = session.get(Postmortem, 1)
+        assert (saved.summary, saved.impact) == (None, "About 12% of checkouts failed for 10 minutes.")
