@@ -582,3 +582,15 @@ def test_typing_in_the_edit_form_first_keeps_every_draft_out(dapp, clock, model)
     with dapp.session_factory() as session:
         saved = session.get(Postmortem, 1)
         assert (saved.summary, saved.impact) == (None, "About 12% of checkouts failed for 10 minutes.")
+
+
+def test_a_cleared_draft_is_refused_under_the_field_that_shows_it(dapp, clock, model) -> None:  # type: ignore[no-untyped-def]
+    record_update_and_after(dapp, clock)
+    cmd(dapp, "update", user="U0CHI")
+    view_id = dapp.api.calls_to("views.open")[-1].response["view"]["id"]
+    reply = dapp.player.submit_view("U0CHI", callback_id="status_update_form", view_id=view_id, values={
+        "status": {"status": {"type": "static_select", "selected_option": {"value": "monitoring"}}},
+        "summary_draft": {"summary": "   "}, "next": "",
+    })
+    assert reply.json() == {"response_action": "errors",
+                            "errors": {"summary_draft": "Say where things stand: what we know, what we're doing."}}

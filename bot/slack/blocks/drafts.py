@@ -21,7 +21,7 @@ views.update reference, "Preserving input entry"; bolt-python issues #572 and #1
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from datetime import tzinfo
 from typing import Any
 
@@ -161,12 +161,6 @@ def with_draft(view: dict[str, Any], field: str, text: str, note: str) -> dict[s
             blocks.append(block)
     spec["blocks"] = blocks
     return spec
-
-
-def drafted_fields(view: dict[str, Any], fields: Collection[str]) -> list[str]:
-    """Which of `fields` hold a draft in this view."""
-    ids = {b.get("block_id") for b in view.get("blocks") or []}
-    return [f for f in fields if f + DRAFTED in ids]
 
 
 def field_block(view: dict[str, Any], field: str) -> str:
