@@ -8,7 +8,6 @@ refused by Slack: the draft never replaces what the person writes.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from slack_bolt import Ack, App
@@ -20,7 +19,7 @@ from bot.slack.blocks import updates as ub
 from bot.slack.io import views
 
 # The action_ids of the inputs a draft may fill, in the forms that have them.
-WATCHED = re.compile("^(" + "|".join(("summary", *pm_blocks.DRAFTED_FIELDS)) + ")$")
+WATCHED = tuple(dict.fromkeys(("summary", *pm_blocks.DRAFTED_FIELDS)))
 FORMS = (ub.FORM_VIEW, pm_blocks.EDIT_MODAL)
 
 
@@ -34,4 +33,5 @@ def writing_started(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
 
 
 def register(app: App) -> None:
-    app.action(WATCHED)(writing_started)
+    for action_id in WATCHED:
+        app.action(action_id)(writing_started)
