@@ -49,6 +49,15 @@ def refused_network_calls_fail_the_test() -> Iterator[None]:
     yield
     refused = guard.take_refused()
     assert not refused, "network calls inside a database transaction:\n" + "\n".join(refused)
+
+
+@pytest.fixture(autouse=True)
+def no_model_remembered_as_down() -> None:
+    """A model server found unreachable is skipped for a while (bot.drafting.client); each
+    test starts without that memory, as a port a stopped fake used may be reused."""
+    from bot.drafting.client import forget_unreachable
+
+    forget_unreachable()
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("SCRIBE_TEST_DATABASE_URL") else [])
 
 

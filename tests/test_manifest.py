@@ -270,6 +270,8 @@ def emitted_by_builders() -> Emitted:
         out.blocks(postmortem.summary_blocks(context, [], pointer, incident_id=12))
         out.blocks(postmortem.compact_summary_blocks(context, pointer, incident_id=12))
     out.view(postmortem.edit_modal(incident_id=12, ref="INC-12", saved={}))
+    # With AI drafts on, the fields a draft may fill tell the app about the first character typed.
+    out.view(postmortem.edit_modal(incident_id=12, ref="INC-12", saved={}, drafting=postmortem.DRAFTED_FIELDS))
 
     records = [IncidentRecord(1, "Checkout errors", "sev2", now - timedelta(days=3), None, None, None, None)]
     out.message(stats.stats_message(compute_stats(team_id="T1", period=parse_period("last 30d", now), severity=None, now=now, incidents=records)))
@@ -279,6 +281,7 @@ def emitted_by_builders() -> Emitted:
     for kind in ("nudge_update", "nudge_lead", "nudge_idle"):
         out.message(updates.nudge_message(kind, ref="INC-1", incident_id=1, command="/incident", since=now, minutes=30))
     out.view(updates.update_form(1, "INC-1", status="investigating", next_minutes=30))
+    out.view(updates.update_form(1, "INC-1", status="investigating", next_minutes=30, drafting=True))
     return out
 
 

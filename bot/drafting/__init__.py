@@ -7,7 +7,7 @@ with plain `RecordedEntry` values, and renders what comes back with `render_mrkd
 `scrub` (secrets, pure), `client` (the HTTP call), `drafts` (the orchestration), `render`.
 """
 
-from bot.drafting.drafts import Draft, draft_catch_up, draft_postmortem_fields, draft_status_update, may_send
+from bot.drafting.drafts import Draft, draft_catch_up, draft_postmortem_fields, draft_status_update, may_send, model_available
 from bot.drafting.grounding import GroundingResult, Rejection, Sentence, SentEntry, check
 from bot.drafting.prompt import RecordedEntry
 from bot.drafting.render import citation_numbers, render_mrkdwn, render_plain
@@ -25,6 +25,7 @@ __all__ = [
     "draft_postmortem_fields",
     "draft_status_update",
     "may_send",
+    "model_available",
     "render_mrkdwn",
     "render_plain",
 ]

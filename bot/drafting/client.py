@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,7 +44,9 @@ from typing import Any
 import httpx
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
-__all__ = ["Answer", "ModelEndpoint", "NoDraft", "complete"]
+from bot.db import guard
+
+__all__ = ["Answer", "ModelEndpoint", "NoDraft", "complete", "forget_unreachable", "recently_unreachable"]
 
 MAX_RESPONSE_BYTES = 2_000_000
 _FENCE_RE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL | re.IGNORECASE)
@@ -85,6 +88,9 @@ def complete(
 ) -> Answer | NoDraft:
     """Ask for one chat completion in `response_format` (a json_schema response format) and
     return the JSON object answered, or why there is none."""
+    # The tripwire (bot.db.guard): a model call is a slow network call, never made while this
+    # thread has a database transaction open. Outside the try: in the test suite it raises.
+    guard.network_call("model")
     schema = response_format.get("json_schema", {}).get("schema")
     deadline = clock() + endpoint.timeout
     try:
@@ -95,7 +101,51 @@ def complete(
         return NoDraft("error", type(error).__name__)
     if isinstance(result, _FormatRefused):
         return NoDraft("rejected", f"HTTP {result.status}: the server refused the response format")
+    if isinstance(result, NoDraft) and result.reason == "connection":
+        _note_unreachable(endpoint.base_url, clock())
     return result
+
+
+# Base URLs whose server refused or dropped the connection (nobody listening, DNS, network),
+# and until when (monotonic) they count as down. A draft is a suggestion: for a while no
+# request even starts one (bot.drafting.model_available), so a model that is down costs a
+# request nothing. Timeouts, 429s and 5xx are a server that is there: the next draft tries.
+UNREACHABLE_SECONDS = 30.0
+_unreachable: dict[str, float] = {}
+_unreachable_lock = threading.Lock()
+
+
+def _note_unreachable(base_url: str, now: float) -> None:
+    with _unreachable_lock:
+        _unreachable[base_url.rstrip("/")] = now + UNREACHABLE_SECONDS
+
+
+def recently_unreachable(base_url: str, *, now: float | None = None) -> bool:
+    """Whether the server at `base_url` could not be reached in the last UNREACHABLE_SECONDS."""
+    with _unreachable_lock:
+        until = _unreachable.get(base_url.rstrip("/"))
+    return until is not None and (time.monotonic() if now is None else now) < until
+
+
+def forget_unreachable() -> None:
+    """Forget every server found unreachable (tests start from a clean slate)."""
+    with _unreachable_lock:
+        _unreachable.clear()
+
+
+_shared: httpx.Client | None = None
+_shared_lock = threading.Lock()
+
+
+def _http() -> httpx.Client:
+    """The one HTTP client of every draft (thread-safe): building a client loads the TLS
+    certificates, about 30 ms of CPU each time, and its pool keeps the connection to the
+    model server open from one draft to the next. Timeouts are given per request."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = httpx.Client(follow_redirects=False)
+        return _shared
 
 
 @dataclass(frozen=True)
@@ -126,17 +176,17 @@ def _attempt(
     }
     url = endpoint.base_url.rstrip("/") + "/chat/completions"
     try:
-        with httpx.Client(timeout=httpx.Timeout(remaining), follow_redirects=False) as client:
-            with client.stream("POST", url, headers=headers, content=json.dumps(body).encode()) as response:
-                data = bytearray()
-                for chunk in response.iter_bytes():
-                    data.extend(chunk)
-                    if clock() > deadline:
-                        return NoDraft("timeout", f"no complete answer within {endpoint.timeout:g} s")
-                    if len(data) > MAX_RESPONSE_BYTES:
-                        return NoDraft("invalid_response", f"the answer is larger than {MAX_RESPONSE_BYTES:,} bytes")
-                status = response.status_code
-                retry_after = _retry_after(response.headers.get("Retry-After"))
+        with _http().stream("POST", url, headers=headers, content=json.dumps(body).encode(),
+                            timeout=httpx.Timeout(remaining)) as response:
+            data = bytearray()
+            for chunk in response.iter_bytes():
+                data.extend(chunk)
+                if clock() > deadline:
+                    return NoDraft("timeout", f"no complete answer within {endpoint.timeout:g} s")
+                if len(data) > MAX_RESPONSE_BYTES:
+                    return NoDraft("invalid_response", f"the answer is larger than {MAX_RESPONSE_BYTES:,} bytes")
+            status = response.status_code
+            retry_after = _retry_after(response.headers.get("Retry-After"))
     except httpx.TimeoutException:
         return NoDraft("timeout", f"no answer within {endpoint.timeout:g} s")
     except httpx.HTTPError as error:

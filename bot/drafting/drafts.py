@@ -22,12 +22,12 @@ from datetime import datetime
 from typing import Any
 
 from bot.config import Settings
-from bot.drafting.client import Answer, ModelEndpoint, NoDraft, complete
+from bot.drafting.client import UNREACHABLE_SECONDS, Answer, ModelEndpoint, NoDraft, complete, recently_unreachable
 from bot.drafting.grounding import Rejection, Sentence, check
 from bot.drafting.prompt import POSTMORTEM_FIELDS, SENTENCE_RANGE, Prompt, Purpose, RecordedEntry, build_prompt
 from bot.postmortem.blameless import DEFAULT_BLAME_PHRASES, find_blame
 
-__all__ = ["Draft", "draft_catch_up", "draft_postmortem_fields", "draft_status_update", "may_send"]
+__all__ = ["Draft", "draft_catch_up", "draft_postmortem_fields", "draft_status_update", "may_send", "model_available"]
 
 log = logging.getLogger("bot.drafting")
 
@@ -53,6 +53,12 @@ class Draft:
 def may_send(settings: Settings, *, private: bool) -> bool:
     """Whether an incident's entries may be sent to the model at all."""
     return settings.ai_enabled and (not private or settings.ai_private_incidents)
+
+
+def model_available(settings: Settings) -> bool:
+    """Whether drafts are on and the model wasn't found unreachable in the last
+    UNREACHABLE_SECONDS: what a request checks (no I/O) before it starts a draft at all."""
+    return settings.ai_enabled and not recently_unreachable(settings.ai_base_url or "")
 
 
 def draft_catch_up(
@@ -114,6 +120,9 @@ def _draft(
         return {}
     if private and not settings.ai_private_incidents:
         log.info("%s: not sent (a private incident; SCRIBE_AI_PRIVATE_INCIDENTS is off)", label)
+        return {}
+    if recently_unreachable(settings.ai_base_url or ""):
+        log.info("%s: not sent (the model server was unreachable less than %g s ago)", label, UNREACHABLE_SECONDS)
         return {}
     try:
         prompt = build_prompt(

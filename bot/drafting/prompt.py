@@ -10,8 +10,10 @@ dropped here again so no caller can send one by mistake).
 Bounded: the whole prompt (system and user message) is kept within a token budget
 (DEFAULT_TOKEN_BUDGET = 6,000 tokens, SCRIBE_AI_TOKEN_BUDGET), estimated as characters / 4.
 Key events come first (📌 key messages, milestones, findings, decisions, mitigations, updates…
-KEY_KINDS), newest first, then the newest other entries, until the budget is spent. The
-entries that fit are sent oldest first. Key events are "always" sent in the sense that no
+KEY_KINDS), newest first, then the newest other entries, until the budget is spent (no entry
+fits in what is left, or none of the last MAX_MISSES considered did). The entries that fit
+are sent oldest first; only entries considered are turned into text and scrubbed, so a long
+incident costs about what its newest entries do. Key events are "always" sent in the sense that no
 ordinary message takes their place; if key events alone exceeded the budget, the newest of
 them are sent.
 
@@ -63,6 +65,11 @@ DEFAULT_TOKEN_BUDGET = 6_000
 CHARS_PER_TOKEN = 4
 MAX_ENTRY_CHARS = 500
 MAX_AUTHOR_CHARS = 80
+# The smallest entry as sent ({"id": 1, "time": "…", "author": "", "kind": "note", "text": "x"}
+# and its separator): once less room than this is left, no entry can fit.
+MIN_ITEM_CHARS = 80
+# Entries considered in a row without one fitting, after which the budget counts as spent.
+MAX_MISSES = 200
 #: Entry kinds that are key events: milestones, the investigation record, status updates.
 #: Messages count when marked as key (📌 / the key reaction / pinned).
 KEY_KINDS: frozenset[str] = frozenset(MILESTONE_KINDS) | {
@@ -147,31 +154,35 @@ def build_prompt(
     zone = tz or ZoneInfo("UTC")
     secret_values = list(secrets)
     candidates = [e for e in entries if e.incident_id == incident_id and not e.hidden]
-    scrubbed_total = 0
-    prepared: list[tuple[RecordedEntry, SentEntry, str]] = []
-    for entry in candidates:
-        text, scrubbed = _plain_text(entry.text, user_name, secret_values, max_entry_chars)
-        if not text:
-            continue  # nothing to say about an empty entry (a file without a comment)
-        scrubbed_total += scrubbed
-        author = " ".join((entry.author or "someone").split())[:MAX_AUTHOR_CHARS]
-        sent = SentEntry(id=entry.id, at=entry.at, author=author, kind=entry.kind, text=text)
-        prepared.append((entry, sent, _entry_json(sent, zone)))
-
     system = _system_message(purpose, zone, since)
     frame = _user_message([])
     room = budget_tokens * CHARS_PER_TOKEN - len(system) - len(frame)
-    newest_first = sorted(prepared, key=lambda p: (p[1].at, p[1].id), reverse=True)
-    key = [p for p in newest_first if p[0].key or p[0].kind in KEY_KINDS]
-    chosen: list[tuple[RecordedEntry, SentEntry, str]] = []
-    for group in (key, [p for p in newest_first if not (p[0].key or p[0].kind in KEY_KINDS)]):
-        for item in group:
-            cost = len(item[2]) + 2  # the item and its ",\n"
-            if cost <= room:
-                chosen.append(item)
-                room -= cost
-    chosen.sort(key=lambda p: (p[1].at, p[1].id))
-    user = _user_message([item[2] for item in chosen])
+    newest_first = sorted(candidates, key=lambda e: (e.at, e.id), reverse=True)
+    # Entries are turned into text (markup, scrubbing: most of the cost) only as they are
+    # considered, newest first: a long incident's old chatter is never processed at all.
+    scrubbed_total = 0
+    chosen: list[tuple[SentEntry, str]] = []
+    for group in ([e for e in newest_first if _is_key(e)], [e for e in newest_first if not _is_key(e)]):
+        misses = 0
+        for entry in group:
+            if room < MIN_ITEM_CHARS or misses >= MAX_MISSES:
+                break  # nothing more fits, or nothing has for a long while: the budget is spent
+            text, scrubbed = _plain_text(entry.text, user_name, secret_values, max_entry_chars)
+            if not text:
+                continue  # nothing to say about an empty entry (a file without a comment)
+            author = " ".join((entry.author or "someone").split())[:MAX_AUTHOR_CHARS]
+            sent = SentEntry(id=entry.id, at=entry.at, author=author, kind=entry.kind, text=text)
+            item = _entry_json(sent, zone)
+            cost = len(item) + 2  # the item and its ",\n"
+            if cost > room:
+                misses += 1
+                continue
+            chosen.append((sent, item))
+            scrubbed_total += scrubbed
+            room -= cost
+            misses = 0
+    chosen.sort(key=lambda p: (p[0].at, p[0].id))
+    user = _user_message([item for _, item in chosen])
     messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
     return Prompt(
         messages=messages,
@@ -179,11 +190,15 @@ def build_prompt(
             "type": "json_schema",
             "json_schema": {"name": f"incident_{purpose}", "strict": True, "schema": response_schema(purpose)},
         },
-        sent=tuple(item[1] for item in chosen),
-        left_out=len(prepared) - len(chosen),
+        sent=tuple(sent for sent, _ in chosen),
+        left_out=sum(1 for e in candidates if (e.text or "").strip()) - len(chosen),
         secrets_scrubbed=scrubbed_total,
         estimated_tokens=estimate_tokens(system) + estimate_tokens(user),
     )
+
+
+def _is_key(entry: RecordedEntry) -> bool:
+    return entry.key or entry.kind in KEY_KINDS
 
 
 def _plain_text(markup: str, user_name: Callable[[str], str | None] | None, secrets: Sequence[str],

@@ -579,7 +579,7 @@ def build_context(
         if kind in MILESTONE_KINDS:
             seen_milestones.add(kind)
         key_events.append(_event(kind, at, day, time, author_md, text_md,
-                                 entry.text or "", names, channel_lookup, entry.source))
+                                 entry.text or "", names, channel_lookup, entry.source, entry.entry_id))
 
         if entry.kind == "update":
             status_updates.append({"at": at, "date": day, "time": time, "utc": f"{day} {time} UTC", "author": author_md, "text": text_md})
@@ -721,7 +721,7 @@ def _replace_at(entry: EntryFact) -> EntryFact:
 
 def _event(kind: str, at: datetime, day: str, time: str, author_md: str, text_md: str,
            raw_text: str, names: _Names, channel_lookup: NameLookup,
-           source: str) -> dict[str, Any]:
+           source: str, entry_id: int | None = None) -> dict[str, Any]:
     label, icon = KIND_LABELS.get(kind, (kind.replace("_", " ").capitalize(), "•"))
     label = escape_inline(label)
     # Plain, short text for the PNG chart, which cannot render Markdown.
@@ -731,7 +731,7 @@ def _event(kind: str, at: datetime, day: str, time: str, author_md: str, text_md
         "at": at, "date": day, "time": time, "utc": f"{day} {time} UTC",
         "weekday": _WEEKDAYS[at.weekday()],
         "kind": kind, "label": label, "icon": icon, "author": author_md,
-        "text": text_md, "source": source, "new_day": False,
+        "text": text_md, "source": source, "new_day": False, "entry_id": entry_id,
         "milestone": kind in MILESTONE_KINDS,
         "command": kind in COMMAND_KINDS,
         "chart_label": f"{KIND_LABELS.get(kind, (kind, ''))[0]}: {plain}" if plain

@@ -81,6 +81,7 @@ class EntryFact:
     links: tuple[LinkRef, ...] = ()
     edited_by: str | None = None  # Slack user id of whoever last corrected it (Edit, Add to timeline)
     marked_as: str | None = None  # for a message marked with "Add to timeline": the kind chosen (finding, detected…)
+    entry_id: int | None = None  # the timeline entry's id: the web page's anchor for it (#entry-<id>)
 
 
 @dataclass(frozen=True)

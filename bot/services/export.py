@@ -70,6 +70,7 @@ def entry_facts(entries: list[TimelineEntry]) -> list[EntryFact]:
             links=link_refs(e.links),
             edited_by=e.corrected_by,
             marked_as=e.key_kind if e.kind == "message" and e.key_kind != "message" else None,
+            entry_id=e.id,
         )
         for e in entries
         if not e.hidden

@@ -11,6 +11,7 @@ every reader here accepts both: `"1"`/`True`, `"[...]"`/`[...]`, `"15"`/`15`.
 
 from __future__ import annotations
 
+import copy
 import base64
 import binascii
 import json
@@ -702,8 +703,21 @@ class SlackMethods:
         expected_hash = _text(p, "hash")
         if expected_hash is not None and expected_hash != existing["hash"]:
             raise SlackError("hash_conflict")
-        return {"view": self._store_view(existing["id"], p.get("view"), existing["root_view_id"],
-                                         existing["previous_view_id"])}
+        _validate_view(p.get("view"), surface=existing["type"])
+        stored = self._store_view(existing["id"], p.get("view"), existing["root_view_id"], existing["previous_view_id"])
+        stored["state"] = {"values": _kept_input_state(existing, stored)}
+        return {"view": stored}
+
+    def type_in_view(self, view_id: str, block_id: str, value: str) -> dict[str, Any]:
+        """A person typing `value` into an input of an open view: its state (the hash stays,
+        as nothing says typing changes it). The view as it is now."""
+        view = self.views.get(view_id)
+        if view is None:
+            raise KeyError(f"unknown view {view_id}")
+        block = next(b for b in view["blocks"] if b.get("type") == "input" and b.get("block_id") == block_id)
+        element = block["element"]
+        view["state"]["values"].setdefault(block_id, {})[element["action_id"]] = {"type": element["type"], "value": value}
+        return copy.deepcopy(view)
 
     # -- creating channels, inviting, topics ------------------------------------------
 
@@ -814,10 +828,53 @@ VIEW_TITLE_LIMIT = 24
 PRIVATE_METADATA_LIMIT = 3000
 CALLBACK_ID_LIMIT = 255
 SECTION_TEXT_LIMIT = 3000
+CONTEXT_TEXT_LIMIT = 3000
 
 
 def _invalid(message: str) -> SlackError:
     return SlackError("invalid_arguments", response_metadata={"messages": [f"[ERROR] {message}"]})
+
+
+def _input_ids(view: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(b["block_id"], b["element"].get("action_id", "")): b["element"] for b in view.get("blocks") or []
+            if b.get("type") == "input" and b.get("block_id") and isinstance(b.get("element"), dict)}
+
+
+# What a view_submission's state holds for an input nobody touched: its initial value, under
+# the key Slack uses for that element type (None or [] when the form showed none).
+_UNTOUCHED: dict[str, tuple[str, str, Any]] = {
+    "plain_text_input": ("value", "initial_value", None),
+    "number_input": ("value", "initial_value", None),
+    "static_select": ("selected_option", "initial_option", None),
+    "users_select": ("selected_user", "initial_user", None),
+    "multi_users_select": ("selected_users", "initial_users", []),
+    "checkboxes": ("selected_options", "initial_options", []),
+}
+
+
+def untouched_state(element: dict[str, Any]) -> dict[str, Any]:
+    key, initial, empty = _UNTOUCHED[element["type"]]
+    return {"type": element["type"], key: copy.deepcopy(element.get(initial, empty))}
+
+
+def _kept_input_state(old: dict[str, Any], new: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Slack's views.update keeps an input's state while its block_id and action_id stay the
+    same ("Preserving input entry", views.update reference) and then ignores the new view's
+    initial value for it (bolt-python #572, #1064): what the person typed, else what the old
+    view showed, is what is shown and submitted. An input under a new block_id starts afresh."""
+    typed = (old.get("state") or {}).get("values") or {}
+    before = _input_ids(old)
+    kept: dict[str, dict[str, Any]] = {}
+    for (block_id, action_id), element in _input_ids(new).items():
+        if (block_id, action_id) not in before:
+            continue
+        state = (typed.get(block_id) or {}).get(action_id)
+        if state is None and before[(block_id, action_id)].get("type") in _UNTOUCHED:
+            state = untouched_state(before[(block_id, action_id)])
+        if state is None:
+            continue
+        kept.setdefault(block_id, {})[action_id] = state
+    return kept
 
 
 def _validate_view(raw: Any, *, surface: str) -> None:
@@ -865,6 +922,16 @@ def _validate_view(raw: Any, *, surface: str) -> None:
             raise _invalid(f"must be less than {SECTION_TEXT_LIMIT + 1} characters [json-pointer:/view/blocks/{index}/text]")
         if block["type"] == "input" and ("label" not in block or "element" not in block):
             raise _invalid(f"missing required field: label or element [json-pointer:/view/blocks/{index}]")
+        element = block.get("element") if block["type"] == "input" else None
+        if isinstance(element, dict) and element.get("type") == "plain_text_input" and element.get("max_length") \
+                and len(str(element.get("initial_value") or "")) > int(element["max_length"]):
+            raise _invalid(f"must be less than {int(element['max_length']) + 1} characters "
+                           f"[json-pointer:/view/blocks/{index}/element/initial_value]")
+        if block["type"] == "context":
+            for n, item in enumerate(block.get("elements") or []):
+                if isinstance(item, dict) and len(str(item.get("text") or "")) > CONTEXT_TEXT_LIMIT:
+                    raise _invalid(f"must be less than {CONTEXT_TEXT_LIMIT + 1} characters "
+                                   f"[json-pointer:/view/blocks/{index}/elements/{n}/text]")
 MAX_CHANNEL_NAME = 80
 
 

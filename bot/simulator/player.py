@@ -20,30 +20,13 @@ import uuid
 from typing import Any, Callable
 from urllib.parse import urlencode
 
-from .methods import file_object, permalink
+from .methods import file_object, permalink, untouched_state
 from .transport import Reply, post, signature_headers
 from .webapi import FakeSlackWebAPI
 from .workspace import Message, SimChannel, SimUser, Workspace
 
 JSON_TYPE = "application/json"
 FORM_TYPE = "application/x-www-form-urlencoded"
-
-# What a view_submission's state holds for an input nobody touched: its initial value, under
-# the key Slack uses for that element type (None or [] when the form showed none).
-_UNTOUCHED: dict[str, tuple[str, str, Any]] = {
-    "plain_text_input": ("value", "initial_value", None),
-    "number_input": ("value", "initial_value", None),
-    "static_select": ("selected_option", "initial_option", None),
-    "users_select": ("selected_user", "initial_user", None),
-    "multi_users_select": ("selected_users", "initial_users", []),
-    "checkboxes": ("selected_options", "initial_options", []),
-}
-
-
-def untouched_state(element: dict[str, Any]) -> dict[str, Any]:
-    key, initial, empty = _UNTOUCHED[element["type"]]
-    return {"type": element["type"], key: element.get(initial, empty)}
-
 
 class SlackPlayer:
     def __init__(
@@ -363,14 +346,16 @@ class SlackPlayer:
                   "action_ts": self.workspace.next_ts()}
         return self._post_payload(self._block_actions(user, channel, action, message_ts, view))
 
-    def click_ephemeral(self, user: str, channel: str, *, action_id: str, value: str = "", block_id: str = "b") -> Reply:
-        """Press a button on an ephemeral message the app sent `user` in `channel`. As Slack
-        does, the payload says `is_ephemeral` and carries no `message` (there is none in the
-        channel's history); its response_url answers for that ephemeral message."""
+    def click_ephemeral(self, user: str, channel: str, *, action_id: str, value: str = "", block_id: str = "b",
+                        message_ts: str | None = None) -> Reply:
+        """Press a button on an ephemeral message the app sent `user` in `channel` (the one
+        recorded with `message_ts`, if given). As Slack does, the payload says `is_ephemeral`
+        and carries no `message` (there is none in the channel's history); its response_url
+        answers for that ephemeral message (replace_original replaces it)."""
         action = {"action_id": action_id, "block_id": block_id, "value": value, "type": "button",
                   "text": {"type": "plain_text", "text": value or action_id, "emoji": True},
                   "action_ts": self.workspace.next_ts()}
-        payload = self._block_actions(user, channel, action, self.workspace.next_ts(), None)
+        payload = self._block_actions(user, channel, action, message_ts or self.workspace.next_ts(), None)
         payload["container"]["is_ephemeral"] = True
         payload.pop("message", None)
         return self._post_payload(payload)
@@ -485,15 +470,32 @@ class SlackPlayer:
         return self._post_payload(payload)
 
     def submit_view_as_shown(self, user: str, *, view_id: str) -> Reply:
-        """Submit a modal without touching any field: each input's state is what the form
-        showed (its initial value, option or user), as Slack sends it."""
+        """Submit a modal as it is: each input's state is what the person typed in it
+        (`type_in_view`), what Slack kept across views.update, else what the form showed
+        (its initial value, option or user), as Slack sends it."""
         view = self._view(view_id)
+        kept = (view.get("state") or {}).get("values") or {}
         values: dict[str, Any] = {}
         for block in view.get("blocks") or []:
             if block.get("type") == "input":
                 element = block["element"]
-                values[block["block_id"]] = {element["action_id"]: untouched_state(element)}
+                state = (kept.get(block["block_id"]) or {}).get(element["action_id"])
+                values[block["block_id"]] = {element["action_id"]: state if state is not None else untouched_state(element)}
         return self.submit_view(user, callback_id=view["callback_id"], values=values, view_id=view_id)
+
+    def type_in_view(self, user: str, *, view_id: str, block_id: str, text: str) -> Reply | None:
+        """Type `text` into an input of an open modal. If the input dispatches actions on
+        each character (`dispatch_action` with `on_character_entered`), Slack sends the app
+        a block_actions payload, as here; else the app learns of it only on submit (None)."""
+        view = self.web_api.type_in_view(view_id, block_id, text)
+        block = next(b for b in view["blocks"] if b.get("type") == "input" and b.get("block_id") == block_id)
+        element = block["element"]
+        triggers = (element.get("dispatch_action_config") or {}).get("trigger_actions_on") or ["on_enter_pressed"]
+        if not block.get("dispatch_action") or "on_character_entered" not in triggers:
+            return None
+        action = {"type": element["type"], "block_id": block_id, "action_id": element["action_id"], "value": text,
+                  "action_ts": self.workspace.next_ts()}
+        return self._post_payload(self._block_actions(user, None, action, None, view_id))
 
     def message_shortcut(self, user: str, channel: str, ts: str, *, callback_id: str, message: Message | None = None) -> Reply:
         """Use a message shortcut ("Add to timeline") on a message: Slack's `message_action`.

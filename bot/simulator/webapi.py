@@ -121,6 +121,13 @@ class FakeSlackWebAPI(LocalHTTPService):
     def ephemerals(self) -> list[dict[str, Any]]:
         return self._methods.ephemerals
 
+    def type_in_view(self, view_id: str, block_id: str, value: str) -> dict[str, Any]:
+        """A person typing into an open view's input (see SlackPlayer.type_in_view)."""
+        with self._changed:
+            view = self._methods.type_in_view(view_id, block_id, value)
+            self._changed.notify_all()
+        return view
+
     @property
     def home_views(self) -> dict[str, dict[str, Any]]:
         """user id -> the view last published as their Home tab."""
@@ -444,9 +451,19 @@ class FakeSlackWebAPI(LocalHTTPService):
             methods = next(t for t in self._teams if t.ws is ws)
             channel_id, message_ts = info["channel_id"], info["message_ts"]
             original = ws.message(channel_id, message_ts) if channel_id and message_ts else None
+            # An interaction on an ephemeral message (the player's click_ephemeral): its
+            # response_url replaces or deletes that ephemeral, as Slack documents.
+            ephemeral = next((e for e in methods.ephemerals if message_ts and e["ts"] == message_ts
+                              and e["channel"] == channel_id and e["user"] == info["user_id"]), None) \
+                if original is None else None
             if truthy(payload.get("delete_original")):
                 if original is not None:
                     ws.delete(channel_id, message_ts)
+                elif ephemeral is not None:
+                    methods.ephemerals.remove(ephemeral)
+            elif truthy(payload.get("replace_original")) and ephemeral is not None:
+                ephemeral["message"] = dict(payload)
+                ephemeral["replaced"] = ephemeral.get("replaced", 0) + 1
             elif truthy(payload.get("replace_original")) and original is not None:
                 fields = {k: payload[k] for k in ("blocks", "attachments") if k in payload}
                 ws.edit(channel_id, message_ts, payload.get("text"), edited_by=ws.bot_user_id, fields=fields)

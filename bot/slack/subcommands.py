@@ -12,6 +12,8 @@ A row (`Subcommand`) says how the subcommand runs:
   declared channel's topic) must be brought up to date.
 - `people`: whose Slack profiles (time zones) `run` needs, looked up before the
   transaction opens (`Call.people`), with a client that fails fast rather than wait.
+- `drafts`: whether, with AI drafts on, `run`'s reply may be followed by a draft after the
+  ack (the reply carries the request, `Reply.draft`; bot.slack.drafts carries it out).
 
 The text is parsed once (`route`): the server parses a command to decide where to run it
 and hands the result to the listener in Bolt's context. Replies that record something go
@@ -47,6 +49,7 @@ from bot.slack.blocks import catchup as catchup_blocks
 from bot.slack.blocks import curation as curation_blocks
 from bot.slack.blocks import followups as followup_blocks
 from bot.slack.blocks import updates as update_blocks
+from bot.slack.drafts import CatchUpDraft, FormDraft, wanted
 from bot.slack.io.channels import Joined
 from bot.timefmt import format_utc
 from bot.timeparse import TimeParseError, parse_moment
@@ -95,6 +98,7 @@ class Reply:
     in_channel: bool = False
     blocks: list[dict[str, Any]] | None = None
     view: dict[str, Any] | None = None  # a modal to open (with the command's trigger_id) before answering
+    draft: CatchUpDraft | FormDraft | None = None  # an AI draft to follow after the ack (bot.slack.drafts)
 
 
 Run = Callable[[Session, Call, Any], Reply]
@@ -122,6 +126,7 @@ class Subcommand:
     announces: Callable[[Any], bool] = _never
     people: Callable[[Call, Any], set[str]] = _nobody
     joins: bool = False  # the bot joins the channel before `run` (Call.joined)
+    drafts: Callable[[Any], bool] = _never  # an AI draft may follow the reply (when drafts are on)
 
     @property
     def slow(self) -> bool:
@@ -347,9 +352,11 @@ def _action_people(call: Call, parsed: cmd.AddAction) -> set[str]:
 
 
 def run_catchup(session: Session, call: Call, parsed: cmd.CatchUp) -> Reply:
+    """The facts at once; with AI drafts on, "what is going on" replaces it after the ack."""
     incident = _latest_incident(session, call, "catch up on")
     text, blocks = catchup_blocks.catch_up_message(catchup.catch_up(session, incident, now=call.now), command=call.settings.command)
-    return Reply(text, blocks=blocks)
+    drafting = wanted(call.settings, private=incident.is_private)
+    return Reply(text, blocks=blocks, draft=CatchUpDraft(incident.id) if drafting else None)
 
 
 def run_update(session: Session, call: Call, parsed: cmd.PostUpdate | cmd.UpdateForm) -> Reply:
@@ -357,8 +364,12 @@ def run_update(session: Session, call: Call, parsed: cmd.PostUpdate | cmd.Update
     after commit), or `/incident update` alone (the form)."""
     incident = _open_incident(session, call)
     if isinstance(parsed, cmd.UpdateForm):
+        # With AI drafts on, the form opens at once and its summary is drafted after the ack.
+        drafting = wanted(call.settings, private=incident.is_private)
         return Reply("Opening the status update form…",
-                     view=update_blocks.update_form(incident.id, incident.ref, status=incident.update_status, next_minutes=None))
+                     view=update_blocks.update_form(incident.id, incident.ref, status=incident.update_status, next_minutes=None,
+                                                    drafting=drafting),
+                     draft=FormDraft("update", incident.id) if drafting else None)
     posted = updates.post_update(
         session, incident=incident, status=parsed.status, summary=parsed.text, next_minutes=parsed.next_minutes,
         user_id=call.user_id, command_id=call.command_id, now=call.now, settings=call.settings, reply_to=call.reply_to,
@@ -456,6 +467,10 @@ def _update_announces(parsed: Any) -> bool:
     return isinstance(parsed, cmd.PostUpdate)
 
 
+def _update_form(parsed: Any) -> bool:
+    return isinstance(parsed, cmd.UpdateForm)
+
+
 _MOMENT = dict(run=run_moment, announces=_moment_announces, people=_typed_time)
 _ENTRY = dict(run=run_entry, on_loop=_entry_on_loop, people=_typed_time)
 
@@ -473,8 +488,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {
         Subcommand("timeline", run=run_timeline),
         Subcommand("action", run=run_action, people=_action_people),
         Subcommand("actions", run=run_actions),
-        Subcommand("catchup", run=run_catchup),
-        Subcommand("update", run=run_update, announces=_update_announces),
+        Subcommand("catchup", run=run_catchup, drafts=_always),
+        Subcommand("update", run=run_update, announces=_update_announces, drafts=_update_form),
         Subcommand("snooze-updates", run=run_snooze),
         Subcommand("declare", run=run_declare),
         Subcommand("postmortem", later=later_postmortem),

@@ -54,9 +54,11 @@ def _chunks(lines: list[str], limit: int = SECTION_LIMIT) -> list[str]:
     return chunks
 
 
-def catch_up_message(c: CatchUp, *, command: str = "/incident") -> tuple[str, Blocks]:
+def catch_up_message(c: CatchUp, *, command: str = "/incident", suggestion: Blocks | None = None) -> tuple[str, Blocks]:
     """Status, severity, lead, key times, what happened in order, the last update, open
-    items; the oldest events give way first when it doesn't all fit, with a pointer to the timeline."""
+    items; the oldest events give way first when it doesn't all fit, with a pointer to the timeline.
+    `suggestion` (an AI draft of what is going on, bot.slack.blocks.drafts) goes above it all."""
+    above = list(suggestion or [])
     status = "Open" if c.status == "open" else "Closed"
     lead = f"<@{c.lead}>" if c.lead else "no lead yet"
     summary = f"*Catching up on {c.ref}*: {neutralize_mentions(_clip(c.title, 150))}\n{status} · {c.severity or 'no severity'} · lead {lead}"
@@ -74,7 +76,7 @@ def catch_up_message(c: CatchUp, *, command: str = "/incident") -> tuple[str, Bl
         if len(packed) > 1:
             tail.append(_context(f"…and more: `{command} actions` lists all {len(c.open_items)}."))
     pointer = _context(f"Older events are left out to fit one message: `{command} timeline 50` shows more.")
-    room = MAX_BLOCKS - len(head) - len(tail) - 2  # the "what happened" title and a possible pointer
+    room = MAX_BLOCKS - len(above) - len(head) - len(tail) - 2  # the "what happened" title and a possible pointer
     # A catch-up is read in a minute, not scrolled: the newest events that fit EVENTS_BUDGET.
     lines: list[str] = []
     used = 0
@@ -92,7 +94,7 @@ def catch_up_message(c: CatchUp, *, command: str = "/incident") -> tuple[str, Bl
     if cut:
         body.append(pointer)
     body.extend(_section(s) for s in sections)
-    blocks = head + body + tail
+    blocks = above + head + body + tail
     text = _clip(f"Catching up on {c.ref}: {c.title}. {status}, {c.severity or 'no severity'}; {len(c.events)} key events.", TEXT_LIMIT)
     assert len(blocks) <= MAX_BLOCKS
     return text, blocks

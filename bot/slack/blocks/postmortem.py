@@ -8,11 +8,11 @@ cut to Slack's limits here, with a pointer to the full draft, instead of at Slac
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.slack.blocks import followups
+from bot.slack.blocks import drafts, followups, submitted_field
 
 # Slack's published limits (api.slack.com/reference/block-kit).
 MAX_BLOCKS = 50
@@ -216,8 +216,24 @@ def _input(field: str, label: str, hint: str, initial: str | None) -> dict[str, 
     return {"type": "input", "block_id": field, "optional": True, "label": {"type": "plain_text", "text": label}, "hint": {"type": "plain_text", "text": hint}, "element": element}
 
 
-def edit_modal(*, incident_id: int, ref: str, saved: dict[str, str | None]) -> dict[str, Any]:
-    """The Edit modal, prefilled with what was saved before."""
+#: The Edit modal's fields an AI draft may fill, while still empty (bot.slack.drafts).
+DRAFTED_FIELDS: tuple[str, ...] = ("summary", "impact", "contributing_factors")
+
+
+def edit_modal(*, incident_id: int, ref: str, saved: dict[str, str | None], drafting: Collection[str] = ()) -> dict[str, Any]:
+    """The Edit modal, prefilled with what was saved before. `drafting`: the (empty) fields
+    AI drafts will be put into once ready (bot.slack.blocks.drafts says how)."""
+    fields = [_input(field, label, hint, saved.get(field)) for field, label, hint in EDIT_FIELDS]
+    blocks: list[dict[str, Any]] = [
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": "What you write here replaces the matching prompts in the draft and is kept when the draft is regenerated. Leave a field empty to keep its prompt."}]},
+    ]
+    if drafting:
+        labels = [label for field, label, _ in EDIT_FIELDS if field in drafting]
+        named = labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
+        blocks.append(drafts.pending_note(
+            f":sparkles: Drafting {named} from the timeline… The drafts appear in a few seconds, unless you start typing "
+            "in one of those fields first: what you type is never replaced. Nothing is saved until you press *Save*."))
+        fields = [drafts.watch_typing(block) if block["block_id"] in drafting else block for block in fields]
     return {
         "type": "modal",
         "callback_id": EDIT_MODAL,
@@ -225,18 +241,11 @@ def edit_modal(*, incident_id: int, ref: str, saved: dict[str, str | None]) -> d
         "title": {"type": "plain_text", "text": cut(f"Postmortem {ref}", MAX_MODAL_TITLE)},
         "submit": {"type": "plain_text", "text": "Save"},
         "close": {"type": "plain_text", "text": "Cancel"},
-        "blocks": [
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": "What you write here replaces the matching prompts in the draft and is kept when the draft is regenerated. Leave a field empty to keep its prompt."}]},
-            *(_input(field, label, hint, saved.get(field)) for field, label, hint in EDIT_FIELDS),
-        ],
+        "blocks": blocks + fields,
     }
 
 
 def submitted_fields(view: dict[str, Any]) -> dict[str, str | None]:
-    """Read the Edit modal's values from a view_submission payload's view."""
-    values = (view.get("state") or {}).get("values") or {}
-    out: dict[str, str | None] = {}
-    for field, _, _ in EDIT_FIELDS:
-        state = (values.get(field) or {}).get(field) or {}
-        out[field] = state.get("value")
-    return out
+    """Read the Edit modal's values from a view_submission payload's view (a field's own
+    input, or the draft put into it)."""
+    return {field: submitted_field(view, field).get("value") for field, _, _ in EDIT_FIELDS}

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from bot.commands import UPDATE_STATUSES
+from bot.commands import MAX_UPDATE_LENGTH, UPDATE_STATUSES
 from bot.markup import neutralize_mentions
-from bot.slack.blocks import submitted_field
+from bot.slack.blocks import drafts, submitted_field
 
 OPEN_FORM = "status_update_open"  # a button whose value is an incident id; opens the update form
 FORM_VIEW = "status_update_form"  # the form's callback_id
@@ -88,8 +88,14 @@ def nudge_message(kind: str, *, ref: str, incident_id: int, command: str, since:
     return text, blocks
 
 
-def update_form(incident_id: int, ref: str, *, status: str | None, next_minutes: int | None) -> dict[str, Any]:
-    """The status update form: status, summary, next update in N minutes."""
+# Under the summary while an AI draft of it is on its way (bot.slack.drafts).
+DRAFTING_NOTE = (":sparkles: Drafting what changed since the last update from the timeline… It appears in the Summary in a few "
+                 "seconds, unless you start typing first: what you type is never replaced.")
+
+
+def update_form(incident_id: int, ref: str, *, status: str | None, next_minutes: int | None, drafting: bool = False) -> dict[str, Any]:
+    """The status update form: status, summary, next update in N minutes. `drafting`: an AI
+    draft of the summary follows (bot.slack.blocks.drafts says how it gets in)."""
     status_options = [{"text": {"type": "plain_text", "text": STATUS_LABELS[s]}, "value": s} for s in UPDATE_STATUSES]
     status_element: dict[str, Any] = {"type": "static_select", "action_id": "status", "options": status_options}
     if status in STATUS_LABELS:
@@ -99,6 +105,13 @@ def update_form(incident_id: int, ref: str, *, status: str | None, next_minutes:
     }
     if next_minutes:
         next_element["initial_value"] = str(next_minutes)
+    summary: Blocks = [{
+        "type": "input", "block_id": "summary", "label": {"type": "plain_text", "text": "Summary"},
+        "element": {"type": "plain_text_input", "action_id": "summary", "multiline": True, "max_length": MAX_UPDATE_LENGTH,
+                    "placeholder": {"type": "plain_text", "text": "What we know, what we're doing, what people should do"}},
+    }]
+    if drafting:
+        summary = [drafts.watch_typing(summary[0]), drafts.pending_note(DRAFTING_NOTE)]
     return {
         "type": "modal",
         "callback_id": FORM_VIEW,
@@ -108,9 +121,7 @@ def update_form(incident_id: int, ref: str, *, status: str | None, next_minutes:
         "close": {"type": "plain_text", "text": "Cancel"},
         "blocks": [
             {"type": "input", "block_id": "status", "label": {"type": "plain_text", "text": "Status"}, "element": status_element},
-            {"type": "input", "block_id": "summary", "label": {"type": "plain_text", "text": "Summary"},
-             "element": {"type": "plain_text_input", "action_id": "summary", "multiline": True, "max_length": 2000,
-                         "placeholder": {"type": "plain_text", "text": "What we know, what we're doing, what people should do"}}},
+            *summary,
             {"type": "input", "block_id": "next", "optional": True, "label": {"type": "plain_text", "text": "Next update in (minutes)"},
              "hint": {"type": "plain_text", "text": "Leave empty to follow the severity's usual cadence."}, "element": next_element},
         ],

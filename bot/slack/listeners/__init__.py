@@ -7,7 +7,7 @@ from slack_bolt import App, BoltRequest
 
 from bot.slack import subcommands
 from bot.slack.payloads import storable
-from bot.slack.listeners import catchup, commands, curation, declare, events, followups, postmortem, updates
+from bot.slack.listeners import catchup, commands, curation, declare, drafts, events, followups, postmortem, updates
 from bot.slack.listeners import stats as stats_listener
 
 
@@ -23,6 +23,7 @@ def register_listeners(app: App) -> None:
     catchup.register(app)
     stats_listener.register(app)
     declare.register(app)
+    drafts.register(app)
 
 
 def waits_only_on_shared_write(command: str) -> Callable[[dict[str, Any], BoltRequest], bool]:

@@ -10,6 +10,7 @@ from slack_sdk import WebClient
 
 from bot.models import Incident
 from bot.services import catchup, incidents
+from bot.slack import drafts
 from bot.slack.scribe import Scribe
 from bot.slack.blocks import catchup as blocks
 from bot.slack.client import deadline_client
@@ -39,14 +40,20 @@ def acknowledge(ack: Ack) -> None:
     ack()
 
 
-def catch_up_clicked(body: dict[str, Any], action: dict[str, Any], respond: Respond, context: BoltContext, scribe: Scribe) -> None:
+def catch_up_clicked(body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext,
+                     scribe: Scribe) -> None:
+    """The facts at once (after the ack). With AI drafts on, they replace the welcome, and
+    "what is going on" replaces them once drafted (its response_url acts on that message)."""
     value = str(action.get("value") or "")
     with scribe.transaction() as session:
         incident = session.get(Incident, int(value)) if value.isdigit() else None
         found = incident is not None and incident.team_id == context.team_id
         text, message = blocks.catch_up_message(catchup.catch_up(session, incident, now=scribe.now()), command=scribe.settings.command) \
             if found and incident is not None else (":x: That incident no longer exists.", None)
-    respond(response_type="ephemeral", replace_original=False, text=text, blocks=message)
+        drafting = found and incident is not None and drafts.wanted(scribe.settings, private=incident.is_private)
+    respond(response_type="ephemeral", replace_original=drafting, text=text, blocks=message)
+    if drafting:
+        drafts.follow_up(scribe, client, respond, drafts.CatchUpDraft(int(value)), team_id=context.team_id or "")
 
 
 def register(app: App) -> None:

@@ -16,7 +16,7 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from bot import commands as cmd
-from bot.slack import subcommands
+from bot.slack import drafts, subcommands
 from bot.slack.client import deadline_client
 from bot.slack.io import channels, views
 from bot.slack.io.replies import reply_to_command
@@ -62,14 +62,23 @@ def incident_command(ack: Ack, command: dict[str, Any], context: BoltContext, cl
     reply = subcommands.answer(scribe.session_factory, routed, call, entries=scribe.entry_writer)
     if reply.view is not None:
         # The form opens before the ack: the trigger_id lives only 3 seconds.
-        problem = views.open_modal(client, trigger_id=command.get("trigger_id", ""), view=reply.view)
+        opened, problem = views.open_modal_view(client, trigger_id=command.get("trigger_id", ""), view=reply.view)
+        if opened is not None and isinstance(reply.draft, drafts.FormDraft):
+            context[drafts.REQUEST] = reply.draft.opened(reply.view, opened)  # for the lazy listener
         ack(response_type="ephemeral", text=f":x: {problem}") if problem else ack()
         return
+    if reply.draft is not None:
+        context[drafts.REQUEST] = reply.draft
     ack(response_type="in_channel" if reply.in_channel else "ephemeral", text=reply.text, blocks=reply.blocks)
 
 
 def incident_command_later(command: dict[str, Any], context: BoltContext, client: WebClient, respond: Respond, scribe: Scribe) -> None:
-    """After the ack, for the subcommands that may take longer than Slack's deadline."""
+    """After the ack, for the subcommands that may take longer than Slack's deadline, and
+    for the AI draft that follows a quick one's reply (bot.slack.drafts)."""
+    request = context.get(drafts.REQUEST)
+    if request is not None:
+        drafts.follow_up(scribe, client, respond, request, team_id=command.get("team_id", ""))
+        return
     routed = routed_command(command, context, scribe)
     row = routed.subcommand
     if row is None or row.later is None or isinstance(routed.parsed, cmd.UsageError):
@@ -80,9 +89,14 @@ def incident_command_later(command: dict[str, Any], context: BoltContext, client
 
 
 def is_slow_command(command: dict[str, Any], context: BoltContext) -> bool:
+    """Whether the command gets a lazy listener: a slow one, or, with AI drafts on, one whose
+    reply a draft may follow. Nothing else pays for it (no I/O decides this)."""
     scribe: Scribe = context["scribe"]
-    row = routed_command(command, context, scribe).subcommand
-    return row is not None and row.slow
+    routed = routed_command(command, context, scribe)
+    row = routed.subcommand
+    if row is None:
+        return False
+    return row.slow or (drafts.lazy_wanted(scribe.settings) and row.drafts(routed.parsed))
 
 
 def register(app: App) -> None:

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy.orm import Session
@@ -23,6 +23,8 @@ from bot.services.errors import ScribeError
 from bot.models import Incident
 from bot.slack.io.replies import reply_to_command
 from bot.slack.scribe import Scribe
+from bot.slack import drafts
+from bot.slack.blocks import drafts as draft_blocks
 from bot.slack.blocks import postmortem as pm_blocks
 from bot.slack.client import deadline_client
 from bot.slack.lazy import reports_failure
@@ -86,8 +88,10 @@ def _status_change(status: str):  # type: ignore[no-untyped-def]
     return change
 
 
-def open_edit_modal(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond, scribe: Scribe) -> None:
-    """Open the modal right away: the trigger_id is only good for three seconds."""
+def open_edit_modal(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, respond: Respond, scribe: Scribe) -> None:
+    """Open the modal right away: the trigger_id is only good for three seconds. With AI
+    drafts on, its still-empty Summary, Impact and Contributing factors are drafted after
+    the ack (`fill_edit_drafts`) and put into the open form."""
     try:
         incident_id = _incident_id(body)
         with scribe.transaction() as session:
@@ -97,33 +101,52 @@ def open_edit_modal(ack: Ack, body: dict[str, Any], client: WebClient, respond: 
                 raise ScribeError(f"The postmortem of {incident.ref} is Final, so it can no longer be edited.")
             saved = {name: getattr(pm, name) for name in pm_service.REVIEW_FIELDS}
             ref = incident.ref
+            # Only fields nobody has written in yet (nothing counts as written until saved).
+            empty = tuple(f for f in pm_blocks.DRAFTED_FIELDS if not (saved.get(f) or "").strip()) \
+                if drafts.wanted(scribe.settings, private=incident.is_private) else ()
     except ScribeError as error:
         ack()
         _tell(respond, f":x: {error}")
         return
+    view = pm_blocks.edit_modal(incident_id=incident_id, ref=ref, saved=saved, drafting=empty)
     try:
-        deadline_client(client).views_open(trigger_id=body["trigger_id"], view=pm_blocks.edit_modal(incident_id=incident_id, ref=ref, saved=saved))
+        opened = deadline_client(client).views_open(trigger_id=body["trigger_id"], view=view).get("view") or {}
     except (SlackApiError, SlackClientError, OSError) as error:
         reason = error.response.get("error") if isinstance(error, SlackApiError) else type(error).__name__
         ack()
         _tell(respond, f":x: Slack didn't open the Edit form (`{reason}`). Press *Edit* again.")
         return
+    if empty:
+        context[drafts.REQUEST] = drafts.FormDraft("postmortem", incident_id, fields=empty).opened(view, opened)
     ack()
+
+
+def fill_edit_drafts(client: WebClient, context: BoltContext, scribe: Scribe) -> None:
+    # No reports_failure: the person has their form; drafts.follow_up logs its own failures.
+    request = context.get(drafts.REQUEST)
+    if request is not None:
+        drafts.follow_up(scribe, client, None, request, team_id=context.team_id or "")
+
+
+def _drafts_on(context: BoltContext) -> bool:
+    scribe: Scribe = context["scribe"]
+    return drafts.lazy_wanted(scribe.settings)
 
 
 def save_edit(ack: Ack, body: dict[str, Any], view: dict[str, Any], scribe: Scribe) -> None:
     """Save the fields inside the ack's transaction, so a failure shows in the modal."""
+    summary = draft_blocks.field_block(view, "summary")  # the field's own block, or the draft's in it
     try:
         incident_id = int(view.get("private_metadata") or "")
     except ValueError:
-        ack(response_action="errors", errors={"summary": "This form lost track of its incident; close it and press Edit again."})
+        ack(response_action="errors", errors={summary: "This form lost track of its incident; close it and press Edit again."})
         return
     try:
         with scribe.transaction() as session:
             incident = pm_service.require_incident(session, incident_id)
             pm_service.save_review_fields(session, incident, pm_blocks.submitted_fields(view), user_id=body["user"]["id"], now=scribe.now())
     except ScribeError as error:
-        ack(response_action="errors", errors={"summary": str(error)})
+        ack(response_action="errors", errors={summary: str(error)})
         return
     ack()
 
@@ -145,5 +168,8 @@ def register(app: App) -> None:
     app.action(pm_blocks.REGENERATE)(ack=_ack_only, lazy=[reports_failure(regenerate)])
     app.action(pm_blocks.MARK_REVIEWED)(ack=_ack_only, lazy=[reports_failure(_status_change("in_review"))])
     app.action(pm_blocks.MARK_FINAL)(ack=_ack_only, lazy=[reports_failure(_status_change("final"))])
+    # With AI drafts on, Edit gets a lazy listener that drafts the empty fields; off, nothing
+    # pays for it.
+    app.action(pm_blocks.EDIT, matchers=[_drafts_on])(ack=open_edit_modal, lazy=[fill_edit_drafts])
     app.action(pm_blocks.EDIT)(open_edit_modal)
     app.view(pm_blocks.EDIT_MODAL)(ack=save_edit, lazy=[reports_failure(redraft_after_edit)])

@@ -10,12 +10,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from bot import commands as cmd
 from bot.models import Incident
 from bot.services import updates
+from bot.slack import drafts
+from bot.slack.blocks import drafts as draft_blocks
 from bot.slack.blocks import updates as ub
 from bot.slack.io import views
 from bot.slack.scribe import Scribe
@@ -23,18 +25,38 @@ from bot.slack.scribe import Scribe
 log = logging.getLogger(__name__)
 
 
-def open_form(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond, scribe: Scribe) -> None:
+def open_form(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, context: BoltContext, respond: Respond,
+              scribe: Scribe) -> None:
+    """Open the form at once; with AI drafts on, its summary is drafted after the ack
+    (`fill_drafted_form`) and put into the open form."""
     ack()
     value = str(action.get("value") or "")
     with scribe.transaction() as session:
         incident = session.get(Incident, int(value)) if value.isdigit() else None
-        form = ub.update_form(incident.id, incident.ref, status=incident.update_status, next_minutes=None) if incident and not incident.closed_at else None
+        open_incident = incident is not None and incident.closed_at is None
+        drafting = open_incident and incident is not None and drafts.wanted(scribe.settings, private=incident.is_private)
+        form = ub.update_form(incident.id, incident.ref, status=incident.update_status, next_minutes=None, drafting=drafting) \
+            if open_incident and incident is not None else None
     if form is None:
         respond(response_type="ephemeral", replace_original=False, text=":x: That incident is closed (or gone), so it takes no more updates.")
         return
-    problem = views.open_modal(client, trigger_id=body["trigger_id"], view=form)
+    opened, problem = views.open_modal_view(client, trigger_id=body["trigger_id"], view=form)
     if problem:
         respond(response_type="ephemeral", replace_original=False, text=f":x: {problem}")
+    elif opened is not None and drafting:
+        context[drafts.REQUEST] = drafts.FormDraft("update", int(value)).opened(form, opened)
+
+
+def fill_drafted_form(client: WebClient, context: BoltContext, scribe: Scribe) -> None:
+    # No reports_failure: the person has their form; drafts.follow_up logs its own failures.
+    request = context.get(drafts.REQUEST)
+    if request is not None:
+        drafts.follow_up(scribe, client, None, request, team_id=context.team_id or "")
+
+
+def _drafts_on(context: BoltContext) -> bool:
+    scribe: Scribe = context["scribe"]
+    return drafts.lazy_wanted(scribe.settings)
 
 
 def form_errors(status: str | None, summary: str, next_text: str) -> dict[str, str]:
@@ -56,14 +78,15 @@ def form_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], scribe:
     update is recorded and posted once."""
     user_id = body["user"]["id"]
     incident_id, status, summary, next_text = ub.submitted_update(view)
-    errors = form_errors(status, summary, next_text)
+    # Errors go under the block that holds each field (an AI draft of the summary has its own).
+    errors = {draft_blocks.field_block(view, block): text for block, text in form_errors(status, summary, next_text).items()}
     if errors:
         ack(response_action="errors", errors=errors)
         return
     with scribe.transaction() as session:
         incident = session.get(Incident, incident_id) if incident_id is not None else None
         if incident is None or incident.closed_at is not None:
-            errors = {"summary": "This incident is closed (or gone), so it takes no more updates."}
+            errors = {draft_blocks.field_block(view, "summary"): "This incident is closed (or gone), so it takes no more updates."}
         else:
             updates.post_update(
                 session, incident=incident, status=status, summary=summary, next_minutes=int(next_text) if next_text else None,
@@ -77,5 +100,7 @@ def form_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], scribe:
 
 
 def register(app: App) -> None:
+    # With AI drafts on, the button gets a lazy listener that drafts the summary; off, nothing pays for it.
+    app.action(ub.OPEN_FORM, matchers=[_drafts_on])(ack=open_form, lazy=[fill_drafted_form])
     app.action(ub.OPEN_FORM)(open_form)
     app.view(ub.FORM_VIEW)(form_submitted)
