@@ -39,7 +39,7 @@ from bot.slack.blocks import drafts as blocks
 from bot.slack.blocks.postmortem import MAX_INPUT_LENGTH
 from bot.slack.io import views
 from bot.slack.scribe import Scribe
-from bot.web.links import incident_url
+from bot.links import incident_url
 
 log = logging.getLogger(__name__)
 
