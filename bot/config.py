@@ -577,10 +577,6 @@ def _update_intervals(raw: str | None, problems: list[str]) -> tuple[tuple[str, 
 
 TRACKER_CHOICES = ("jira", "github", "linear", "gitlab")
 _URL_RE = re.compile(r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
-_GITHUB_REPO_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
-_JIRA_PROJECT_RE = re.compile(r"^[A-Z][A-Z0-9_]{1,31}$")
-_LINEAR_TEAM_RE = re.compile(r"^[A-Za-z0-9]{1,7}$")
-_GITLAB_PROJECT_RE = re.compile(r"^(\d+|[A-Za-z0-9_.][A-Za-z0-9_.-]*(/[A-Za-z0-9_.][A-Za-z0-9_.-]*)+)$")
 
 
 def _tracker_url(env: Mapping[str, str], name: str, default: str | None, example: str, problems: list[str]) -> str | None:
@@ -599,6 +595,8 @@ def _tracker_settings(env: Mapping[str, str], problems: list[str]) -> TrackerSet
     A tracker is connected when its token is set; the default tracker must be connected and
     have a target. Half a connection (a token without its URL, an email without its token)
     is a problem whichever tracker is the default."""
+    from bot.trackers.links import TARGET_PATTERNS  # the same patterns `/incident tracker` checks
+
     get = lambda name: (env.get(name) or "").strip() or None  # noqa: E731
 
     default = (get("SCRIBE_TRACKER") or "none").lower()
@@ -617,7 +615,7 @@ def _tracker_settings(env: Mapping[str, str], problems: list[str]) -> TrackerSet
     if (jira_pat or jira_token) and not get("JIRA_BASE_URL"):
         problems.append("JIRA_BASE_URL is missing: your Jira's address, such as https://your-site.atlassian.net.")
     jira_project = (get("JIRA_PROJECT") or "").upper() or None
-    if jira_project and not _JIRA_PROJECT_RE.match(jira_project):
+    if jira_project and not TARGET_PATTERNS["jira"].match(jira_project):
         problems.append(f"JIRA_PROJECT must be a project key such as OPS (letters and digits, no issue number), "
                         f"got {get('JIRA_PROJECT')!r}.")
         jira_project = None
@@ -640,7 +638,7 @@ def _tracker_settings(env: Mapping[str, str], problems: list[str]) -> TrackerSet
     github_url = _tracker_url(env, "GITHUB_BASE_URL", "https://api.github.com", "https://api.github.com "
                               "(GitHub Enterprise Server: https://github.example.com/api/v3)", problems)
     github_repo = get("GITHUB_REPO")
-    if github_repo and not _GITHUB_REPO_RE.match(github_repo):
+    if github_repo and not TARGET_PATTERNS["github"].match(github_repo):
         problems.append(f"GITHUB_REPO must be owner/repo, such as acme/ops, got {github_repo!r}.")
         github_repo = None
     github = GitHubSettings(base_url=github_url or "https://api.github.com", token=get("GITHUB_TOKEN"),
@@ -650,7 +648,7 @@ def _tracker_settings(env: Mapping[str, str], problems: list[str]) -> TrackerSet
     linear_url = _tracker_url(env, "LINEAR_BASE_URL", "https://api.linear.app/graphql",
                               "https://api.linear.app/graphql", problems)
     linear_team = get("LINEAR_TEAM")
-    if linear_team and not _LINEAR_TEAM_RE.match(linear_team):
+    if linear_team and not TARGET_PATTERNS["linear"].match(linear_team):
         problems.append(f"LINEAR_TEAM must be a team key such as ENG (the prefix of its issue ids), got {linear_team!r}.")
         linear_team = None
     linear = LinearSettings(base_url=linear_url or "https://api.linear.app/graphql", api_key=get("LINEAR_API_KEY"),
@@ -660,7 +658,7 @@ def _tracker_settings(env: Mapping[str, str], problems: list[str]) -> TrackerSet
     # GitLab
     gitlab_url = _tracker_url(env, "GITLAB_BASE_URL", "https://gitlab.com", "https://gitlab.com", problems)
     gitlab_project = get("GITLAB_PROJECT")
-    if gitlab_project and not _GITLAB_PROJECT_RE.match(gitlab_project):
+    if gitlab_project and not TARGET_PATTERNS["gitlab"].match(gitlab_project):
         problems.append(f"GITLAB_PROJECT must be the project's path such as acme/ops (or its numeric id), got {gitlab_project!r}.")
         gitlab_project = None
     gitlab = GitLabSettings(base_url=gitlab_url or "https://gitlab.com", token=get("GITLAB_TOKEN"),

@@ -18,6 +18,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import httpx
 
+from bot.db.guard import network_call
+
 from .errors import ErrorKind, TrackerError, clip, plain_message, scrub
 
 log = logging.getLogger(__name__)
@@ -101,6 +103,8 @@ class TrackerHttp:
         `safe`: the request changes nothing, so it may be repeated (bounded) after a timeout,
         a 5xx or a short rate limit.
         """
+        # The tripwire (bot.db.guard): a tracker call must never wait inside a transaction.
+        network_call(self.label)
         attempts = self.retry.attempts if safe else 1
         for attempt in range(attempts):
             last = attempt == attempts - 1

@@ -7,6 +7,7 @@ out rows the services wrote, after their transaction committed (bot.outbox.relay
 - announcements.py  the announcement, its edits, the closing line and a declared channel's topic
 - updates.py        status updates, in the channel and under the announcement
 - postmortem.py     postmortem drafts: canvas, summary message, Markdown file and chart
+- tell.py           one line to one person, for kinds outside the Slack layer (trackers)
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from bot.services.people import Directory
 def slack_handlers(session_factory: sessionmaker[Session], settings: Settings, *, client_for: Callable[[str], WebClient | None],
                    directory: Directory, clock: Callable[[], datetime]) -> dict[str, Handler]:
     """Every kind this process carries out in Slack, by kind."""
-    from bot.slack.effects import announcements, channels, declare, postmortem, reminders, updates
+    from bot.slack.effects import announcements, channels, declare, postmortem, reminders, tell, updates
 
     handlers: dict[str, Handler] = {}
     poster = reminders.ReminderPoster(session_factory, settings, client_for=client_for, directory=directory, clock=clock)
@@ -41,4 +42,5 @@ def slack_handlers(session_factory: sessionmaker[Session], settings: Settings, *
     handlers[kinds.REFRESH_ANNOUNCEMENT] = announcements.Refresh(session_factory, settings, client_for)
     handlers[kinds.POST_UPDATE] = updates.PostUpdate(client_for)
     handlers[kinds.PUBLISH_POSTMORTEM] = postmortem.PublishPostmortem(session_factory, settings, client_for=client_for, clock=clock)
+    handlers[kinds.TELL] = tell.Tell(client_for)
     return handlers
