@@ -174,10 +174,13 @@ class CreateTicket:
                             assignee_id=result.get("assignee"), owner_id=order.owner_id, settings=self.settings, now=now)
             link = f"<{result['url']}|{result['key']}>"
             notes = _assignee_notes(order, result, name)
+            after_all = " after all" if row.attempts > 1 else ""
             if work.announce:
-                text = f":ticket: Action item #{order.item_id} is now {name} {link}." + (f" {notes}" if notes else "")
-            elif notes:
-                text = f":ticket: {name} {link} was made for action item #{order.item_id}. {notes}"
+                text = f":ticket: Action item #{order.item_id} is now {name} {link}{after_all}." + (f" {notes}" if notes else "")
+            elif notes or after_all:
+                # Made without anyone asking: worth a word only if something needs saying, or
+                # the person was told of a failure before.
+                text = f":ticket: {name} {link} was made for action item #{order.item_id}{after_all}." + (f" {notes}" if notes else "")
             else:
                 text = ""
             tell(session, row, work.reply_to, text, what="created", now=now)
