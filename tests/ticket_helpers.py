@@ -138,3 +138,10 @@ def routes(sim: Any) -> list[str]:
 
 def but(settings: Any, **changes: Any) -> Any:
     return replace(settings, **changes)
+
+
+def run_due(app: Any) -> Any:
+    """The outbox's poll at the test's time, then what it started (lines to people) finished."""
+    report = app.runtime.outbox.run_due()
+    app.settle()
+    return report

@@ -20,6 +20,7 @@ called after commit by bot.trackers.effects (create, read a linked ticket, poll)
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -187,7 +188,8 @@ def _request(session: Session, item: ActionItem, destination: Destination, *, re
         session.expire(item.ticket)
     ticket = item.ticket
     assert ticket is not None
-    enqueue(session, Effect(kinds.TICKET_CREATE, f"ticket_create:{ticket.id}:{now.isoformat()}", item.incident.team_id,
+    # The ticket row's state change above is what makes this once; each request is its own row.
+    enqueue(session, Effect(kinds.TICKET_CREATE, f"ticket_create:{ticket.id}:{uuid.uuid4().hex}", item.incident.team_id,
                             incident_id=item.incident_id,
                             payload={"ticket_id": ticket.id, "reply_to": reply_to or {}, "announce": announce}), now=now)
     return ticket
@@ -216,7 +218,7 @@ def link(session: Session, *, item_id: int, team_id: str, user_id: str, text: st
         for name, value in values.items():
             setattr(ticket, name, value)
     session.flush()
-    enqueue(session, Effect(kinds.TICKET_FETCH, f"ticket_fetch:{ticket.id}:{ref.key}:{now.isoformat()}", item.incident.team_id,
+    enqueue(session, Effect(kinds.TICKET_FETCH, f"ticket_fetch:{ticket.id}:{uuid.uuid4().hex}", item.incident.team_id,
                             incident_id=item.incident_id,
                             payload={"ticket_id": ticket.id, "key": ref.key, "reply_to": reply_to or {}}), now=now)
     return ticket
