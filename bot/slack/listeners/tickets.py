@@ -4,7 +4,6 @@ is asked for in one transaction after the ack, and made from the outbox after co
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from slack_bolt import App, Respond
@@ -16,6 +15,7 @@ from bot.slack.blocks import followups as fb
 from bot.slack.lazy import reports_failure
 from bot.slack.listeners.followups import _item_id, _refresh_homes, _refuse, acknowledge
 from bot.slack.scribe import Scribe
+from bot.trackers import TRACKER_NAMES
 
 
 def create_clicked(body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond, scribe: Scribe) -> None:
@@ -41,5 +41,5 @@ def create_clicked(body: dict[str, Any], action: dict[str, Any], client: WebClie
 
 
 def register(app: App) -> None:
-    app.action(re.compile(rf"^{re.escape(fb.CREATE_TICKET)}(jira|github|linear|gitlab)$"))(
-        ack=acknowledge, lazy=[reports_failure(create_clicked)])
+    for tracker in TRACKER_NAMES:
+        app.action(f"{fb.CREATE_TICKET}{tracker}")(ack=acknowledge, lazy=[reports_failure(create_clicked)])
