@@ -97,10 +97,7 @@ def button_trackers(session: Session, settings: Settings, *, team_id: str, chann
 
 def _destination(session: Session, settings: Settings, item: ActionItem, tracker: str | None, target: str | None) -> Destination:
     """An explicit request's destination, or a plain sentence saying what is missing."""
-    names = connected(settings)
-    if not names:
-        raise ScribeError("No tracker is connected to Incident Scribe yet: an admin sets SCRIBE_TRACKER and the tracker's "
-                          "token (see docs/trackers.md).")
+    names = _require_connected(settings, tracker)
     incident = item.incident
     usual = channel_destination(session, settings, team_id=incident.team_id, channel_id=incident.channel_id)
     if tracker is None:
@@ -110,10 +107,7 @@ def _destination(session: Session, settings: Settings, item: ActionItem, tracker
             tracker = names[0]
         else:
             raise ScribeError(f"Say which tracker: {', '.join(label(n) for n in names)} are connected, "
-                              f"e.g. `ticket {item.id} create {names[0]}`.")
-    if tracker not in names:
-        raise ScribeError(f"{label(tracker)} is not connected to Incident Scribe (its token is not set); "
-                          f"connected: {', '.join(label(n) for n in names)}.")
+                              f"e.g. `{settings.command} ticket {item.id} create {names[0]}`.")
     if target is not None:
         problem = target_problem(tracker, target)
         if problem:
@@ -121,13 +115,24 @@ def _destination(session: Session, settings: Settings, item: ActionItem, tracker
     else:
         target = usual.target if usual is not None and usual.tracker == tracker else default_target(settings.trackers, tracker)
     if not target:
-        raise ScribeError(f"Say where in {label(tracker)}: {_target_example(tracker, item.id)}.")
+        raise ScribeError(f"Say where in {label(tracker)}: "
+                          f"`{settings.command} ticket {item.id} create {tracker} {TARGET_EXAMPLES[tracker]}`.")
     return Destination(tracker, target)
 
 
-def _target_example(tracker: str, item_id: int) -> str:
-    example = {"jira": "OPS", "github": "acme/ops", "linear": "ENG", "gitlab": "acme/ops"}[tracker]
-    return f"`ticket {item_id} create {tracker} {example}`"
+TARGET_EXAMPLES = {"jira": "OPS", "github": "acme/ops", "linear": "ENG", "gitlab": "acme/ops"}
+
+
+def _require_connected(settings: Settings, tracker: str | None) -> tuple[str, ...]:
+    """The connected trackers; a plain refusal when there are none, or `tracker` isn't one."""
+    names = connected(settings)
+    if not names:
+        raise ScribeError("No tracker is connected to Incident Scribe yet: an admin sets SCRIBE_TRACKER and the tracker's "
+                          "token (see docs/trackers.md).")
+    if tracker is not None and tracker not in names:
+        raise ScribeError(f"{label(tracker)} is not connected to Incident Scribe (its token is not set); "
+                          f"connected: {', '.join(label(n) for n in names)}.")
+    return names
 
 
 # -- asking for a ticket ----------------------------------------------------------------------
@@ -256,15 +261,12 @@ def set_channel_tracker(session: Session, *, team_id: str, channel_id: str, trac
                         settings: Settings, user_id: str, now: datetime) -> Destination | None:
     """`/incident tracker <name> [target]` or `none`: this channel's new items' tickets go there (or nowhere)."""
     if tracker is not None:
-        names = connected(settings)
-        if tracker not in names:
-            raise ScribeError(f"{label(tracker)} is not connected to Incident Scribe (its token is not set); connected: "
-                              f"{', '.join(label(n) for n in names) or 'none'}.")
+        _require_connected(settings, tracker)
         if target is None:
             target = default_target(settings.trackers, tracker)
             if not target:
-                raise ScribeError(f"Say where in {label(tracker)}: e.g. `tracker {tracker} "
-                                  f"{ {'jira': 'OPS', 'github': 'acme/ops', 'linear': 'ENG', 'gitlab': 'acme/ops'}[tracker] }`.")
+                raise ScribeError(f"Say where in {label(tracker)}: e.g. `{settings.command} tracker {tracker} "
+                                  f"{TARGET_EXAMPLES[tracker]}`.")
         else:
             problem = target_problem(tracker, target)
             if problem:

@@ -106,7 +106,7 @@ class CreateWork:
 
 class CreateTicket:
     lease = timedelta(minutes=10)  # a perform may wait out a few Retry-Afters
-    max_attempts = CREATE_ATTEMPTS
+    max_attempts: int | None = CREATE_ATTEMPTS
     paced = False
 
     def __init__(self, settings: Settings, *, pool: TrackerPool, directory: Directory, clock: Callable[[], datetime]):
@@ -226,7 +226,7 @@ class FetchWork:
 
 class FetchTicket:
     lease = timedelta(minutes=5)
-    max_attempts = FETCH_ATTEMPTS
+    max_attempts: int | None = FETCH_ATTEMPTS
     paced = False
 
     def __init__(self, settings: Settings, *, pool: TrackerPool, clock: Callable[[], datetime]):
@@ -295,7 +295,7 @@ class PollTarget:
     down), so the row, not a timer, says when and the claim says who."""
 
     lease = timedelta(minutes=10)
-    max_attempts = None  # a poll that raised (a bug) is retried with backoff, never dropped
+    max_attempts: int | None = None  # a poll that raised (a bug) is retried with backoff, never dropped
     paced = False
 
     def __init__(self, settings: Settings, *, pool: TrackerPool, clock: Callable[[], datetime]):

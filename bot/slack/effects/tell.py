@@ -25,7 +25,7 @@ class Line:
 
 class Tell:
     lease = timedelta(minutes=2)
-    max_attempts = 3
+    max_attempts: int | None = 3
     paced = False
 
     def __init__(self, client_for: Callable[[str], WebClient | None]):
