@@ -75,3 +75,51 @@ def test_an_item_closed_in_slack_reopens_only_for_a_later_change_in_the_tracker(
         item = s.get(ActionItem, item_id)
         assert (applied.status, item.status, item.closed_at, item.closed_by) == ("open", "open", None, None)
         assert s.scalar(select(func.count()).select_from(ItemTicket).where(ItemTicket.status == "open")) == 1
+
+
+def test_two_requests_remembering_the_same_person_at_once_both_succeed(database_url, session_factory) -> None:  # type: ignore[no-untyped-def]
+    """Commands from someone new arrive together and each looks them up in Slack (their email maps
+    them to tracker accounts): both store the answer, neither fails on the key. PostgreSQL: the
+    second insert waits for the first's commit, then finds the row."""
+    import threading
+
+    import pytest
+    from sqlalchemy import text
+
+    from bot.models import UserProfile
+    from bot.services import people
+
+    if not database_url.startswith("postgresql"):
+        pytest.skip("two writers at once: PostgreSQL (SQLite has one)")
+    ann = people.Person("U0ANN", "ann", "Ann Lee", "Europe/Berlin", "ann@acme.test")
+    first = session_factory()
+    first.begin()
+    people.remember(first, team_id="T1", people=[ann], now=T0)  # inserted, not committed yet
+    failures: list[BaseException] = []
+
+    def second_request() -> None:
+        try:
+            with session_factory.begin() as second:
+                people.remember(second, team_id="T1", people=[replace(ann, email="ann.lee@acme.test")],
+                                now=T0 + timedelta(seconds=1))
+        except BaseException as error:  # noqa: BLE001 - reported below
+            failures.append(error)
+
+    other = threading.Thread(target=second_request)
+    other.start()
+    with session_factory() as watcher:  # wait until the second insert waits on the first's row
+        for _ in range(500):
+            waiting = watcher.execute(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                           "AND datname = current_database()")).scalar()
+            watcher.rollback()
+            if waiting:
+                break
+            threading.Event().wait(0.01)
+        assert waiting == 1
+    first.commit()
+    first.close()
+    other.join(10)
+    assert failures == []
+    with session_factory() as s:
+        row = s.get(UserProfile, ("T1", "U0ANN"))
+        assert (row.email, row.fetched_at) == ("ann.lee@acme.test", T0 + timedelta(seconds=1))
