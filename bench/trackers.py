@@ -1,7 +1,8 @@
 """How fast action items get their tickets in Jira, GitHub and Linear, and that the command's
 ack never waits for a tracker (issue 25).
 
-1. **Creation**: 100 `/incident action` commands, sent over signed HTTP to a real app, spread
+1. **Creation**: 100 `/incident action` commands, sent over signed HTTP to `scribe run` (a
+   process of its own, as in production; the simulators run in this one), spread
    over three incident channels whose trackers are Jira, GitHub and Linear (`/incident
    tracker`). Each tracker simulator answers with a realistic latency and keeps a fixed-window
    request budget, answering 429 (Linear: RATELIMITED) with its own rate-limit headers beyond
@@ -28,8 +29,12 @@ import argparse
 import json
 import logging
 import math
+import os
 import shutil
+import signal
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -45,9 +50,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import httpx  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
-from bot.config import GitHubSettings, JiraSettings, LinearSettings, Settings, TrackerSettings  # noqa: E402
+from bot.db import make_engine  # noqa: E402
 from bot.models import ItemTicket  # noqa: E402
 from bot.simulator.player import SlackPlayer  # noqa: E402
 from bot.simulator.trackers import GitHubSimulator, JiraSimulator, LinearSimulator  # noqa: E402
@@ -61,10 +67,11 @@ REPO = "acme/ops"
 TRACKERS = ("jira", "github", "linear")
 # Seconds per answer: what these APIs take from a nearby region for a create or a search.
 LATENCY = {"jira": 0.25, "github": 0.20, "linear": 0.15}
-# (requests, seconds) per fixed window: the order of each tracker's limits, in short windows
-# so that a 100-ticket run spends most of its time inside them (Jira Cloud ~10 requests/s per
-# tenant burst; GitHub's secondary limit on content creation; Linear's per-key budget).
-LIMITS = {"jira": (30, 5.0), "github": (20, 5.0), "linear": (25, 5.0)}
+# (requests, seconds) per fixed window: the order of each tracker's limits (a few requests a
+# second), in windows short enough that a 100-ticket run spends most of its time inside them.
+# Jira answers 429 with Retry-After, GitHub 403 with x-ratelimit-reset, Linear RATELIMITED:
+# each in whole seconds, as the trackers do.
+LIMITS = {"jira": (60, 10.0), "github": (40, 10.0), "linear": (50, 10.0)}
 OWNERS = [f"U0OWN{n}" for n in range(5)]
 # The ack must come long before Slack's 3-second deadline, whatever the tracker does.
 ACK_TARGET = 1.0
@@ -114,30 +121,58 @@ def _workspace() -> Workspace:
     return workspace
 
 
-def _settings(database_url: str, api: FakeSlackWebAPI, sims: Simulators) -> Settings:
-    trackers = TrackerSettings(
-        default=None,
-        jira=JiraSettings(base_url=sims.jira.base_url, email=JIRA_EMAIL, api_token=JIRA_TOKEN, project="OPS"),
-        github=GitHubSettings(base_url=sims.github.base_url, token=GITHUB_TOKEN, repo=REPO),
-        linear=LinearSettings(base_url=sims.linear.base_url, api_key=LINEAR_KEY, team="ENG"),
-    )
-    return Settings(slack_bot_token=api.workspace.bot_token, slack_signing_secret=SIGNING_SECRET, database_url=database_url,
-                    slack_api_url=api.base_url, port=0, workers=16, scheduler_enabled=True, scheduler_poll_seconds=1.0,
-                    lead_nudge_minutes=0, idle_nudge_hours=0, update_intervals=(), trackers=trackers)
+def _environment(database_url: str, api: FakeSlackWebAPI, sims: Simulators, port: int) -> dict[str, str]:
+    """`scribe run`'s settings, as an operator writes them: the three trackers connected, none the
+    default (each channel picks its own), no webhook secrets (statuses polled, off the clock here)."""
+    keep = {k: v for k, v in os.environ.items()
+            if not k.startswith(("SLACK_", "SCRIBE_", "DATABASE_URL", "JIRA_", "GITHUB_", "LINEAR_", "GITLAB_", "PORT"))}
+    return {
+        **keep,
+        "PYTHONPATH": str(ROOT),
+        "SLACK_BOT_TOKEN": api.workspace.bot_token, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": api.base_url,
+        "DATABASE_URL": database_url, "PORT": str(port), "SCRIBE_WORKERS": "16", "SCRIBE_LOG_LEVEL": "WARNING",
+        "SCRIBE_SCHEDULER_POLL_SECONDS": "1", "SCRIBE_LEAD_NUDGE_MINUTES": "0", "SCRIBE_IDLE_NUDGE_HOURS": "0",
+        "SCRIBE_UPDATE_INTERVALS": "none", "SCRIBE_TRACKER": "none",
+        "JIRA_BASE_URL": sims.jira.base_url, "JIRA_EMAIL": JIRA_EMAIL, "JIRA_API_TOKEN": JIRA_TOKEN, "JIRA_PROJECT": "OPS",
+        "GITHUB_BASE_URL": sims.github.base_url, "GITHUB_TOKEN": GITHUB_TOKEN, "GITHUB_REPO": REPO,
+        "LINEAR_BASE_URL": sims.linear.base_url, "LINEAR_API_KEY": LINEAR_KEY, "LINEAR_TEAM": "ENG",
+    }
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 class _App:
-    """A running app (the same Runtime `scribe run` starts) and a way to send it commands."""
+    """`scribe run` in a process of its own (the simulators and the load run in this one), and
+    a way to send it commands and read what it recorded."""
 
-    def __init__(self, database_url: str, api: FakeSlackWebAPI, sims: Simulators) -> None:
-        from bot.runtime import Runtime
+    def __init__(self, database_url: str, api: FakeSlackWebAPI, sims: Simulators, workdir: Path) -> None:
+        port = _free_port()
+        self.log_path = workdir / "scribe-run.log"
+        with self.log_path.open("wb") as log:
+            # In its own folder: no .env of this checkout is read.
+            self.process = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], cwd=workdir, stdout=log,
+                                            stderr=subprocess.STDOUT, env=_environment(database_url, api, sims, port))
+        self._wait_healthy(port)
+        self.player = SlackPlayer(api.workspace, api, app_url=f"http://127.0.0.1:{port}/slack/events",
+                                  signing_secret=SIGNING_SECRET)
+        self.engine = make_engine(database_url)
 
-        self.runtime = Runtime.start(_settings(database_url, api, sims), host="127.0.0.1", port=0, background=True,
-                                     history_pause=lambda: None)
-        assert self.runtime.backfill_thread is not None
-        self.runtime.backfill_thread.join(10)
-        self.player = SlackPlayer(api.workspace, api, app_url=self.runtime.url, signing_secret=SIGNING_SECRET)
-        self.scribe = self.runtime.app.scribe  # type: ignore[attr-defined]
+    def _wait_healthy(self, port: int, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"scribe run stopped at start:\n{self.log_path.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"scribe run did not answer /healthz within {timeout:.0f} s")
 
     def command(self, channel: str, text: str) -> dict[str, Any]:
         reply = self.player.command("U0LEAD", channel, text)
@@ -157,11 +192,18 @@ class _App:
             return list(pool.map(send, forms))
 
     def tickets(self) -> Counter[str]:
-        with self.scribe.session_factory() as s:
-            return Counter(dict(s.execute(select(ItemTicket.state, func.count()).group_by(ItemTicket.state)).all()))
+        with self.engine.connect() as connection:
+            return Counter(dict(connection.execute(select(ItemTicket.state, func.count()).group_by(ItemTicket.state)).all()))
 
     def stop(self) -> None:
-        self.runtime.stop()
+        self.engine.dispose()
+        # SIGINT stops `scribe run` cleanly: requests under way finish, the outbox gets its bound.
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
 
 
 def _rate_limited(call: Any) -> bool:
@@ -170,8 +212,9 @@ def _rate_limited(call: Any) -> bool:
     return call.status == 429 or (call.status == 403 and "rate limit" in answer) or "RATELIMITED" in answer
 
 
-def _floor(sim: Any, items: int, latency: float, limit: tuple[int, float] | None) -> dict[str, float | int]:
-    """The least time `sim`'s budget allows for the requests it served (refusals for the budget excluded)."""
+def _floor(sim: Any, items: int, latency: float, limit: tuple[int, float] | None, began: float) -> dict[str, float | int]:
+    """The least time `sim`'s budget allows for the requests it served (refusals for the budget
+    excluded), and when (seconds after the first command) its first and last requests came."""
     served = [c for c in sim.calls if not _rate_limited(c)]
     requests = len(served)
     chain = math.ceil(requests / items) if items else 0  # one ticket's requests, one after another
@@ -179,7 +222,9 @@ def _floor(sim: Any, items: int, latency: float, limit: tuple[int, float] | None
     if limit is not None:
         allowed, window = limit
         seconds = max(seconds, (math.ceil(requests / allowed) - 1) * window + latency)
-    return {"requests": requests, "rate_limited": len(sim.calls) - requests, "floor_seconds": round(seconds, 3)}
+    return {"requests": requests, "rate_limited": len(sim.calls) - requests, "floor_seconds": round(seconds, 3),
+            "first_request_at": round(served[0].at - began, 3) if served else None,
+            "last_request_at": round(served[-1].at - began, 3) if served else None}
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -201,10 +246,14 @@ def run(items: int = 100, *, database_url: str | None = None, latency: dict[str,
     }
 
 
-def _database(stack: ExitStack, database_url: str | None) -> str:
+def _workdir(stack: ExitStack) -> Path:
+    workdir = Path(tempfile.mkdtemp(prefix="scribe-bench-trackers-"))
+    stack.callback(shutil.rmtree, workdir, ignore_errors=True)
+    return workdir
+
+
+def _database(stack: ExitStack, database_url: str | None, workdir: Path) -> str:
     if database_url is None:
-        workdir = Path(tempfile.mkdtemp(prefix="scribe-bench-trackers-"))
-        stack.callback(shutil.rmtree, workdir, ignore_errors=True)
         return f"sqlite:///{workdir / 'bench.db'}"
     # A database of our own on the server named, dropped afterwards.
     import uuid
@@ -234,13 +283,14 @@ def measure_creation(items: int = 100, *, database_url: str | None = None, laten
     latency = latency or LATENCY
     limits = limits or LIMITS
     with ExitStack() as stack:
-        url = _database(stack, database_url)
+        workdir = _workdir(stack)
+        url = _database(stack, database_url, workdir)
         api = FakeSlackWebAPI(_workspace()).start()
         stack.callback(api.stop)
         sims = _simulators(latency, limits)
         for sim in sims.by_name().values():
             stack.enter_context(sim)
-        app = _App(url, api, sims)
+        app = _App(url, api, sims, workdir)
         stack.callback(app.stop)
         for tracker, channel in CHANNELS.items():
             app.command(channel, f"start Benchmark for {tracker}")
@@ -250,7 +300,7 @@ def measure_creation(items: int = 100, *, database_url: str | None = None, laten
                                          f"action Follow-up {n} <@{OWNERS[n % len(OWNERS)]}> p{n % 4}")
                  for n in range(items)]
 
-        started = time.monotonic()
+        started, began = time.monotonic(), time.time()  # the simulators stamp requests with time.time()
         acks = app.timed(forms, senders)
         while True:
             # Every command asked for its ticket before its ack: all rows are there by now.
@@ -260,7 +310,7 @@ def measure_creation(items: int = 100, *, database_url: str | None = None, laten
             time.sleep(0.02)
         seconds = time.monotonic() - started
 
-        floors = {name: _floor(sim, per_tracker[name], latency[name], limits.get(name))
+        floors = {name: _floor(sim, per_tracker[name], latency[name], limits.get(name), began)
                   for name, sim in sims.by_name().items()}
         floor = max(float(f["floor_seconds"]) for f in floors.values())
         made = {"jira": len(sims.jira.issues), "linear": len(sims.linear.issues),
@@ -287,13 +337,14 @@ def measure_ack_while_slow(commands: int = 40, *, database_url: str | None = Non
     """Acks of commands that ask for a ticket while the tracker takes `slow_latency` s an answer,
     next to the same commands in a channel without a tracker (the baseline), same app."""
     with ExitStack() as stack:
-        url = _database(stack, database_url)
+        workdir = _workdir(stack)
+        url = _database(stack, database_url, workdir)
         api = FakeSlackWebAPI(_workspace()).start()
         stack.callback(api.stop)
         sims = _simulators({name: slow_latency for name in TRACKERS}, None)
         for sim in sims.by_name().values():
             stack.enter_context(sim)
-        app = _App(url, api, sims)
+        app = _App(url, api, sims, workdir)
         stack.callback(app.stop)
         # The trackers go first: what is still queued for them then fails at once and is
         # recorded for a later retry, so the app stops within its bound.

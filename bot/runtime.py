@@ -109,6 +109,7 @@ class Runtime:
             pages.append(partial(register_webhooks, settings=settings, session_factory=factory, clock=clock))
             with transaction(factory) as session:
                 ensure_polls(session, settings, now=clock())
+            scribe.trackers.warm()
         routes = (lambda web_app, run_blocking: [add(web_app, run_blocking) for add in pages]) if pages else None
         if settings.socket_mode:
             # Envelopes over a WebSocket, dispatched by the same server that answers

@@ -99,6 +99,7 @@ def start_tracked_app(database_url: str, slack: Any, clock: Clock, trackers: Tra
     pool.retry = FAST
     waits: list[float] = []
     pool.sleep = lambda seconds: (waits.append(seconds), clock.advance(seconds=seconds))
+    pool.close()  # built at start; built again on first use, with these
     running.waits = waits  # type: ignore[attr-defined]
     return running
 

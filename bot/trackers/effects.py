@@ -13,12 +13,14 @@ the row stands. Exactly once:
 Faults come back in plain words (bot.trackers.TrackerError): the ones worth waiting for
 (down, slow, rate limited) are retried a bounded number of times, after Retry-After when the
 tracker gave one; the others are told at once. A short Retry-After (≤ 30 s) is waited out in
-perform; a longer one goes back to the outbox with `not_before`.
+perform, and the refused call made again (a refusal did nothing, so a create is not searched
+for again); a longer one goes back to the outbox with `not_before`.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -44,14 +46,19 @@ from .pool import TrackerPool
 
 log = logging.getLogger(__name__)
 
-# A Retry-After up to this long is waited out inside perform (no transaction is open there);
-# a longer one is the outbox's, with `not_before`.
+# A Retry-After up to this long is waited out inside perform (no transaction is open there),
+# for at most MAX_INLINE_TOTAL seconds per call; a longer one is the outbox's, with `not_before`.
 MAX_INLINE_WAIT = 30.0
-INLINE_WAITS = 3
+MAX_INLINE_TOTAL = 120.0
 # Tries of a create before it is given up and the person told (1 min, 2, 4, 8, 16 apart,
 # or the tracker's Retry-After).
 CREATE_ATTEMPTS = 6
 FETCH_ATTEMPTS = 5
+# Tickets asked for by requests are made on threads of their own (bot.outbox.relay: a handler's
+# `threads`): a tracker that is slow, down or rate limiting never holds up Slack's effects.
+TRACKER_THREADS = 64
+# How long an owner's account (or that they have none) is believed without asking again.
+ACCOUNT_CACHE = timedelta(minutes=10)
 
 
 def tracker_handlers(session_factory: sessionmaker[Session], settings: Settings, *, pool: TrackerPool,
@@ -79,21 +86,50 @@ def _fault_outcome(error: TrackerError, now: datetime) -> Outcome:
     return Outcome.failed(error.message, result={"kind": error.kind})
 
 
-def _waiting_out_short_limits(tracker_call: Callable[[], Any], sleep: Callable[[float], None]) -> Any:
-    """Run `tracker_call`; a rate limit with a short Retry-After is waited out and the call made
-    again (each call here is safe to repeat: a create searches for its marker first)."""
-    for attempt in range(INLINE_WAITS + 1):
-        try:
-            return tracker_call()
-        except TrackerError as error:
-            short = error.kind == "rate_limited" and error.retry_after is not None and error.retry_after <= MAX_INLINE_WAIT
-            if not short or attempt == INLINE_WAITS:
-                raise
-            sleep(error.retry_after or 0.0)
-    raise AssertionError("unreachable")  # pragma: no cover
+def _again_after_short_limits(clock: Callable[[], datetime]) -> Callable[[Callable[[], Any]], Any]:
+    """How each tracker call is made in a perform: a rate-limit refusal with a short Retry-After
+    did nothing, so the call is made again; the adapter holds it until the wait is over (with
+    every other request to that tracker). At most MAX_INLINE_TOTAL seconds of that per call."""
+
+    def call(tracker_call: Callable[[], Any]) -> Any:
+        started = clock()
+        while True:
+            try:
+                return tracker_call()
+            except TrackerError as error:
+                short = error.kind == "rate_limited" and error.retry_after is not None and error.retry_after <= MAX_INLINE_WAIT
+                if not short or (clock() - started).total_seconds() + (error.retry_after or 0.0) > MAX_INLINE_TOTAL:
+                    raise
+
+    return call
 
 
 # -- creating ---------------------------------------------------------------------------------
+
+
+class AccountsByEmail:
+    """Owners' tracker accounts by email, looked up once per process for `keep`: items made
+    together for one owner (a postmortem review's dozen) wait for one lookup, not one each."""
+
+    def __init__(self, clock: Callable[[], datetime], keep: timedelta = ACCOUNT_CACHE) -> None:
+        self.clock = clock
+        self.keep = keep
+        self._found: dict[tuple[str, str, str], tuple[datetime, str | None]] = {}
+        self._locks: dict[tuple[str, str, str], threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def account(self, tracker: str, target: str, email: str, lookup: Callable[[], str | None]) -> str | None:
+        key = (tracker, target, email.strip().lower())
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            hit = self._found.get(key)
+            if hit is not None and self.clock() - hit[0] < self.keep:
+                return hit[1]
+            found = lookup()  # a failure is not remembered
+            self._found[key] = (self.clock(), found)
+            return found
+
 
 
 @dataclass
@@ -108,12 +144,14 @@ class CreateTicket:
     lease = timedelta(minutes=10)  # a perform may wait out a few Retry-Afters
     max_attempts: int | None = CREATE_ATTEMPTS
     paced = False
+    threads = TRACKER_THREADS
 
     def __init__(self, settings: Settings, *, pool: TrackerPool, directory: Directory, clock: Callable[[], datetime]):
         self.settings = settings
         self.pool = pool
         self.directory = directory
         self.clock = clock
+        self.accounts = AccountsByEmail(clock)
 
     def prepare(self, session: Session, row: OutboxItem, *, now: datetime) -> CreateWork | None:
         payload = row.payload or {}
@@ -140,8 +178,8 @@ class CreateTicket:
             # The marker is searched for before anything is created: after a crash between the
             # tracker's answer and our commit, or on a row re-claimed from a dead process, the
             # ticket made then is found, not made again.
-            made = _waiting_out_short_limits(
-                lambda: ensure_ticket(tracker, replace(order.spec, assignee_id=account), order.target), self.pool.sleep)
+            made = ensure_ticket(tracker, replace(order.spec, assignee_id=account), order.target,
+                                 each=_again_after_short_limits(self.clock))
         except TrackerError as error:
             work.error_kind = error.kind
             log.warning("creating the %s ticket of action item %s failed: %s", order.tracker, order.item_id, error.kind)
@@ -158,7 +196,8 @@ class CreateTicket:
         if not email:
             return None, None, None
         try:
-            account = _waiting_out_short_limits(lambda: tracker.find_user_by_email(email, order.target), self.pool.sleep)
+            account = self.accounts.account(order.tracker, order.target, email, lambda: _again_after_short_limits(self.clock)(
+                lambda: tracker.find_user_by_email(email, order.target)))
         except TrackerError as error:
             if error.retryable:
                 raise
@@ -228,6 +267,7 @@ class FetchTicket:
     lease = timedelta(minutes=5)
     max_attempts: int | None = FETCH_ATTEMPTS
     paced = False
+    threads = TRACKER_THREADS
 
     def __init__(self, settings: Settings, *, pool: TrackerPool, clock: Callable[[], datetime]):
         self.settings = settings
@@ -245,7 +285,7 @@ class FetchTicket:
     def perform(self, work: FetchWork, *, reclaimed_from: datetime | None) -> Outcome:
         try:
             tracker = self.pool.get(work.ref.tracker)
-            work.state = _waiting_out_short_limits(lambda: tracker.fetch(work.ref), self.pool.sleep)
+            work.state = _again_after_short_limits(self.clock)(lambda: tracker.fetch(work.ref))
         except TrackerNotConfigured:
             work.error_kind = "not_configured"
             return Outcome.failed(f"{tickets.label(work.ref.tracker)} is not connected to Incident Scribe (its token is not set).")

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 class TrackerPool:
     """`get("jira")` → the process's JiraTracker; raises TrackerNotConfigured for a tracker
     without a token. `sleep` and `retry` are for tests and benchmarks (set them before the
-    first `get`); `sleep` also waits out a short Retry-After in bot.trackers.effects."""
+    first `get`); the adapters wait out a short Retry-After with `sleep`."""
 
     def __init__(self, settings: TrackerSettings, *, clock: Clock = utc_now, sleep: Sleep = time.sleep,
                  retry: RetryPolicy | None = None) -> None:
@@ -37,7 +37,14 @@ class TrackerPool:
                 self._built[name] = tracker
             return tracker
 
+    def warm(self) -> None:
+        """Build every connected tracker's adapter now (no request is sent): at start, so the
+        first ticket doesn't wait for an HTTP client to be made."""
+        for name in self.settings.configured():
+            self.get(name)
+
     def close(self) -> None:
+        """Close the adapters; the next `get` builds them again (with `sleep` and `retry` as they are then)."""
         with self._lock:
             built, self._built = list(self._built.values()), {}
         for tracker in built:
