@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -135,10 +135,6 @@ def told(app: Any) -> list[str]:
 def routes(sim: Any) -> list[str]:
     """The tracker API calls a simulator answered, in order."""
     return [c.route for c in sim.calls]
-
-
-def but(settings: Any, **changes: Any) -> Any:
-    return replace(settings, **changes)
 
 
 def run_due(app: Any) -> Any:
