@@ -54,8 +54,11 @@ __all__ = [
     "SetSeverity",
     "ShowStats",
     "SetTitle",
+    "SetTracker",
     "ShowTimeline",
     "CatchUp",
+    "CreateTicket",
+    "LinkTicket",
     "Start",
     "UsageError",
     "UpdateForm",
@@ -204,11 +207,41 @@ class SetTitle:
     title: str
 
 
+TRACKERS: Final[tuple[str, ...]] = ("jira", "github", "linear", "gitlab")
+
+
+@dataclass(frozen=True)
+class LinkTicket:
+    """`/incident ticket <item #> <URL or key>`: link an existing ticket to an action item."""
+
+    item_id: int
+    link: str  # as pasted; read against the connected trackers by the service
+
+
+@dataclass(frozen=True)
+class CreateTicket:
+    """`/incident ticket <item #> create [tracker] [target]`: make the item's ticket now."""
+
+    item_id: int
+    tracker: str | None  # one of TRACKERS; None: the channel's, or the only connected one
+    target: str | None  # project key, owner/repo, team key; None: the tracker's default
+
+
+@dataclass(frozen=True)
+class SetTracker:
+    """`/incident tracker [jira|github|linear|gitlab [target] | none | default]`: where this
+    channel's new action items get a ticket."""
+
+    choice: Literal["show", "set", "none", "default"]
+    tracker: str | None = None
+    target: str | None = None
+
+
 Command: TypeAlias = (
     Start | Moment | Close | Entry | SetSeverity | AssignRole | ShowTimeline
     | Help | AddAction | ListActions | Postmortem | Backfill
     | PostUpdate | UpdateForm | SnoozeUpdates | CatchUp
-    | ShowStats | Declare | SetTitle
+    | ShowStats | Declare | SetTitle | LinkTicket | CreateTicket | SetTracker
 )
 
 
@@ -248,6 +281,8 @@ USAGE: Final[dict[str, str]] = {
     "help": "{cmd} help [subcommand]",
     "action": "{cmd} action <text> [@owner] [due <date>] [p0|p1|p2|p3]",
     "actions": "{cmd} actions",
+    "ticket": "{cmd} ticket <item #> <ticket URL or key> | create [jira|github|linear|gitlab] [target]",
+    "tracker": "{cmd} tracker [jira|github|linear|gitlab [target] | none | default]",
     "postmortem": "{cmd} postmortem [template]",
     "backfill": "{cmd} backfill",
     "update": "{cmd} update [investigating|identified|monitoring|resolved] <text> [next <30m|1h>]",
@@ -278,6 +313,8 @@ _DESCRIPTIONS: Final[dict[str, str]] = {
     "help": "show this help, or help for one subcommand",
     "action": "add a follow-up action item",
     "actions": "list the action items",
+    "ticket": "link an action item to its ticket, or create its ticket now",
+    "tracker": "where this channel's new action items get a ticket (alone: show it)",
     "postmortem": "draft the postmortem",
     "backfill": "import the channel's earlier messages",
     "update": "post a status update for everyone (alone: open the form)",
@@ -405,6 +442,10 @@ def parse_command(text: str, *, command: str = DEFAULT_COMMAND) -> Command | Usa
         return _parse_declare(rest, ctx)
     if name == "title":
         return _parse_title(rest, ctx)
+    if name == "ticket":
+        return _parse_ticket(rest, ctx)
+    if name == "tracker":
+        return _parse_tracker(rest, ctx)
     # Every USAGE key is handled above; this is only reachable if one is added
     # without a parser, and even then the user gets an answer, not a crash.
     return ctx.error(f"`{command} {name}` is not available yet.")
@@ -741,3 +782,65 @@ def _parse_stats(rest: str, ctx: _Ctx) -> ShowStats | UsageError:
         else:
             period.append(word)
     return ShowStats(period=" ".join(period), severity=severity, share=share)
+
+
+_ITEM_NUMBER_RE: Final = re.compile(r"#?(?P<n>[0-9]{1,9})", re.ASCII)
+
+
+def _parse_ticket(rest: str, ctx: _Ctx) -> LinkTicket | CreateTicket | UsageError:
+    words = rest.split()
+    if not words:
+        return ctx.error(f"Which action item, and which ticket? e.g. `{ctx.cmd} ticket 3 OPS-12` "
+                         f"or `{ctx.cmd} ticket 3 create`.")
+    number = _ITEM_NUMBER_RE.fullmatch(words[0])
+    if number is None:
+        return ctx.error(f"'{_clip(words[0], 30)}' is not an action item number; `{ctx.cmd} actions` lists them, "
+                         f"e.g. `{ctx.cmd} ticket 3 OPS-12`.")
+    item_id = int(number.group("n"))
+    if len(words) == 1:
+        return ctx.error(f"Paste the ticket's link or key after the item number, e.g. `{ctx.cmd} ticket {item_id} OPS-12`, "
+                         f"or `{ctx.cmd} ticket {item_id} create` to make one.")
+    if words[1].lower() == "create":
+        extra = words[2:]
+        if len(extra) > 2:
+            return ctx.error(f"After `create`, name at most a tracker and where in it, e.g. "
+                             f"`{ctx.cmd} ticket {item_id} create jira OPS`.")
+        tracker = extra[0].lower() if extra else None
+        if tracker is not None and tracker not in TRACKERS:
+            return ctx.error(f"'{_clip(extra[0], 30)}' is not a tracker: use jira, github, linear or gitlab.")
+        target = None
+        if len(extra) == 2:
+            from bot.trackers.links import normalise_target, target_problem
+
+            problem = target_problem(cast(str, tracker), extra[1])
+            if problem:
+                return ctx.error(problem)
+            target = normalise_target(cast(str, tracker), extra[1])
+        return CreateTicket(item_id=item_id, tracker=tracker, target=target)
+    if len(words) > 2:
+        return ctx.error(f"Paste one ticket: its link or its key, e.g. `{ctx.cmd} ticket {item_id} OPS-12`.")
+    return LinkTicket(item_id=item_id, link=words[1])
+
+
+def _parse_tracker(rest: str, ctx: _Ctx) -> SetTracker | UsageError:
+    words = rest.split()
+    if not words:
+        return SetTracker("show")
+    first = words[0].lower()
+    if first in ("none", "off"):
+        return SetTracker("none") if len(words) == 1 else ctx.error(f"`{ctx.cmd} tracker none` takes nothing after it.")
+    if first == "default":
+        return SetTracker("default") if len(words) == 1 else ctx.error(f"`{ctx.cmd} tracker default` takes nothing after it.")
+    if first not in TRACKERS:
+        return ctx.error(f"'{_clip(words[0], 30)}' is not a tracker: use jira, github, linear or gitlab "
+                         "(or none, or default for the workspace's).")
+    if len(words) > 2:
+        return ctx.error(f"Name one tracker and where in it, e.g. `{ctx.cmd} tracker jira OPS`.")
+    if len(words) == 1:
+        return SetTracker("set", first)
+    from bot.trackers.links import normalise_target, target_problem
+
+    problem = target_problem(first, words[1])
+    if problem:
+        return ctx.error(problem)
+    return SetTracker("set", first, normalise_target(first, words[1]))

@@ -19,6 +19,16 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from bot.channel_names import DEFAULT_PATTERN, pattern_problem
+from bot.trackers.links import (
+    TARGET_PATTERNS,  # the same patterns `/incident tracker` checks
+)
+from bot.trackers.settings import (
+    GitHubSettings,
+    GitLabSettings,
+    JiraSettings,
+    LinearSettings,
+    TrackerSettings,
+)
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_DATABASE_URL = "sqlite:///scribe.db"
@@ -100,86 +110,6 @@ class SettingsError(Exception):
     def __init__(self, problems: list[str]):
         self.problems = problems
         super().__init__("\n".join(problems))
-
-
-@dataclass(frozen=True)
-class JiraSettings:
-    """Jira Cloud (JIRA_EMAIL + JIRA_API_TOKEN, REST v3) or Data Center (JIRA_PAT, REST v2)."""
-
-    base_url: str | None = None
-    email: str | None = None
-    api_token: str | None = field(default=None, repr=False)
-    pat: str | None = field(default=None, repr=False)
-    project: str | None = None
-    issue_type: str = "Task"
-    # Jira priority names for p0, p1, p2, p3.
-    priorities: tuple[str, str, str, str] = ("Highest", "High", "Medium", "Low")
-    # Resolutions that mean "won't fix" (case-insensitive); None: the built-in list.
-    wontfix_resolutions: frozenset[str] | None = None
-    webhook_secret: str | None = field(default=None, repr=False)
-
-    @property
-    def configured(self) -> bool:
-        return bool(self.base_url and (self.pat or (self.email and self.api_token)))
-
-
-@dataclass(frozen=True)
-class GitHubSettings:
-    base_url: str = "https://api.github.com"  # GitHub Enterprise Server: https://HOST/api/v3
-    token: str | None = field(default=None, repr=False)
-    repo: str | None = None  # owner/repo
-    webhook_secret: str | None = field(default=None, repr=False)
-
-    @property
-    def configured(self) -> bool:
-        return bool(self.token)
-
-
-@dataclass(frozen=True)
-class LinearSettings:
-    base_url: str = "https://api.linear.app/graphql"
-    api_key: str | None = field(default=None, repr=False)
-    team: str | None = None  # team key, e.g. ENG
-    webhook_secret: str | None = field(default=None, repr=False)
-
-    @property
-    def configured(self) -> bool:
-        return bool(self.api_key)
-
-
-@dataclass(frozen=True)
-class GitLabSettings:
-    base_url: str = "https://gitlab.com"
-    token: str | None = field(default=None, repr=False)
-    project: str | None = None  # group/project or a numeric id
-    webhook_secret: str | None = field(default=None, repr=False)
-
-    @property
-    def configured(self) -> bool:
-        return bool(self.token)
-
-
-@dataclass(frozen=True)
-class TrackerSettings:
-    """Issue trackers (issue 25): the workspace default, and each tracker's connection."""
-
-    default: str | None = None  # jira | github | linear | gitlab; None: no tickets by default
-    poll_seconds: float = 300.0
-    jira: JiraSettings = field(default_factory=JiraSettings)
-    github: GitHubSettings = field(default_factory=GitHubSettings)
-    linear: LinearSettings = field(default_factory=LinearSettings)
-    gitlab: GitLabSettings = field(default_factory=GitLabSettings)
-
-    def configured(self) -> tuple[str, ...]:
-        """The trackers with credentials, in a fixed order."""
-        found = (("jira", self.jira), ("github", self.github), ("linear", self.linear), ("gitlab", self.gitlab))
-        return tuple(name for name, conf in found if conf.configured)
-
-    def secrets(self) -> list[str]:
-        values = [self.jira.api_token, self.jira.pat, self.jira.webhook_secret, self.github.token,
-                  self.github.webhook_secret, self.linear.api_key, self.linear.webhook_secret, self.gitlab.token,
-                  self.gitlab.webhook_secret]
-        return [v for v in values if v]
 
 
 @dataclass(frozen=True)
@@ -577,10 +507,6 @@ def _update_intervals(raw: str | None, problems: list[str]) -> tuple[tuple[str, 
 
 TRACKER_CHOICES = ("jira", "github", "linear", "gitlab")
 _URL_RE = re.compile(r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
-_GITHUB_REPO_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
-_JIRA_PROJECT_RE = re.compile(r"^[A-Z][A-Z0-9_]{1,31}$")
-_LINEAR_TEAM_RE = re.compile(r"^[A-Za-z0-9]{1,7}$")
-_GITLAB_PROJECT_RE = re.compile(r"^(\d+|[A-Za-z0-9_.][A-Za-z0-9_.-]*(/[A-Za-z0-9_.][A-Za-z0-9_.-]*)+)$")
 
 
 def _tracker_url(env: Mapping[str, str], name: str, default: str | None, example: str, problems: list[str]) -> str | None:
@@ -617,7 +543,7 @@ def _tracker_settings(env: Mapping[str, str], problems: list[str]) -> TrackerSet
     if (jira_pat or jira_token) and not get("JIRA_BASE_URL"):
         problems.append("JIRA_BASE_URL is missing: your Jira's address, such as https://your-site.atlassian.net.")
     jira_project = (get("JIRA_PROJECT") or "").upper() or None
-    if jira_project and not _JIRA_PROJECT_RE.match(jira_project):
+    if jira_project and not TARGET_PATTERNS["jira"].match(jira_project):
         problems.append(f"JIRA_PROJECT must be a project key such as OPS (letters and digits, no issue number), "
                         f"got {get('JIRA_PROJECT')!r}.")
         jira_project = None
@@ -640,7 +566,7 @@ def _tracker_settings(env: Mapping[str, str], problems: list[str]) -> TrackerSet
     github_url = _tracker_url(env, "GITHUB_BASE_URL", "https://api.github.com", "https://api.github.com "
                               "(GitHub Enterprise Server: https://github.example.com/api/v3)", problems)
     github_repo = get("GITHUB_REPO")
-    if github_repo and not _GITHUB_REPO_RE.match(github_repo):
+    if github_repo and not TARGET_PATTERNS["github"].match(github_repo):
         problems.append(f"GITHUB_REPO must be owner/repo, such as acme/ops, got {github_repo!r}.")
         github_repo = None
     github = GitHubSettings(base_url=github_url or "https://api.github.com", token=get("GITHUB_TOKEN"),
@@ -650,7 +576,7 @@ def _tracker_settings(env: Mapping[str, str], problems: list[str]) -> TrackerSet
     linear_url = _tracker_url(env, "LINEAR_BASE_URL", "https://api.linear.app/graphql",
                               "https://api.linear.app/graphql", problems)
     linear_team = get("LINEAR_TEAM")
-    if linear_team and not _LINEAR_TEAM_RE.match(linear_team):
+    if linear_team and not TARGET_PATTERNS["linear"].match(linear_team):
         problems.append(f"LINEAR_TEAM must be a team key such as ENG (the prefix of its issue ids), got {linear_team!r}.")
         linear_team = None
     linear = LinearSettings(base_url=linear_url or "https://api.linear.app/graphql", api_key=get("LINEAR_API_KEY"),
@@ -660,7 +586,7 @@ def _tracker_settings(env: Mapping[str, str], problems: list[str]) -> TrackerSet
     # GitLab
     gitlab_url = _tracker_url(env, "GITLAB_BASE_URL", "https://gitlab.com", "https://gitlab.com", problems)
     gitlab_project = get("GITLAB_PROJECT")
-    if gitlab_project and not _GITLAB_PROJECT_RE.match(gitlab_project):
+    if gitlab_project and not TARGET_PATTERNS["gitlab"].match(gitlab_project):
         problems.append(f"GITLAB_PROJECT must be the project's path such as acme/ops (or its numeric id), got {gitlab_project!r}.")
         gitlab_project = None
     gitlab = GitLabSettings(base_url=gitlab_url or "https://gitlab.com", token=get("GITLAB_TOKEN"),

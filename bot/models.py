@@ -317,6 +317,96 @@ class ActionItem(Base):
     source_id: Mapped[str | None] = mapped_column(String(128), unique=True)
 
     incident: Mapped[Incident] = relationship(back_populates="action_items")
+    # Its ticket in the team's tracker, created by the scribe or linked by pasting it (issue 25).
+    ticket: Mapped[ItemTicket | None] = relationship(back_populates="item", cascade="all, delete-orphan", uselist=False)
+
+
+class ItemTicket(Base):
+    """An action item's ticket in a tracker (Jira, GitHub, Linear, GitLab): one per item.
+
+    `creating`: asked for, the outbox row (kind ticket_create) is on it; `ready`: the ticket
+    exists (created, found again by its marker, or linked); `failed`: the tracker refused,
+    `last_error` says why in words for people. Status comes back by webhook or polling and is
+    applied only when the tracker says it changed later than what we hold (`tracker_updated_at`),
+    so a replayed or reordered delivery changes nothing.
+    """
+
+    __tablename__ = "item_tickets"
+    __table_args__ = (Index("ix_item_tickets_tracker_key", "tracker", "ticket_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    action_item_id: Mapped[int] = mapped_column(ForeignKey("action_items.id", ondelete="CASCADE"), unique=True)
+    tracker: Mapped[str] = mapped_column(String(16))  # jira | github | linear | gitlab
+    target: Mapped[str] = mapped_column(String(255))  # project key, owner/repo, team key
+    state: Mapped[str] = mapped_column(String(16))  # creating | ready | failed
+    # As people write it: "OPS-12", "acme/ops#12", "ENG-42"; None until created.
+    ticket_key: Mapped[str | None] = mapped_column(String(255))
+    url: Mapped[str | None] = mapped_column(String(1000))
+    tracker_id: Mapped[str | None] = mapped_column(String(64))  # the tracker's own id
+    # What every attempt to create it carries, so a lost answer is found, never made twice.
+    marker: Mapped[str] = mapped_column(String(64), unique=True)
+    linked: Mapped[bool] = mapped_column(Boolean, default=False)  # pasted, not created by us
+    status: Mapped[str | None] = mapped_column(String(16))  # open | done | wontfix, as read back
+    status_name: Mapped[str | None] = mapped_column(String(255))  # the tracker's words: "Shipped"
+    assignee_id: Mapped[str | None] = mapped_column(String(255))  # the tracker's account id
+    tracker_updated_at: Mapped[datetime | None]
+    last_error_kind: Mapped[str | None] = mapped_column(String(16))  # bot.trackers.ErrorKind
+    last_error: Mapped[str | None] = mapped_column(Text)
+    synced_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+    item: Mapped[ActionItem] = relationship(back_populates="ticket")
+
+
+class ChannelTracker(Base):
+    """`/incident tracker …` in a channel: its own tracker and target, instead of the
+    workspace's default (SCRIBE_TRACKER); tracker None: no tickets by default there."""
+
+    __tablename__ = "channel_trackers"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    channel_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tracker: Mapped[str | None] = mapped_column(String(16))
+    target: Mapped[str | None] = mapped_column(String(255))
+    set_by: Mapped[str] = mapped_column(String(32))
+    set_at: Mapped[datetime]
+
+
+class TrackerDelivery(Base):
+    """A webhook delivery already received, so a replay of it is refused; kept a week."""
+
+    __tablename__ = "tracker_deliveries"
+
+    tracker: Mapped[str] = mapped_column(String(16), primary_key=True)
+    delivery_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class TrackerCursor(Base):
+    """Polling one tracker target (Socket Mode, or no webhook): where the next poll starts,
+    when it is due, and how many polls in a row failed (the backoff)."""
+
+    __tablename__ = "tracker_cursors"
+
+    tracker: Mapped[str] = mapped_column(String(16), primary_key=True)
+    target: Mapped[str] = mapped_column(String(255), primary_key=True)
+    since: Mapped[datetime]
+    next_poll_at: Mapped[datetime]
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class TrackerPerson(Base):
+    """Who a tracker account is in Slack, learned when an owner's email matched it, so an
+    assignee change maps back to a Slack user where the tracker hides emails (GitHub)."""
+
+    __tablename__ = "tracker_people"
+
+    tracker: Mapped[str] = mapped_column(String(16), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32))
+    learned_at: Mapped[datetime]
 
 
 class OutboxItem(Base):

@@ -15,7 +15,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +24,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.config import Settings
-from bot.db import make_engine, make_session_factory, upgrade
+from bot.db import make_engine, make_session_factory, transaction, upgrade
 from bot.db.checkpoint import WalCheckpointer
 from bot.outbox.relay import Relay
 from bot.scheduler import OutboxPoller
@@ -98,15 +98,23 @@ class Runtime:
         # With OAuth, Bolt looks each request's installation up in the database, which
         # blocks: then every request goes to the server's threads.
         inline = None if settings.oauth else waits_only_on_shared_write(settings.command)
-        routes = None
+        pages: list[Callable[..., Any]] = []
         if settings.web_enabled:
             # The web view (bot.web) on the same port, in HTTP and Socket Mode alike.
-            from functools import partial
-
             from bot.web import register as register_web
 
-            routes = partial(register_web, settings=settings, session_factory=factory, client_for=runtime.team_client,
-                             serves_team=runtime.serves_team, clock=clock)
+            pages.append(partial(register_web, settings=settings, session_factory=factory, client_for=runtime.team_client,
+                                 serves_team=runtime.serves_team, clock=clock))
+        if settings.trackers.configured():
+            # Trackers' webhooks (bot.ticket_sync.receiver); targets read by polling get their poll rows.
+            from bot.services.tickets import ensure_polls
+            from bot.ticket_sync.receiver import register as register_webhooks
+
+            pages.append(partial(register_webhooks, settings=settings, session_factory=factory, clock=clock))
+            with transaction(factory) as session:
+                ensure_polls(session, settings, now=clock())
+            scribe.trackers.warm()
+        routes = (lambda web_app, run_blocking: [add(web_app, run_blocking) for add in pages]) if pages else None
         if settings.socket_mode:
             # Envelopes over a WebSocket, dispatched by the same server that answers
             # /healthz on PORT (bot.socket_mode says which client and why).

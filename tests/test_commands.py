@@ -226,7 +226,7 @@ def test_usage_and_help_cover_every_subcommand() -> None:
         "start", "started", "detected", "mitigated", "resolved", "close", "note", "finding",
         "hypothesis", "mitigation", "decision", "rootcause", "status", "severity", "role",
         "timeline", "help", "action", "actions", "postmortem", "backfill", "update", "snooze-updates", "catchup", "stats",
-        "declare", "title",
+        "declare", "title", "ticket", "tracker",
     }
     for name, usage in USAGE.items():
         assert usage.startswith(f"{{cmd}} {name}")

@@ -79,7 +79,8 @@ def test_action_command_records_item_timeline_entry_and_plans_reminders(fapp) ->
         data = export_incident(s, latest_incident(s, channel_id="C0INC"))
         entry = s.scalars(select(TimelineEntry).where(TimelineEntry.kind == "action")).one()
     assert data["action_items"] == [
-        {"id": 1, "text": "Add pool saturation alert", "owner": "U0BOB", "due": "2026-12-01", "priority": "p1", "status": "open", "created_by": "U0ANN"}
+        {"id": 1, "text": "Add pool saturation alert", "owner": "U0BOB", "due": "2026-12-01", "priority": "p1", "status": "open", "created_by": "U0ANN",
+         "ticket": None}  # no tracker connected
     ]
     assert (entry.author, entry.text, entry.source) == ("U0ANN", "Add pool saturation alert (owner <@U0BOB>, due 2026-12-01, p1)", "command")
     # Bob is in New York (EST, UTC-5): 09:30 his time is 14:30Z. The digest uses SCRIBE_TIMEZONE (UTC), Mondays.

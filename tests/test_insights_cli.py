@@ -61,7 +61,7 @@ def test_json(cli) -> None:  # type: ignore[no-untyped-def]
     assert data["metrics"]["time_to_detect_s"] == {"count": 2, "median_s": 750.0, "p90_s": 870.0}
     assert data["trend"]["time_to_detect_s"] == -750.0
     assert data["action_items"] == {"total": 2, "open": 0, "overdue": 0, "done": 1, "done_on_time": 0, "done_late": 1,
-                                    "wontfix": 1, "median_days_to_done": 3.0}
+                                    "wontfix": 1, "median_days_to_done": 3.0, "in_tracker": 0}
     assert data["postmortems"] == {"final": 0, "drafted": 2, "in_review": 1, "draft": 1, "none": 0}
     assert [w["week"] for w in data["weekly"]] == ["2026-11-02", "2026-11-09"]
     assert data["previous"]["incidents"]["total"] == 1

@@ -105,15 +105,15 @@ def test_action_items_on_time_late_overdue() -> None:
     items = [
         ActionRecord(1, "done", date(2026, 11, 5), None, at(11, 2), at(11, 5, 23, 59)),  # on time: by the end of its day
         ActionRecord(1, "done", None, at(11, 4, 12), at(11, 3), at(11, 4, 12, 1)),  # a minute late
-        ActionRecord(1, "done", None, None, at(11, 3), at(11, 13)),  # no due date: neither
+        ActionRecord(1, "done", None, None, at(11, 3), at(11, 13), True),  # no due date: neither; closed in the tracker
         ActionRecord(1, "open", date(2026, 11, 22), None, at(11, 3), None),  # overdue
         ActionRecord(1, "open", None, at(11, 23, 10, 0, ), at(11, 3), None),  # due right now: not yet overdue
-        ActionRecord(1, "wontfix", None, None, at(11, 3), at(11, 4)),
-        ActionRecord(2, "open", date(2026, 1, 1), None, at(11, 3), None),  # another incident's
+        ActionRecord(1, "wontfix", None, None, at(11, 3), at(11, 4), True),
+        ActionRecord(2, "open", date(2026, 1, 1), None, at(11, 3), None, True),  # another incident's
     ]
     s = compute_stats(team_id="T1", period=period, severity=None, now=NOW, incidents=[incident], actions=items)
     assert s.actions.to_dict() == {"total": 6, "open": 2, "overdue": 1, "done": 3, "done_on_time": 1, "done_late": 1,
-                                   "wontfix": 1, "median_days_to_done": 3.6}
+                                   "wontfix": 1, "median_days_to_done": 3.6, "in_tracker": 2}
 
 
 # --- through the database --------------------------------------------------------------------------
@@ -189,7 +189,7 @@ def test_stats_of_crafted_incidents(session_factory) -> None:  # type: ignore[no
     assert s.change("time_to_detect_s") == -20 * MIN
     assert s.change("time_to_mitigate_s") == -20 * MIN
     assert s.actions.to_dict() == {"total": 5, "open": 2, "overdue": 1, "done": 2, "done_on_time": 1, "done_late": 1,
-                                   "wontfix": 1, "median_days_to_done": 2.0}
+                                   "wontfix": 1, "median_days_to_done": 2.0, "in_tracker": 0}
     assert s.previous.actions.open == 1
     assert s.postmortems.to_dict() == {"final": 1, "drafted": 2, "in_review": 1, "draft": 1, "none": 2}
     assert [(line.ref, line.duration_s) for line in s.longest] == [("INC-3", 135 * MIN), ("INC-2", 100 * MIN), ("INC-1", 65 * MIN)]

@@ -256,8 +256,8 @@ def emitted_by_builders() -> Emitted:
     out.message(followups.snoozed_reminder(item, now + timedelta(days=1), UTC))
     out.message(followups.digest_message("INC-1", "Checkout errors", [item]))
     out.message(followups.review_message("INC-1", "Checkout errors", 7, [item]))
-    out.message(followups.action_list(1, "INC-1", [item], "/incident"))
-    out.view(followups.add_item_modal(1, "INC-1", "U1"))
+    out.message(followups.action_list(1, "INC-1", [item], "/incident", ("jira", "github", "linear", "gitlab")))
+    out.view(followups.add_item_modal(1, "INC-1", "U1", ticket_field=True))
 
     out.view(home.home_view(HomeFacts(
         user_id="U1", now=now, incidents=[IncidentLine(id=1, ref="INC-1", title="Checkout errors", channel_id="C1", severity="sev2", lead="U1", started_at=now)],

@@ -143,6 +143,7 @@ def test_a_lane_goes_in_order_one_row_at_a_time(session_factory, clock) -> None:
     assert (report.failed, report.sent) == (1, 1)
     clock.now = T0 + timedelta(minutes=1)  # the first backoff
     relay.run_due()
+    relay.settle()  # the lane's next rows start as each one before them is done, on the relay's threads
     assert [p[0] for p in handler.performed] == ["create", "elsewhere", "create", "invite", "reply"]
     assert rows(session_factory) == [("create", "sent", 2), ("invite", "sent", 1), ("reply", "sent", 1), ("elsewhere", "sent", 1)]
 
@@ -212,3 +213,32 @@ def test_a_claim_lost_mid_perform_is_not_recorded_by_the_slow_process(session_fa
     assert result["report"].lost_claims == 1 and result["report"].sent == 0
     with session_factory() as s:
         assert s.scalars(select(OutboxItem.claimed_by)).one() == "fast:2"
+
+
+def test_a_kind_with_threads_of_its_own_never_holds_up_the_others(session_factory, clock) -> None:  # type: ignore[no-untyped-def]
+    """Tracker rows (bot.ticket_sync.effects) say `threads`: started at commit, they run on a pool of
+    their own, so a tracker waiting out its rate limit doesn't keep Slack's rows waiting."""
+    slow = Recorder(hold=threading.Event())
+    slow.threads = 2  # type: ignore[attr-defined]
+    quick = Recorder()
+    relay = Relay(session_factory, {"slow": slow, "quick": quick}, clock, kick_threads=1)
+    relay.attach(session_factory)
+    with session_factory.begin() as session:
+        for n in range(3):
+            enqueue(session, Effect("slow", f"slow-{n}", "T0SIM", payload={"what": f"slow-{n}"}), now=T0)
+    assert slow.started.wait(10)
+    with session_factory.begin() as session:
+        enqueue(session, Effect("quick", "quick", "T0SIM", payload={"what": "quick"}), now=T0)
+    # The one shared thread is free: the Slack-side row goes out while all three slow ones wait
+    # (two performing on their own threads, the third queued behind them).
+    deadline = threading.Event()
+    for _ in range(500):
+        if quick.performed:
+            break
+        deadline.wait(0.01)
+    assert [p[0] for p in quick.performed] == ["quick"] and slow.performed == []
+    slow.hold.set()  # type: ignore[union-attr]
+    assert relay.settle(10)
+    assert sorted(p[0] for p in slow.performed) == ["slow-0", "slow-1", "slow-2"]
+    assert {p[1].rsplit("_", 1)[0] for p in slow.performed} == {"outbox-slow"}
+    relay.close()

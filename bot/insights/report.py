@@ -63,6 +63,8 @@ def summary_lines(stats: Stats, *, title: Callable[[str], str] = lambda t: t) ->
             parts.append(f"median {a.median_days_to_done:.1f} days to done")
         if a.wontfix:
             parts.append(f"{a.wontfix} won't fix")
+        if a.in_tracker:
+            parts.append(f"{a.in_tracker} with a ticket in the tracker")
         lines.append(("Action items", " · ".join(parts)))
     p = stats.postmortems
     lines.append(("Postmortems", f"{p.final} final · {p.drafted} drafted, not final · {p.none} not started"))

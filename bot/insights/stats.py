@@ -207,6 +207,8 @@ class ActionRecord:
     due_at: datetime | None
     created_at: datetime
     closed_at: datetime | None
+    # It has a ticket in the team's tracker; its status above is then the ticket's, as read back.
+    in_tracker: bool = False
 
     def due_by(self) -> datetime | None:
         """The instant after which it is late: its due time, else the end of its due day (UTC)."""
@@ -237,6 +239,7 @@ class ActionSummary:
     done_late: int = 0
     wontfix: int = 0
     median_days_to_done: float | None = None
+    in_tracker: int = 0  # of `total`, how many have a ticket in the team's tracker
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -433,6 +436,7 @@ def _action_summary(items: Sequence[ActionRecord], now: datetime) -> ActionSumma
         total=len(items), open=len(open_items), overdue=overdue, done=len(done), done_on_time=on_time,
         done_late=late, wontfix=sum(1 for a in items if a.status == "wontfix"),
         median_days_to_done=round(middle, 1) if middle is not None else None,
+        in_tracker=sum(1 for a in items if a.in_tracker),
     )
 
 

@@ -30,3 +30,13 @@ REFRESH_ANNOUNCEMENT = "refresh_announcement"
 # Status updates (bot.services.updates), and postmortem drafts (bot.services.postmortem).
 POST_UPDATE = "post_update"
 PUBLISH_POSTMORTEM = "publish_postmortem"
+
+# Action items' tickets in the team's tracker (bot.services.tickets decides; bot.ticket_sync.effects
+# carries them out): create one (marker search first), read a linked one's state, poll a target.
+TICKET_CREATE = "ticket_create"
+TICKET_FETCH = "ticket_fetch"
+TRACKER_POLL = "tracker_poll"
+TRACKERS = (TICKET_CREATE, TICKET_FETCH, TRACKER_POLL)
+
+# One line to one person, later (what a tracker answered, a fault): payload {reply_to, text}.
+TELL = "tell"

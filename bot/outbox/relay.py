@@ -15,7 +15,9 @@ Each row goes through three steps, and only the middle one talks to the outside 
 
 Rows arrive two ways. A request's transaction that enqueued rows hands their ids over at
 its commit (`attach`), and they start at once on this process's threads (`kick`); the
-request itself never waits for them. And `run_due`, called by the poller in every process
+request itself never waits for them. Kinds that may wait long on someone else (a tracker's
+rate limit) have threads of their own (`threads` on their handler), so they never hold up
+the rest. And `run_due`, called by the poller in every process
 (bot.scheduler) and by tests, claims whatever is due: reminders whose time has come, rows
 whose retry is due, rows a dead process left behind, rows nobody kicked.
 
@@ -109,6 +111,10 @@ class Handler(Protocol):
     def paced(self) -> bool:
         """Posts to a channel: paced to one a second per channel."""
 
+    # Optional `threads: int`: rows of this kind started at commit run on that many threads of
+    # their own (trackers: a perform may wait out a rate-limit window), so they never hold up
+    # the Slack rows started alongside them, nor wait behind them.
+
     def prepare(self, session: Session, row: OutboxItem, *, now: datetime) -> Any | None: ...
 
     def perform(self, work: Any, *, reclaimed_from: datetime | None) -> Outcome: ...
@@ -161,6 +167,7 @@ class Relay:
     _pass_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _kicks: ThreadPoolExecutor | None = field(default=None, repr=False)
     _in_flight: InFlight = field(default_factory=InFlight, repr=False)
+    _own_pools: dict[str, ThreadPoolExecutor] = field(default_factory=dict, repr=False)
     _guard: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _closed: bool = field(default=False, repr=False)
 
@@ -204,8 +211,28 @@ class Relay:
         now = self.clock()
         with self.session_factory.begin() as session:
             claimed = store.claim(session, ids, now=now, worker=self.worker, lease_of=self.lease_of, shortest_lease=self.shortest_lease)
-        if claimed:
-            self._deliver(claimed, now, DeliveryReport(), chain_lanes=True)
+        shared = [c for c in claimed if self._own_threads(c.kind) is None]
+        for claim in claimed:
+            if self._own_threads(claim.kind) is not None:
+                self._submit_own(claim, now)
+        if shared:
+            self._deliver(shared, now, DeliveryReport(), chain_lanes=True)
+
+    def _own_threads(self, kind: str) -> int | None:
+        return getattr(self.handlers.get(kind), "threads", None)
+
+    def _submit_own(self, claim: Claimed, now: datetime) -> None:
+        """A claimed row of a kind with threads of its own, carried out on them."""
+        with self._guard:
+            if self._closed:
+                return  # stopping: the claim runs out and the next poll, on any process, takes it
+            pool = self._own_pools.get(claim.kind)
+            if pool is None:
+                pool = ThreadPoolExecutor(max_workers=self._own_threads(claim.kind) or 1, thread_name_prefix=f"outbox-{claim.kind}")
+                self._own_pools[claim.kind] = pool
+            future = pool.submit(self._deliver, [claim], now, DeliveryReport(), chain_lanes=True)
+        self._in_flight.add(future)
+        future.add_done_callback(_log_failure)
 
     def settle(self, timeout: float = 30.0) -> bool:
         """Wait until the rows kicked on this process (and the lane rows they started) are
@@ -219,8 +246,10 @@ class Relay:
         with self._guard:
             self._closed = True
             kicks, self._kicks = self._kicks, None
-        if kicks is not None:
-            kicks.shutdown(wait=False, cancel_futures=True)
+            own, self._own_pools = list(self._own_pools.values()), {}
+        for pool in [kicks, *own]:
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
 
     # -- the poller's pass ----------------------------------------------------------------
 

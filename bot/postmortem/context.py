@@ -32,6 +32,7 @@ from bot.postmortem.facts import (
     EntryFact,
     IncidentFacts,
     ReviewFields,
+    TicketFact,
 )
 
 __all__ = [
@@ -257,6 +258,18 @@ def _files_md(entry: EntryFact) -> tuple[list[dict[str, str | None]], str]:
         files.append({"name": name, "url": url})
         parts.append(f"[{name}]({url})" if url else name)
     return files, ", ".join(parts)
+
+
+def _ticket_md(ticket: TicketFact | None) -> str:
+    """An action item's ticket in a table cell: `Jira [OPS-12](url) (Shipped)`."""
+    if ticket is None:
+        return DASH
+    if ticket.key is None:
+        return f"{ticket.tracker}: " + ("being created" if ticket.state == "creating" else "not created")
+    url = safe_url(ticket.url) if ticket.url else None
+    key = escape_inline(ticket.key)
+    cell = f"{ticket.tracker} [{key}]({url})" if url else f"{ticket.tracker} {key}"
+    return cell + (f" ({escape_inline(' '.join(ticket.status.split()))})" if ticket.status else "")
 
 
 def _links(entry: EntryFact) -> tuple[list[dict[str, str | None]], str]:
@@ -642,6 +655,7 @@ def build_context(
             "priority": escape_inline(action.priority) if action.priority else DASH,
             "status": status,
             "status_label": _ACTION_STATUS_LABELS[status],
+            "ticket": _ticket_md(action.ticket),
         })
 
     # -- review fields -----------------------------------------------------
@@ -707,6 +721,8 @@ def build_context(
         "file_count": file_count,
         "actions": action_rows,
         "action_counts": counts,
+        # The action items table gets a Ticket column only when some item has a ticket.
+        "actions_have_tickets": any(a.ticket is not None for a in actions),
         "prompts": _prompts(incident, metrics, bool(investigation["root_causes"])),
         "generated_at": generated,
         "generated_at_utc": format_utc(generated),

@@ -23,6 +23,7 @@ __all__ = [
     "MILESTONE_KINDS",
     "Person",
     "ReviewFields",
+    "TicketFact",
 ]
 
 #: Entry kinds that mark a lifecycle moment of the incident.
@@ -85,6 +86,17 @@ class EntryFact:
 
 
 @dataclass(frozen=True)
+class TicketFact:
+    """An action item's ticket in the team's tracker, as last read back."""
+
+    tracker: str  # "Jira", "GitHub", "Linear", "GitLab"
+    key: str | None  # "OPS-12"; None while it is being created, or when creating it failed
+    url: str | None
+    status: str | None  # the tracker's own words ("Shipped"), else ours; None: not read yet
+    state: str = "ready"  # creating | ready | failed
+
+
+@dataclass(frozen=True)
 class ActionFact:
     id: int
     text: str
@@ -93,6 +105,7 @@ class ActionFact:
     due_at: datetime | None
     priority: str | None
     status: str  # open | done | wontfix
+    ticket: TicketFact | None = None
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.config import Settings
-from bot.models import ActionItem, Incident
+from bot.models import ActionItem, Incident, ItemTicket
 from bot.services import followups, incidents, people
 from bot.services.people import Person
 from bot.services.errors import NotAllowed, ScribeError
@@ -25,6 +25,41 @@ from bot.timeparse import parse_due
 
 STATUS_LABELS = {"open": "open", "done": "done", "wontfix": "won't fix"}
 SNOOZE_CHOICES = {1: "1 day", 7: "1 week"}
+
+
+STATUS_WORDS = {"open": "open", "done": "done", "wontfix": "won't fix"}
+TRACKER_WORDS = {"jira": "Jira", "github": "GitHub", "linear": "Linear", "gitlab": "GitLab"}
+
+
+@dataclass(frozen=True)
+class TicketView:
+    """An item's ticket in a tracker as messages and pages show it (bot.services.tickets)."""
+
+    tracker: str
+    label: str  # "Jira"
+    state: str  # creating | ready | failed
+    key: str | None
+    url: str | None
+    status: str | None  # open | done | wontfix as read back; None: not read yet
+    status_name: str | None  # the tracker's own words ("Shipped")
+    error: str | None  # why it wasn't created (failed), or the last read's problem
+
+    @property
+    def status_text(self) -> str | None:
+        """What people read as its status: the tracker's words, else ours."""
+        return self.status_name or (STATUS_WORDS.get(self.status) if self.status else None)
+
+    def as_dict(self) -> dict[str, str | None]:
+        """For exports (a published contract: add keys, never rename them)."""
+        return {"tracker": self.tracker, "state": self.state, "key": self.key, "url": self.url, "status": self.status,
+                "status_name": self.status_name, "error": self.error}
+
+
+def ticket_view(ticket: ItemTicket | None) -> TicketView | None:
+    if ticket is None:
+        return None
+    return TicketView(ticket.tracker, TRACKER_WORDS.get(ticket.tracker, ticket.tracker), ticket.state, ticket.ticket_key,
+                      ticket.url, ticket.status, ticket.status_name, ticket.last_error)
 
 
 @dataclass(frozen=True)
@@ -42,6 +77,7 @@ class ItemView:
     incident_title: str
     channel_id: str
     snoozed_until: datetime | None = None
+    ticket: TicketView | None = None
 
 
 def due_label(item: ActionItem) -> str | None:
@@ -65,6 +101,7 @@ def view_of(item: ActionItem) -> ItemView:
         incident_title=item.incident.title,
         channel_id=item.incident.channel_id,
         snoozed_until=item.snoozed_until,
+        ticket=ticket_view(item.ticket),
     )
 
 

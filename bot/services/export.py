@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 from bot.timefmt import iso_utc
 from bot.models import ActionItem, Incident, TimelineEntry
 from bot.postmortem.context import compute_metrics
-from bot.postmortem.facts import ActionFact, EntryFact, FileRef, IncidentFacts, LinkRef
+from bot.postmortem.facts import ActionFact, EntryFact, FileRef, IncidentFacts, LinkRef, TicketFact
+from bot.services.actions import ticket_view
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -91,9 +92,18 @@ def action_items(session: Session, incident: Incident) -> list[ActionItem]:
 
 def action_facts(items: list[ActionItem]) -> list[ActionFact]:
     return [
-        ActionFact(id=a.id, text=a.text, owner=a.owner_id, due=a.due_date, due_at=a.due_at, priority=a.priority, status=a.status)
+        ActionFact(id=a.id, text=a.text, owner=a.owner_id, due=a.due_date, due_at=a.due_at, priority=a.priority, status=a.status,
+                   ticket=ticket_fact(a))
         for a in items
     ]
+
+
+def ticket_fact(item: ActionItem) -> TicketFact | None:
+    ticket = ticket_view(item.ticket)
+    if ticket is None:
+        return None
+    return TicketFact(tracker=ticket.label, key=ticket.key if ticket.state == "ready" else None, url=ticket.url,
+                      status=ticket.status_text, state=ticket.state)
 
 
 def action_item_json(item: ActionItem) -> dict[str, Any]:
@@ -110,6 +120,8 @@ def action_item_json(item: ActionItem) -> dict[str, Any]:
         "priority": item.priority,
         "status": item.status,
         "created_by": item.created_by,
+        # Its ticket in the team's tracker, with the status last read back (null: none).
+        "ticket": view.as_dict() if (view := ticket_view(item.ticket)) is not None else None,
     }
 
 

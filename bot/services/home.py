@@ -10,7 +10,7 @@ its members.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import exists, select
@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 
 from bot.db import insert_ignoring_duplicates
 from bot.models import ActionItem, HomeTab, Incident, Postmortem, RoleAssignment, TimelineEntry
-from bot.services import actions
+from bot.config import Settings
+from bot.services import actions, tickets
 from bot.services.actions import ItemView
 
 REVIEW_WINDOW = timedelta(days=30)
@@ -52,6 +53,8 @@ class HomeFacts:
     incidents: list[IncidentLine]
     items: list[ItemView]
     reviews: list[ReviewLine]
+    # Channel id → the trackers its items' *Create in …* buttons offer (bot.services.tickets).
+    trackers: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def candidates(session: Session, *, team_id: str, now: datetime) -> list[Incident]:
@@ -78,8 +81,10 @@ def took_part(session: Session, incident: Incident, user_id: str) -> bool:
     return bool(session.scalar(select(exists().where(TimelineEntry.incident_id == incident.id, TimelineEntry.author == user_id))))
 
 
-def home_facts(session: Session, *, team_id: str, user_id: str, membership: dict[str, bool | None], now: datetime) -> HomeFacts:
-    """`membership`: channel id -> is the user a member (None: Slack couldn't say)."""
+def home_facts(session: Session, *, team_id: str, user_id: str, membership: dict[str, bool | None], now: datetime,
+               settings: Settings | None = None) -> HomeFacts:
+    """`membership`: channel id -> is the user a member (None: Slack couldn't say). With
+    `settings`, each item's *Create in …* buttons are worked out too."""
     visible = []
     for incident in candidates(session, team_id=team_id, now=now):
         member = membership.get(incident.channel_id)
@@ -101,8 +106,13 @@ def home_facts(session: Session, *, team_id: str, user_id: str, membership: dict
         .where(Incident.team_id == team_id, ActionItem.owner_id == user_id, ActionItem.status == "open")
         .order_by(ActionItem.due_date.is_(None), ActionItem.due_date, ActionItem.id)
     )
-    return HomeFacts(user_id=user_id, now=now, incidents=lines, items=[actions.view_of(i) for i in items],
-                     reviews=sorted(reviews, key=lambda r: r.updated_at, reverse=True))
+    views = [actions.view_of(i) for i in items]
+    trackers = {} if settings is None else {
+        channel: tickets.button_trackers(session, settings, team_id=team_id, channel_id=channel)
+        for channel in {v.channel_id for v in views}
+    }
+    return HomeFacts(user_id=user_id, now=now, incidents=lines, items=views,
+                     reviews=sorted(reviews, key=lambda r: r.updated_at, reverse=True), trackers=trackers)
 
 
 def note_opened(session: Session, *, team_id: str, user_id: str, now: datetime) -> None:

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.db import insert_ignoring_duplicates
 from bot.models import UserProfile
 
 CACHE_FOR = timedelta(hours=12)
@@ -71,13 +72,15 @@ def cached(session: Session, *, team_id: str, user_ids: Iterable[str], now: date
 
 
 def remember(session: Session, *, team_id: str, people: Iterable[Person], now: datetime) -> None:
-    """Store what Slack just said about these people."""
+    """Store what Slack just said about these people. Two requests looking the same person up
+    at once both store them: the row is inserted once (ON CONFLICT DO NOTHING), then updated."""
     for person in people:
-        row = session.get(UserProfile, (team_id, person.user_id))
         values = dict(display_name=person.display_name, real_name=person.real_name, tz=person.tz, email=person.email, fetched_at=now)
-        if row is None:
-            session.add(UserProfile(team_id=team_id, user_id=person.user_id, **values))
-        else:
+        if insert_ignoring_duplicates(session, UserProfile, dict(team_id=team_id, user_id=person.user_id, **values),
+                                      ["team_id", "user_id"]):
+            continue
+        row = session.get(UserProfile, (team_id, person.user_id))
+        if row is not None:
             for name, value in values.items():
                 setattr(row, name, value)
     session.flush()

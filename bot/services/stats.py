@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from bot.insights.stats import ActionRecord, IncidentRecord, Period, Stats, compute_stats
-from bot.models import ActionItem, Incident, Postmortem
+from bot.models import ActionItem, Incident, ItemTicket, Postmortem
 
 __all__ = ["incident_stats", "private_flag"]
 
@@ -54,12 +54,15 @@ def incident_stats(
             ).where(*where)
         )
     ]
+    # An item with a ticket counts by its ticket's status: the status read back is the item's
+    # (bot.services.tickets), closed when the tracker closed it.
     actions = [
-        ActionRecord(*row)
-        for row in connection.execute(
+        ActionRecord(incident_id, status, due_date, due_at, created_at, closed_at, ticket_key is not None)
+        for incident_id, status, due_date, due_at, created_at, closed_at, ticket_key in connection.execute(
             select(ActionItem.incident_id, ActionItem.status, ActionItem.due_date, ActionItem.due_at,
-                   ActionItem.created_at, ActionItem.closed_at)
+                   ActionItem.created_at, ActionItem.closed_at, ItemTicket.ticket_key)
             .join(Incident, Incident.id == ActionItem.incident_id)
+            .outerjoin(ItemTicket, ItemTicket.action_item_id == ActionItem.id)
             .where(*where)
         )
     ]

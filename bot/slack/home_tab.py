@@ -29,7 +29,7 @@ def refresh_home(session_factory: sessionmaker[Session], settings: Settings, clo
     for channel_id in channel_ids[:MEMBERSHIP_LOOKUPS]:
         membership[channel_id] = channels.is_member(client, channel_id, user_id)
     with transaction(session_factory) as session:
-        facts = home.home_facts(session, team_id=team_id, user_id=user_id, membership=membership, now=now)
+        facts = home.home_facts(session, team_id=team_id, user_id=user_id, membership=membership, now=now, settings=settings)
     return views.publish_home(client, user_id, home_blocks.home_view(facts, command=settings.command))
 
 

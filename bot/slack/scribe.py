@@ -30,6 +30,8 @@ from bot.services.people import Person
 from bot.slack.client import deadline_client, make_client
 from bot.slack.effects import slack_handlers
 from bot.slack.io.people import SlackDirectory
+from bot.ticket_sync.effects import tracker_handlers
+from bot.trackers.pool import TrackerPool
 
 
 def utc_now() -> datetime:
@@ -89,6 +91,8 @@ class Scribe:
     outbox: Relay = field(init=False, repr=False)
     # Who people are (users.info, cached), for work after the ack and in the outbox.
     people: SlackDirectory = field(init=False, repr=False)
+    # The connected trackers' adapters, built on first use (bot.ticket_sync.effects calls them).
+    trackers: TrackerPool = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         engine = engine_of(self.session_factory)
@@ -104,6 +108,8 @@ class Scribe:
             self.client_for = lambda team_id: single
         self.people = SlackDirectory(self.session_factory, self.team_client, self.clock)
         handlers = slack_handlers(self.session_factory, self.settings, client_for=self.team_client, directory=self.people, clock=self.clock)
+        self.trackers = TrackerPool(self.settings.trackers, clock=self.clock)
+        handlers.update(tracker_handlers(self.session_factory, self.settings, pool=self.trackers, directory=self.people, clock=self.clock))
         self.outbox = Relay(self.session_factory, handlers, self.clock)
         self.outbox.attach(self.session_factory)
 
@@ -141,6 +147,7 @@ class Scribe:
         # an outbox row left unfinished is the next poll's, on any process.
         self.after_ack.drain(timeout=AFTER_ACK_DRAIN_SECONDS)
         self.outbox.close(timeout=AFTER_ACK_DRAIN_SECONDS)
+        self.trackers.close()
         if self.loop_connection is not None:
             self.loop_connection.close()
 

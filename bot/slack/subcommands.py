@@ -40,7 +40,7 @@ from bot.models import Incident, TimelineEntry
 from bot.outbox import kinds
 from bot.outbox.store import Effect, enqueue
 from bot.postmortem.context import KIND_LABELS
-from bot.services import actions, announcements, catchup, declare, followups, incidents, updates
+from bot.services import actions, announcements, catchup, declare, followups, incidents, tickets, updates
 from bot.services import postmortem as pm_service
 from bot.services.errors import NoOpenIncident, ScribeError
 from bot.services.incidents import CommandEntry
@@ -331,8 +331,15 @@ def run_actions(session: Session, call: Call, parsed: cmd.ListActions) -> Reply:
     # Action items mostly come out of the postmortem, after the incident is closed.
     incident = _latest_incident(session, call, "attach action items to")
     views = [actions.view_of(i) for i in actions.items_of(session, incident)]
-    text, blocks = followup_blocks.action_list(incident.id, incident.ref, views, call.settings.command)
+    trackers = tickets.button_trackers(session, call.settings, team_id=call.team_id, channel_id=incident.channel_id)
+    text, blocks = followup_blocks.action_list(incident.id, incident.ref, views, call.settings.command, trackers)
     return Reply(text, blocks=blocks)
+
+
+def _tell_later(call: Call) -> dict[str, str]:
+    """How to tell the person what a tracker answered: the command's response_url (30 minutes),
+    then a DM."""
+    return {**call.reply_to, "user_id": call.user_id}
 
 
 def run_action(session: Session, call: Call, parsed: cmd.AddAction) -> Reply:
@@ -343,7 +350,54 @@ def run_action(session: Session, call: Call, parsed: cmd.AddAction) -> Reply:
     )
     if item is None:
         return Reply("That action item was already recorded.")
+    # With a tracker for this channel, its ticket is asked for in this transaction and made after it.
+    tickets.request_default(session, item, settings=call.settings, reply_to=_tell_later(call), now=call.now)
     return Reply(followup_blocks.added_line(actions.view_of(item)), in_channel=True)
+
+
+def run_ticket(session: Session, call: Call, parsed: cmd.LinkTicket | cmd.CreateTicket) -> Reply:
+    """`/incident ticket N <URL or key>` links; `/incident ticket N create [tracker] [target]` makes one.
+    The tracker is asked after commit; what it says comes as a second private line."""
+    if isinstance(parsed, cmd.LinkTicket):
+        ticket = tickets.link(session, item_id=parsed.item_id, team_id=call.team_id, user_id=call.user_id, text=parsed.link,
+                              settings=call.settings, reply_to=_tell_later(call), now=call.now)
+        if ticket.synced_at is not None:
+            return Reply(f"Action item #{parsed.item_id} is linked to {tickets.label(ticket.tracker)} {ticket.ticket_key} already.")
+        return Reply(f":link: Linking action item #{parsed.item_id} to {tickets.label(ticket.tracker)} {ticket.ticket_key}; "
+                     "I'll tell you its status in a moment.")
+    ticket = tickets.request_create(session, item_id=parsed.item_id, team_id=call.team_id, user_id=call.user_id,
+                                    tracker=parsed.tracker, target=parsed.target, settings=call.settings,
+                                    reply_to=_tell_later(call), now=call.now)
+    return Reply(f":hourglass_flowing_sand: Creating action item #{parsed.item_id}'s {tickets.label(ticket.tracker)} ticket "
+                 f"in {ticket.target}…")
+
+
+def run_tracker(session: Session, call: Call, parsed: cmd.SetTracker) -> Reply:
+    """`/incident tracker`: where this channel's new action items get a ticket; set, off, or the workspace's."""
+    settings, where = call.settings, dict(team_id=call.team_id, channel_id=call.channel_id)
+    if parsed.choice == "set":
+        chosen = tickets.set_channel_tracker(session, **where, tracker=parsed.tracker, target=parsed.target, settings=settings,
+                                             user_id=call.user_id, now=call.now)
+        assert chosen is not None
+        return Reply(f":ticket: New action items in this channel get a {chosen.label} ticket in {chosen.target} "
+                     f"(set by <@{call.user_id}>).", in_channel=True)
+    if parsed.choice == "none":
+        tickets.set_channel_tracker(session, **where, tracker=None, target=None, settings=settings, user_id=call.user_id,
+                                    now=call.now)
+        return Reply(f":ticket: New action items in this channel get no ticket (set by <@{call.user_id}>); "
+                     f"`{settings.command} ticket <item #> create` still makes one.", in_channel=True)
+    if parsed.choice == "default":
+        tickets.reset_channel_tracker(session, **where)
+    chosen = tickets.channel_destination(session, settings, **where)
+    own = tickets.channel_tracker_set(session, **where)
+    connected = ", ".join(tickets.label(n) for n in tickets.connected(settings)) or "none"
+    if chosen is not None:
+        source = "this channel's choice" if own else "the workspace's default, SCRIBE_TRACKER"
+        text = f":ticket: New action items here get a {chosen.label} ticket in {chosen.target} ({source})."
+    else:
+        text = (":ticket: New action items here get no ticket" + (" (this channel's choice)." if own else ".")
+                + f" Connected trackers: {connected}.")
+    return Reply(text + f" Change it with `{cmd.USAGE['tracker'].replace('{cmd}', settings.command)}`.")
 
 
 def _action_people(call: Call, parsed: cmd.AddAction) -> set[str]:
@@ -488,6 +542,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {
         Subcommand("timeline", run=run_timeline),
         Subcommand("action", run=run_action, people=_action_people),
         Subcommand("actions", run=run_actions),
+        Subcommand("ticket", run=run_ticket),
+        Subcommand("tracker", run=run_tracker),
         Subcommand("catchup", run=run_catchup, drafts=_always),
         Subcommand("update", run=run_update, announces=_update_announces, drafts=_update_form),
         Subcommand("snooze-updates", run=run_snooze),

@@ -1,7 +1,8 @@
 """Issue trackers for action items (issue 25): Jira, GitHub Issues, Linear and GitLab.
 
 Everything tracker-specific lives here, with no Slack import and no database session:
-the integration (outbox jobs, Slack UI, reminders) calls this package after commit.
+the app's edge to the trackers (bot.ticket_sync: outbox handlers, webhook endpoint) calls
+this package after commit, and the services use its pure values (model, links).
 
     tracker = build_tracker(settings.trackers, "jira")
     result = ensure_ticket(tracker, spec, "OPS", owner_email="ana@example.com")  # never twice
@@ -12,7 +13,14 @@ the integration (outbox jobs, Slack UI, reminders) calls this package after comm
 
 from .base import EnsuredTicket, Tracker, ensure_ticket
 from .errors import ERROR_KINDS, ErrorKind, TrackerError
-from .factory import TrackerNotConfigured, build_tracker, default_target, parse_link_for, web_bases, webhook_secret
+from .factory import (
+    TrackerNotConfigured,
+    build_tracker,
+    default_target,
+    parse_link_for,
+    web_bases,
+    webhook_secret,
+)
 from .github import GitHubTracker, github_state
 from .gitlab import GitLabTracker, gitlab_state
 from .http import RateLimit, RetryPolicy

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Callable, Protocol, TypeVar, runtime_checkable
 
 from .model import Ticket, TicketRef, TicketSpec, TicketState, TrackerName
+
+T = TypeVar("T")
 
 
 @runtime_checkable
@@ -64,7 +66,12 @@ class EnsuredTicket:
     assignee_matched: bool | None = None
 
 
-def ensure_ticket(tracker: Tracker, spec: TicketSpec, target: str, *, owner_email: str | None = None) -> EnsuredTicket:
+def _direct(call: Callable[[], T]) -> T:
+    return call()
+
+
+def ensure_ticket(tracker: Tracker, spec: TicketSpec, target: str, *, owner_email: str | None = None,
+                  each: Callable[[Callable[[], Any]], Any] = _direct) -> EnsuredTicket:
     """Create the ticket for `spec` unless an earlier attempt already did.
 
     This is the call an outbox job makes, after commit and outside any transaction:
@@ -74,15 +81,17 @@ def ensure_ticket(tracker: Tracker, spec: TicketSpec, target: str, *, owner_emai
     3. only then is the ticket created, once.
     Two processes must not run this for the same item at the same moment: the outbox claim
     gives that; the marker covers the answer lost between the tracker and our commit.
-    Raises TrackerError; every kind but `unavailable` and `rate_limited` is final.
+    `each` makes each of these calls: the outbox's handler makes a call again after a rate
+    limit (a refused call did nothing, so even the create may be sent again, without a new
+    search). Raises TrackerError; every kind but `unavailable` and `rate_limited` is final.
     """
     matched: bool | None = None
     if owner_email and spec.assignee_id is None:
-        account = tracker.find_user_by_email(owner_email, target)
+        account = each(lambda: tracker.find_user_by_email(owner_email, target))
         matched = account is not None
         if account is not None:
             spec = replace(spec, assignee_id=account)
-    existing = tracker.find_by_marker(spec.marker, target)
+    existing = each(lambda: tracker.find_by_marker(spec.marker, target))
     if existing is not None:
         return EnsuredTicket(existing, created=False, assignee_matched=matched)
-    return EnsuredTicket(tracker.create(spec, target), created=True, assignee_matched=matched)
+    return EnsuredTicket(each(lambda: tracker.create(spec, target)), created=True, assignee_matched=matched)

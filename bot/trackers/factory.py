@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping
+from typing import Mapping
 
 import httpx
 
@@ -12,11 +12,9 @@ from .gitlab import GitLabTracker
 from .http import Clock, RetryPolicy, Sleep, utc_now
 from .jira import JiraTracker
 from .linear import LinearTracker
-from .model import JIRA_WONTFIX_RESOLUTIONS, TicketRef, TrackerName
 from .links import parse_ticket_link
-
-if TYPE_CHECKING:
-    from bot.config import TrackerSettings
+from .model import JIRA_WONTFIX_RESOLUTIONS, TicketRef, TrackerName
+from .settings import TrackerSettings
 
 
 class TrackerNotConfigured(Exception):

@@ -27,10 +27,28 @@ from typing import Any, Literal, Mapping
 import httpx
 
 from .errors import TrackerError, clip
-from .http import Clock, Failure, RateLimit, RetryPolicy, Sleep, TrackerHttp, int_header, kind_for_status, \
-    retry_after_seconds, utc_now
-from .model import Ticket, TicketRef, TicketSpec, TicketState, github_item_status, github_status_name, \
-    markdown_body, marker_comment
+from .http import (
+    Clock,
+    Failure,
+    RateLimit,
+    RetryPolicy,
+    Sleep,
+    TrackerHttp,
+    int_header,
+    kind_for_status,
+    retry_after_seconds,
+    utc_now,
+)
+from .model import (
+    Ticket,
+    TicketRef,
+    TicketSpec,
+    TicketState,
+    github_item_status,
+    github_status_name,
+    markdown_body,
+    marker_comment,
+)
 from .timestamps import iso_z, parse_timestamp
 
 log = logging.getLogger(__name__)

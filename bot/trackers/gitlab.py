@@ -18,9 +18,26 @@ from urllib.parse import quote
 import httpx
 
 from .errors import clip
-from .http import Clock, Failure, RateLimit, RetryPolicy, Sleep, TrackerHttp, int_header, kind_for_status, \
-    retry_after_seconds, utc_now
-from .model import Ticket, TicketRef, TicketSpec, TicketState, gitlab_item_status, markdown_body
+from .http import (
+    Clock,
+    Failure,
+    RateLimit,
+    RetryPolicy,
+    Sleep,
+    TrackerHttp,
+    int_header,
+    kind_for_status,
+    retry_after_seconds,
+    utc_now,
+)
+from .model import (
+    Ticket,
+    TicketRef,
+    TicketSpec,
+    TicketState,
+    gitlab_item_status,
+    markdown_body,
+)
 from .timestamps import iso_z, parse_timestamp
 
 DEFAULT_BASE_URL = "https://gitlab.com"

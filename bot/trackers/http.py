@@ -5,18 +5,25 @@ Retries: a safe request (a GET, or a GraphQL query) is tried up to `RetryPolicy.
 times on timeouts, connection failures, 5xx and on a rate limit whose wait is short. A
 create is never retried here: if its answer is lost the ticket may exist, and the caller's
 next attempt searches for the marker first (`bot.trackers.base.ensure_ticket`).
+
+A Retry-After holds every request to that tracker, from every thread, until it has passed:
+once the tracker says wait, nobody spends a request to be told again. A hold longer than
+`max_retry_after` is raised at once as rate_limited, for the caller to schedule.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any, Callable, Mapping, Sequence
 
 import httpx
+
+from bot.db.guard import network_call
 
 from .errors import ErrorKind, TrackerError, clip, plain_message, scrub
 
@@ -85,6 +92,9 @@ class TrackerHttp:
         self._sleep = sleep
         self._clock = clock
         self.rate_limit = RateLimit()
+        # Until when the tracker asked us to wait (its last Retry-After), for every thread.
+        self._hold_until: datetime | None = None
+        self._hold_lock = threading.Lock()
         self._client = httpx.Client(base_url=base_url, headers=dict(headers), timeout=self.retry.timeout,
                                     transport=transport, follow_redirects=False)
 
@@ -101,9 +111,12 @@ class TrackerHttp:
         `safe`: the request changes nothing, so it may be repeated (bounded) after a timeout,
         a 5xx or a short rate limit.
         """
+        # The tripwire (bot.db.guard): a tracker call must never wait inside a transaction.
+        network_call(self.label)
         attempts = self.retry.attempts if safe else 1
         for attempt in range(attempts):
             last = attempt == attempts - 1
+            self._wait_for_the_tracker(what)
             try:
                 response = self._client.request(method, path, params=params, json=json)
             except httpx.TimeoutException:
@@ -115,17 +128,42 @@ class TrackerHttp:
                 if response.is_success:
                     return response
                 error = self.failure(response, what)
+            if error.retry_after is not None:
+                self._hold(error.retry_after)
             if last or not safe:
                 raise error
             if error.kind not in ("rate_limited", "unavailable"):
                 raise error
-            # A Retry-After (429, or a 503 that carries one) says how long; otherwise back off.
+            # A Retry-After (429, or a 503 that carries one) says how long: waited out at the top
+            # of the next attempt, with every other request to this tracker; otherwise back off.
             wait = error.retry_after if error.retry_after is not None else self.retry.backoff(attempt)
             if wait > self.retry.max_retry_after:
                 raise error
             log.info("%s %s %s failed (%s); retrying in %.1f s", self.label, method, path, error.kind, wait)
-            self._sleep(wait)
+            if error.retry_after is None:
+                self._sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _hold(self, seconds: float) -> None:
+        """The tracker asked us to wait (Retry-After): every request to it, from any thread, waits."""
+        until = self._clock() + timedelta(seconds=seconds)
+        with self._hold_lock:
+            if self._hold_until is None or until > self._hold_until:
+                self._hold_until = until
+
+    def _wait_for_the_tracker(self, what: str | None) -> None:
+        """Before sending: wait out what the tracker last asked for, rather than spend a request
+        to be told again; a wait longer than `max_retry_after` is the caller's to schedule."""
+        with self._hold_lock:
+            until = self._hold_until
+        if until is None:
+            return
+        wait = (until - self._clock()).total_seconds()
+        if wait <= 0:
+            return
+        if wait > self.retry.max_retry_after:
+            raise self._error("rate_limited", None, None, wait, what)
+        self._sleep(wait)
 
     def json(self, method: str, path: str, *, safe: bool, params: Mapping[str, Any] | None = None,
              json: Any = None, what: str | None = None) -> Any:

@@ -22,10 +22,28 @@ from typing import Any, Literal, Mapping
 import httpx
 
 from .errors import clip
-from .http import Clock, Failure, RateLimit, RetryPolicy, Sleep, TrackerHttp, int_header, kind_for_status, \
-    retry_after_seconds, utc_now
-from .model import JIRA_PRIORITY_NAMES, JIRA_WONTFIX_RESOLUTIONS, Ticket, TicketRef, TicketSpec, TicketState, \
-    jira_item_status, priority_index
+from .http import (
+    Clock,
+    Failure,
+    RateLimit,
+    RetryPolicy,
+    Sleep,
+    TrackerHttp,
+    int_header,
+    kind_for_status,
+    retry_after_seconds,
+    utc_now,
+)
+from .model import (
+    JIRA_PRIORITY_NAMES,
+    JIRA_WONTFIX_RESOLUTIONS,
+    Ticket,
+    TicketRef,
+    TicketSpec,
+    TicketState,
+    jira_item_status,
+    priority_index,
+)
 from .timestamps import parse_timestamp
 
 JiraDeployment = Literal["cloud", "datacenter"]

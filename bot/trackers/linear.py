@@ -21,11 +21,30 @@ from typing import Any, Literal, Mapping
 
 import httpx
 
-from .errors import ErrorKind, clip
-from .http import Clock, Failure, RateLimit, RetryPolicy, Sleep, TrackerHttp, int_header, kind_for_status, \
-    retry_after_seconds, utc_now
-from .model import LINEAR_PRIORITIES, Ticket, TicketRef, TicketSpec, TicketState, linear_item_status, \
-    markdown_body, marker_uuid, priority_index
+from .errors import ErrorKind, TrackerError, clip
+from .http import (
+    Clock,
+    Failure,
+    RateLimit,
+    RetryPolicy,
+    Sleep,
+    TrackerHttp,
+    int_header,
+    kind_for_status,
+    retry_after_seconds,
+    utc_now,
+)
+from .model import (
+    LINEAR_PRIORITIES,
+    Ticket,
+    TicketRef,
+    TicketSpec,
+    TicketState,
+    linear_item_status,
+    markdown_body,
+    marker_uuid,
+    priority_index,
+)
 from .timestamps import iso_z, parse_timestamp
 
 DEFAULT_API_URL = "https://api.linear.app/graphql"
@@ -80,6 +99,7 @@ class LinearTracker:
             headers={"Authorization": api_key, "Content-Type": "application/json"},
             classify=_classify, read_rate_limit=_rate_limit, retry=retry, clock=clock, transport=transport, **extra)
         self._lock = threading.Lock()
+        self._resolving = threading.Lock()
         self._teams: dict[str, str] = {}  # team key → id
         self._labels: dict[tuple[str, str], str] = {}  # (team id, label name) → label id
 
@@ -159,24 +179,45 @@ class LinearTracker:
 
     def _label_ids(self, team_id: str, names: list[str]) -> list[str]:
         with self._lock:
-            missing = [n for n in names if (team_id, n) not in self._labels]
-        if missing:
-            nodes = self._graphql(LABELS_QUERY, {"names": missing}, safe=True)["issueLabels"]["nodes"]
-            # A team's own label wins over a workspace label of the same name.
-            usable = sorted((n for n in nodes if not n.get("team") or n["team"].get("id") == team_id),
-                            key=lambda n: 0 if n.get("team") else 1)
-            found: dict[str, str] = {}
-            for node in usable:
-                found.setdefault(str(node["name"]), str(node["id"]))
-            for name in missing:
-                if name not in found:
-                    made = self._graphql(LABEL_CREATE, {"input": {"name": name, "teamId": team_id}}, safe=False)
-                    found[name] = str(made["issueLabelCreate"]["issueLabel"]["id"])
+            if all((team_id, n) in self._labels for n in names):
+                return [self._labels[(team_id, n)] for n in names]
+        # One resolution at a time in this process: two threads creating the same label would
+        # clash ("A label named … already exists"); another process still may, see _find_or_create.
+        with self._resolving:
             with self._lock:
-                for name, label_id in found.items():
-                    self._labels[(team_id, name)] = label_id
+                missing = [n for n in names if (team_id, n) not in self._labels]
+            if missing:
+                found = self._find_labels(team_id, missing)
+                for name in missing:
+                    if name not in found:
+                        found[name] = self._find_or_create(team_id, name)
+                with self._lock:
+                    for name, label_id in found.items():
+                        self._labels[(team_id, name)] = label_id
         with self._lock:
             return [self._labels[(team_id, n)] for n in names]
+
+    def _find_labels(self, team_id: str, names: list[str]) -> dict[str, str]:
+        nodes = self._graphql(LABELS_QUERY, {"names": names}, safe=True)["issueLabels"]["nodes"]
+        # A team's own label wins over a workspace label of the same name.
+        usable = sorted((n for n in nodes if not n.get("team") or n["team"].get("id") == team_id),
+                        key=lambda n: 0 if n.get("team") else 1)
+        found: dict[str, str] = {}
+        for node in usable:
+            found.setdefault(str(node["name"]), str(node["id"]))
+        return found
+
+    def _find_or_create(self, team_id: str, name: str) -> str:
+        try:
+            made = self._graphql(LABEL_CREATE, {"input": {"name": name, "teamId": team_id}}, safe=False)
+        except TrackerError as error:
+            # Made meanwhile by another process: use that one.
+            if error.kind == "invalid" and "already exists" in (error.detail or ""):
+                again = self._find_labels(team_id, [name])
+                if name in again:
+                    return again[name]
+            raise
+        return str(made["issueLabelCreate"]["issueLabel"]["id"])
 
     def _graphql(self, query: str, variables: Mapping[str, Any], *, safe: bool, what: str | None = None) -> dict[str, Any]:
         body = self.http.json("POST", self._path, json={"query": query, "variables": dict(variables)}, safe=safe,

@@ -114,3 +114,33 @@ def _from_url(url: str, usable: list[TrackerName], bases: dict[str, str]) -> Tic
             if key:
                 return TicketRef("jira", f"{key.group(1)}-{key.group(2)}", url)
     return None
+
+
+# What each tracker's target looks like: a Jira project key, a GitHub owner/repo, a Linear
+# team key, a GitLab project path (or numeric id). The settings (bot.config) check the same.
+TARGET_PATTERNS: dict[str, re.Pattern[str]] = {
+    "jira": re.compile(r"^[A-Z][A-Z0-9_]{1,31}$"),
+    "github": re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$"),
+    "linear": re.compile(r"^[A-Za-z0-9]{1,7}$"),
+    "gitlab": re.compile(r"^(\d+|[A-Za-z0-9_.][A-Za-z0-9_.-]*(/[A-Za-z0-9_.][A-Za-z0-9_.-]*)+)$"),
+}
+TARGET_WORDS: dict[str, str] = {
+    "jira": "a Jira project key such as OPS", "github": "a GitHub repository as owner/repo, such as acme/ops",
+    "linear": "a Linear team key such as ENG", "gitlab": "a GitLab project path such as acme/ops",
+}
+
+
+def normalise_target(tracker: str, target: str) -> str:
+    """Keys are written in capitals (Jira projects, Linear teams); paths as given."""
+    return target.strip().upper() if tracker in ("jira", "linear") else target.strip()
+
+
+def target_problem(tracker: str, target: str) -> str | None:
+    """Why `target` can't be one of `tracker`'s targets, in words; None when it can."""
+    pattern = TARGET_PATTERNS.get(tracker)
+    if pattern is None:
+        return f"'{tracker}' is not a tracker: use jira, github, linear or gitlab."
+    if pattern.match(normalise_target(tracker, target)):
+        return None
+    shown = target if len(target) <= 40 else target[:39] + "…"
+    return f"'{shown}' is not {TARGET_WORDS[tracker]}."

@@ -7,7 +7,7 @@ been receiving events all along, moves forward. Open incidents start from their 
 recorded message (where catch-up began until now), else their declaration.
 
 Revision ID: 0012_heard_until
-Revises: 0010_web_sessions
+Revises: 0011_trackers
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012_heard_until"
-down_revision = "0010_web_sessions"
+down_revision = "0011_trackers"
 branch_labels = None
 depends_on = None
 

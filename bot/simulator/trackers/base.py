@@ -124,6 +124,7 @@ class TrackerSimulator:
         self._window_start: float | None = None
         self._window_used = 0
         self._server: _Server | None = None
+        self._port: int | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self.errors: list[str] = []  # tracebacks of simulator bugs (answered 500)
@@ -137,6 +138,7 @@ class TrackerSimulator:
         if self._server is not None:
             raise RuntimeError(f"{type(self).__name__} already started")
         self._server = _Server(self)
+        self._port = int(self._server.server_address[1])
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name=f"{self.label}-sim", daemon=True)
         self._thread.start()
@@ -160,9 +162,10 @@ class TrackerSimulator:
 
     @property
     def port(self) -> int:
-        if self._server is None:
+        # Kept after stop: an answer still being written then names its own address.
+        if self._port is None:
             raise RuntimeError(f"{type(self).__name__} not started")
-        return int(self._server.server_address[1])
+        return self._port
 
     @property
     def root_url(self) -> str:

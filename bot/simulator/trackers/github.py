@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -232,7 +233,7 @@ class GitHubSimulator(TrackerSimulator):
         limit = self.rate_limit if self.rate_limit is not None else 5000
         remaining = min(remaining, limit)
         return {"x-ratelimit-limit": str(limit), "x-ratelimit-remaining": str(remaining),
-                "x-ratelimit-used": str(limit - remaining), "x-ratelimit-reset": str(int(reset_at)),
+                "x-ratelimit-used": str(limit - remaining), "x-ratelimit-reset": str(math.ceil(reset_at)),
                 "x-ratelimit-resource": "core"}
 
     def rate_limited_answer(self, retry_after: int, reset_at: float) -> Answer:

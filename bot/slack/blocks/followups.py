@@ -11,7 +11,7 @@ from typing import Any
 
 from bot.markup import neutralize_mentions
 from bot.slack.blocks import submitted_field
-from bot.services.actions import STATUS_LABELS, ItemView
+from bot.services.actions import STATUS_LABELS, TRACKER_WORDS, ItemView, TicketView
 
 DONE = "followup_done"
 WONTFIX = "followup_wontfix"
@@ -22,6 +22,8 @@ ADD = "followup_add"  # a button whose value is an incident id; opens the "new a
 ADD_VIEW = "followup_add_item"  # that modal's callback_id
 SNOOZE_DAYS = {SNOOZE_DAY: 1, SNOOZE_WEEK: 7}
 BLOCK_PREFIX = "followup:"
+# *Create in <tracker>*: one action id per tracker ("ticket_create:jira"), the item id as value.
+CREATE_TICKET = "ticket_create:"
 
 LEADS = {
     "before_due": ":alarm_clock: Your action item is due soon",
@@ -59,13 +61,35 @@ def _button(label: str, action_id: str, item_id: int, style: str | None = None) 
     return button
 
 
+def _mrkdwn(text: str) -> str:
+    """A tracker's words inside Slack markup: its control characters escaped."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def ticket_phrase(ticket: TicketView | None) -> str | None:
+    """The item's ticket in a few words: `Jira <url|OPS-12> (Shipped)`, `Jira ticket on its way`."""
+    if ticket is None:
+        return None
+    if ticket.state == "creating":
+        return f"{ticket.label} ticket on its way"
+    if ticket.state == "failed" or not ticket.key:
+        return f"{ticket.label} ticket not created"
+    ref = f"<{ticket.url}|{_mrkdwn(ticket.key)}>" if ticket.url else _mrkdwn(ticket.key)
+    status = ticket.status_text
+    return f"{ticket.label} {ref}" + (f" ({_mrkdwn(status)})" if status else "")
+
+
 def item_line(item: ItemView) -> str:
-    """One line about an item: `#12 Add pool metrics — @owner · due Tue 2026-12-01 · p1 · open`."""
+    """One line about an item: `#12 Add pool metrics — @owner · due Tue 2026-12-01 · p1 · open`,
+    then its ticket and the ticket's status when it has one (`· Jira OPS-12 (In Review)`)."""
     parts = [f"<@{item.owner_id}>"]
     parts.append(f"due {item.due_label}" if item.due_label else "no due date")
     if item.priority:
         parts.append(item.priority)
     parts.append(STATUS_LABELS.get(item.status, item.status))
+    ticket = ticket_phrase(item.ticket)
+    if ticket:
+        parts.append(ticket)
     return f"#{item.id} {neutralize_mentions(item.text)} — {' · '.join(parts)}"
 
 
@@ -74,6 +98,9 @@ def added_line(item: ItemView) -> str:
     due = f", due {item.due_label}" if item.due_label else ", no due date"
     priority = f" ({item.priority})" if item.priority else ""
     text = f":clipboard: *Action item #{item.id}*{priority} for <@{item.owner_id}>{due}: {neutralize_mentions(item.text)}"
+    ticket = ticket_phrase(item.ticket)
+    if ticket:
+        text += f" · {ticket}"
     if item.due_label:
         text += "\nThe owner gets DM reminders as it comes due, and open items are listed here every week."
     return text
@@ -89,6 +116,7 @@ def reminder_message(kind: str, item: ItemView) -> tuple[str, Blocks]:
             f"#{item.id} from {item.incident_ref} “{neutralize_mentions(item.incident_title)}” in <#{item.channel_id}> · "
             + (f"due {item.due_label}" if item.due_label else "no due date")
             + (f" · {item.priority}" if item.priority else "")
+            + (f" · {ticket_phrase(item.ticket)}" if item.ticket else "")
         ),
         {
             "type": "actions",
@@ -134,14 +162,34 @@ def review_message(incident_ref: str, incident_title: str, days: int, open_items
     return text, [_section(f"*{text}*  “{neutralize_mentions(incident_title)}”\n{body}")]
 
 
+def create_ticket_button(item_id: int, tracker: str) -> dict[str, Any]:
+    """*Create in <tracker>*: makes the item's ticket now (bot.slack.listeners.tickets)."""
+    return _button(f"Create in {TRACKER_WORDS.get(tracker, tracker)}", f"{CREATE_TICKET}{tracker}", item_id)
+
+
+def ticket_buttons(item: ItemView, trackers: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The *Create in …* buttons an open item without a ticket (or whose create failed) gets."""
+    if item.status != "open" or (item.ticket is not None and item.ticket.state != "failed"):
+        return []
+    if item.ticket is not None:
+        return [create_ticket_button(item.id, item.ticket.tracker)]
+    return [create_ticket_button(item.id, tracker) for tracker in trackers]
+
+
+def tracker_of(action_id: str) -> str | None:
+    """The tracker a *Create in …* button is for."""
+    return action_id[len(CREATE_TICKET):] if action_id.startswith(CREATE_TICKET) else None
+
+
 def add_button(incident_id: int) -> dict[str, Any]:
     """A button that opens the "new action item" modal; other messages (the postmortem summary) can carry it too."""
     return {"type": "button", "text": {"type": "plain_text", "text": "Add an action item"}, "action_id": ADD, "value": str(incident_id)}
 
 
-def add_item_modal(incident_id: int, incident_ref: str, default_owner: str) -> dict[str, Any]:
-    """The modal behind `add_button`: the same fields as `/incident action`."""
-    return {
+def add_item_modal(incident_id: int, incident_ref: str, default_owner: str, *, ticket_field: bool = False) -> dict[str, Any]:
+    """The modal behind `add_button`: the same fields as `/incident action`; with a tracker
+    connected, also an optional existing ticket to link (its URL or key)."""
+    modal: dict[str, Any] = {
         "type": "modal",
         "callback_id": ADD_VIEW,
         "private_metadata": str(incident_id),
@@ -161,6 +209,17 @@ def add_item_modal(incident_id: int, incident_ref: str, default_owner: str) -> d
                          "options": [{"text": {"type": "plain_text", "text": p}, "value": p} for p in ("p0", "p1", "p2", "p3")]}},
         ],
     }
+    if ticket_field:
+        modal["blocks"].append(
+            {"type": "input", "block_id": "ticket", "optional": True, "label": {"type": "plain_text", "text": "Existing ticket"},
+             "hint": {"type": "plain_text", "text": "Paste its link or key (OPS-12, acme/ops#12) to link it instead of making a new one"},
+             "element": {"type": "plain_text_input", "action_id": "ticket", "max_length": 500}})
+    return modal
+
+
+def submitted_ticket(view: dict[str, Any]) -> str | None:
+    """The ticket pasted into `add_item_modal`'s optional field, if any."""
+    return (submitted_field(view, "ticket").get("value") or "").strip() or None
 
 
 def submitted_item(view: dict[str, Any]) -> tuple[int | None, str, str | None, str | None, str | None]:
@@ -179,8 +238,10 @@ def submitted_item(view: dict[str, Any]) -> tuple[int | None, str, str | None, s
     )
 
 
-def action_list(incident_id: int, incident_ref: str, items: list[ItemView], command: str) -> tuple[str, Blocks]:
-    """`/incident actions`: every item with its status; open ones get Done / Won't fix buttons."""
+def action_list(incident_id: int, incident_ref: str, items: list[ItemView], command: str,
+                trackers: tuple[str, ...] = ()) -> tuple[str, Blocks]:
+    """`/incident actions`: every item with its status and ticket; open ones get Done / Won't fix
+    buttons, and *Create in <tracker>* (for each of `trackers`) while they have no ticket."""
     add = {"type": "actions", "block_id": f"followup_add:{incident_id}", "elements": [add_button(incident_id)]}
     if not items:
         text = f"{incident_ref} has no action items yet. Add one with `{command} action <text> [@owner] [due <date>] [p0|p1|p2|p3]`."
@@ -192,7 +253,8 @@ def action_list(incident_id: int, incident_ref: str, items: list[ItemView], comm
         blocks.append(_section(item_line(item)))
         if item.status == "open":
             blocks.append({"type": "actions", "block_id": block_id(item.id),
-                           "elements": [_button("Done", DONE, item.id, "primary"), _button("Won't fix", WONTFIX, item.id)]})
+                           "elements": [_button("Done", DONE, item.id, "primary"), _button("Won't fix", WONTFIX, item.id),
+                                        *ticket_buttons(item, trackers)]})
     # Slack allows 50 blocks a message; the text fallback always lists everything.
     if len(blocks) > 48:
         blocks = blocks[:47] + [_context(f"…and more; {len(items)} items in all.")]

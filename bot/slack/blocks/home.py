@@ -48,6 +48,7 @@ def _item_blocks(facts: HomeFacts) -> list[Blocks]:
                 fb._button("Done", fb.DONE, item.id, "primary"),
                 fb._button("Snooze 1 day", fb.SNOOZE_DAY, item.id),
                 fb._button("Snooze 1 week", fb.SNOOZE_WEEK, item.id),
+                *fb.ticket_buttons(item, facts.trackers.get(item.channel_id, ())),
             ]},
         ])
     return groups

@@ -7,6 +7,7 @@ out rows the services wrote, after their transaction committed (bot.outbox.relay
 - announcements.py  the announcement, its edits, the closing line and a declared channel's topic
 - updates.py        status updates, in the channel and under the announcement
 - postmortem.py     postmortem drafts: canvas, summary message, Markdown file and chart
+- tell.py           one line to one person, for kinds outside the Slack layer (trackers)
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from bot.services.people import Directory
 def slack_handlers(session_factory: sessionmaker[Session], settings: Settings, *, client_for: Callable[[str], WebClient | None],
                    directory: Directory, clock: Callable[[], datetime]) -> dict[str, Handler]:
     """Every kind this process carries out in Slack, by kind."""
-    from bot.slack.effects import announcements, channels, declare, postmortem, reminders, updates
+    from bot.slack.effects import announcements, channels, declare, postmortem, reminders, tell, updates
 
     common: dict[str, Any] = dict(settings=settings, session_factory=session_factory, client_for=client_for, clock=clock)
     reminder = reminders.ReminderPoster(directory=directory, **common)
@@ -43,5 +44,6 @@ def slack_handlers(session_factory: sessionmaker[Session], settings: Settings, *
         kinds.REFRESH_ANNOUNCEMENT: announcements.Refresh(**common),
         kinds.POST_UPDATE: updates.PostUpdate(**common),
         kinds.PUBLISH_POSTMORTEM: postmortem.PublishPostmortem(**common),
+        kinds.TELL: tell.Tell(**common),
     })
     return handlers

@@ -7,7 +7,7 @@ from slack_bolt import App, BoltRequest
 
 from bot.slack import subcommands
 from bot.slack.payloads import storable
-from bot.slack.listeners import catchup, commands, curation, declare, drafts, events, followups, postmortem, updates
+from bot.slack.listeners import catchup, commands, curation, declare, drafts, events, followups, postmortem, tickets, updates
 from bot.slack.listeners import stats as stats_listener
 
 
@@ -18,6 +18,7 @@ def register_listeners(app: App) -> None:
     commands.register(app)
     postmortem.register(app)
     followups.register(app)
+    tickets.register(app)
     updates.register(app)
     curation.register(app)
     catchup.register(app)

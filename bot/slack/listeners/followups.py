@@ -15,7 +15,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.models import ActionItem, Incident
-from bot.services import actions
+from bot.services import actions, tickets
 from bot.services.errors import ScribeError
 from bot.slack.blocks import followups as fb
 from bot.services.people import Person
@@ -23,6 +23,7 @@ from bot.slack.home_tab import refresh_if_opened
 from bot.slack.scribe import Scribe
 from bot.slack.client import deadline_client
 from bot.timeparse import DueParseError
+from bot.trackers import parse_link_for
 from bot.slack.lazy import reports_failure
 from bot.slack.io import messages
 
@@ -168,7 +169,8 @@ def open_add_modal(ack: Ack, body: dict[str, Any], action: dict[str, Any], clien
         respond(response_type="ephemeral", replace_original=False, text=":x: That incident no longer exists.")
         return
     # trigger_id expires in 3 seconds: no retries that could outlast it.
-    deadline_client(client).views_open(trigger_id=body["trigger_id"], view=fb.add_item_modal(int(value), ref, body["user"]["id"]))
+    modal = fb.add_item_modal(int(value), ref, body["user"]["id"], ticket_field=bool(tickets.connected(scribe.settings)))
+    deadline_client(client).views_open(trigger_id=body["trigger_id"], view=modal)
 
 
 def add_item_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, scribe: Scribe) -> None:
@@ -176,6 +178,10 @@ def add_item_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], cli
     incident_id, text, owner, due, priority = fb.submitted_item(view)
     if not text:
         ack(response_action="errors", errors={"text": "Say what needs doing."})
+        return
+    pasted = fb.submitted_ticket(view)
+    if pasted is not None and parse_link_for(scribe.settings.trackers, pasted) is None:
+        ack(response_action="errors", errors={"ticket": tickets.link_problem(scribe.settings, pasted)})
         return
     user_id = body["user"]["id"]
     try:
@@ -185,10 +191,18 @@ def add_item_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], cli
             incident = session.get(Incident, incident_id) if incident_id is not None else None
             if incident is None:
                 raise ScribeError("That incident no longer exists.")
-            actions.add_item(
+            item = actions.add_item(
                 session, incident=incident, text=text, owner_id=owner, due_text=due, priority=priority, user_id=user_id,
                 command_id=f"view:{view['id']}", now=scribe.now(), settings=scribe.settings, known=known,
             )
+            if item is not None:
+                # A pasted ticket is linked; otherwise the channel's tracker (if any) makes one after commit.
+                tell = {"user_id": user_id, "channel_id": incident.channel_id}
+                if pasted is not None:
+                    tickets.link(session, item_id=item.id, team_id=incident.team_id, user_id=user_id, text=pasted,
+                                 settings=scribe.settings, reply_to=tell, now=scribe.now())
+                else:
+                    tickets.request_default(session, item, settings=scribe.settings, reply_to=tell, now=scribe.now())
     except DueParseError as error:
         ack(response_action="errors", errors={"due": error.problem})
         return
