@@ -26,7 +26,6 @@ from bench.harness import (
     send_all,
 )
 
-
 ACK_CONCURRENCY = (1, 10, 50)
 
 

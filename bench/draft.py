@@ -5,11 +5,11 @@ the drafting service, as `/incident postmortem` does.                     target
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.harness import TEAM_ID, SENDER_IDS, Bench, BenchmarkError, Row, channel_id, log_progress
+from bench.harness import SENDER_IDS, TEAM_ID, Bench, BenchmarkError, Row, channel_id, log_progress
 
 
 def seed_incident(session_factory: Any, *, messages: int, now: datetime) -> int:
@@ -80,7 +80,7 @@ def draft_rows(bench: Bench) -> list[Row]:
     engine = make_engine(database_url)
     try:
         factory = make_session_factory(engine)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         incident_id = seed_incident(factory, messages=draft_size(bench.quick), now=now)
         for _ in range(bench.runs):
             seconds, markdown = measure_draft(factory, incident_id, now=now)
@@ -107,7 +107,7 @@ def profile_draft(bench: Bench, path: Path) -> None:
             incident_id = session.scalars(select(Incident.id)).one()
         profiler = Profiler()
         with profiler:
-            measure_draft(factory, incident_id, now=datetime.now(timezone.utc))
+            measure_draft(factory, incident_id, now=datetime.now(UTC))
         path.write_text(profiler.output_html())
     finally:
         engine.dispose()

@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 from contextlib import ExitStack
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +59,7 @@ def _percentile(samples: list[float], share: float) -> float:
 
 def _workspace() -> Workspace:
     workspace = Workspace()
-    for user_id, name in zip(PEOPLE, ("Ann Lee", "Bob Stone", "Chi Okafor", "Dan Roe")):
+    for user_id, name in zip(PEOPLE, ("Ann Lee", "Bob Stone", "Chi Okafor", "Dan Roe"), strict=True):
         workspace.add_user(user_id, name=name.split()[0].lower(), real_name=name, display_name=name, tz="UTC")
     workspace.add_channel(CHANNEL, name="inc-bench")
     workspace.join(CHANNEL, workspace.bot_user_id)
@@ -150,7 +150,7 @@ def measure_catchup_ack(requests: int = 150, entries: int = 200, slow_seconds: f
 
 def measure_prompt(entries: int = 10_000, budget: int = DEFAULT_TOKEN_BUDGET) -> dict[str, Any]:
     """The prompt of an incident of `entries` entries: within `budget` tokens, key events kept."""
-    start = datetime(2024, 5, 1, 8, 0, tzinfo=timezone.utc)
+    start = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
     recorded = [
         RecordedEntry(id=i + 1, incident_id=1, at=start + timedelta(seconds=5 * i), author=f"Person {i % 40}",
                       kind="decision" if i % 50 == 0 else "message",

@@ -20,11 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from slack_bolt import App  # noqa: E402
-from slack_sdk import WebClient  # noqa: E402
+from slack_bolt import App
+from slack_sdk import WebClient
 
-from bot.server import HttpServer  # noqa: E402
-from bot.slack.listeners import waits_only_on_shared_write  # noqa: E402
+from bot.server import HttpServer
+from bot.slack.listeners import waits_only_on_shared_write
 
 
 def build_floor_app(*, token: str, signing_secret: str, api_url: str) -> App:

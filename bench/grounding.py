@@ -19,7 +19,7 @@ import json
 import statistics
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,11 +33,12 @@ if str(ROOT) not in sys.path:
 from bot.drafting.grounding import Sentence, SentEntry, check  # noqa: E402
 
 TARGET_MS = 100.0
-START = datetime(2024, 5, 1, 8, 0, tzinfo=timezone.utc)
+START = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
 PEOPLE = [f"{first} {last}" for first, last in zip(
     ["Ana", "Bob", "Chen", "Dana", "Emeka", "Farah", "Goran", "Hana", "Ivan", "Jules"] * 4,
     ["Lima", "Stone", "Wei", "Cruz", "Obi", "Khan", "Ilic", "Sato", "Petrov", "Moreau"] * 2
     + ["Silva", "Berg", "Zhou", "Diaz", "Eze", "Aziz", "Horvat", "Mori", "Orlov", "Blanc"] * 2,
+    strict=True,
 )]
 TEMPLATES = [
     "checkout errors at {pct}% on {host}, p99 latency {ms}ms since {clock}",
@@ -143,7 +144,7 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-def grounding_rows(bench: "Bench") -> list["Row"]:
+def grounding_rows(bench: Bench) -> list[Row]:
     """The harness's row (bench/run.py --only grounding): p95 of the check over 10,000 entries."""
     from bench.harness import Row
 

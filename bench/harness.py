@@ -106,10 +106,10 @@ def render_table(rows: Sequence[Row]) -> str:
         met = {None: "", True: "yes", False: "**NO**"}[row.met]
         lines.append([row.name, *cells, str(len(row.values)), row.target, met])
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    out = ["| " + " | ".join(cell.ljust(width) for cell, width in zip(line, widths)) + " |" for line in lines]
+    out = ["| " + " | ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)) + " |" for line in lines]
     out.insert(1, "|" + "|".join("-" * (width + 2) for width in widths) + "|")
     notes = [f"- {row.name}: {row.note}" for row in rows if row.values and row.note]
-    return "\n".join(out + ([""] + notes if notes else []))
+    return "\n".join(out + (["", *notes] if notes else []))
 
 
 def percentile(samples: Sequence[float], fraction: float) -> float:
@@ -155,7 +155,7 @@ class ServerProcess:
         assert self.process is not None
         return self.process.pid
 
-    def __enter__(self) -> "ServerProcess":
+    def __enter__(self) -> ServerProcess:
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(self.argv, env=self.env, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT)
         log.close()
@@ -359,7 +359,7 @@ async def _send_at_rate(
                 opened.append(writer)
             writer.write(request)
             status, keep = await asyncio.wait_for(_read_answer(reader), timeout)
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, asyncio.TimeoutError) as error:
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as error:
             failures.append(type(error).__name__)
             if writer is not None:
                 writer.transport.abort()

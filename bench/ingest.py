@@ -26,7 +26,6 @@ from bench.harness import (
     send_all,
 )
 
-
 INGEST_CONCURRENCY = 16
 
 
@@ -87,7 +86,7 @@ def ingest_rows(
             return [ours, floor, ratio]
         raise
     # The ratio of each run's pair, so a noisy moment hits both sides of one ratio.
-    ratio.values = [o / f for o, f in zip(ours.values, floor.values)]
+    ratio.values = [o / f for o, f in zip(ours.values, floor.values, strict=True)]
     log_progress(f"{name} {backend}", {r.name: r for r in (ours, floor, ratio)})
     return [ours, floor, ratio]
 

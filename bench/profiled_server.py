@@ -17,12 +17,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pyinstrument import Profiler  # noqa: E402
-from pyinstrument.renderers import ConsoleRenderer  # noqa: E402
+from pyinstrument import Profiler
+from pyinstrument.renderers import ConsoleRenderer
 
-from bot.config import load_settings  # noqa: E402
-from bot.logs import configure_logging  # noqa: E402
-from bot.runtime import Runtime  # noqa: E402
+from bot.config import load_settings
+from bot.logs import configure_logging
+from bot.runtime import Runtime
 
 
 def main(output: Path) -> None:

@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +36,7 @@ from bot.slack.client import make_client  # noqa: E402
 from bot.slack.effects import slack_handlers  # noqa: E402
 from bot.slack.io.people import SlackDirectory  # noqa: E402
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def _seed(session_factory, *, count: int, owners: list[str], now: datetime) -> None:  # type: ignore[no-untyped-def]

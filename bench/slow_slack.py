@@ -214,7 +214,7 @@ class SlowChannelLoop(threading.Thread):
             if text == "postmortem":
                 # Published after the ack: wait until its upload is complete (or we're told to stop).
                 try:
-                    self.api.wait_for(lambda a: self.stopping.is_set() or len(self._uploads(a)) > uploads, timeout=COMMAND_TIMEOUT)
+                    self.api.wait_for(lambda a, uploads=uploads: self.stopping.is_set() or len(self._uploads(a)) > uploads, timeout=COMMAND_TIMEOUT)
                 except AssertionError:
                     raise BenchmarkError("slow slack: the slow channel's postmortem was not uploaded") from None
         return True

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import time
 from contextlib import ExitStack
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
-from bench.harness import TEAM_ID, SENDER_IDS, Bench, BenchmarkError, Row, log_progress
+from bench.harness import SENDER_IDS, TEAM_ID, Bench, BenchmarkError, Row, log_progress
 
 
 def stats_size(quick: bool) -> int:
@@ -74,7 +74,7 @@ def stats_rows(bench: Bench, backend: str) -> list[Row]:
             engine = make_engine(database_url)
             stack.callback(engine.dispose)
             factory = make_session_factory(engine)
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             seed_incidents(factory, count=count, now=now)
             for _ in range(bench.runs):
                 seconds, stats = measure_stats(factory, now=now)

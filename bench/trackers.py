@@ -341,7 +341,7 @@ def measure_ack_while_slow(commands: int = 40, *, database_url: str | None = Non
         url = _database(stack, database_url, workdir)
         api = FakeSlackWebAPI(_workspace()).start()
         stack.callback(api.stop)
-        sims = _simulators({name: slow_latency for name in TRACKERS}, None)
+        sims = _simulators(dict.fromkeys(TRACKERS, slow_latency), None)
         for sim in sims.by_name().values():
             stack.enter_context(sim)
         app = _App(url, api, sims, workdir)

@@ -8,11 +8,11 @@ import http.client
 import os
 import sys
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.cookies import SimpleCookie
 from pathlib import Path
-from typing import Callable
 from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parents[1]
@@ -97,7 +97,7 @@ def sign_in(base_url: str, api: FakeSlackWebAPI, user_id: str) -> str:
 
 
 def seed(database_url: str, *, incidents: int, messages: int, team_id: str = "T0SIM", channels: int = 100,
-         channel_of: "Callable[[int], str] | None" = None) -> int:
+         channel_of: Callable[[int], str] | None = None) -> int:
     """`incidents` closed incidents spread over `channels` channels and the last year, and one
     more incident with `messages` messages (with thread replies and key events); returns its id."""
     from sqlalchemy import insert
@@ -106,7 +106,7 @@ def seed(database_url: str, *, incidents: int, messages: int, team_id: str = "T0
     from bot.models import Incident, RoleAssignment, TimelineEntry
 
     engine = make_engine(database_url)
-    end = datetime(2026, 11, 20, tzinfo=timezone.utc)
+    end = datetime(2026, 11, 20, tzinfo=UTC)
     rows = []
     for n in range(incidents):
         started = end - timedelta(minutes=53 * n)

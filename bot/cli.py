@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from datetime import UTC
 
 import click
 
@@ -64,7 +65,6 @@ def run() -> None:
 
     from bot.db_check import unavailable
     from bot.runtime import Runtime
-
     from bot.slack.app import SlackStartupError
 
     try:
@@ -134,13 +134,13 @@ def export(channel_id: str, team_id: str | None, fmt: str) -> None:
     if wanted and settings.slack_bot_token:
         # A first draft: with a bot token, people are looked up in Slack (users.info) first,
         # with no transaction open; without one, the cache names whom it can.
-        from datetime import datetime, timezone
+        from datetime import datetime
 
         from bot.slack.client import make_client
         from bot.slack.io.people import SlackDirectory
 
         client = make_client(settings.slack_bot_token, settings.slack_api_url)
-        SlackDirectory(factory, lambda _team: client, lambda: datetime.now(timezone.utc)).people(team, wanted)
+        SlackDirectory(factory, lambda _team: client, lambda: datetime.now(UTC)).people(team, wanted)
     from bot.models import Incident
     from bot.services.postmortem import latest_markdown
 
@@ -158,7 +158,7 @@ def export(channel_id: str, team_id: str | None, fmt: str) -> None:
 @click.option("--to", "end", default=None, help="Only messages up to this time.")
 def draft(export_dir: str, channel: str, template: str | None, start: str | None, end: str | None) -> None:
     """Draft a postmortem from a Slack workspace export and print the Markdown."""
-    from datetime import datetime, timezone
+    from datetime import datetime
     from pathlib import Path
 
     from bot.postmortem import ReviewFields
@@ -168,7 +168,7 @@ def draft(export_dir: str, channel: str, template: str | None, start: str | None
     from bot.timeparse import TimeParseError, parse_moment
 
     settings = _settings(require_slack=False)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
 
     def fail(message: str) -> None:
         click.echo(f"scribe draft: {message}", err=True)
@@ -199,7 +199,7 @@ def draft(export_dir: str, channel: str, template: str | None, start: str | None
 @click.option("--team", "team_id", default=None, help="Slack team (workspace) id, e.g. T0123ABCD; needed when several workspaces are recorded.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 def stats(period: str, severity: str | None, team_id: str | None, fmt: str) -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from bot.insights import report
     from bot.insights.stats import SEVERITIES, PeriodError, parse_period
@@ -208,7 +208,7 @@ def stats(period: str, severity: str | None, team_id: str | None, fmt: str) -> N
         click.echo(f"scribe stats: {message}", err=True)
         sys.exit(2)
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     try:
         chosen = parse_period(period, now)
     except PeriodError as error:

@@ -36,35 +36,35 @@ __all__ = [
     "HELP_TEXT",
     "MAX_TIMELINE_LIMIT",
     "MAX_TITLE_LENGTH",
+    "UPDATE_STATUSES",
     "USAGE",
     "AddAction",
     "AssignRole",
     "Backfill",
+    "CatchUp",
     "Close",
     "Command",
+    "CreateTicket",
     "Declare",
     "Entry",
     "EntryKind",
     "Help",
+    "LinkTicket",
     "ListActions",
     "Moment",
     "MomentKind",
+    "PostUpdate",
     "Postmortem",
     "RoleName",
     "SetSeverity",
-    "ShowStats",
     "SetTitle",
     "SetTracker",
+    "ShowStats",
     "ShowTimeline",
-    "CatchUp",
-    "CreateTicket",
-    "LinkTicket",
-    "Start",
-    "UsageError",
-    "UpdateForm",
-    "PostUpdate",
     "SnoozeUpdates",
-    "UPDATE_STATUSES",
+    "Start",
+    "UpdateForm",
+    "UsageError",
     "help_text",
     "parse_command",
 ]
@@ -724,9 +724,8 @@ def _parse_update(rest: str, ctx: _Ctx) -> PostUpdate | UpdateForm | UsageError:
         status = first.group("word").lower().rstrip(":")
         body = rest[first.end():].strip()
     next_minutes: int | None = None
-    clause = None
-    for clause in _NEXT_CLAUSE_RE.finditer(body):
-        pass  # the last "next …" is the clause; an earlier one is part of the text
+    # The last "next …" is the clause; an earlier one is part of the text.
+    clause = next(iter(reversed(list(_NEXT_CLAUSE_RE.finditer(body)))), None)
     if clause is not None:
         when = clause.group("when").strip()
         minutes = parse_duration_minutes(when)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
-from typing import Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.engine import make_url
@@ -251,10 +251,12 @@ def _web_settings(env: Mapping[str, str], problems: list[str], *, oauth_pair: bo
 
             parts = urlsplit(public_url)
             if parts.scheme == "http" and parts.hostname not in {"localhost", "127.0.0.1", "::1"}:
-                problems.append(f"SCRIBE_PUBLIC_URL must start with https:// (the sign-in cookie is Secure), unless it is http://localhost or http://127.0.0.1; got {public_url!r}.")
+                problems.append("SCRIBE_PUBLIC_URL must start with https:// (the sign-in cookie is Secure), "
+                                f"unless it is http://localhost or http://127.0.0.1; got {public_url!r}.")
         public_url = public_url.rstrip("/")
         if web_secret is None:
-            problems.append("SCRIBE_WEB_SECRET is missing: the web view signs its cookies with it; make one with `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`.")
+            problems.append("SCRIBE_WEB_SECRET is missing: the web view signs its cookies with it; "
+                            "make one with `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`.")
         if not oauth_pair:
             problems.append("SCRIBE_PUBLIC_URL needs SLACK_CLIENT_ID and SLACK_CLIENT_SECRET (Basic Information → App Credentials) for Sign in with Slack.")
     if web_secret is not None and len(web_secret) < MIN_WEB_SECRET_LENGTH:
@@ -311,9 +313,8 @@ def settings_from_env(env: Mapping[str, str], *, require_slack: bool = True) -> 
 
     if bool(client_id) != bool(client_secret):
         problems.append("SLACK_CLIENT_ID and SLACK_CLIENT_SECRET go together: set both for multi-workspace OAuth, or neither.")
-    if require_slack and not oauth:
-        if not bot_token:
-            problems.append("SLACK_BOT_TOKEN is missing: copy the Bot User OAuth Token (xoxb-…) from your app's OAuth & Permissions page.")
+    if require_slack and not oauth and not bot_token:
+        problems.append("SLACK_BOT_TOKEN is missing: copy the Bot User OAuth Token (xoxb-…) from your app's OAuth & Permissions page.")
     if bot_token and not bot_token.startswith("xoxb-"):
         problems.append("SLACK_BOT_TOKEN must be a bot token starting with xoxb-.")
     if app_token and not app_token.startswith("xapp-"):

@@ -14,9 +14,10 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
@@ -78,7 +79,7 @@ class DemoScript:
         self.clock = clock
 
     def now(self) -> datetime:
-        return datetime.fromtimestamp(self.clock(), timezone.utc)
+        return datetime.fromtimestamp(self.clock(), UTC)
 
     def wait(self, minutes: float) -> None:
         self.clock.advance(minutes * 60)
@@ -156,7 +157,7 @@ def play_incident(script: DemoScript, deliver_nudges: Callable[[], None] = lambd
     script.command("U0ANN", "resolved error rate back to baseline for 25 minutes")
 
 
-def play_curation(script: DemoScript, runtime, api: FakeSlackWebAPI) -> None:  # type: ignore[no-untyped-def]
+def play_curation(script: DemoScript, runtime, api: FakeSlackWebAPI) -> None:
     """Bob's detected time was typed from memory and is off by four minutes: he fixes it from
     `/incident timeline` (TTD changes), and Chi marks a message as a finding with "Add to timeline"."""
     from sqlalchemy import select
@@ -240,7 +241,7 @@ def play_postmortem(script: DemoScript, api: FakeSlackWebAPI, *, draft_lines: in
     return markdown
 
 
-def play_followups(script: DemoScript, runtime, api: FakeSlackWebAPI) -> None:  # type: ignore[no-untyped-def]
+def play_followups(script: DemoScript, runtime, api: FakeSlackWebAPI) -> None:
     """An action item from the incident, its reminder DM arriving on time, and Done clicked on it."""
     from sqlalchemy import select
 
@@ -290,7 +291,8 @@ def timeline_table(timeline: list[dict], script: DemoScript) -> list[str]:
         rows.append((at, "📌" if item["key"] else "", item["kind"], item["source"], script.name(item["author"]) if item["author"] else "-",
                      cut(text, TIMELINE_TEXT_CELLS)))
     widths = [max(cells(row[column]) for row in rows) for column in range(5)]
-    return [("  ".join(pad(value, width) for value, width in zip(row, widths)) + "  " + row[5]).rstrip() for row in rows]
+    # The sixth column, the text, is not padded: zip stops at the five widths.
+    return [("  ".join(pad(value, width) for value, width in zip(row, widths, strict=False)) + "  " + row[5]).rstrip() for row in rows]
 
 
 def play_declare(script: DemoScript, api: FakeSlackWebAPI) -> None:
@@ -338,7 +340,7 @@ def run_demo(*, keep: bool = False) -> int:
     from bot.services.incidents import latest_incident
 
     workdir = Path(tempfile.mkdtemp(prefix="scribe-demo-"))
-    clock = FakeClock(start=(datetime.now(timezone.utc) - timedelta(hours=2)).timestamp())
+    clock = FakeClock(start=(datetime.now(UTC) - timedelta(hours=2)).timestamp())
     workspace = Workspace(clock=clock)
     workspace.add_user("U0ANN", name="ann", real_name="Ann Lee", tz="Europe/Berlin")
     workspace.add_user("U0BOB", name="bob", real_name="Bob Stone", tz="America/New_York")
@@ -358,7 +360,7 @@ def run_demo(*, keep: bool = False) -> int:
     )
     runtime = Runtime.start(
         settings,
-        clock=lambda: datetime.fromtimestamp(clock(), timezone.utc),
+        clock=lambda: datetime.fromtimestamp(clock(), UTC),
         host="127.0.0.1",
         port=0,
         background=True,
@@ -392,7 +394,7 @@ def run_demo(*, keep: bool = False) -> int:
             incident = latest_incident(session, channel_id=CHANNEL)
             assert incident is not None
             data = export_incident(session, incident)
-        click.echo("\nExported timeline (scribe export --channel %s):" % CHANNEL)
+        click.echo(f"\nExported timeline (scribe export --channel {CHANNEL}):")
         for line in timeline_table(data["timeline"], script):
             click.echo(f"  {line}")
         click.echo("\nMetrics:")

@@ -40,6 +40,7 @@ Bolt's deep call stack cost more than the write itself (README, Benchmarks).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import weakref
@@ -64,10 +65,10 @@ R = TypeVar("R")
 # The commits the request being dispatched on the loop must wait for before it is answered
 # (answer_after_commits); None outside one. The listener's greenlet shares the request's
 # context (SQLAlchemy's greenlet_spawn hands it on), so it sees the same list.
-_commits_before_answer: ContextVar["list[asyncio.Future[Any]] | None"] = ContextVar("commits_before_answer", default=None)
+_commits_before_answer: ContextVar[list[asyncio.Future[Any]] | None] = ContextVar("commits_before_answer", default=None)
 
 
-class answer_after_commits:  # noqa: N801 - a context manager, named like contextlib's
+class answer_after_commits:
     """For the server, around dispatching one request on the event loop: collects the writes
     its listener queued with `submit_before_answer`, which must all have committed (see
     `all_committed`) before the request may be answered.
@@ -77,7 +78,7 @@ class answer_after_commits:  # noqa: N801 - a context manager, named like contex
 
     __slots__ = ("_token",)
 
-    def __enter__(self) -> "list[asyncio.Future[Any]]":
+    def __enter__(self) -> list[asyncio.Future[Any]]:
         commits: list[asyncio.Future[Any]] = []
         self._token = _commits_before_answer.set(commits)
         return commits
@@ -86,7 +87,7 @@ class answer_after_commits:  # noqa: N801 - a context manager, named like contex
         _commits_before_answer.reset(self._token)
 
 
-async def all_committed(commits: Sequence["asyncio.Future[Any]"]) -> BaseException | None:
+async def all_committed(commits: Sequence[asyncio.Future[Any]]) -> BaseException | None:
     """Waits for every one of `commits`; the first failure among them, or None."""
     failure: BaseException | None = None
     for commit in commits:
@@ -100,9 +101,9 @@ async def all_committed(commits: Sequence["asyncio.Future[Any]"]) -> BaseExcepti
 class _Pending(Generic[T]):
     """One submitted item and what its submitter waits on."""
 
-    __slots__ = ("item", "wake", "promoted", "error", "result", "future")
+    __slots__ = ("error", "future", "item", "promoted", "result", "wake")
 
-    def __init__(self, item: T, future: "asyncio.Future[Any] | None" = None) -> None:
+    def __init__(self, item: T, future: asyncio.Future[Any] | None = None) -> None:
         self.item = item
         # A thread waits on `wake`: set when the item's write has finished (see `error`), or
         # when this thread has been made leader of the next batch (see `promoted`). An item
@@ -124,7 +125,7 @@ class _OnLoop:
     sweep: asyncio.TimerHandle | None = None
     # With `write_on_loop`: items not yet in a batch, and the task writing batches.
     waiting: list[_Pending[Any]] = field(default_factory=list)
-    leader: "asyncio.Task[None] | None" = None
+    leader: asyncio.Task[None] | None = None
 
 
 def _record(batch: list[_Pending[Any]], results: Sequence[Any] | None) -> None:
@@ -184,7 +185,7 @@ class GroupCommit(Generic[T, R]):
     def submit(self, item: T) -> R | None:
         """Write `item`; raises what the write raised, or TimeoutError if it waited too long."""
         if in_greenlet():
-            return await_only(self._queue_on_loop(item))  # type: ignore[no-any-return]
+            return await_only(self._queue_on_loop(item))
         pending = _Pending(item)
         lead = self._enqueue(pending)
         assert pending.wake is not None
@@ -199,7 +200,7 @@ class GroupCommit(Generic[T, R]):
             self._lead()
         if pending.error is not None:
             raise pending.error
-        return pending.result  # type: ignore[no-any-return]
+        return pending.result
 
     def submit_before_answer(self, item: T) -> None:
         """Write `item`; the request being handled is answered only once it has committed.
@@ -224,7 +225,7 @@ class GroupCommit(Generic[T, R]):
             self._leading = True
         return lead
 
-    def _queue_on_loop(self, item: T) -> "asyncio.Future[R | None]":
+    def _queue_on_loop(self, item: T) -> asyncio.Future[R | None]:
         """`submit` for a request on the event loop: the future its greenlet waits on, while
         the loop serves others. Runs on the loop (in the request's greenlet)."""
         loop = asyncio.get_running_loop()
@@ -409,7 +410,5 @@ class GroupCommit(Generic[T, R]):
                 on_loops.setdefault(pending.future.get_loop(), []).append(pending)
         # One wake-up of the loop for all of the batch's requests waiting there.
         for loop, settled in on_loops.items():
-            try:
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is waiting any more
                 loop.call_soon_threadsafe(_settle, settled)
-            except RuntimeError:  # the loop has closed: nobody is waiting any more
-                pass

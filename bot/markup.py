@@ -134,7 +134,7 @@ def safe_url(url: str) -> str | None:
     match = _SCHEME_RE.match(url)
     if not match or match.group(1).lower() not in _ALLOWED_SCHEMES:
         return None
-    url = _URL_UNSAFE_RE.sub(lambda m: "%{:02X}".format(ord(m.group(0))), url)
+    url = _URL_UNSAFE_RE.sub(lambda m: f"%{ord(m.group(0)):02X}", url)
     # "&copy;" inside a destination would be decoded as an entity by Markdown.
     url = _AMP_ENTITY_RE.sub("%26", url)
     # Anything that Python treats as a line break must not survive either.
@@ -159,7 +159,7 @@ def _lookup(fn: NameLookup | None, key: str) -> str | None:
 class _Token:
     """A parsed Slack control sequence, independent of the output format."""
 
-    __slots__ = ("kind", "value", "label")
+    __slots__ = ("kind", "label", "value")
 
     def __init__(self, kind: str, value: str, label: str | None) -> None:
         self.kind = kind  # user | channel | broadcast | link | text

@@ -6,13 +6,13 @@ microseconds, on SQLite (which has no time-zone type) as well as PostgreSQL.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
-    ColumnElement,
     Boolean,
+    ColumnElement,
     Date,
     DateTime,
     ForeignKey,
@@ -32,7 +32,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from bot.lifecycle import began_at
 
-UTC = timezone.utc
+UTC = UTC
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -62,7 +62,7 @@ class UTCDateTime(TypeDecorator[datetime]):
             if value is None:
                 return None
             if not isinstance(value, datetime) or value.tzinfo is None:
-                return super(UTCDateTime, self).bind_processor(dialect)(value)  # type: ignore[no-any-return, misc]
+                return super(UTCDateTime, self).bind_processor(dialect)(value)  # type: ignore[misc]
             if value.tzinfo is UTC:  # nearly always: the app's clock and Slack's ts are UTC already
                 return value.isoformat(" ", "microseconds")[:26]  # without its "+00:00"
             return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
@@ -88,7 +88,7 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
 
 
 class Incident(Base):

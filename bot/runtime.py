@@ -15,8 +15,8 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property, partial
 from datetime import datetime
+from functools import cached_property, partial
 from typing import Any
 
 from slack_bolt import App
@@ -30,10 +30,10 @@ from bot.outbox.relay import Relay
 from bot.scheduler import OutboxPoller
 from bot.server import HttpServer
 from bot.services.capture import note_heard_while_up
-from bot.slack.backfill import BackfillReport, BotIdentity, backfill_incident, open_incidents
 from bot.slack.app import create_app, utc_now
-from bot.slack.scribe import Scribe
+from bot.slack.backfill import BackfillReport, BotIdentity, backfill_incident, open_incidents
 from bot.slack.listeners import waits_only_on_shared_write
+from bot.slack.scribe import Scribe
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class Runtime:
         background: bool = False,
         history_pause: Callable[[], None] | None = None,
         start_scheduler: bool | None = None,
-    ) -> "Runtime":
+    ) -> Runtime:
         upgrade(settings.database_url)
         engine = make_engine(settings.database_url, pool_size=max(5, settings.workers))
         factory = make_session_factory(engine)
@@ -136,7 +136,7 @@ class Runtime:
     @property
     def scribe(self) -> Scribe:
         """What the app's listeners share (bot.slack.scribe)."""
-        return self.app.scribe  # type: ignore[attr-defined, no-any-return]
+        return self.app.scribe  # type: ignore[attr-defined]
 
     @property
     def failure(self) -> str | None:

@@ -14,8 +14,8 @@ every process was down goes out at start, once.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine
@@ -23,13 +23,13 @@ from sqlalchemy import Engine
 from bot.outbox.relay import Relay
 
 log = logging.getLogger(__name__)
-UTC = timezone.utc
+UTC = UTC
 POLLER_JOB_ID = "scribe-reminder-poller"
 
 
 # Job functions must be importable by reference (the job store pickles "module:function"),
 # so the job names a delivery registered in this process rather than carrying it.
-_POLLERS: dict[str, "OutboxPoller"] = {}
+_POLLERS: dict[str, OutboxPoller] = {}
 
 
 def poll_outbox(name: str) -> None:

@@ -25,6 +25,7 @@ its commit-before-answer promise are the same either way.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import gc
 import json
@@ -280,7 +281,7 @@ class HttpServer:
         if self._stop_requested is not None:
             self._stop_requested.set()
 
-    def start(self) -> "HttpServer":
+    def start(self) -> HttpServer:
         self._thread = threading.Thread(target=self._run, kwargs={"foreground": False}, name="http-server", daemon=True)
         self._thread.start()
         self._serving.wait(timeout=30)
@@ -295,10 +296,8 @@ class HttpServer:
     def stop(self) -> None:
         loop = self._loop
         if loop is not None and not loop.is_closed():
-            try:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
                 loop.call_soon_threadsafe(self._request_stop)
-            except RuntimeError:  # the loop closed meanwhile
-                pass
         if loop is None:
             self._socket.close()  # never served
         else:

@@ -8,10 +8,10 @@ Block Kit, the web view, insights and the postmortem all format through here.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-UTC = timezone.utc
+UTC = UTC
 DASH = "—"
 
 
@@ -63,8 +63,8 @@ def format_duration(seconds: float | None) -> str:
     sign = "-" if seconds < 0 else ""
     seconds = abs(seconds)
     if seconds < 60:
-        return f"{sign}{int(round(seconds))} s"
-    minutes = int(round(seconds / 60))
+        return f"{sign}{round(seconds)} s"
+    minutes = round(seconds / 60)
     if minutes < 60:
         return f"{sign}{minutes} min"
     hours, minutes = divmod(minutes, 60)

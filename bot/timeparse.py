@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from functools import lru_cache
 from typing import ClassVar, Final, Literal, TypeAlias
 from zoneinfo import ZoneInfo, available_timezones
@@ -51,7 +51,7 @@ __all__ = [
     "split_time_prefix",
 ]
 
-UTC: Final = timezone.utc
+UTC: Final = UTC
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Long inputs are never legitimate times; refusing them early also bounds the

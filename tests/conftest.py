@@ -12,7 +12,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -22,6 +22,9 @@ from sqlalchemy.engine import make_url
 from bot.config import Settings
 from bot.db import make_engine, make_session_factory, normalise_url, upgrade
 from bot.models import Base
+
+# Fixtures shared by several test modules, defined beside their helpers.
+pytest_plugins = ["tests.ticket_helpers", "tests.workspace_helpers"]
 
 SIGNING_SECRET = "test-signing-secret-0123456789"
 
@@ -142,7 +145,7 @@ def session_factory(database_url: str):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock(datetime(2026, 11, 23, 10, 0, 0, tzinfo=timezone.utc))
+    return Clock(datetime(2026, 11, 23, 10, 0, 0, tzinfo=UTC))
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ benchmark breaks. No timing is asserted here: that is what `make bench` is for."
 from __future__ import annotations
 
 from contextlib import ExitStack
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -61,7 +61,7 @@ def test_arguments() -> None:
 
 
 def test_draft_of_a_seeded_incident(session_factory) -> None:  # type: ignore[no-untyped-def]
-    now = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
     incident_id = seed_incident(session_factory, messages=30, now=now)
     seconds, markdown = measure_draft(session_factory, incident_id, now=now)
     assert seconds > 0
@@ -173,7 +173,7 @@ def test_the_web_rows_seed_builds_incidents_and_a_long_one(tmp_path) -> None:  #
 
 
 def test_stats_of_seeded_incidents(session_factory) -> None:  # type: ignore[no-untyped-def]
-    now = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
     seed_incidents(session_factory, count=50, now=now)
     seconds, stats = measure_stats(session_factory, now=now)
     assert seconds > 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -95,7 +95,7 @@ def test_names_are_case_sensitive_to_avoid_ordinary_words() -> None:
 
 
 def test_our_own_templates_and_prompts_are_blame_free() -> None:
-    utc = timezone.utc
+    utc = UTC
     when = datetime(2026, 11, 20, 14, 0, tzinfo=utc)
     incident = IncidentFacts(
         id=1, ref="INC-1", title="Queue backlog", severity="SEV3", status="closed",

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from bot.timefmt import iso_utc
 from bot.models import EntryEdit, TimelineEntry
 from bot.services.export import export_incident
 from bot.services.incidents import latest_incident
+from bot.timefmt import iso_utc
 from bot.timeparse import slack_ts_to_datetime
 
 
@@ -128,7 +128,10 @@ def test_the_bots_own_messages_are_not_recorded(app) -> None:  # type: ignore[no
     ws = app.api.workspace
     own = {"type": "message", "channel": "C0INC", "user": ws.bot_user_id, "bot_id": ws.bot_id, "text": "INC-1 started", "ts": ws.next_ts()}
     assert app.player.send_event(own).status == 200
-    other_bot = {"type": "message", "subtype": "bot_message", "channel": "C0INC", "bot_id": "B0PAGER", "username": "PagerDuty", "text": "Alert: 5xx > 5%", "ts": ws.next_ts()}
+    other_bot = {
+        "type": "message", "subtype": "bot_message", "channel": "C0INC", "bot_id": "B0PAGER", "username": "PagerDuty",
+        "text": "Alert: 5xx > 5%", "ts": ws.next_ts(),
+    }
     assert app.player.send_event(other_bot).status == 200
     assert [(e.author, e.text) for e in entries(app) if e.kind == "message"] == [("B0PAGER", "Alert: 5xx > 5%")]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from sqlalchemy import select
 
 from bot.models import Incident, TimelineEntry
@@ -34,7 +36,7 @@ def test_restart_catches_up_from_history_without_duplicates(database_url, slack)
         (report,) = second.runtime.backfill_reports
         assert (report.messages_added, report.threads_checked) == (41, 1)
         got = messages(second)
-        assert [ts for ts, *_ in got] == [live, thread] + missed + [reply]
+        assert [ts for ts, *_ in got] == [live, thread, *missed, reply]
         assert len(got) == 43
         assert {src for ts, _, src, _ in got if ts in missed} == {"backfill"}
         assert [t for t in got if t[0] == reply] == [(reply, "reply while down", "backfill", thread)]
@@ -52,7 +54,7 @@ def test_restart_catches_up_from_history_without_duplicates(database_url, slack)
         assert answer.status == 200
         slack.wait_for(lambda api: any(c.method == "response_url" for c in api.calls))
         (posted,) = [c for c in slack.calls if c.method == "response_url"]
-        assert "Catch-up for INC-1: 0 missed message(s) recorded, 0 edit(s) applied, 1 thread(s) checked." == posted.params["text"]
+        assert posted.params["text"] == "Catch-up for INC-1: 0 missed message(s) recorded, 0 edit(s) applied, 1 thread(s) checked."
         assert len(messages(second)) == 43
     finally:
         second.stop()
@@ -108,11 +110,11 @@ def test_a_running_process_vouches_only_for_what_it_has_caught_up_on(session_fac
     """bot.services.capture.note_heard_while_up: an incident heard up to the process's start
     (its catch-up completed, or it began meanwhile) moves to LATE_EVENTS ago; one still behind
     (its catch-up failed) stays, so the next catch-up reads its gap."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from bot.services.capture import LATE_EVENTS, note_heard_while_up
 
-    up_since = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+    up_since = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
     now = up_since + timedelta(hours=1)
     with session_factory.begin() as s:
         for channel, heard in (("C0CAUGHT", up_since), ("C0BEHIND", up_since - timedelta(hours=3)), ("C0NEW", up_since + timedelta(minutes=5))):

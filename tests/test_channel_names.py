@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -13,7 +13,7 @@ from bot.simulator.methods import check_channel_name
 from bot.simulator.records import SlackError
 from bot.slack.blocks.declare import AnnouncementFacts, announcement_message, closing_line, topic
 
-WHEN = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+WHEN = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(("title", "slug"), [

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.postmortem import (
@@ -15,7 +15,7 @@ from bot.postmortem import (
 )
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-UTC = timezone.utc
+UTC = UTC
 T0 = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
 
 

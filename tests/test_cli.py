@@ -3,6 +3,7 @@ a database it can't use reported like any other bad setting (one line, exit code
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -88,11 +89,8 @@ class RefusingPostgres:
                 conn, _ = self.listener.accept()
             except OSError:
                 return
-            with conn:
-                try:
-                    self._refuse(conn)
-                except (OSError, ValueError):
-                    pass
+            with conn, contextlib.suppress(OSError, ValueError):
+                self._refuse(conn)
 
     @staticmethod
     def _read(conn: socket.socket, size: int) -> bytes:
@@ -112,7 +110,7 @@ class RefusingPostgres:
                 conn.sendall(b"N")
                 continue
             params = body[4:].split(b"\0")
-            user = dict(zip(params[::2], params[1::2])).get(b"user", b"").decode()
+            user = dict(zip(params[::2], params[1::2], strict=False)).get(b"user", b"").decode()
             break
         conn.sendall(b"R" + struct.pack("!ii", 8, 3))  # AuthenticationCleartextPassword
         kind = self._read(conn, 1)

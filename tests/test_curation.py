@@ -5,7 +5,7 @@ who may, stale forms, bad times, and what the draft and the export make of it al
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
@@ -18,7 +18,7 @@ from bot.services.incidents import latest_incident
 from bot.slack.blocks import curation as cb
 from tests.conftest import cmd, start_app
 
-UTC = timezone.utc
+UTC = UTC
 
 
 @pytest.fixture
@@ -203,7 +203,9 @@ def test_the_delete_confirmation_quotes_a_long_entry_within_slacks_limits() -> N
     assert len(quote) <= 3000 and quote.startswith("> xxx") and quote.endswith("…")
     assert modal["blocks"][0]["elements"][0]["text"] == "*Note* by unknown at 2026-11-23 10:00 UTC"
     assert json.loads(modal["private_metadata"]) == {"e": 7, "v": 3}
-    assert cb.delete_modal(entry_id=7, version=1, label="Note", author="U1", text="", at=datetime(2026, 11, 23, 10, tzinfo=UTC), zone=UTC)["blocks"][1]["text"]["text"] == "> _(no text)_"
+    assert cb.delete_modal(
+        entry_id=7, version=1, label="Note", author="U1", text="", at=datetime(2026, 11, 23, 10, tzinfo=UTC), zone=UTC,
+    )["blocks"][1]["text"]["text"] == "> _(no text)_"
 
 
 def test_editing_a_mistyped_detected_time_recomputes_ttd_and_shows_in_the_draft(capp, clock) -> None:  # type: ignore[no-untyped-def]
@@ -519,7 +521,7 @@ def _everything(app):  # type: ignore[no-untyped-def]
 def test_every_edit_form_saved_as_shown_changes_nothing(capp, clock) -> None:  # type: ignore[no-untyped-def]
     _record_every_kind_of_entry(capp, clock)
     settle(capp)
-    entries, times, revisions = before = _everything(capp)
+    entries, _times, _revisions = before = _everything(capp)
     kinds = {(kind, source) for _, kind, source, *_ in entries}
     assert {k for k, _ in kinds} >= {"declared", "started", "detected", "mitigated", "resolved", "closed", "note", "finding", "hypothesis",
                                      "mitigation", "decision", "rootcause", "status", "severity", "title", "role", "action", "update", "message"}

@@ -76,7 +76,9 @@ def test_declare_from_general_creates_the_channel_invites_announces_and_records(
 
     with declaring.session_factory() as s:
         incident = s.scalars(select(Incident)).one()
-        assert (incident.channel_id, incident.title, incident.severity, incident.role_holder("lead")) == (channel.id, "Checkout returns 502 (EU)", "sev1", "U0ANN")
+        assert (incident.channel_id, incident.title, incident.severity, incident.role_holder("lead")) == (
+            channel.id, "Checkout returns 502 (EU)", "sev1", "U0ANN",
+        )
         assert s.scalars(select(Declaration.status)).one() == "done"
         assert announcements.thread_target(s, incident.id) == ("C0ANNOUNCE", announced[0]["ts"])
 
@@ -109,7 +111,7 @@ def test_the_announcement_is_edited_as_the_incident_changes_and_closing_links_th
 
     closing = api.wait_for(lambda a: [m for m in bot_posts(a, channel.id) if "was resolved" in m.get("text", "")])
     assert closing[0]["text"].startswith(":white_check_mark: *INC-1 was resolved* after 1 h 12 min")
-    thread = api.wait_for(lambda a: [m for m in api.workspace.replies("C0ANNOUNCE", announcement["ts"])[1:]])
+    thread = api.wait_for(lambda a: list(api.workspace.replies("C0ANNOUNCE", announcement["ts"])[1:]))
     assert len(thread) == 1 and "was resolved* after 1 h 12 min" in thread[0]["text"]
 
     player.command("U0BOB", channel.id, "close")

@@ -8,16 +8,16 @@ PostgreSQL only (SQLite is one process's database): skipped unless SCRIBE_TEST_D
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def outbox_done(factory) -> bool:  # type: ignore[no-untyped-def]
     with factory() as s:
-        return not s.scalars(select(OutboxItem.id).where(OutboxItem.status.in_(("pending", "sending")), OutboxItem.due_at <= datetime.now(timezone.utc))).all()
+        return not s.scalars(select(OutboxItem.id).where(OutboxItem.status.in_(("pending", "sending")), OutboxItem.due_at <= datetime.now(UTC))).all()
 
 
 @contextmanager
@@ -54,25 +54,27 @@ def two_processes(postgres_database: str, slack, tmp_path: Path) -> Iterator[tup
                DATABASE_URL=postgres_database, SCRIBE_SCHEDULER="false", SCRIBE_WORKERS="4", SCRIBE_ANNOUNCE_CHANNEL="#incidents",
                PYTHONPATH=str(ROOT))
     ports = [free_port(), free_port()]
-    processes = [
-        subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], cwd=tmp_path, env={**env, "PORT": str(port)},
-                         stdout=subprocess.DEVNULL, stderr=open(tmp_path / f"scribe-{n}.log", "w"))
-        for n, port in enumerate(ports)
-    ]
-    try:
-        deadline = time.monotonic() + 60
-        while not all(healthy(p) for p in ports):
-            assert time.monotonic() < deadline, "scribe run didn't come up"
-            time.sleep(0.1)
-        yield [SlackPlayer(ws, slack, app_url=f"http://127.0.0.1:{p}/slack/events", signing_secret=SIGNING_SECRET, timeout=20) for p in ports], factory
-    finally:
-        for process in processes:
-            process.send_signal(signal.SIGINT)
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+    with ExitStack() as stack:  # the logs are closed once both processes have ended
+        log_files = [stack.enter_context(open(tmp_path / f"scribe-{n}.log", "w")) for n in range(len(ports))]
+        processes = [
+            subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], cwd=tmp_path, env={**env, "PORT": str(port)},
+                             stdout=subprocess.DEVNULL, stderr=log_file)
+            for port, log_file in zip(ports, log_files, strict=True)
+        ]
+        try:
+            deadline = time.monotonic() + 60
+            while not all(healthy(p) for p in ports):
+                assert time.monotonic() < deadline, "scribe run didn't come up"
+                time.sleep(0.1)
+            yield [SlackPlayer(ws, slack, app_url=f"http://127.0.0.1:{p}/slack/events", signing_secret=SIGNING_SECRET, timeout=20) for p in ports], factory
+        finally:
+            for process in processes:
+                process.send_signal(signal.SIGINT)
+            for process in processes:
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
     logs = "\n".join((tmp_path / f"scribe-{n}.log").read_text() for n in range(2))
     assert [line for line in logs.splitlines() if " ERROR " in line or " CRITICAL " in line] == [], logs[-3000:]
 
@@ -85,7 +87,7 @@ def test_two_declares_of_one_title_on_two_processes_at_the_same_moment_each_get_
     # Slack takes a moment to create a channel, so both creates are under way at once.
     slack.inject_standing(Fault(delay=0.5), methods=("conversations.create",))
     with two_processes(postgres_database, slack, tmp_path) as (players, factory):
-        day = datetime.now(timezone.utc).strftime("%Y%m%d")
+        day = datetime.now(UTC).strftime("%Y%m%d")
         with ThreadPoolExecutor(2) as pool:
             acks = list(pool.map(lambda pair: pair[0].command(pair[1], "C0GENERAL", "declare Payments are failing sev1"),
                                  [(players[0], "U0ANN"), (players[1], "U0BOB")]))
@@ -116,7 +118,7 @@ def test_two_declares_of_one_title_on_two_processes_at_the_same_moment_each_get_
 def test_two_processes_receiving_the_same_declare_make_one_incident(postgres_database, slack, tmp_path) -> None:  # type: ignore[no-untyped-def]
     ws = slack.workspace
     with two_processes(postgres_database, slack, tmp_path) as (players, factory):
-        day = datetime.now(timezone.utc).strftime("%Y%m%d")
+        day = datetime.now(UTC).strftime("%Y%m%d")
         # The modal, opened once, submitted twice to each process at the same moment.
         players[0].shortcut("U0ANN", callback_id="declare_incident")
         view_id = slack.wait_for(lambda a: a.calls_to("views.open"))[0].response["view"]["id"]

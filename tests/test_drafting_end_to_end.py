@@ -10,7 +10,7 @@ import socket
 import time
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -52,7 +52,7 @@ from bot.simulator.openai_compat import (
     wrong_schema,
 )
 
-UTC = timezone.utc
+UTC = UTC
 T0 = datetime(2024, 5, 1, 14, 0, tzinfo=UTC)
 API_KEY = "sk-test-" + "k3y" * 10
 NAMES = {"U0ANA": "Ana Lima"}

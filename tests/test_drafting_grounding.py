@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -14,7 +14,7 @@ import pytest
 from bot.drafting import grounding
 from bot.drafting.grounding import Sentence, SentEntry, check
 
-UTC = timezone.utc
+UTC = UTC
 T0 = datetime(2024, 5, 1, 14, 0, tzinfo=UTC)  # a Wednesday
 
 ENTRIES = [

@@ -7,7 +7,7 @@ import io
 import json
 import logging
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -22,7 +22,7 @@ from bot.drafting.prompt import (
 from bot.drafting.scrub import scrub
 from bot.logs import SecretScrubber
 
-UTC = timezone.utc
+UTC = UTC
 T0 = datetime(2024, 5, 1, 14, 0, tzinfo=UTC)
 
 

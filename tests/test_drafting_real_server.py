@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.skipif(
     not (BASE_URL and MODEL), reason="set SCRIBE_TEST_OPENAI_BASE_URL and SCRIBE_TEST_OPENAI_MODEL to run against a real model"
 )
 
-T0 = datetime(2024, 5, 1, 14, 0, tzinfo=timezone.utc)
+T0 = datetime(2024, 5, 1, 14, 0, tzinfo=UTC)
 
 
 def entry(i: int, minutes: int, author: str, kind: str, text: str) -> RecordedEntry:

@@ -11,6 +11,7 @@ a Draft of its own could show a model's text unchecked.
 from __future__ import annotations
 
 import ast
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -65,9 +66,9 @@ def _draft_constructions(tree: ast.AST) -> list[int]:
         if not isinstance(node, ast.Call):
             continue
         func = node.func
-        if isinstance(func, ast.Name) and func.id in names:
-            lines.append(node.lineno)
-        elif isinstance(func, ast.Attribute) and func.attr in made and ast.unparse(func.value) in modules | {"bot.drafting"}:
+        if (isinstance(func, ast.Name) and func.id in names) or (
+            isinstance(func, ast.Attribute) and func.attr in made and ast.unparse(func.value) in modules | {"bot.drafting"}
+        ):
             lines.append(node.lineno)
     return lines
 
@@ -106,9 +107,9 @@ def test_the_scan_catches_a_module_that_reads_the_model_itself() -> None:
 
 
 def test_a_model_call_inside_a_transaction_trips_and_never_leaves(session_factory) -> None:  # type: ignore[no-untyped-def]
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    entry = RecordedEntry(id=1, incident_id=1, at=datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc), author="Ann Lee",
+    entry = RecordedEntry(id=1, incident_id=1, at=datetime(2026, 11, 23, 10, 0, tzinfo=UTC), author="Ann Lee",
                           kind="finding", text="pool exhausted on db-primary")
     with FakeOpenAI() as model:
         settings = Settings(ai_base_url=model.base_url, ai_model=model.model)

@@ -4,22 +4,21 @@ reminders delivered against the simulator with a controllable clock, restarts, f
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select, text
 
 from bot.models import ActionItem, OutboxItem, TimelineEntry
 from bot.scheduler import POLLER_JOB_ID
-from bot.slack.effects.reminders import CLAIM_LEASE, METADATA_EVENT
 from bot.services.export import export_incident
 from bot.services.incidents import latest_incident
 from bot.simulator.records import Fault
 from bot.slack.blocks import followups as fb
+from bot.slack.effects.reminders import CLAIM_LEASE, METADATA_EVENT
 from tests.conftest import cmd, start_app
-from tests.test_multi_workspace import two_teams  # noqa: F401  (fixture)
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def utc(*args: int) -> datetime:
@@ -171,7 +170,9 @@ def test_every_dm_and_the_digest_arrive_once_at_their_times(fapp, clock) -> None
     # Each overdue DM plans the next one, M=2 days later; the digest plans next week's.
     assert pending(fapp) == [("item:1:overdue:2026-12-05", utc(2026, 12, 5, 14, 30)), ("digest:1:2026-12-07", utc(2026, 12, 7, 9, 30))]
     sent = reminders(fapp, status="sent")
-    assert [(r.kind, r.attempts, r.channel_id) for r in sent] == [("digest", 1, "C0INC"), ("before_due", 1, "DU0BOB"), ("due", 1, "DU0BOB"), ("overdue", 1, "DU0BOB")]
+    assert [(r.kind, r.attempts, r.channel_id) for r in sent] == [
+        ("digest", 1, "C0INC"), ("before_due", 1, "DU0BOB"), ("due", 1, "DU0BOB"), ("overdue", 1, "DU0BOB"),
+    ]
 
 
 def test_a_long_outage_sends_one_reminder_not_a_backlog(fapp, clock) -> None:  # type: ignore[no-untyped-def]
@@ -335,7 +336,9 @@ def test_done_updates_the_item_edits_the_dm_posts_in_channel_and_cancels_reminde
     assert fapp.player.click("U0BOB", "DU0BOB", action_id=fb.DONE, value="1", block_id="followup:1", message_ts=ts).status == 200
     fapp.api.wait_for(lambda api: len(posts(fapp, "C0INC")) > before)
     fapp.api.wait_for(lambda api: api.calls_to("chat.update"))
-    assert posts(fapp, "C0INC")[-1] == ":white_check_mark: <@U0BOB> marked action item #1 done: #1 Add pool saturation alert — <@U0BOB> · due Tue 2026-12-01 · p1 · done"
+    assert posts(fapp, "C0INC")[-1] == (
+        ":white_check_mark: <@U0BOB> marked action item #1 done: #1 Add pool saturation alert — <@U0BOB> · due Tue 2026-12-01 · p1 · done"
+    )
     update = fapp.api.calls_to("chat.update")[0]
     assert (update.params["channel"], update.params["ts"]) == ("DU0BOB", ts)
     edited = fapp.api.workspace.message("DU0BOB", ts)
@@ -460,7 +463,7 @@ def test_the_add_button_opens_a_modal_that_adds_an_item(fapp, clock) -> None:  #
 
 
 def test_each_workspace_gets_its_reminders_with_its_own_installation(two_teams) -> None:  # type: ignore[no-untyped-def]
-    from tests.test_multi_workspace import CHANNEL, install
+    from tests.workspace_helpers import CHANNEL, install
 
     running, api, base, teams, players = two_teams
     for ws in teams.values():

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 from bot.services.followups import Cadence, plan_digest, plan_item_reminders, plan_reviews, snooze_end
 
-UTC = timezone.utc
+UTC = UTC
 DEFAULT = Cadence()
 
 

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -27,7 +27,7 @@ from tests.conftest import SIGNING_SECRET, _truncate_postgres
 pytestmark = pytest.mark.skipif(not os.environ.get("SCRIBE_TEST_DATABASE_URL"), reason="needs PostgreSQL (SCRIBE_TEST_DATABASE_URL)")
 
 ROOT = Path(__file__).resolve().parents[1]
-UTC = timezone.utc
+UTC = UTC
 OWNERS = [f"U0P{n:03d}" for n in range(30)]
 
 
@@ -106,11 +106,13 @@ def start_scribe_runs(slack, database_url: str, tmp_path: Path, count: int = 2) 
         SCRIBE_SCHEDULER_POLL_SECONDS="0.2",
         SCRIBE_WORKERS="4",
     )
-    return [
-        subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], cwd=tmp_path, env={**env, "PORT": str(free_port()), "PYTHONPATH": str(ROOT)},
-                         stdout=subprocess.DEVNULL, stderr=open(tmp_path / f"scribe-{n}.log", "w"))
-        for n in range(count)
-    ]
+    processes = []
+    for n in range(count):
+        with open(tmp_path / f"scribe-{n}.log", "w") as log:  # the process writes through its own copy
+            processes.append(subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], cwd=tmp_path,
+                                              env={**env, "PORT": str(free_port()), "PYTHONPATH": str(ROOT)},
+                                              stdout=subprocess.DEVNULL, stderr=log))
+    return processes
 
 
 def send_sentinels(factory, slack, sent_rows, already: int) -> None:  # type: ignore[no-untyped-def]
@@ -124,7 +126,7 @@ def send_sentinels(factory, slack, sent_rows, already: int) -> None:  # type: ig
             s.flush()
             s.add(OutboxItem(incident_id=incident.id, kind="review", dedupe_key=f"review:{incident.id}:7",
                            due_at=datetime.now(UTC) - timedelta(seconds=1), status="pending", attempts=0))
-        slack.wait_for(lambda api: sent_rows() >= already + n + 1, timeout=30)
+        slack.wait_for(lambda api, n=n: sent_rows() >= already + n + 1, timeout=30)
 
 
 def stop_and_check_logs(processes: list[subprocess.Popen], tmp_path: Path) -> None:  # type: ignore[type-arg]

@@ -5,7 +5,7 @@ back. And any Slack message payload becomes a storable captured message or is sk
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from itertools import count
 
@@ -17,12 +17,12 @@ from bot.config import Settings
 from bot.db import engine_of
 from bot.groupcommit import GroupCommit
 from bot.models import Incident, TimelineEntry
-from bot.slack import subcommands
 from bot.services.incidents import write_command_entries
+from bot.slack import subcommands
 from bot.slack.payloads import AUTHOR_MAX, captured_message, is_recordable, storable
 from bot.timeparse import slack_ts_to_datetime
 
-NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 SETTINGS = Settings(slack_bot_token="xoxb-fuzz", slack_signing_secret="fuzz-secret", database_url="sqlite://")
 
 # Every character class, including NUL and lone surrogates, which databases refuse.

@@ -6,22 +6,22 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from functools import partial
-from datetime import datetime, timezone
 
 import pytest
 from sqlalchemy import event, select
 
 from bot.db import engine_of, make_engine
-from bot.db.engine import SQLITE_BUSY_TIMEOUT_SECONDS
 from bot.db.direct import DatabaseBusy, SqliteLoopConnection, autocommit_driver_connection
+from bot.db.engine import SQLITE_BUSY_TIMEOUT_SECONDS
 from bot.groupcommit import GroupCommit
-from bot.services.incidents import SQLITE_ROWS_PER_STATEMENT
 from bot.models import Incident, TimelineEntry
 from bot.services import capture, incidents
 from bot.services.capture import CapturedMessage, IncomingMessage, record_messages, write_messages
+from bot.services.incidents import SQLITE_ROWS_PER_STATEMENT
 
-NOW = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 
 def _open(session_factory, channel_id: str) -> None:  # type: ignore[no-untyped-def]
@@ -210,7 +210,7 @@ def test_a_batch_stores_exactly_what_the_one_by_one_path_stores(session_factory)
     ORM-era single insert must give identical rows, to the microsecond and the file list."""
     _open(session_factory, "C0ONE")
     _open(session_factory, "C0BATCH")
-    recorded = datetime(2026, 11, 23, 10, 0, 0, 123456, tzinfo=timezone.utc)
+    recorded = datetime(2026, 11, 23, 10, 0, 0, 123456, tzinfo=UTC)
     files = ({"id": "F0LOG", "name": "checkout.log", "mimetype": "text/plain", "size": 2048},)
     messages = [
         CapturedMessage(channel_id="", ts="1795000000.000001", author="U0BOB", text="plain"),
@@ -226,9 +226,9 @@ def test_a_batch_stores_exactly_what_the_one_by_one_path_stores(session_factory)
     one_by_one, batched = _entry_columns(session_factory, "C0ONE"), _entry_columns(session_factory, "C0BATCH")
     assert batched == one_by_one
     assert [row["at"] for row in batched] == [
-        datetime(2026, 11, 18, 11, 6, 40, 1, tzinfo=timezone.utc),
-        datetime(2026, 11, 18, 11, 6, 40, 2, tzinfo=timezone.utc),
-        datetime(2026, 11, 18, 11, 6, 40, 999999, tzinfo=timezone.utc),
+        datetime(2026, 11, 18, 11, 6, 40, 1, tzinfo=UTC),
+        datetime(2026, 11, 18, 11, 6, 40, 2, tzinfo=UTC),
+        datetime(2026, 11, 18, 11, 6, 40, 999999, tzinfo=UTC),
     ]
     assert [row["recorded_at"] for row in batched] == [recorded] * 3
     assert batched[1]["files"] == list(files) and batched[0]["files"] is None
@@ -451,24 +451,22 @@ def test_the_loops_sqlite_connection_refuses_at_once_when_the_lock_is_taken_and_
     insert = "INSERT INTO web_spent_sign_ins (state_id, spent_at) VALUES (?, '2026-01-01 00:00:00')"
     try:
         other.execute("BEGIN IMMEDIATE")
-        with pytest.raises(DatabaseBusy, match="write lock"):  # even its opening pragmas meet the lock
-            with loop_connection.without_waiting() as connection:
-                connection.execute(insert, ("first",))
+        # even its opening pragmas meet the lock
+        with pytest.raises(DatabaseBusy, match="write lock"), loop_connection.without_waiting() as connection:
+            connection.execute(insert, ("first",))
         other.execute("ROLLBACK")
         with loop_connection.without_waiting() as connection:  # opened now
             connection.execute(insert, ("second",))
         other.execute("BEGIN IMMEDIATE")
-        with pytest.raises(DatabaseBusy, match="write lock"):
-            with loop_connection.without_waiting() as connection:
-                connection.execute(insert, ("third",))
+        with pytest.raises(DatabaseBusy, match="write lock"), loop_connection.without_waiting() as connection:
+            connection.execute(insert, ("third",))
         other.execute("ROLLBACK")
     finally:
         other.close()
     with loop_connection.without_waiting() as connection:
         assert connection.execute("SELECT state_id FROM web_spent_sign_ins").fetchall() == [("second",)]
-    with pytest.raises(sqlite3.OperationalError, match="no such table"):
-        with loop_connection.without_waiting() as connection:
-            connection.execute("SELECT * FROM no_such_table")
+    with pytest.raises(sqlite3.OperationalError, match="no such table"), loop_connection.without_waiting() as connection:
+        connection.execute("SELECT * FROM no_such_table")
     with loop_connection.without_waiting() as connection:  # usable after both
         assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         assert connection.execute("PRAGMA foreign_keys").fetchone() == (1,)

@@ -3,7 +3,7 @@ builders at Slack's limits."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -15,7 +15,7 @@ from bot.slack.blocks import followups as fb
 from bot.slack.blocks import home as home_blocks
 from tests.conftest import cmd
 
-UTC = timezone.utc
+UTC = UTC
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 
@@ -113,7 +113,9 @@ def test_catchup_command_answers_privately_from_the_record(happ, clock) -> None:
     assert shown[1] == ("*Key times (UTC):* Impact started 2026-11-23 09:50:00 UTC · Detected 2026-11-23 09:58:00 UTC · "
                         "Incident declared 2026-11-23 10:00:00 UTC · TTD 8 min")
     assert shown[2] == "*What happened so far*"
-    assert shown[3] == ("`09:50` 🔴 *Impact started* <@U0ANN>\n`09:58` 🔔 *Detected* <@U0ANN>: PagerDuty fired\n`10:00` 🚨 *Incident declared* <@U0ANN>: Checkout errors (sev2)\n"
+    assert shown[3] == ("`09:50` 🔴 *Impact started* <@U0ANN>\n"
+                        "`09:58` 🔔 *Detected* <@U0ANN>: PagerDuty fired\n"
+                        "`10:00` 🚨 *Incident declared* <@U0ANN>: Checkout errors (sev2)\n"
                         "`10:05` 💭 *Hypothesis* <@U0CHI>: connection leak")
     assert shown[4] == "*Last update* `10:05` 📣 *Status update* <@U0ANN>: Rolling back now"
     assert shown[5].startswith("*Open action items*\n• #1 Add a pool alert — <@U0CHI> · due Tue 2026-12-01")

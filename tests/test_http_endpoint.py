@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -109,8 +110,16 @@ CASES = [
     Case("timestamp older than 5 minutes", lambda ws: signed_event(ws, message(ws, "replayed"), timestamp=int(time.time()) - 5 * 60 - 1), 401),
     Case("timestamp 5 minutes in the future", lambda ws: signed_event(ws, message(ws, "from the future"), timestamp=int(time.time()) + 5 * 60 + 1), 401),
     Case("no signature headers", lambda ws: signed_event(ws, message(ws, "unsigned"), sign=False), 401),
-    Case("timestamp that is not a number", lambda ws: (as_json(envelope(ws, message(ws, "odd stamp"))), {**JSON_HEADERS, "X-Slack-Request-Timestamp": "soon"}, {}, []), 401),
-    Case("signature without timestamp", lambda ws: (as_json(envelope(ws, message(ws, "half signed"))), {**JSON_HEADERS, "X-Slack-Request-Timestamp": ""}, {}, []), 401),
+    Case(
+        "timestamp that is not a number",
+        lambda ws: (as_json(envelope(ws, message(ws, "odd stamp"))), {**JSON_HEADERS, "X-Slack-Request-Timestamp": "soon"}, {}, []),
+        401,
+    ),
+    Case(
+        "signature without timestamp",
+        lambda ws: (as_json(envelope(ws, message(ws, "half signed"))), {**JSON_HEADERS, "X-Slack-Request-Timestamp": ""}, {}, []),
+        401,
+    ),
     Case("body is not JSON", lambda ws: (b'{"type": "event_callback", "event": {', JSON_HEADERS, {}, []), 400),
     Case("JSON that is not an object", lambda ws: (b'["event_callback"]', JSON_HEADERS, {}, []), 400),
     Case("form whose payload is not JSON", lambda ws: (urlencode({"payload": "{not json"}).encode(), FORM_HEADERS, {}, []), 400),
@@ -154,7 +163,7 @@ def test_endpoint_answers_and_stores_exactly(app, case: Case) -> None:  # type: 
     # Whatever came before, the app keeps serving and recording.
     ts = app.player.say("U0BOB", INCIDENT, "still recording")
     assert app.player.last_reply.status == 200
-    assert message_texts(app) == stored + ["still recording"]
+    assert message_texts(app) == [*stored, "still recording"]
     with app.session_factory() as s:
         assert s.scalar(select(TimelineEntry.at).where(TimelineEntry.ts == ts)) is not None
 

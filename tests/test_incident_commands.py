@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
@@ -72,7 +72,7 @@ def test_backdated_moments_set_metrics(app) -> None:  # type: ignore[no-untyped-
 
 def test_local_time_uses_the_users_slack_time_zone(app) -> None:  # type: ignore[no-untyped-def]
     cmd(app, "start Checkout errors")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     body = cmd(app, "detected at 30m ago", user="U0BOB")
     assert "*Detected* at" in body["text"]
     detected = datetime.fromisoformat(export(app)["incident"]["detected_at"].replace("Z", "+00:00"))

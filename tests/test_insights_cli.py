@@ -46,7 +46,8 @@ def test_table(cli) -> None:  # type: ignore[no-untyped-def]
         "Duration                median 1 h 22 min (▼ 28 min vs previous 30 days) · p90 2 h 04 min · 4 incidents\n"
         "Action items            2 open, 1 overdue · 2 done, 1 on time, 1 late · median 2.0 days to done · 1 won't fix\n"
         "Postmortems             1 final · 2 drafted, not final · 2 not started\n"
-        "Longest                 INC-3 Incident number 3 (sev2, 2 h 15 min); INC-2 Incident number 2 (sev2, 1 h 40 min); INC-1 Incident number 1 (sev1, 1 h 05 min)\n"
+        "Longest                 INC-3 Incident number 3 (sev2, 2 h 15 min); "
+        "INC-2 Incident number 2 (sev2, 1 h 40 min); INC-1 Incident number 1 (sev1, 1 h 05 min)\n"
     )
 
 
@@ -92,7 +93,8 @@ def test_an_empty_period(cli) -> None:  # type: ignore[no-untyped-def]
     ("args", "message"),
     [
         (["--period", "someday"], "scribe stats: --period 'someday': 'someday' is not a period I understand.\n\nPeriods I understand:"),
-        (["--period", "2026-02-01 to 2026-01-01"], "scribe stats: --period '2026-02-01 to 2026-01-01': The period ends (2026-01-02 00:00:00 UTC) before it starts"),
+        (["--period", "2026-02-01 to 2026-01-01"],
+         "scribe stats: --period '2026-02-01 to 2026-01-01': The period ends (2026-01-02 00:00:00 UTC) before it starts"),
         (["--severity", "sev9"], "scribe stats: --severity 'sev9' is not a severity; use sev1, sev2, sev3 or sev4 (or leave it out for all)."),
     ],
 )

@@ -4,14 +4,14 @@ in the user's DM, --share and the Share button, an empty period, bad input."""
 from __future__ import annotations
 
 import json
-from datetime import timezone
+from datetime import UTC
 
 import pytest
 
 from tests.conftest import Clock, start_app
 from tests.test_insights_stats import NOW, seed
 
-UTC = timezone.utc
+UTC = UTC
 
 
 @pytest.fixture
@@ -96,7 +96,9 @@ def test_share_flag_posts_in_the_channel_with_the_chart(app) -> None:  # type: i
     blocks = blocks_of(posted[0])
     assert blocks[1]["text"]["text"].startswith("*Incidents:* 2 (▲ 1 vs previous 30 days): sev1 0 · sev2 2 · sev3 0")
     assert "median 12 min (▼ 12 min vs previous 30 days) · p90 14 min · 2 incidents" in blocks[1]["text"]["text"]
-    assert blocks[2]["elements"][0]["text"].endswith("sev2 only · medians and p90 over the incidents whose impact started in the period · chart below · shared by <@U0BOB>")
+    assert blocks[2]["elements"][0]["text"].endswith(
+        "sev2 only · medians and p90 over the incidents whose impact started in the period · chart below · shared by <@U0BOB>"
+    )
     assert [b["type"] for b in blocks] == ["header", "section", "context"]  # no Share button on the shared copy
     [stored] = app.api.uploaded_files.values()
     assert stored["name"] == "incident-stats-20261024-20261123-sev2.png"
@@ -153,7 +155,8 @@ def test_an_empty_period_says_so_and_uploads_nothing(app) -> None:  # type: igno
     ("text", "problem"),
     [
         ("stats whenever", ":x: 'whenever' is not a period I understand.\n\nPeriods I understand:"),
-        ("stats 2026-03-01 to 2026-01-01", ":x: The period ends (2026-01-02 00:00:00 UTC) before it starts (2026-03-01 00:00:00 UTC): put the earlier time first."),
+        ("stats 2026-03-01 to 2026-01-01",
+         ":x: The period ends (2026-01-02 00:00:00 UTC) before it starts (2026-03-01 00:00:00 UTC): put the earlier time first."),
         ("stats last 30d sev7", ":x: 'sev7' is not a severity; use sev1, sev2, sev3 or sev4.\nUsage: `/incident stats"),
         ("stats --everything", ":x: Unknown option '--everything': the only option is `--share`."),
     ],

@@ -3,7 +3,7 @@ medians and p90s are worked out by hand (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -21,7 +21,7 @@ from bot.insights.stats import (
 from bot.models import ActionItem, Incident, Postmortem
 from bot.services.stats import incident_stats
 
-UTC = timezone.utc
+UTC = UTC
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 MIN = 60.0
 

@@ -10,8 +10,8 @@ import logging
 
 from slack_bolt.util.utils import get_arg_names_of_callable
 
-from bot.slack.lazy import FAILURE_TEXT, reports_failure
 from bot.services import postmortem as pm_service
+from bot.slack.lazy import FAILURE_TEXT, reports_failure
 
 
 def test_the_guard_asks_bolt_for_respond_and_passes_on_only_what_the_listener_takes() -> None:

@@ -4,7 +4,7 @@ the drafting core's facts and the stats' records, and nothing else in bot/ compu
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
@@ -15,7 +15,7 @@ from bot.models import Incident
 from bot.postmortem.context import compute_metrics
 from bot.services.export import export_incident, incident_facts
 
-UTC = timezone.utc
+UTC = UTC
 DECLARED = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 STARTED = DECLARED - timedelta(minutes=20)
 ROOT = Path(__file__).resolve().parents[1]

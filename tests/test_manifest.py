@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Slack's schema, copied into the repository (tests/fixtures/README.md says from where).
 SCHEMA = ROOT / "tests" / "fixtures" / "slack" / "manifest.schema.1.0.0.json"
 BLOCKS = ROOT / "bot" / "slack" / "blocks"
-UTC = timezone.utc
+UTC = UTC
 
 
 class UniqueKeyLoader(yaml.SafeLoader):
@@ -47,7 +47,7 @@ class UniqueKeyLoader(yaml.SafeLoader):
 
 
 def load_manifest(text: str | None = None) -> dict:
-    return yaml.load((ROOT / "manifest.yml").read_text() if text is None else text, Loader=UniqueKeyLoader)  # noqa: S506
+    return yaml.load((ROOT / "manifest.yml").read_text() if text is None else text, Loader=UniqueKeyLoader)
 
 
 def test_manifest_validates_against_slack_schema() -> None:
@@ -260,7 +260,8 @@ def emitted_by_builders() -> Emitted:
     out.view(followups.add_item_modal(1, "INC-1", "U1", ticket_field=True))
 
     out.view(home.home_view(HomeFacts(
-        user_id="U1", now=now, incidents=[IncidentLine(id=1, ref="INC-1", title="Checkout errors", channel_id="C1", severity="sev2", lead="U1", started_at=now)],
+        user_id="U1", now=now,
+        incidents=[IncidentLine(id=1, ref="INC-1", title="Checkout errors", channel_id="C1", severity="sev2", lead="U1", started_at=now)],
         items=[item], reviews=[ReviewLine(ref="INC-1", title="Checkout errors", channel_id="C1", status_label="Draft", updated_at=now)])))
 
     pointer = postmortem.DraftPointer(version=1, template="standard", status="draft", filename="INC-12-postmortem-v1.md")
@@ -320,7 +321,7 @@ def ids_in_builder_source() -> set[str]:
     for module, tree in trees.items():
         for node in ast.walk(tree):
             if isinstance(node, ast.Dict):
-                for key, item in zip(node.keys, node.values):
+                for key, item in zip(node.keys, node.values, strict=True):
                     if isinstance(key, ast.Constant) and key.value in ("action_id", "callback_id"):
                         ids.add(value(module, item) or "")
             elif isinstance(node, ast.Call) and (target := where(module, node.func)) in parameters:

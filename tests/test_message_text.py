@@ -52,7 +52,10 @@ DATADOG = {
     "app_id": "A0DATADOG", "ts": "1795000000.000300", "team": "T0SIM",
     "bot_profile": {"id": "B0DATADOG", "name": "Datadog", "app_id": "A0DATADOG", "deleted": False, "team_id": "T0SIM"},
     "blocks": [
-        {"type": "section", "block_id": "a1", "text": {"type": "mrkdwn", "text": "*<https://app.datadoghq.com/monitors/123|[Triggered] High error rate on checkout>*\nerror rate is 7.2% (threshold 5%)"}},
+        {"type": "section", "block_id": "a1", "text": {
+            "type": "mrkdwn",
+            "text": "*<https://app.datadoghq.com/monitors/123|[Triggered] High error rate on checkout>*\nerror rate is 7.2% (threshold 5%)",
+        }},
         {"type": "context", "block_id": "a2", "elements": [{"type": "mrkdwn", "text": "env:prod · service:checkout"}]},
         {"type": "actions", "block_id": "a3", "elements": [{"type": "button", "action_id": "mute", "text": {"type": "plain_text", "text": "Mute"}}]},
     ],
@@ -78,9 +81,14 @@ SENTRY = {
     "app_id": "A0SENTRY", "ts": "1795000000.000500",
     "bot_profile": {"id": "B0SENTRY", "name": "Sentry", "app_id": "A0SENTRY"},
     "blocks": [
-        {"type": "section", "text": {"type": "mrkdwn", "text": "*<https://acme.sentry.io/issues/4711/|TypeError: Cannot read properties of undefined (reading 'total')>*"}},
+        {"type": "section", "text": {
+            "type": "mrkdwn", "text": "*<https://acme.sentry.io/issues/4711/|TypeError: Cannot read properties of undefined (reading 'total')>*",
+        }},
         {"type": "section", "text": {"type": "mrkdwn", "text": "```checkout/cart.js in handleSubmit```"}},
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": "State: *New*   First Seen: 2 minutes ago"}, {"type": "image", "image_url": "https://x/icon.png", "alt_text": "sentry"}]},
+        {"type": "context", "elements": [
+            {"type": "mrkdwn", "text": "State: *New*   First Seen: 2 minutes ago"},
+            {"type": "image", "image_url": "https://x/icon.png", "alt_text": "sentry"},
+        ]},
         {"type": "actions", "elements": [{"type": "button", "text": {"type": "plain_text", "text": "Resolve"}, "action_id": "resolve"}]},
     ],
 }
@@ -123,7 +131,9 @@ HUMAN_RICH = {
 RICH_ONLY = {
     "type": "message", "bot_id": "B0RUNBOOK", "username": "Runbook", "text": "", "ts": "1795000000.000800",
     "blocks": [{"type": "rich_text", "elements": [
-        {"type": "rich_text_section", "elements": [{"type": "text", "text": "Steps for "}, {"type": "channel", "channel_id": "C0INC"}, {"type": "text", "text": ":"}]},
+        {"type": "rich_text_section", "elements": [
+            {"type": "text", "text": "Steps for "}, {"type": "channel", "channel_id": "C0INC"}, {"type": "text", "text": ":"},
+        ]},
         {"type": "rich_text_list", "style": "ordered", "indent": 0, "elements": [
             {"type": "rich_text_section", "elements": [{"type": "text", "text": "drain web-1"}]},
             {"type": "rich_text_section", "elements": [{"type": "text", "text": "roll back"}]},

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -15,13 +15,13 @@ DIALECT = sqlite.dialect()
 BERLIN = ZoneInfo("Europe/Berlin")
 
 VALUES = [
-    datetime(2026, 11, 23, 10, 0, 0, 123456, tzinfo=timezone.utc),
-    datetime(2026, 11, 23, 10, 0, 0, tzinfo=timezone.utc),  # no microseconds: still ".000000"
+    datetime(2026, 11, 23, 10, 0, 0, 123456, tzinfo=UTC),
+    datetime(2026, 11, 23, 10, 0, 0, tzinfo=UTC),  # no microseconds: still ".000000"
     datetime(2026, 11, 23, 10, 0, 0, 5, tzinfo=ZoneInfo("UTC")),  # UTC, but not datetime's own UTC object
     datetime(2026, 3, 29, 2, 30, 0, 1, tzinfo=BERLIN),  # inside a DST change
     datetime(2026, 10, 25, 2, 30, 0, 999999, tzinfo=BERLIN, fold=1),
     datetime(2026, 1, 1, 0, 0, 0, tzinfo=timezone(timedelta(hours=-9, minutes=-30))),  # crosses a year in UTC
-    datetime(999, 5, 6, 7, 8, 9, 10, tzinfo=timezone.utc),  # a three-digit year is still zero-padded
+    datetime(999, 5, 6, 7, 8, 9, 10, tzinfo=UTC),  # a three-digit year is still zero-padded
     None,
 ]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 
@@ -10,7 +10,7 @@ from bot.db import engine_of
 from bot.models import TimelineEntry
 from bot.services.incidents import CommandEntry, close_incident, start_incident, write_command_entries
 
-NOW = datetime(2026, 11, 23, 10, 0, 0, 123456, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 10, 0, 0, 123456, tzinfo=UTC)
 
 
 def _start(session, team_id: str, channel_id: str):  # type: ignore[no-untyped-def]

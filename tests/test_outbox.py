@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -19,7 +19,7 @@ from bot.outbox import store
 from bot.outbox.relay import Outcome, Relay
 from bot.outbox.store import Effect, enqueue
 
-UTC = timezone.utc
+UTC = UTC
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 
@@ -79,10 +79,9 @@ def test_rows_start_at_their_commit_and_a_rollback_starts_nothing(session_factor
     handler = Recorder()
     relay = Relay(session_factory, {"test": handler}, clock)
     relay.attach(session_factory)
-    with pytest.raises(RuntimeError):
-        with session_factory.begin() as session:
-            enqueue(session, Effect("test", "rolled-back", "T0SIM", payload={"what": "rolled-back"}), now=T0)
-            raise RuntimeError("the decision failed")
+    with pytest.raises(RuntimeError), session_factory.begin() as session:
+        enqueue(session, Effect("test", "rolled-back", "T0SIM", payload={"what": "rolled-back"}), now=T0)
+        raise RuntimeError("the decision failed")
     add(session_factory, "first")
     assert relay.settle(10)
     assert [p[0] for p in handler.performed] == ["first"]

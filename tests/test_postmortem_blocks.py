@@ -14,7 +14,8 @@ from tests.test_render import GENERATED, NAMES, at, empty_incident, incident, sm
 POINTER = pmb.DraftPointer(version=3, template="standard", status="draft", filename="INC-12-postmortem-v3.md", canvas_id="F1")
 
 
-def context(entries=(), review=ReviewFields(), inc=None, actions=()):  # type: ignore[no-untyped-def]
+def context(entries=(), review=None, inc=None, actions=()):  # type: ignore[no-untyped-def]
+    review = ReviewFields() if review is None else review
     return build_context(inc or incident(), list(entries), list(actions), review, user_name=NAMES.get,
                          generated_at=GENERATED, display_tz=ZoneInfo("UTC"))
 
@@ -40,7 +41,9 @@ def test_small_incident_summary() -> None:
         ":memo: *Draft* · version 3 · template `standard` · INC-12 (Closed) · severity SEV2 · drafted 2026-11-22 09:00:00 UTC"
     )
     sections = [b["text"]["text"] for b in blocks if b["type"] == "section"]
-    assert sections[1] == "*Key times*\n*Time to detect (TTD):* 16 min\n*Time to mitigate (TTM):* 34 min\n*Time to resolve (TTR):* 1 h 07 min\n*Total duration:* 1 h 23 min"
+    assert sections[1] == (
+        "*Key times*\n*Time to detect (TTD):* 16 min\n*Time to mitigate (TTM):* 34 min\n*Time to resolve (TTR):* 1 h 07 min\n*Total duration:* 1 h 23 min"
+    )
     assert "`2026-11-20 14:45:30 UTC` 📌 *Key message* — Cy Ortiz: Rollback finished :tada:" in sections[2]
     assert blocks[-2]["elements"][0]["text"] == ":page_facing_up: Full draft: the channel canvas and `INC-12-postmortem-v3.md`."
 
@@ -68,7 +71,9 @@ def test_huge_inputs_are_cut_with_a_pointer_to_the_full_draft() -> None:
     assert len(blocks[0]["text"]["text"]) == 150 and blocks[0]["text"]["text"].endswith("…")
     summary, _, events, _, review_note = [b["text"]["text"] for b in blocks if b["type"] == "section"]
     assert summary.endswith("… (see the full draft in the channel canvas and `INC-12-postmortem-v3.md`)")
-    assert events.splitlines()[-1].startswith("…and ") and events.endswith("more events: see the full draft in the channel canvas and `INC-12-postmortem-v3.md`")
+    assert events.splitlines()[-1].startswith("…and ") and events.endswith(
+        "more events: see the full draft in the channel canvas and `INC-12-postmortem-v3.md`"
+    )
     assert review_note.startswith(":warning: *Blameless review:* 1000 sentences may blame people.")
     assert review_note.splitlines()[-1].endswith("more sentences: see the full draft in the channel canvas and `INC-12-postmortem-v3.md`")
     # Every quoted line is a whole sentence (cut at 500 characters), never half a line.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -13,7 +13,7 @@ from bot.models import Incident, PostmortemVersion, RoleAssignment, TimelineEntr
 from bot.services import postmortem as pm
 from bot.services.errors import NotAllowed, ScribeError
 
-UTC = timezone.utc
+UTC = UTC
 T0 = datetime(2026, 1, 15, 14, 0, tzinfo=UTC)
 TEMPLATES = ["comprehensive", "concise", "executive", "sre-five-whys", "standard"]
 
@@ -140,7 +140,7 @@ def test_concurrent_drafts_get_distinct_versions(session_factory) -> None:  # ty
             start.wait()
             with session_factory.begin() as session:
                 pm.draft_postmortem(session, session.get(Incident, incident_id), settings=settings(), now=T0, user_id="U1")
-        except Exception as error:  # noqa: BLE001 - collected for the assert
+        except Exception as error:
             errors.append(error)
 
     threads = [threading.Thread(target=draft) for _ in range(4)]

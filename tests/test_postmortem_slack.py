@@ -6,7 +6,6 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from click.testing import CliRunner
 from sqlalchemy import select
 

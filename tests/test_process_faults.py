@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -79,11 +80,11 @@ class ScribeProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/slack/events"
 
-    def start(self) -> "ScribeProcess":
-        log = open(self.log_path, "ab")
+    def start(self) -> ScribeProcess:
         # cwd is a fresh folder, so no .env from the repository is read.
-        self.process = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], cwd=self.workdir, env={**self.env, "PYTHONPATH": str(ROOT)},
-                                        stdout=log, stderr=subprocess.STDOUT)
+        with open(self.log_path, "ab") as log:  # the process has its own copy of the handle
+            self.process = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], cwd=self.workdir, env={**self.env, "PYTHONPATH": str(ROOT)},
+                                            stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while not healthy(self.port):
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -205,11 +206,11 @@ class PrivateCluster:
             command = ["runuser", "-u", self.user, "--", *command]
         subprocess.run(command, check=True, capture_output=True, timeout=60)
 
-    def init(self) -> "PrivateCluster":
+    def init(self) -> PrivateCluster:
         self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
         return self.start()
 
-    def start(self) -> "PrivateCluster":
+    def start(self) -> PrivateCluster:
         options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.dir / "pg.log"), "-w", "-t", "30", "start")
         return self
@@ -218,10 +219,8 @@ class PrivateCluster:
         self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-t", "30", "stop")
 
     def destroy(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
             self.stop()
-        except subprocess.CalledProcessError:
-            pass  # already stopped
         shutil.rmtree(self.dir, ignore_errors=True)
 
     @property

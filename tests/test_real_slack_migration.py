@@ -15,7 +15,9 @@ def test_0003_adds_nullable_columns_and_downgrades(tmp_path) -> None:  # type: i
     engine = create_engine(url)
     assert not {"author_name", "links"} & {c["name"] for c in inspect(engine).get_columns("timeline_entries")}
     with engine.begin() as conn:  # an entry written before the upgrade
-        conn.execute(text("INSERT INTO incidents (id, team_id, channel_id, title, created_by, declared_at) VALUES (1, 'T', 'C', 't', 'U', '2026-01-01 00:00:00')"))
+        conn.execute(text(
+            "INSERT INTO incidents (id, team_id, channel_id, title, created_by, declared_at) VALUES (1, 'T', 'C', 't', 'U', '2026-01-01 00:00:00')"
+        ))
         conn.execute(text(
             "INSERT INTO timeline_entries (incident_id, team_id, channel_id, ts, at, kind, text, author, source, key, recorded_at) "
             "VALUES (1, 'T', 'C', '1.000001', '2026-01-01 00:00:00', 'message', 'old', 'B0OLD', 'message', 0, '2026-01-01 00:00:00')"

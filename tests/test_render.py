@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -25,7 +25,7 @@ from bot.postmortem import (
 )
 from bot.timefmt import format_duration
 
-UTC = timezone.utc
+UTC = UTC
 BUILTIN = ["comprehensive", "concise", "executive", "sre-five-whys", "standard"]
 NAMES = {"U1": "Ann Lee", "U2": "Bob Stone", "U3": "Cy Ortiz"}
 GENERATED = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
@@ -127,7 +127,7 @@ def section(markdown: str, heading: str) -> str:
 
 def assert_no_empty_headings(markdown: str) -> None:
     lines = [line for line in markdown.split("\n") if line.strip()]
-    for current, following in zip(lines, lines[1:] + ["# END"]):
+    for current, following in zip(lines, [*lines[1:], "# END"], strict=True):
         here = re.match(r"(#+) ", current)
         there = re.match(r"(#+) ", following)
         if here and there:
@@ -276,7 +276,7 @@ def test_custom_directory_overrides_and_adds(tmp_path: Path) -> None:
     (tmp_path / "_partial.md.j2").write_text("not a template\n")
     (tmp_path / "notes.txt").write_text("ignored\n")
     env = make_environment(tmp_path)
-    assert available_templates(env) == sorted(BUILTIN + ["team-brief"])
+    assert available_templates(env) == sorted([*BUILTIN, "team-brief"])
     ctx = context_for(incident(), small_entries())
     assert render_postmortem(ctx, "concise", env) == "Team concise for INC-12\n"
     brief = render_postmortem(ctx, "team-brief", env)

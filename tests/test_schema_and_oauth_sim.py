@@ -29,7 +29,10 @@ def test_migrations_build_exactly_the_models_and_slack_sdk_tables(database_url: 
     try:
         with engine.connect() as connection:
             context = MigrationContext.configure(connection, opts={"compare_type": False})
-            ours = [d for d in compare_metadata(context, Base.metadata) if "slack_" not in repr(d) and "alembic" not in repr(d) and "apscheduler_" not in repr(d)]
+            ours = [
+                d for d in compare_metadata(context, Base.metadata)
+                if "slack_" not in repr(d) and "alembic" not in repr(d) and "apscheduler_" not in repr(d)
+            ]
             assert ours == []
             # slack_sdk's stores read and write these tables: the columns must be theirs.
             sdk = MetaData()

@@ -9,6 +9,7 @@ import threading
 from typing import Any
 
 import pytest
+from slack_bolt import BoltRequest
 from sqlalchemy import func, select
 from sqlalchemy.util.concurrency import in_greenlet
 
@@ -16,8 +17,6 @@ from bench.harness import SignedRequest, send_all
 from bot.db.direct import LoopConnection
 from bot.groupcommit import GroupCommit
 from bot.models import TimelineEntry
-from slack_bolt import BoltRequest
-
 from bot.services import capture
 from bot.slack import subcommands
 from bot.slack.listeners import waits_only_on_shared_write as rule_for
@@ -175,9 +174,9 @@ def test_the_loop_connection_repeats_a_statement_once_after_its_server_connectio
         pytest.skip("needs PostgreSQL (SCRIBE_TEST_DATABASE_URL): LoopConnection is PostgreSQL's")
     database_url = postgres_database
     import psycopg
+    from sqlalchemy.engine import make_url
 
     from bot.db import normalise_url
-    from sqlalchemy.engine import make_url
 
     admin_url = make_url(normalise_url(database_url)).set(drivername="postgresql").render_as_string(hide_password=False)
     connection = LoopConnection(normalise_url(database_url))

@@ -61,9 +61,13 @@ def environment_reads(paths: list[Path]) -> dict[str, Path]:
                 target = ast.unparse(node.func)
                 if target in {"os.environ.get", "os.getenv", "environ.get", "getenv"}:
                     name = node.args[0].value
-            elif isinstance(node, ast.Subscript) and ast.unparse(node.value) in {"os.environ", "environ"}:
-                if isinstance(node.slice, ast.Constant) and isinstance(node.ctx, ast.Load):
-                    name = node.slice.value
+            elif (
+                isinstance(node, ast.Subscript)
+                and ast.unparse(node.value) in {"os.environ", "environ"}
+                and isinstance(node.slice, ast.Constant)
+                and isinstance(node.ctx, ast.Load)
+            ):
+                name = node.slice.value
             if isinstance(name, str):
                 found.setdefault(name, path)
     return found

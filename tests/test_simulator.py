@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
@@ -71,7 +72,7 @@ class AppDouble:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                headers = {k: v for k, v in self.headers.items()}
+                headers = dict(self.headers.items())
                 valid = double.verifier.is_valid_request(body, headers)
                 double.requests.append({"path": self.path, "headers": headers, "body": body, "valid": valid})
                 double.arrived.set()

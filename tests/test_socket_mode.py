@@ -26,12 +26,12 @@ from sqlalchemy import func, select
 
 from bot.db import make_engine
 from bot.models import ActionItem, TimelineEntry
-from bot.slack.blocks import followups as fb
 from bot.simulator.player import SlackPlayer
 from bot.simulator.socket_mode import Ack, SocketModeServer
 from bot.simulator.transport import Reply
 from bot.simulator.webapi import FakeSlackWebAPI
 from bot.simulator.workspace import Workspace
+from bot.slack.blocks import followups as fb
 from tests.test_process_faults import BOT_TOKEN, ScribeProcess
 
 APP_TOKEN = "xapp-1-A0SIM-1-socket-test-secret-0123456789"
@@ -184,12 +184,12 @@ def test_commands_burst_redelivery_disconnect_health_and_sigterm(database_url: s
         began = time.monotonic()
         half = BURST // 2
         ids = sim.socket.send_many("events_api", bodies[:half])
-        ts_of.update({i: b["event"]["ts"] for i, b in zip(ids, bodies[:half])})
+        ts_of.update({i: b["event"]["ts"] for i, b in zip(ids, bodies[:half], strict=True)})
         # Slack asks for a refresh mid-burst: the app connects anew and loses nothing.
         sim.socket.disconnect("refresh_requested")
         second = sim.socket.wait_for_connection(after=first.id)
         more = sim.socket.send_many("events_api", bodies[half:])
-        ts_of.update({i: b["event"]["ts"] for i, b in zip(more, bodies[half:])})
+        ts_of.update({i: b["event"]["ts"] for i, b in zip(more, bodies[half:], strict=True)})
         ids += more
         sim.socket.wait_for(lambda s: all(i in s.acks for i in more), timeout=30)
         # Envelopes the old connection got but whose acks it could not send come again.

@@ -9,7 +9,7 @@ import pytest
 
 from bot.slack.blocks import followups as fb
 from tests.conftest import cmd
-from tests.ticket_helpers import JIRA_BOB, REPO, item_of, routes, start_tracked_app, ticket_of, told, trackers  # noqa: F401
+from tests.ticket_helpers import JIRA_BOB, REPO, item_of, routes, start_tracked_app, ticket_of, told
 from tests.tracker_helpers import full_spec
 
 
@@ -189,8 +189,9 @@ def test_linking_by_key_reads_its_status_and_a_closed_ticket_closes_the_item(no_
 
 
 def test_linking_by_url_in_the_add_form_and_bad_links_are_refused_in_words(no_default, trackers) -> None:  # type: ignore[no-untyped-def]
-    from bot.models import ActionItem
     from sqlalchemy import func, select
+
+    from bot.models import ActionItem
 
     app, github = no_default, trackers.github
     github.add_pull_request(REPO, "An earlier change")  # number 1

@@ -18,7 +18,7 @@ from bot.outbox import kinds, store
 from bot.services import tickets
 from bot.simulator.records import Fault
 from tests.conftest import cmd
-from tests.ticket_helpers import JIRA_EMAIL, JIRA_TOKEN, item_of, routes, rows, run_due, start_tracked_app, ticket_of, told, trackers  # noqa: F401
+from tests.ticket_helpers import JIRA_EMAIL, JIRA_TOKEN, item_of, routes, rows, run_due, start_tracked_app, ticket_of, told
 
 POST = "POST /rest/api/3/issue"
 AGAIN = " Once that is fixed, press *Create in Jira* on `/incident actions` to try again."

@@ -4,7 +4,7 @@ polled, and the order rules of applying a state (an item closed in Slack)."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
@@ -13,7 +13,7 @@ from bot.models import ActionItem, Incident, ItemTicket, TrackerDelivery
 from bot.services import actions, tickets
 from bot.trackers import TicketRef, TicketState
 
-UTC = timezone.utc
+UTC = UTC
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 JIRA = JiraSettings(base_url="https://acme.atlassian.net", email="bot@acme.test", api_token="token", project="OPS")
 
@@ -102,7 +102,7 @@ def test_two_requests_remembering_the_same_person_at_once_both_succeed(database_
             with session_factory.begin() as second:
                 people.remember(second, team_id="T1", people=[replace(ann, email="ann.lee@acme.test")],
                                 now=T0 + timedelta(seconds=1))
-        except BaseException as error:  # noqa: BLE001 - reported below
+        except BaseException as error:
             failures.append(error)
 
     other = threading.Thread(target=second_request)

@@ -15,8 +15,7 @@ from bot.models import OutboxItem, TrackerCursor
 from bot.outbox import kinds
 from bot.simulator.records import Fault
 from tests.conftest import cmd
-from tests.ticket_helpers import JIRA_ANN, REPO, SECRETS, item_of, pending_reminders, rows, run_due, start_tracked_app, \
-    ticket_of, trackers  # noqa: F401
+from tests.ticket_helpers import JIRA_ANN, REPO, SECRETS, item_of, pending_reminders, rows, run_due, start_tracked_app, ticket_of
 
 REMINDERS = ["item:1:before_due:2026-11-30", "item:1:due:2026-12-01", "item:1:overdue:2026-12-03"]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from alembic import command
@@ -15,19 +15,19 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
 from bot.db import alembic_config, guard, normalise_url, upgrade
+from bot.insights.stats import parse_period
 from bot.models import Incident
 from bot.services.export import export_incident
 from bot.services.incidents import latest_incident
 from bot.services.postmortem import latest_markdown
 from bot.services.stats import incident_stats
-from bot.insights.stats import parse_period
 from bot.trackers import JiraTracker
 from tests.conftest import cmd
-from tests.ticket_helpers import JIRA_EMAIL, JIRA_TOKEN, SECRETS, run_due, start_tracked_app, trackers, with_emails  # noqa: F401
+from tests.ticket_helpers import JIRA_EMAIL, JIRA_TOKEN, SECRETS, run_due, start_tracked_app, with_emails
 from tests.tracker_helpers import full_spec
 from tests.web_helpers import start_web_app
 
-UTC = timezone.utc
+UTC = UTC
 TRACKER_TABLES = {"item_tickets", "channel_trackers", "tracker_deliveries", "tracker_cursors", "tracker_people"}
 
 
@@ -145,7 +145,7 @@ def test_0011_downgrades_and_upgrades(tmp_path, database_url) -> None:  # type: 
     try:
         upgrade(url)
         engine = create_engine(normalise_url(url))
-        assert TRACKER_TABLES <= set(inspect(engine).get_table_names())
+        assert set(inspect(engine).get_table_names()) >= TRACKER_TABLES
         with engine.begin() as conn:
             conn.execute(text("INSERT INTO outbox (kind, dedupe_key, due_at, status, attempts) VALUES "
                               "('tracker_poll', 'tracker_poll:jira:OPS', '2026-11-23 10:00:00', 'pending', 0), "

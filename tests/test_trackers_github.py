@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -13,8 +13,7 @@ import pytest
 from bot.simulator.clock import FakeClock
 from bot.simulator.records import Fault
 from bot.simulator.trackers import GitHubSimulator
-from bot.trackers import GitHubTracker, MemoryReplayStore, TicketRef, TrackerError, WebhookRefused, ensure_ticket, \
-    verify_github
+from bot.trackers import GitHubTracker, MemoryReplayStore, TicketRef, TrackerError, WebhookRefused, ensure_ticket, verify_github
 from tests.tracker_helpers import FAST, START, FakeSleep, WebhookReceiver, assert_clean, aware, full_spec
 
 TOKEN = "github_pat_11AAAA0123456789secret"
@@ -173,7 +172,7 @@ def test_the_primary_rate_limit_answers_403_with_remaining_zero_and_reset(clock:
         tracker.fetch(ref)
         tracker.fetch(ref)
         assert tracker.http.rate_limit.remaining == 0
-        assert tracker.http.rate_limit.reset_at == datetime.fromtimestamp(START + 3600, timezone.utc)
+        assert tracker.http.rate_limit.reset_at == datetime.fromtimestamp(START + 3600, UTC)
         with pytest.raises(TrackerError) as caught:
             tracker.fetch(ref)
         assert caught.value.kind == "rate_limited"
@@ -195,7 +194,7 @@ def test_enterprise_server_lives_under_api_v3(clock: FakeClock) -> None:
 
 def test_changed_since_pages_and_skips_pull_requests(github: GitHubSimulator, clock: FakeClock) -> None:
     tracker = tracker_for(github, clock)
-    since = datetime.fromtimestamp(clock(), timezone.utc)
+    since = datetime.fromtimestamp(clock(), UTC)
     for n in range(105):
         tracker.create(full_spec(marker=f"scribe-{n}", title=f"Item {n}"), REPO)
     github.add_pull_request(REPO, "A PR")

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from bot.simulator.clock import FakeClock
 from bot.simulator.records import Fault
 from bot.simulator.trackers import GitLabSimulator
-from bot.trackers import GitLabTracker, MemoryReplayStore, TicketRef, TrackerError, WebhookRefused, ensure_ticket, \
-    verify_gitlab
+from bot.trackers import GitLabTracker, MemoryReplayStore, TicketRef, TrackerError, WebhookRefused, ensure_ticket, verify_gitlab
 from tests.tracker_helpers import FAST, START, FakeSleep, WebhookReceiver, assert_clean, aware, full_spec
 
 TOKEN = "glpat-0123456789SECRETabc"
@@ -64,7 +63,7 @@ def test_closed_is_done_and_reopened_is_open(gitlab: GitLabSimulator, clock: Fak
     clock.advance(30)
     gitlab.close(PROJECT, 1)
     assert (tracker.fetch(ref).status, tracker.fetch(ref).status_name) == ("done", "Closed")
-    states = tracker.changed_since(datetime.fromtimestamp(START + 10, timezone.utc), PROJECT)
+    states = tracker.changed_since(datetime.fromtimestamp(START + 10, UTC), PROJECT)
     assert [(s.ref.key, s.status) for s in states] == [("acme/platform/ops#1", "done")]
     gitlab.reopen(PROJECT, 1)
     assert tracker.fetch(ref).status == "open"

@@ -8,15 +8,14 @@ import json
 import logging
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from bot.simulator.clock import FakeClock
 from bot.simulator.records import Fault
 from bot.simulator.trackers import JiraSimulator
-from bot.trackers import JiraTracker, MemoryReplayStore, TicketRef, TrackerError, WebhookRefused, ensure_ticket, \
-    verify_jira
+from bot.trackers import JiraTracker, MemoryReplayStore, TicketRef, TrackerError, WebhookRefused, ensure_ticket, verify_jira
 from tests.tracker_helpers import FAST, START, FakeSleep, WebhookReceiver, assert_clean, aware, full_spec
 
 EMAIL = "scribe-bot@acme.test"
@@ -150,7 +149,7 @@ def test_status_is_read_by_category_not_by_name(cloud: JiraSimulator, clock: Fak
     cloud.transition("OPS-1", "Shipped")  # a done-category status with a made-up name
     shipped = tracker.fetch(ref)
     assert (shipped.status, shipped.status_name) == ("done", "Shipped")
-    assert shipped.updated_at == datetime.fromtimestamp(START + 60, timezone.utc)
+    assert shipped.updated_at == datetime.fromtimestamp(START + 60, UTC)
 
     cloud.transition("OPS-1", "Shipped", resolution="Won't Do")
     wont = tracker.fetch(ref)
@@ -310,7 +309,7 @@ def test_changed_since_reads_the_project_by_a_relative_jql_date(cloud: JiraSimul
     tracker.create(full_spec(), "OPS")
     clock.advance(600)
     tracker.create(full_spec(marker="scribe-second", title="Second"), "OPS")
-    since = datetime.fromtimestamp(clock(), timezone.utc) - timedelta(seconds=90)
+    since = datetime.fromtimestamp(clock(), UTC) - timedelta(seconds=90)
     clock.advance(30)
     cloud.transition("OPS-1", "Shipped")
 
@@ -323,7 +322,7 @@ def test_changed_since_reads_the_project_by_a_relative_jql_date(cloud: JiraSimul
 
 def test_changed_since_follows_next_page_tokens(cloud: JiraSimulator, clock: FakeClock) -> None:
     tracker = cloud_tracker(cloud, clock)
-    since = datetime.fromtimestamp(clock(), timezone.utc)
+    since = datetime.fromtimestamp(clock(), UTC)
     for n in range(130):
         tracker.create(full_spec(marker=f"scribe-{n}", title=f"Item {n}"), "OPS")
     states = tracker.changed_since(since, "OPS")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -13,8 +13,7 @@ import pytest
 from bot.simulator.clock import FakeClock
 from bot.simulator.records import Fault
 from bot.simulator.trackers import LinearSimulator
-from bot.trackers import LinearTracker, MemoryReplayStore, TicketRef, TrackerError, WebhookRefused, ensure_ticket, \
-    marker_uuid, verify_linear
+from bot.trackers import LinearTracker, MemoryReplayStore, TicketRef, TrackerError, WebhookRefused, ensure_ticket, marker_uuid, verify_linear
 from tests.tracker_helpers import FAST, START, FakeSleep, WebhookReceiver, assert_clean, aware, full_spec
 
 KEY = "lin_api_0123456789abcdefSECRET"
@@ -68,7 +67,7 @@ def test_create_sends_every_field_with_the_marker_as_the_issue_id(linear: Linear
     # The existing workspace label is reused; the missing ones are made in the team, once.
     assert len(linear.calls_to("issueLabelCreate")) == 2
     tracker_for(linear, clock).create(full_spec(marker="scribe-two"), "ENG")
-    assert sum(1 for l in linear.labels.values() if l["name"] == "inc-7") == 1
+    assert sum(1 for label in linear.labels.values() if label["name"] == "inc-7") == 1
 
 
 def test_a_lost_create_answer_is_found_by_id_and_not_made_twice(linear: LinearSimulator, clock: FakeClock) -> None:
@@ -181,7 +180,7 @@ def test_the_request_budget_answers_ratelimited_with_linears_headers(clock: Fake
         for _ in range(3):
             assert tracker.find_user_by_email("ana@acme.test", "ENG") == "user-ana"
         assert tracker.http.rate_limit.remaining == 0
-        assert tracker.http.rate_limit.reset_at == datetime.fromtimestamp(START + 10, timezone.utc)
+        assert tracker.http.rate_limit.reset_at == datetime.fromtimestamp(START + 10, UTC)
         assert tracker.find_user_by_email("ana@acme.test", "ENG") == "user-ana"  # waited out the reset
         assert sleep.calls == [10.0]
         refused = [c for c in sim.calls if c.status == 400]
@@ -190,7 +189,7 @@ def test_the_request_budget_answers_ratelimited_with_linears_headers(clock: Fake
 
 def test_changed_since_pages_through_the_team(linear: LinearSimulator, clock: FakeClock) -> None:
     tracker = tracker_for(linear, clock)
-    since = datetime.fromtimestamp(clock(), timezone.utc)
+    since = datetime.fromtimestamp(clock(), UTC)
     for n in range(120):
         tracker.create(full_spec(marker=f"scribe-{n}", title=f"Item {n}"), "ENG")
     clock.advance(90)

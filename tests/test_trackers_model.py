@@ -4,7 +4,7 @@ timestamps, error messages."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -21,9 +21,9 @@ from bot.trackers import (
     parse_ticket_link,
 )
 from bot.trackers.errors import scrub
+from bot.trackers.http import RateLimit
 from bot.trackers.model import JIRA_WONTFIX_RESOLUTIONS, markdown_body
 from bot.trackers.polling import paced_interval
-from bot.trackers.http import RateLimit
 from bot.trackers.timestamps import iso_z, parse_timestamp
 from tests.tracker_helpers import full_spec
 
@@ -51,9 +51,9 @@ def test_jira_state_from_a_real_shaped_payload_with_a_custom_status() -> None:
     state = jira_state(issue, "https://acme.atlassian.net/")
     assert (state.status, state.status_name, state.title) == ("done", "Deployed to prod", "Rotate keys")
     assert state.ref == TicketRef("jira", "OPS-12", "https://acme.atlassian.net/browse/OPS-12")
-    assert state.updated_at == datetime(2026, 3, 4, 4, 6, 7, 890000, tzinfo=timezone.utc)
+    assert state.updated_at == datetime(2026, 3, 4, 4, 6, 7, 890000, tzinfo=UTC)
     assert (state.assignee_id, state.assignee_email) == ("abc", "ana@acme.test")
-    assert JIRA_WONTFIX_RESOLUTIONS >= {"won't do", "duplicate"}
+    assert {"won't do", "duplicate"} <= JIRA_WONTFIX_RESOLUTIONS
 
 
 @pytest.mark.parametrize(
@@ -141,7 +141,7 @@ def test_a_bare_key_goes_to_the_default_tracker_or_the_one_connected() -> None:
 
 
 def test_timestamps() -> None:
-    expected = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    expected = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     for raw in ("2026-01-02T03:04:05Z", "2026-01-02T03:04:05.000+0000", "2026-01-02 03:04:05 UTC",
                 "2026-01-02T04:04:05+01:00"):
         assert parse_timestamp(raw) == expected
@@ -162,7 +162,7 @@ def test_errors_keep_secrets_out() -> None:
 
 
 def test_paced_interval_spreads_what_is_left_of_the_window() -> None:
-    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
     assert paced_interval(300, RateLimit(), now) == 300
     plenty = RateLimit(limit=5000, remaining=4000, reset_at=now + timedelta(hours=1))
     assert paced_interval(300, plenty, now) == 300
@@ -174,8 +174,17 @@ def test_paced_interval_spreads_what_is_left_of_the_window() -> None:
 
 def test_trackers_are_built_from_settings_and_links_read_with_them() -> None:
     from bot.config import settings_from_env
-    from bot.trackers import GitHubTracker, JiraTracker, LinearTracker, Tracker, TrackerNotConfigured, build_tracker, \
-        default_target, parse_link_for, webhook_secret
+    from bot.trackers import (
+        GitHubTracker,
+        JiraTracker,
+        LinearTracker,
+        Tracker,
+        TrackerNotConfigured,
+        build_tracker,
+        default_target,
+        parse_link_for,
+        webhook_secret,
+    )
     from bot.trackers.gitlab import GitLabTracker
 
     settings = settings_from_env({
@@ -204,7 +213,7 @@ def test_trackers_are_built_from_settings_and_links_read_with_them() -> None:
 def test_verify_webhook_dispatches_by_tracker_name() -> None:
     from bot.trackers import WebhookRefused, verify_webhook
 
-    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
     with pytest.raises(WebhookRefused) as caught:
         verify_webhook("trello", {}, b"{}", secret="s", now=now)
     assert (caught.value.reason, caught.value.http_status) == ("not_configured", 404)

@@ -4,7 +4,7 @@ tracker is down, and stretched when its rate-limit headers say little is left.""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -44,7 +44,7 @@ def test_a_poll_returns_the_changes_and_moves_its_cursor(jira: JiraSimulator, cl
     result = poll_once(tracker, "OPS", since, now=now(), interval=300)
 
     assert [(s.ref.key, s.status) for s in result.states] == [("OPS-1", "done")]
-    assert result.next_since == datetime.fromtimestamp(START + 120, timezone.utc)
+    assert result.next_since == datetime.fromtimestamp(START + 120, UTC)
     assert result.next_poll_at == now() + timedelta(seconds=300)
     assert (result.failures, result.error, sleep.calls) == (0, None, [])
     quiet = poll_once(tracker, "OPS", result.next_since, now=now(), interval=300)

@@ -3,7 +3,7 @@ nudges delivered by the reminders' claim-and-send against the simulator, on a co
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -11,13 +11,13 @@ from sqlalchemy import select
 from bot import commands as c
 from bot.config import SettingsError, settings_from_env
 from bot.models import Incident, OutboxItem, TimelineEntry
-from bot.services import postmortem as pm
 from bot.services import cadence, updates
+from bot.services import postmortem as pm
 from bot.services.incidents import latest_incident
 from bot.slack.blocks import updates as ub
 from tests.conftest import cmd, start_app
 
-UTC = timezone.utc
+UTC = UTC
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # the clock fixture's start
 
 
@@ -114,7 +114,10 @@ def test_update_is_posted_recorded_and_in_the_draft(uapp, clock) -> None:  # typ
     cmd(uapp, "start Checkout errors sev1")
     clock.set(at(12))
     body = cmd(uapp, "update monitoring Error rate back to 0.1% next 15m")
-    assert body == {"response_type": "ephemeral", "text": ":white_check_mark: Update posted. Next one due by 10:27 UTC; I'll remind the channel then if there isn't one."}
+    assert body == {
+        "response_type": "ephemeral",
+        "text": ":white_check_mark: Update posted. Next one due by 10:27 UTC; I'll remind the channel then if there isn't one.",
+    }
     [post] = [x for x in uapp.api.calls_to("chat.postMessage") if x.ok]
     assert post.params["channel"] == "C0INC"
     assert post.response["message"]["text"] == "INC-1 status update (Monitoring): Error rate back to 0.1%"
@@ -278,7 +281,9 @@ def test_idle_nudge_after_a_day_of_silence_and_activity_postpones_it(uapp, clock
     assert deliver(uapp, clock, at(hours=24)).sent == 0
     assert deliver(uapp, clock, at(hours=44) - timedelta(seconds=1)).sent == 0
     assert deliver(uapp, clock, at(hours=44)).sent == 1
-    assert posts(uapp)[-1] == ":zzz: INC-1: nothing has happened here since 2026-11-24 06:00 UTC. Still going? `/incident resolved` or `/incident close`, or post an update."
+    assert posts(uapp)[-1] == (
+        ":zzz: INC-1: nothing has happened here since 2026-11-24 06:00 UTC. Still going? `/incident resolved` or `/incident close`, or post an update."
+    )
     assert deliver(uapp, clock, at(hours=44)).sent == 0
     assert deliver(uapp, clock, at(hours=68)).sent == 1  # a day after the nudge, if still nothing
 
@@ -292,7 +297,10 @@ def test_no_nudge_during_a_snooze_and_off_resumes(uapp, clock) -> None:  # type:
     cmd(uapp, "start Checkout errors sev1")
     clock.set(at(5))
     body = cmd(uapp, "snooze-updates 2h")
-    assert body == {"response_type": "in_channel", "text": ":no_bell: <@U0ANN> paused the update reminders for INC-1 until 2026-11-23 12:05:00 UTC (`/incident snooze-updates off` resumes them)."}
+    assert body == {
+        "response_type": "in_channel",
+        "text": ":no_bell: <@U0ANN> paused the update reminders for INC-1 until 2026-11-23 12:05:00 UTC (`/incident snooze-updates off` resumes them).",
+    }
     for minute in (10, 30, 60, 90, 124):
         assert deliver(uapp, clock, at(minute)).sent == 0
     assert posts(uapp) == []
@@ -377,7 +385,9 @@ def test_post_status_update_threads_a_copy_under_the_announcement(slack) -> None
 
     client = make_client(slack.workspace.bot_token, slack.base_url)
     announcement = client.chat_postMessage(channel="C0RANDOM", text="INC-1 declared")["ts"]
-    text, blocks = ub.update_message(ref="INC-1", title="Checkout", severity="sev1", status="identified", summary="Bad deploy", author="U0ANN", at=T0, next_at=None)
+    text, blocks = ub.update_message(
+        ref="INC-1", title="Checkout", severity="sev1", status="identified", summary="Bad deploy", author="U0ANN", at=T0, next_at=None,
+    )
     posted = messages.post_status_update(client, channel_id="C0INC", text=text, blocks=blocks, announcement=("C0RANDOM", announcement))
     assert posted.problem is None and posted.channel_ts is not None
     [reply] = [m for m in slack.workspace.messages("C0RANDOM") if m.get("thread_ts") == announcement and m["ts"] != announcement]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -21,7 +21,7 @@ from tests.conftest import _truncate_postgres
 from tests.test_followups_processes import send_sentinels, start_scribe_runs, stop_and_check_logs
 
 pytestmark = pytest.mark.skipif(not os.environ.get("SCRIBE_TEST_DATABASE_URL"), reason="needs PostgreSQL (SCRIBE_TEST_DATABASE_URL)")
-UTC = timezone.utc
+UTC = UTC
 
 
 def test_two_scribe_run_processes_post_each_nudge_once(postgres_database, slack, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -5,11 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 import pytest
-
 from sqlalchemy import select
 
 from bot.models import Incident, PostmortemVersion
@@ -185,7 +184,7 @@ def test_a_cookie_copied_before_sign_out_opens_nothing_after_in_any_process(web,
         assert again.get("/").status == 200
         with web.session_factory.begin() as s:
             for row in s.scalars(select(LiveWebSession)):
-                row.expires_at = datetime.now(timezone.utc) - timedelta(seconds=1)
+                row.expires_at = datetime.now(UTC) - timedelta(seconds=1)
         assert again.get("/").status == 302
     finally:
         other.stop()
@@ -282,7 +281,7 @@ def test_a_user_of_another_workspace_is_refused(web) -> None:  # type: ignore[no
     from bot.web.data import start_web_session
 
     with web.session_factory.begin() as s:
-        start_web_session(s, key="eve-key", team_id="T0OTHER", user_id="U0EVE", now=datetime.now(timezone.utc), seconds=3600)
+        start_web_session(s, key="eve-key", team_id="T0OTHER", user_id="U0EVE", now=datetime.now(UTC), seconds=3600)
     b.cookies["scribe_session"] = URLSafeTimedSerializer(WEB_SECRET, salt="scribe.web.session").dumps(
         {"u": "U0EVE", "t": "T0OTHER", "n": "Eve", "k": "eve-key"})
     listing = b.get("/")
@@ -368,7 +367,7 @@ def test_pages_of_incidents(web) -> None:  # type: ignore[no-untyped-def]
     from bot.models import Incident
     from bot.web.filters import PAGE_SIZE
 
-    now = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 1, tzinfo=UTC)
     with web.session_factory.begin() as session:
         for n in range(PAGE_SIZE + 5):
             session.add(Incident(team_id="T0SIM", channel_id="C0INC", channel_name="inc-checkout", title=f"Load {n}", severity="sev3",
@@ -427,7 +426,7 @@ def test_an_injected_postmortem_is_sanitised(web) -> None:  # type: ignore[no-un
             "[click](javascript:window.__pwned=1)\n\n| a | b |\n|---|---|\n| **1** | 2 |\n")
     with web.session_factory.begin() as session:
         session.add(PostmortemVersion(incident_id=1, version=1, template="standard", status="draft", markdown=evil,
-                                      created_at=datetime.now(timezone.utc)))
+                                      created_at=datetime.now(UTC)))
     b = signed_in(web)
     text = b.get("/incidents/INC-1").text
     article = text[text.index('id="postmortem"'):]
@@ -511,7 +510,7 @@ def test_the_timeline_shows_new_edited_deleted_and_pinned_messages_at_once(web) 
 def test_deactivation_and_leaving_a_channel_take_effect_within_a_minute(database_url, slack, clock) -> None:  # type: ignore[no-untyped-def]
     from datetime import datetime as real_datetime
 
-    clock.set(real_datetime.now(timezone.utc))  # the session cookie's own expiry is on the wall clock
+    clock.set(real_datetime.now(UTC))  # the session cookie's own expiry is on the wall clock
     slack.workspace.join("G0PRIV", "U0BOB")
     running = start_web_app(database_url, slack, clock=clock)
     try:
@@ -548,7 +547,7 @@ def test_pages_skip_many_hidden_private_incidents(web) -> None:  # type: ignore[
     from bot.models import Incident
     from bot.web.filters import PAGE_SIZE
 
-    now = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 1, tzinfo=UTC)
     with web.session_factory.begin() as session:
         for n in range(3):
             session.add(Incident(team_id="T0SIM", channel_id="C0INC", channel_name="inc-checkout", title=f"Public {n}",
@@ -569,7 +568,7 @@ def test_a_sign_in_state_is_spent_once_across_processes_and_old_ones_are_pruned(
     # Two engines on one database: what two `scribe run` processes share.
     first, second = make_engine(database_url), make_engine(database_url)
     one, two = make_session_factory(first), make_session_factory(second)
-    now = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
     try:
         with one.begin() as s:
             assert spend_sign_in_state(s, "state-a", now=now, max_age_seconds=600) is True

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -88,7 +88,7 @@ def test_sign_in_list_open_an_incident_and_be_refused_a_private_one(driver, data
         engine = make_engine(database_url)
         with make_session_factory(engine).begin() as session:
             session.add(PostmortemVersion(incident_id=1, version=1, template="standard", status="draft", markdown=EVIL_POSTMORTEM,
-                                          created_at=datetime.now(timezone.utc)))
+                                          created_at=datetime.now(UTC)))
         engine.dispose()
 
         # Sign in as Bob, who is not in the private channel.

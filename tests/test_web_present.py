@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from bot.web.filters import parse_filters
 from bot.web.present import csv_cell, linkify, markdown_to_html, to_csv
 from bot.web.signing import Signer, WebSession, safe_next
 
-NOW = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 
 def test_filters() -> None:
     f = parse_filters({"period": "30d", "severity": "SEV2", "status": "open"}, now=NOW)
-    assert (f.since, f.until, f.severity, f.status, f.problems) == (datetime(2026, 10, 24, 10, 0, tzinfo=timezone.utc), None, "sev2", "open", ())
+    assert (f.since, f.until, f.severity, f.status, f.problems) == (datetime(2026, 10, 24, 10, 0, tzinfo=UTC), None, "sev2", "open", ())
     f = parse_filters({"from": "2026-01-01", "to": "2026-01-31", "period": "7d"}, now=NOW)
-    assert (f.since, f.until, f.period) == (datetime(2026, 1, 1, tzinfo=timezone.utc), datetime(2026, 2, 1, tzinfo=timezone.utc), "all")
+    assert (f.since, f.until, f.period) == (datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC), "all")
     assert f.query(before=7) == "from=2026-01-01&to=2026-01-31&before=7"
     assert parse_filters({"before": "9" * 20}, now=NOW).problems == ("“before” must be an incident number, got “99999999999999999999”.",)
 

@@ -4,10 +4,11 @@ aware clock for the adapters, a full TicketSpec, and a receiver for signed webho
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import replace
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 
 from bot.simulator.clock import FakeClock
 from bot.trackers import RetryPolicy, TicketSpec, TrackerError, make_marker
@@ -30,7 +31,7 @@ class FakeSleep:
 
 
 def aware(clock: FakeClock) -> Callable[[], datetime]:
-    return lambda: datetime.fromtimestamp(clock(), timezone.utc)
+    return lambda: datetime.fromtimestamp(clock(), UTC)
 
 
 def full_spec(**changes: Any) -> TicketSpec:
@@ -65,7 +66,7 @@ class WebhookReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 headers = dict(self.headers.items())
                 status = receiver.handle(headers, body)

@@ -12,7 +12,6 @@ from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
-
 CLIENT_ID = "1111.2222"
 CLIENT_SECRET = "sim-client-secret-0123456789"
 WEB_SECRET = "web-secret-for-tests-0123456789abcdef"

@@ -41,12 +41,12 @@ class WalCheckpointer:
         self._thread: threading.Thread | None = None
 
     @classmethod
-    def for_engine(cls, engine: Engine, **timing: float) -> "WalCheckpointer | None":
+    def for_engine(cls, engine: Engine, **timing: float) -> WalCheckpointer | None:
         """A checkpointer for `engine`'s database if it is a SQLite file (WAL, see make_engine), else None."""
         path = sqlite_file(engine.url)
         return None if path is None else cls(path, **timing)
 
-    def start(self) -> "WalCheckpointer":
+    def start(self) -> WalCheckpointer:
         self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
         self._thread.start()
         return self

@@ -42,7 +42,7 @@ class LoopStatements(Protocol):
     def close(self) -> None: ...
 
 
-def loop_connection_for(engine: Engine) -> "LoopStatements | None":
+def loop_connection_for(engine: Engine) -> LoopStatements | None:
     """The event loop's own connection to `engine`'s database: libpq driven from the loop on
     PostgreSQL, sqlite3 on SQLite; None for an in-memory SQLite (private to each connection)."""
     if engine.dialect.name == "postgresql":
@@ -269,7 +269,7 @@ class SqliteLoopConnection:
         self._connection: sqlite3.Connection | None = None
 
     @classmethod
-    def for_engine(cls, engine: Engine) -> "SqliteLoopConnection | None":
+    def for_engine(cls, engine: Engine) -> SqliteLoopConnection | None:
         """For a SQLite file; None otherwise (an in-memory database is private to its connection)."""
         path = sqlite_file(engine.url)
         return None if path is None else cls(path)

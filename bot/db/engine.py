@@ -39,7 +39,7 @@ def normalise_url(url: str) -> str:
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
 
 
-class _FairQueue(sqla_queue.Queue):  # type: ignore[type-arg]
+class _FairQueue(sqla_queue.Queue):
     """The pool's queue, first come first served.
 
     SQLAlchemy's queue wakes a waiter when a connection comes back, but any thread that
@@ -126,11 +126,11 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         )
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        def _sqlite_pragmas(dbapi_connection, _record):
             configure_sqlite_connection(dbapi_connection)
 
         @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn):  # type: ignore[no-untyped-def]
+        def _sqlite_begin(conn):
             # IMMEDIATE takes the write lock up front, so two writers queue on busy_timeout
             # rather than deadlocking when both upgrade from a read lock. Sent straight to the
             # driver: through exec_driver_sql it cost a whole statement execution (about a
@@ -149,7 +149,7 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 def engine_of(factory: sessionmaker[Session]) -> Engine:
     """The engine a session factory binds to."""
-    return factory.kw["bind"]  # type: ignore[no-any-return]
+    return factory.kw["bind"]
 
 
 @contextmanager

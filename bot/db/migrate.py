@@ -6,7 +6,6 @@ import logging
 import sqlite3
 from pathlib import Path
 
-
 from bot.db.engine import SQLITE_BUSY_TIMEOUT_SECONDS, normalise_url, sqlite_file
 
 log = logging.getLogger(__name__)
@@ -15,7 +14,7 @@ log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
 
 
-def alembic_config(url: str):  # type: ignore[no-untyped-def]
+def alembic_config(url: str):
     from alembic.config import Config
 
     config = Config()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
 from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import Table, TextClause, bindparam, text
 from sqlalchemy.orm import Session

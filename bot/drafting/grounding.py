@@ -59,19 +59,19 @@ import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from decimal import Decimal, InvalidOperation
 
 __all__ = [
     "COMMON_WORDS",
     "GroundingResult",
     "Rejection",
-    "Sentence",
     "SentEntry",
+    "Sentence",
     "check",
 ]
 
-UTC = timezone.utc
+UTC = UTC
 DURATION_TOLERANCE = timedelta(seconds=60)
 
 
@@ -209,30 +209,23 @@ ECHO_WORDS = 4
 #: that start sentences, and the generic nouns of incident prose. Everything else that is
 #: capitalised (names, teams, products, places) must come from the cited entries.
 COMMON_WORDS: frozenset[str] = frozenset("""
-a an the this that these those it its they them their there here then than we our us you your he she his her him
-i me my it's there's that's what's
-at in on of off by for from to into onto over under after before since during until till around about above below
-between through throughout across within without with as when while once whenever where which who whom whose what
-why how per via up down out upon along against toward towards beyond near
-and but or nor so yet also still just only even thus therefore however meanwhile later earlier now today yesterday
-tonight currently recently finally first second third next last initially subsequently afterwards eventually overall
-again already soon shortly immediately
-is are was were be been being has have had do does did will would can could should may might must shall
-no not none all any each every some many most more less few several both either neither other another such same
-if unless because although though whether yes ok okay
-one two three four five six seven eight nine ten eleven twelve hundred hundreds thousand thousands half dozen couple
-incident incidents outage outages customer customers user users engineer engineers team teams responder responders
-service services system systems impact summary root cause causes cause mitigation mitigations monitoring alert alerts
-alerting traffic error errors latency requests request update updates status investigation investigating issue issues
-problem problems fix fixes fixed deployment deployments deploy deploys rollback rollbacks database databases
-timeline contributing factor factors action actions decision decisions finding findings hypothesis note notes
-resolution resolved mitigated detected declared started closed on-call oncall
-work progress recovery degradation failure failures access health load capacity performance queue queues job jobs
-backlog logs metrics dashboard dashboards graph graphs page pages paging escalation communication support production
-staging testing tests analysis review follow-up follow-ups steps step plan trigger symptoms report reports part parts
-everyone nobody someone people staff new old current previous manual automatic automated planned partial full complete
-ongoing restarting rolling investigating reverting scaling retrying retries restart restarts revert reverts config
-configuration change changes release releases version versions upgrade migration migrations maintenance response
+    a an the this that these those it its they them their there here then than we our us you your he she his her him i me my it's there's that's what's at
+    in on of off by for from to into onto over under after before since during until till around about above below between through throughout across
+    within without with as when while once whenever where which who whom whose what why how per via up down out upon along against toward towards beyond
+    near and but or nor so yet also still just only even thus therefore however meanwhile later earlier now today yesterday tonight currently recently
+    finally first second third next last initially subsequently afterwards eventually overall again already soon shortly immediately is are was were be
+    been being has have had do does did will would can could should may might must shall no not none all any each every some many most more less few
+    several both either neither other another such same if unless because although though whether yes ok okay one two three four five six seven eight nine
+    ten eleven twelve hundred hundreds thousand thousands half dozen couple incident incidents outage outages customer customers user users engineer
+    engineers team teams responder responders service services system systems impact summary root cause causes cause mitigation mitigations monitoring
+    alert alerts alerting traffic error errors latency requests request update updates status investigation investigating issue issues problem problems
+    fix fixes fixed deployment deployments deploy deploys rollback rollbacks database databases timeline contributing factor factors action actions
+    decision decisions finding findings hypothesis note notes resolution resolved mitigated detected declared started closed on-call oncall work progress
+    recovery degradation failure failures access health load capacity performance queue queues job jobs backlog logs metrics dashboard dashboards graph
+    graphs page pages paging escalation communication support production staging testing tests analysis review follow-up follow-ups steps step plan
+    trigger symptoms report reports part parts everyone nobody someone people staff new old current previous manual automatic automated planned partial
+    full complete ongoing restarting rolling investigating reverting scaling retrying retries restart restarts revert reverts config configuration change
+    changes release releases version versions upgrade migration migrations maintenance response
 """.split())
 
 _ALWAYS_ALLOWED = frozenset({"am", "pm", "a.m", "p.m"}) | {z.lower() for z in _ZONE_ABBREVIATIONS} | {"z"}
@@ -667,7 +660,7 @@ def _problem(
         if facts is None:
             facts = memo[entry_id] = _entry_facts(by_id[entry_id], tz)
         cited_entries.append(facts)
-    for entry_id, facts in zip(dict.fromkeys(sentence.cites), cited_entries):
+    for entry_id, facts in zip(dict.fromkeys(sentence.cites), cited_entries, strict=True):
         if facts.instruction:
             return "instruction", f"it cites entry {entry_id}, which reads like an instruction to the model"
     echoed = corpus.echoed_instruction(text)

@@ -130,7 +130,7 @@ def response_schema(purpose: Purpose) -> dict[str, Any]:
     fields = POSTMORTEM_FIELDS if purpose == "postmortem" else ("sentences",)
     return {
         "type": "object",
-        "properties": {name: sentences for name in fields},
+        "properties": dict.fromkeys(fields, sentences),
         "required": list(fields),
         "additionalProperties": False,
     }

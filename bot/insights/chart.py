@@ -7,7 +7,7 @@ Each severity's line carries its name at its last point, so nobody hunts in a le
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 from bot.insights.stats import METRICS, NO_SEVERITY, SEVERITIES, Stats
 from bot.postmortem.chart import _drawable, _png
@@ -21,7 +21,7 @@ _PANELS = [(key, abbr, label) for key, abbr, label in METRICS if key != "duratio
 
 
 def _day(value: date) -> datetime:
-    return datetime.combine(value, time(0), tzinfo=timezone.utc)
+    return datetime.combine(value, time(0), tzinfo=UTC)
 
 
 def weekly_metrics_chart(stats: Stats) -> bytes:
@@ -51,7 +51,7 @@ def weekly_metrics_chart(stats: Stats) -> bytes:
     weeks = sorted({p.week for p in stats.weekly})
     lo, hi = _day(weeks[0]) - timedelta(days=2), _day(weeks[-1]) + timedelta(days=9)  # room for the end labels
     present = [s for s in (*SEVERITIES, NO_SEVERITY) if any(p.severity == s for p in stats.weekly)]
-    for ax, (key, abbr, label) in zip(axes, _PANELS):
+    for ax, (key, abbr, label) in zip(axes, _PANELS, strict=True):
         ax.set_title(f"{label} ({abbr}), minutes", loc="left", fontsize=9, color="#333333")
         drawn = False
         ends: list[tuple[float, float, str, str]] = []
@@ -74,15 +74,15 @@ def weekly_metrics_chart(stats: Stats) -> bytes:
         for side in ("right", "top"):
             ax.spines[side].set_visible(False)
     axes[-1].set_xlim(date2num(lo), date2num(hi))
-    locator = AutoDateLocator(tz=timezone.utc, minticks=3, maxticks=10)
+    locator = AutoDateLocator(tz=UTC, minticks=3, maxticks=10)
     axes[-1].xaxis.set_major_locator(locator)
-    axes[-1].xaxis.set_major_formatter(ConciseDateFormatter(locator, tz=timezone.utc))
+    axes[-1].xaxis.set_major_formatter(ConciseDateFormatter(locator, tz=UTC))
     axes[-1].set_xlabel("Week starting (Monday, UTC)")
     fig.tight_layout(rect=(0, 0, 1, 0.96))
     return _png(fig)
 
 
-def _label_line_ends(ax, ends: list[tuple[float, float, str, str]]) -> None:  # type: ignore[no-untyped-def]
+def _label_line_ends(ax, ends: list[tuple[float, float, str, str]]) -> None:
     """Name each line just right of its last point; labels that would overprint are spread
     apart vertically, each with a thin leader to its point."""
     top = ax.get_ylim()[1]

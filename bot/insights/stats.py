@@ -21,14 +21,14 @@ import statistics
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final, cast
 from zoneinfo import ZoneInfo
 
 from bot.lifecycle import began_at
 from bot.postmortem.context import compute_metrics
-from bot.timefmt import format_duration, format_utc
 from bot.postmortem.facts import IncidentFacts
+from bot.timefmt import format_duration, format_utc
 from bot.timeparse import TimeParseError, parse_moment
 
 __all__ = [
@@ -52,7 +52,7 @@ __all__ = [
     "trend_phrase",
 ]
 
-UTC: Final = timezone.utc
+UTC: Final = UTC
 SEVERITIES: Final = ("sev1", "sev2", "sev3", "sev4")
 NO_SEVERITY: Final = "none"
 DEFAULT_DAYS: Final = 30
@@ -457,7 +457,7 @@ def _weekly(chosen: Sequence[IncidentRecord], metrics: Mapping[int, dict[str, fl
         groups[(week_of(incident.began_at), sev)].append(incident.id)
     points = []
     for (week, sev), members in sorted(groups.items()):
-        def mid(key: str) -> float | None:
+        def mid(key: str, members: list[int] = members) -> float | None:
             return median([cast(float, metrics[i][key]) for i in members if _valid(metrics[i][key])])
         points.append(WeekPoint(week, sev, len(members), mid("time_to_detect_s"), mid("time_to_mitigate_s"), mid("time_to_resolve_s")))
     return tuple(points)

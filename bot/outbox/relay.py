@@ -74,19 +74,19 @@ class Outcome:
     result: dict[str, Any] | None = None
 
     @classmethod
-    def sent(cls, *, channel_id: str | None = None, message_ts: str | None = None, result: dict[str, Any] | None = None) -> "Outcome":
+    def sent(cls, *, channel_id: str | None = None, message_ts: str | None = None, result: dict[str, Any] | None = None) -> Outcome:
         return cls("sent", channel_id=channel_id, message_ts=message_ts, result=result)
 
     @classmethod
-    def recovered(cls, *, channel_id: str | None = None, message_ts: str | None = None, result: dict[str, Any] | None = None) -> "Outcome":
+    def recovered(cls, *, channel_id: str | None = None, message_ts: str | None = None, result: dict[str, Any] | None = None) -> Outcome:
         return cls("recovered", channel_id=channel_id, message_ts=message_ts, result=result)
 
     @classmethod
-    def retry(cls, reason: str, *, not_before: datetime | None = None) -> "Outcome":
+    def retry(cls, reason: str, *, not_before: datetime | None = None) -> Outcome:
         return cls("retry", reason=reason, not_before=not_before)
 
     @classmethod
-    def failed(cls, reason: str, *, result: dict[str, Any] | None = None) -> "Outcome":
+    def failed(cls, reason: str, *, result: dict[str, Any] | None = None) -> Outcome:
         return cls("failed", reason=reason, result=result)
 
     @property
@@ -138,7 +138,7 @@ class DeliveryReport:
     recovered: int = 0  # re-claimed rows found already done, so not done again
     lost_claims: int = 0
 
-    def add(self, other: "DeliveryReport") -> None:
+    def add(self, other: DeliveryReport) -> None:
         for name in self.__dataclass_fields__:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
@@ -335,7 +335,7 @@ class Relay:
         if chain_lanes:
             self._next_in_lanes([c for c in claimed if c.lane], now)
 
-    def _perform_group(self, group: list[tuple[Claimed, Any]], recorder: "_Recorder") -> None:
+    def _perform_group(self, group: list[tuple[Claimed, Any]], recorder: _Recorder) -> None:
         next_post = 0.0
         for claim, work in group:
             handler = self.handlers[claim.kind]

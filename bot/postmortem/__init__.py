@@ -11,7 +11,6 @@ everything in (see :mod:`bot.postmortem.facts`).  Typical use::
 from bot.postmortem.blameless import DEFAULT_BLAME_PHRASES, BlameFinding, find_blame
 from bot.postmortem.chart import render_timeline_chart
 from bot.postmortem.context import build_context, compute_metrics
-from bot.timefmt import format_duration, format_utc
 from bot.postmortem.facts import (
     ActionFact,
     EntryFact,
@@ -26,11 +25,12 @@ from bot.postmortem.render import (
     make_environment,
     render_postmortem,
 )
+from bot.timefmt import format_duration, format_utc
 
 __all__ = [
+    "DEFAULT_BLAME_PHRASES",
     "ActionFact",
     "BlameFinding",
-    "DEFAULT_BLAME_PHRASES",
     "EntryFact",
     "FileRef",
     "IncidentFacts",

@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["BlameFinding", "DEFAULT_BLAME_PHRASES", "find_blame"]
+__all__ = ["DEFAULT_BLAME_PHRASES", "BlameFinding", "find_blame"]
 
 
 @dataclass(frozen=True)

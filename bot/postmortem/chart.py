@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 __all__ = ["render_timeline_chart"]
@@ -39,7 +39,7 @@ def _drawable(text: str) -> str:
 
 
 def _as_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def render_timeline_chart(context: dict[str, Any]) -> bytes:
@@ -144,9 +144,9 @@ def render_timeline_chart(context: dict[str, Any]) -> bytes:
         fig.text(0.01, 0.01, " · ".join(notes), fontsize=7, color="#666666",
                  ha="left", va="bottom", parse_math=False)
 
-    locator = AutoDateLocator(tz=timezone.utc)
+    locator = AutoDateLocator(tz=UTC)
     ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator, tz=timezone.utc))
+    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator, tz=UTC))
     ax.set_xlabel("Time (UTC)")
     ax.grid(axis="x", color="#dddddd", linewidth=0.6)
     for side in ("left", "right", "top"):

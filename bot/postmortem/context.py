@@ -19,11 +19,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.timefmt import DASH, as_utc, format_duration, format_local, format_utc, hms, opt_utc, ymd
 from bot.markup import escape_inline, safe_url, slack_to_markdown, slack_to_plain
 from bot.postmortem.facts import (
     COMMAND_KINDS,
@@ -34,6 +33,7 @@ from bot.postmortem.facts import (
     ReviewFields,
     TicketFact,
 )
+from bot.timefmt import DASH, as_utc, format_duration, format_local, format_utc, hms, opt_utc, ymd
 
 __all__ = [
     "KIND_LABELS",
@@ -45,7 +45,7 @@ __all__ = [
 
 NameLookup = Callable[[str], "str | None"]
 
-UTC = timezone.utc
+UTC = UTC
 
 #: Human label and icon for each entry kind, used by timelines and the chart.
 KIND_LABELS: dict[str, tuple[str, str]] = {

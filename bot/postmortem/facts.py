@@ -14,13 +14,13 @@ from datetime import date, datetime
 from bot.lifecycle import began_at
 
 __all__ = [
-    "ActionFact",
     "COMMAND_KINDS",
+    "MILESTONE_KINDS",
+    "ActionFact",
     "EntryFact",
     "FileRef",
     "IncidentFacts",
     "LinkRef",
-    "MILESTONE_KINDS",
     "Person",
     "ReviewFields",
     "TicketFact",

@@ -8,18 +8,19 @@ the item can never disagree.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from zoneinfo import ZoneInfo
 
-from collections.abc import Mapping
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.config import Settings
 from bot.models import ActionItem, Incident, ItemTicket
 from bot.services import followups, incidents, people
-from bot.services.people import Person
 from bot.services.errors import NotAllowed, ScribeError
+from bot.services.people import Person
 from bot.timefmt import format_utc
 from bot.timeparse import parse_due
 
@@ -105,7 +106,7 @@ def view_of(item: ActionItem) -> ItemView:
     )
 
 
-def zone_of(session: Session, known: Mapping[str, Person], *, team_id: str, user_id: str, now: datetime) -> tzinfo | None:
+def zone_of(session: Session, known: Mapping[str, Person], *, team_id: str, user_id: str, now: datetime) -> ZoneInfo | None:
     """Someone's Slack time zone: from what was looked up before the transaction, else from
     the users.info cache; None when neither says."""
     zone = people.zone_of(known, user_id)

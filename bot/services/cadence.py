@@ -17,7 +17,7 @@ class NudgeCadence:
     idle_hours: int
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "NudgeCadence":
+    def from_settings(cls, settings: Settings) -> NudgeCadence:
         return cls(dict(settings.update_intervals), settings.lead_nudge_minutes, settings.idle_nudge_hours)
 
 

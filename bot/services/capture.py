@@ -12,8 +12,9 @@ Only channels with an open incident are captured; everything else is dropped uns
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 from sqlalchemy import Dialect, Engine, or_, select, update
 from sqlalchemy.orm import Session

@@ -17,11 +17,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.lifecycle import began_at
-from bot.timefmt import iso_utc
 from bot.models import EntryRevision, Incident, TimelineEntry
 from bot.services import incidents
 from bot.services.capture import CapturedMessage, record_message
 from bot.services.errors import NotAllowed, ScribeError
+from bot.timefmt import iso_utc
 from bot.timeparse import TimeParseError, parse_moment
 
 MOMENTS = incidents.MOMENTS

@@ -31,11 +31,11 @@ from sqlalchemy.orm import Session
 from bot.channel_names import channel_name, with_suffix
 from bot.config import Settings
 from bot.db import insert_ignoring_duplicates
+from bot.links import incident_url
 from bot.models import Declaration, Incident, OutboxItem, ReservedChannelName
 from bot.outbox import kinds
 from bot.outbox.store import Effect, enqueue
 from bot.services import announcements, incidents
-from bot.links import incident_url
 
 # How many names (the title's, then -2, -3…) a declaration tries before giving up.
 MAX_NAME_TRIES = 20

@@ -8,11 +8,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.timefmt import iso_utc
 from bot.models import ActionItem, Incident, TimelineEntry
 from bot.postmortem.context import compute_metrics
 from bot.postmortem.facts import ActionFact, EntryFact, FileRef, IncidentFacts, LinkRef, TicketFact
 from bot.services.actions import ticket_view
+from bot.timefmt import iso_utc
 
 
 def _iso(value: datetime | None) -> str | None:

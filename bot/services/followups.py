@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -29,7 +29,7 @@ from bot.config import Settings
 from bot.models import ActionItem, Incident, OutboxItem
 from bot.outbox.store import Effect, enqueue
 
-UTC = timezone.utc
+UTC = UTC
 ITEM_KINDS = ("before_due", "due", "overdue", "snoozed")
 
 
@@ -44,7 +44,7 @@ class Cadence:
     review_days: tuple[int, ...] = (7, 30, 91)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "Cadence":
+    def from_settings(cls, settings: Settings) -> Cadence:
         return cls(
             days_before=settings.reminder_days_before,
             overdue_every_days=settings.reminder_overdue_every_days,

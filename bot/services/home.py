@@ -16,9 +16,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
+from bot.config import Settings
 from bot.db import insert_ignoring_duplicates
 from bot.models import ActionItem, HomeTab, Incident, Postmortem, RoleAssignment, TimelineEntry
-from bot.config import Settings
 from bot.services import actions, tickets
 from bot.services.actions import ItemView
 

@@ -8,12 +8,12 @@ write of timeline commands (write_command_entries), which is its own one-stateme
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from operator import itemgetter
-from typing import Any, Callable, cast
+from typing import Any, cast
 
 from sqlalchemy import Dialect, Engine, Select, Table, bindparam, select
 from sqlalchemy.exc import IntegrityError
@@ -358,7 +358,8 @@ def close_incident(session: Session, *, incident: Incident, user_id: str, rule: 
         lead = incident.role_holder("lead")
         who = f"the incident lead (<@{lead}>)" if lead else "the incident lead"
         raise NotAllowed(f"Only {who} or the person who started it (<@{incident.created_by}>) can close {incident.ref}.")
-    add_command_entry(session, incident=incident, kind="closed", text="Incident closed; recording stopped", at=now, author=user_id, command_id=command_id, now=now)
+    add_command_entry(session, incident=incident, kind="closed", text="Incident closed; recording stopped", at=now, author=user_id,
+                      command_id=command_id, now=now)
     incident.closed_at = now
 
 

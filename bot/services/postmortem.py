@@ -9,17 +9,19 @@ bot.slack.effects.postmortem.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
-from collections.abc import Mapping
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.config import Settings
 from bot.models import Incident, Postmortem, PostmortemVersion, TimelineEntry
+from bot.outbox import kinds
+from bot.outbox.store import Effect, enqueue
 from bot.postmortem import (
     DEFAULT_BLAME_PHRASES,
     ActionFact,
@@ -34,8 +36,6 @@ from bot.postmortem import (
     make_environment,
     render_postmortem,
 )
-from bot.outbox import kinds
-from bot.outbox.store import Effect, enqueue
 from bot.services import incidents, people
 from bot.services.errors import NotAllowed, ScribeError
 from bot.services.export import action_facts, action_items, entry_facts, incident_facts, live_entries
@@ -89,7 +89,7 @@ class Draft:
         return f"{self.ref}-postmortem-v{self.version}.md"
 
 
-def template_environment(settings: Settings):  # type: ignore[no-untyped-def]
+def template_environment(settings: Settings):
     return make_environment(settings.templates_dir)
 
 
@@ -275,7 +275,7 @@ def latest_markdown(session: Session, incident: Incident, *, settings: Settings,
     stored = latest_version(session, incident)
     if stored is not None:
         return stored.markdown
-    when = now or datetime.now(timezone.utc)
+    when = now or datetime.now(UTC)
     return draft_postmortem(session, incident, settings=settings, now=when, user_id=None).markdown
 
 

@@ -66,12 +66,9 @@ def incident_stats(
             .where(*where)
         )
     ]
-    statuses = {
-        incident_id: status
-        for incident_id, status in connection.execute(
+    statuses: dict[int, str] = dict(connection.execute(
             select(Postmortem.incident_id, Postmortem.status).join(Incident, Incident.id == Postmortem.incident_id).where(*where)
-        )
-    }
+        ).tuples().all())
     common = dict(team_id=team_id, severity=severity, now=now, incidents=incidents, actions=actions,
                   postmortems=statuses, show_private_titles=include_private)
     previous = compute_stats(period=before, **common)  # type: ignore[arg-type]

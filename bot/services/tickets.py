@@ -30,16 +30,15 @@ from sqlalchemy.orm import Session
 
 from bot.config import Settings
 from bot.db import insert_ignoring_duplicates
+from bot.links import incident_url
 from bot.models import ActionItem, ChannelTracker, ItemTicket, OutboxItem, TrackerCursor, TrackerDelivery, TrackerPerson, UserProfile
 from bot.outbox import kinds
 from bot.outbox.store import Effect, enqueue
 from bot.services import actions, people
 from bot.services.actions import STATUS_WORDS
 from bot.services.errors import NotAllowed, ScribeError
-from bot.trackers import TRACKER_LABELS, TicketSpec, TicketState, default_target, make_marker, \
-    parse_link_for, webhook_secret
+from bot.trackers import TRACKER_LABELS, TicketSpec, TicketState, default_target, make_marker, parse_link_for, webhook_secret
 from bot.trackers.links import target_problem
-from bot.links import incident_url
 
 # Webhook delivery ids are kept this long: the trackers' own retries come within hours.
 DELIVERY_KEEP = timedelta(days=7)

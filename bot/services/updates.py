@@ -17,7 +17,7 @@ due nudge is re-planned from the state as it is then and only sent if it still s
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -31,7 +31,7 @@ from bot.services import announcements, followups, incidents
 from bot.services.cadence import NudgeCadence, interval_of
 from bot.services.followups import PlannedReminder
 
-UTC = timezone.utc
+UTC = UTC
 NUDGE_KINDS = kinds.NUDGES
 
 STATUS_LABELS = {

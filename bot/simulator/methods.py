@@ -11,15 +11,16 @@ every reader here accepts both: `"1"`/`True`, `"[...]"`/`[...]`, `"15"`/`15`.
 
 from __future__ import annotations
 
-import copy
 import base64
 import binascii
+import copy
 import json
 import mimetypes
 import secrets
 import time
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .records import SlackError
@@ -865,7 +866,7 @@ def _kept_input_state(old: dict[str, Any], new: dict[str, Any]) -> dict[str, dic
     typed = (old.get("state") or {}).get("values") or {}
     before = _input_ids(old)
     kept: dict[str, dict[str, Any]] = {}
-    for (block_id, action_id), element in _input_ids(new).items():
+    for (block_id, action_id), _element in _input_ids(new).items():
         if (block_id, action_id) not in before:
             continue
         state = (typed.get(block_id) or {}).get(action_id)

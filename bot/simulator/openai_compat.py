@@ -196,7 +196,7 @@ def good_sentences(request: ChatRequest) -> list[dict[str, Any]]:
 def _answer(request: ChatRequest, sentences: list[dict[str, Any]], extra: list[dict[str, Any]] | None = None) -> Reply:
     """The same sentences in every field the schema asks for, plus `extra` ones."""
     all_sentences = sentences + (extra or [])
-    content = {name: all_sentences for name in request.fields}
+    content = dict.fromkeys(request.fields, all_sentences)
     return completion(request, json.dumps(content))
 
 

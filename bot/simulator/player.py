@@ -17,7 +17,8 @@ import json
 import secrets
 import time
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlencode
 
 from .methods import file_object, permalink, untouched_state

@@ -119,7 +119,7 @@ class SocketModeServer:
 
     # -- lifecycle ------------------------------------------------------------------
 
-    def start(self) -> "SocketModeServer":
+    def start(self) -> SocketModeServer:
         started = threading.Event()
         self._loop = asyncio.new_event_loop()
 
@@ -168,7 +168,7 @@ class SocketModeServer:
             self._thread.join(10)
         loop.close()
 
-    def __enter__(self) -> "SocketModeServer":
+    def __enter__(self) -> SocketModeServer:
         return self.start() if self._loop is None else self
 
     def __exit__(self, *exc: object) -> None:
@@ -390,7 +390,7 @@ class SocketModeServer:
         with self._changed:
             return [c for c in self.connections if c.state == "open"]
 
-    def wait_for(self, predicate: Callable[["SocketModeServer"], Any], timeout: float = 10.0) -> Any:
+    def wait_for(self, predicate: Callable[[SocketModeServer], Any], timeout: float = 10.0) -> Any:
         deadline = time.monotonic() + timeout
         with self._changed:
             while True:

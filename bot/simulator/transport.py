@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import http.client
@@ -54,12 +55,10 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Repl
     connection = connection_class(parts.hostname or "127.0.0.1", parts.port, timeout=timeout)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
-        try:
+        # A server that refuses a large body answers (413) and closes before reading it all;
+        # its answer is still waiting in the socket.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             connection.request("POST", target, body=body, headers=headers)
-        except (BrokenPipeError, ConnectionResetError):
-            # A server that refuses a large body answers (413) and closes before reading
-            # it all; its answer is still waiting in the socket.
-            pass
         response = connection.getresponse()
         data = response.read()
         return Reply(response.status, data.decode("utf-8", "replace"), dict(response.getheaders()))

@@ -26,9 +26,10 @@ import threading
 import time
 import traceback
 from collections import deque
+from collections.abc import Callable, Iterable
 from email.parser import BytesParser
 from email.policy import HTTP
-from typing import Any, Callable, Iterable
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from .http_service import LocalHTTPService, ServiceHandler
@@ -539,7 +540,7 @@ def _parse_multipart(body: bytes, content_type: str) -> tuple[dict[str, str], di
     files: dict[str, bytes] = {}
     if not message.is_multipart():
         return fields, files
-    for part in message.iter_parts():  # type: ignore[attr-defined]
+    for part in message.iter_parts():
         name = str(part.get_param("name", header="content-disposition") or "")
         payload = part.get_payload(decode=True)
         payload = payload if isinstance(payload, bytes) else b""

@@ -16,8 +16,9 @@ import bisect
 import copy
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 Message = dict[str, Any]
 
@@ -40,7 +41,7 @@ def ts_key(ts: str) -> int:
 
 def format_ts(micros: int) -> str:
     seconds, rest = divmod(micros, 1_000_000)
-    return "%d.%06d" % (seconds, rest)
+    return f"{seconds}.{rest:06d}"
 
 
 @dataclass

@@ -8,9 +8,9 @@ Slack redelivers, and the (channel, ts) constraint makes the redelivery harmless
 from __future__ import annotations
 
 import json
-import re
 import logging
 import os
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -117,7 +117,7 @@ def create_app(
     app.use(ProvideScribe(scribe))
 
     @app.error
-    def on_error(error: Exception, body: dict[str, Any], logger: logging.Logger):  # type: ignore[no-untyped-def]
+    def on_error(error: Exception, body: dict[str, Any], logger: logging.Logger):
         log_listener_failure(logger, body, error)
         if _is_slash_command(body):
             # Slack never retries a slash command, so a 500 only shows the user a cryptic

@@ -94,9 +94,9 @@ def _store_page(
             captured = captured_message(message, channel_id=channel_id)
             if record_message(session, team_id=team_id, message=captured, source="backfill", now=now()):
                 report.messages_added += 1
-            elif (message.get("edited") or {}).get("ts"):
-                if record_edit(session, team_id=team_id, message=captured, previous_text=None, edit_ts=message["edited"]["ts"], now=now()):
-                    report.edits_applied += 1
+            elif (message.get("edited") or {}).get("ts") and record_edit(
+                    session, team_id=team_id, message=captured, previous_text=None, edit_ts=message["edited"]["ts"], now=now()):
+                report.edits_applied += 1
 
 
 def backfill_incident(

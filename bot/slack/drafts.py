@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from bot.commands import MAX_UPDATE_LENGTH
 from bot.config import Settings
 from bot.drafting import Draft, draft_catch_up, draft_postmortem_fields, draft_status_update, may_send, model_available, render_plain
+from bot.links import incident_url
 from bot.models import Incident, Postmortem
 from bot.services import catchup
 from bot.services.drafting import DraftSource, draft_source
@@ -39,7 +40,6 @@ from bot.slack.blocks import drafts as blocks
 from bot.slack.blocks.postmortem import MAX_INPUT_LENGTH
 from bot.slack.io import views
 from bot.slack.scribe import Scribe
-from bot.links import incident_url
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ class FormDraft:
     view_id: str = ""
     view_hash: str = ""
 
-    def opened(self, view: dict[str, Any], answer: dict[str, Any]) -> "FormDraft":
+    def opened(self, view: dict[str, Any], answer: dict[str, Any]) -> FormDraft:
         """This request for the form `view`, as views.open answered it (its id and hash)."""
         return replace(self, view=view, view_id=str(answer.get("id") or ""), view_hash=str(answer.get("hash") or ""))
 

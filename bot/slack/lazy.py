@@ -44,7 +44,7 @@ def reports_failure(listener: Callable[..., None]) -> Callable[..., None]:
 
     # Bolt passes a listener the arguments its signature names (following __wrapped__, which
     # functools.wraps sets); this one also asks for `respond`, to report a failure.
-    del guarded.__wrapped__  # type: ignore[attr-defined]
+    del guarded.__wrapped__
     parameters = list(wanted.parameters.values())
     if not takes_respond:
         parameters.append(inspect.Parameter("respond", inspect.Parameter.POSITIONAL_OR_KEYWORD))

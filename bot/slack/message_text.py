@@ -310,7 +310,7 @@ def readable_text(message: Any) -> str:
     kept_words: list[str] = []
     candidates = ([own] if own else []) + attachments + blocks
     all_words = [_words(c) for c in candidates]
-    for i, (part, words) in enumerate(zip(candidates, all_words)):
+    for i, (part, words) in enumerate(zip(candidates, all_words, strict=True)):
         if not words:
             continue
         # Said already, or said in full by a later, fuller part: leave this one out.

@@ -36,9 +36,7 @@ def is_recordable(message: dict[str, Any], *, bot_user_id: str | None, bot_id: s
     # Our own posts (command confirmations, drafts, reminders) are not what people said.
     if bot_id and message.get("bot_id") == bot_id:
         return False
-    if bot_user_id and message.get("user") == bot_user_id:
-        return False
-    return True
+    return not (bot_user_id and message.get("user") == bot_user_id)
 
 
 def _file_ref(f: dict[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -35,7 +35,7 @@ from bot.trackers.pool import TrackerPool
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 AFTER_ACK_DRAIN_SECONDS = 10.0
@@ -86,7 +86,7 @@ class Scribe:
     loop_connection: LoopStatements | None = field(init=False, repr=False)
     entry_writer: GroupCommit[CommandEntry, bool] = field(init=False, repr=False)
     # Bolt runs lazy listeners here (App(listener_executor=...)).
-    after_ack: "AfterAckExecutor" = field(init=False, repr=False)
+    after_ack: AfterAckExecutor = field(init=False, repr=False)
     # Carries out what decisions wrote to the outbox, after their commit (bot.outbox).
     outbox: Relay = field(init=False, repr=False)
     # Who people are (users.info, cached), for work after the ack and in the outbox.
@@ -151,7 +151,7 @@ class Scribe:
         if self.loop_connection is not None:
             self.loop_connection.close()
 
-    def __deepcopy__(self, memo: dict[int, Any]) -> "Scribe":
+    def __deepcopy__(self, memo: dict[int, Any]) -> Scribe:
         # Bolt deep-copies the context for lazy listeners; this is a shared service
         # container (engine pool, clock), so the copy must be the same object.
         return self

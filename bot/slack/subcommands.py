@@ -35,6 +35,7 @@ from bot import commands as cmd
 from bot.config import Settings
 from bot.db import transaction
 from bot.groupcommit import GroupCommit
+from bot.links import incident_url
 from bot.markup import neutralize_mentions
 from bot.models import Incident, TimelineEntry
 from bot.outbox import kinds
@@ -53,7 +54,6 @@ from bot.slack.drafts import CatchUpDraft, FormDraft, wanted
 from bot.slack.io.channels import Joined
 from bot.timefmt import format_utc
 from bot.timeparse import TimeParseError, parse_moment
-from bot.links import incident_url
 
 if TYPE_CHECKING:
     from slack_bolt import Respond
@@ -466,7 +466,7 @@ def run_declare(session: Session, call: Call, parsed: cmd.Declare) -> Reply:
     return Reply(f":hourglass_flowing_sand: Declaring “{safe(parsed.title)}”: creating its channel…")
 
 
-def later_postmortem(scribe: "Scribe", client: "WebClient", respond: "Respond", call: Call, parsed: cmd.Postmortem) -> None:
+def later_postmortem(scribe: Scribe, client: WebClient, respond: Respond, call: Call, parsed: cmd.Postmortem) -> None:
     """Names are looked up first (users.info, with no transaction open); then the draft is
     asked for, and made and posted from the outbox (bot.slack.effects.postmortem)."""
     try:
@@ -483,7 +483,7 @@ def later_postmortem(scribe: "Scribe", client: "WebClient", respond: "Respond", 
         respond(response_type="ephemeral", text=f":x: {error}")
 
 
-def later_backfill(scribe: "Scribe", client: "WebClient", respond: "Respond", call: Call, parsed: cmd.Backfill) -> None:
+def later_backfill(scribe: Scribe, client: WebClient, respond: Respond, call: Call, parsed: cmd.Backfill) -> None:
     from bot.slack.backfill import BotIdentity, backfill_incident
 
     try:
@@ -499,7 +499,7 @@ def later_backfill(scribe: "Scribe", client: "WebClient", respond: "Respond", ca
     respond(response_type="ephemeral", text=report.summary())
 
 
-def later_stats(scribe: "Scribe", client: "WebClient", respond: "Respond", call: Call, parsed: cmd.ShowStats) -> None:
+def later_stats(scribe: Scribe, client: WebClient, respond: Respond, call: Call, parsed: cmd.ShowStats) -> None:
     from bot.slack.publish_stats import answer_stats
 
     answer_stats(scribe, client, respond, parsed, team_id=call.team_id, user_id=call.user_id, channel_id=call.channel_id)

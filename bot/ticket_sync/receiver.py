@@ -77,7 +77,7 @@ def register(web_app: web.Application, run_blocking: RunBlocking, *, settings: S
 
     async def deliver(request: web.Request) -> web.Response:
         body = await request.read()
-        headers = {key: value for key, value in request.headers.items()}
+        headers = dict(request.headers.items())
         status, text = await run_blocking(receiver.receive, request.match_info["name"], headers, body)
         return web.Response(status=status, text=text)
 

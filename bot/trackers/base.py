@@ -7,9 +7,10 @@ caller's choice. Adapters hold no database session and import nothing from Slack
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Callable, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from .model import Ticket, TicketRef, TicketSpec, TicketState, TrackerName
 

@@ -14,7 +14,8 @@ of every secret they hold (`scrub`).
 
 from __future__ import annotations
 
-from typing import Final, Iterable, Literal
+from collections.abc import Iterable
+from typing import Final, Literal
 
 ErrorKind = Literal["unavailable", "auth", "not_found", "invalid", "rate_limited"]
 ERROR_KINDS: Final[tuple[ErrorKind, ...]] = ("unavailable", "auth", "not_found", "invalid", "rate_limited")

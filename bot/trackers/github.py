@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import datetime, timezone
-from typing import Any, Literal, Mapping
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 import httpx
 
@@ -227,4 +228,4 @@ def _github_detail(body: Any) -> str | None:
 def _rate_limit(headers: httpx.Headers, now: datetime) -> RateLimit:
     reset = int_header(headers, "x-ratelimit-reset")
     return RateLimit(int_header(headers, "x-ratelimit-limit"), int_header(headers, "x-ratelimit-remaining"),
-                     datetime.fromtimestamp(reset, timezone.utc) if reset is not None else None)
+                     datetime.fromtimestamp(reset, UTC) if reset is not None else None)

@@ -11,8 +11,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any, Literal, Mapping
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Literal
 from urllib.parse import quote
 
 import httpx
@@ -167,4 +168,4 @@ def _gitlab_detail(body: Any) -> str | None:
 def _rate_limit(headers: httpx.Headers, now: datetime) -> RateLimit:
     reset = int_header(headers, "ratelimit-reset")
     return RateLimit(int_header(headers, "ratelimit-limit"), int_header(headers, "ratelimit-remaining"),
-                     datetime.fromtimestamp(reset, timezone.utc) if reset is not None else None)
+                     datetime.fromtimestamp(reset, UTC) if reset is not None else None)

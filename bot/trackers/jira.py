@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import base64
 import math
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 import httpx
 

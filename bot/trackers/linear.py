@@ -16,8 +16,9 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timezone
-from typing import Any, Literal, Mapping
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 import httpx
 
@@ -292,4 +293,4 @@ def _rate_limit(headers: httpx.Headers, now: datetime) -> RateLimit:
     reset_ms = int_header(headers, "x-ratelimit-requests-reset")
     return RateLimit(int_header(headers, "x-ratelimit-requests-limit"),
                      int_header(headers, "x-ratelimit-requests-remaining"),
-                     datetime.fromtimestamp(reset_ms / 1000, timezone.utc) if reset_ms is not None else None)
+                     datetime.fromtimestamp(reset_ms / 1000, UTC) if reset_ms is not None else None)

@@ -13,7 +13,7 @@ Slack's link markup (<https://…|text>) is unwrapped first.
 from __future__ import annotations
 
 import re
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from urllib.parse import parse_qs, urlsplit
 
 from .model import TRACKER_NAMES, TicketRef, TrackerName

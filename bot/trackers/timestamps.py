@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 # Jira writes "2024-05-01T12:30:00.000+0000"; GitLab's webhooks "2024-05-01 12:30:00 UTC";
 # Jira's X-RateLimit-Reset "2024-05-01T12:31Z".
@@ -22,12 +22,12 @@ def parse_timestamp(raw: str) -> datetime:
     value = datetime.fromisoformat(text)
     if value.tzinfo is None:
         raise ValueError(f"timestamp without a time zone: {raw!r}")
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
 def iso_z(value: datetime) -> str:
     """ISO 8601 in UTC with a Z, as GitHub and Linear take it ("2024-05-01T12:30:00Z")."""
     if value.tzinfo is None:
         raise ValueError("naive datetime")
-    utc = value.astimezone(timezone.utc)
+    utc = value.astimezone(UTC)
     return utc.strftime("%Y-%m-%dT%H:%M:%S") + (f".{utc.microsecond // 1000:03d}Z" if utc.microsecond else "Z")

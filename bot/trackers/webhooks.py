@@ -6,7 +6,7 @@ What each tracker signs, and what we check:
 | tracker | signature | delivery id (replay) | freshness (signed) |
 | GitHub  | X-Hub-Signature-256: sha256=HMAC-SHA256(secret, raw body) hex | X-GitHub-Delivery | issue.updated_at within `max_age` |
 | Linear  | Linear-Signature: HMAC-SHA256(secret, raw body) hex | Linear-Delivery | webhookTimestamp (ms) within 60 s |
-| Jira    | X-Hub-Signature: sha256=HMAC-SHA256(secret, raw body) hex (admin webhooks with a secret) | X-Atlassian-Webhook-Identifier | timestamp (ms) within `max_age` |
+| Jira    | X-Hub-Signature: sha256=HMAC-SHA256(secret, raw body) hex (admin webhooks only) | X-Atlassian-Webhook-Identifier | timestamp (ms), `max_age` |
 | GitLab  | X-Gitlab-Token: the secret itself | X-Gitlab-Event-UUID | object_attributes.updated_at within `max_age` |
 
 Jira: only admin webhooks (Settings → System → WebHooks, or POST /rest/webhooks/1.0/webhook)
@@ -28,9 +28,10 @@ import hashlib
 import hmac
 import json
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable, Final, Literal, Mapping, Protocol
+from typing import Any, Final, Literal, Protocol
 from urllib.parse import urlsplit
 
 from .github import github_state

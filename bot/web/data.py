@@ -17,17 +17,16 @@ from typing import Any
 from sqlalchemy import case, delete, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from bot.timefmt import iso_utc
 from bot.config import Settings
-from bot.markup import safe_url, slack_to_plain
 from bot.db import insert_ignoring_duplicates
+from bot.markup import safe_url, slack_to_plain
 from bot.models import Incident, LiveWebSession, Postmortem, PostmortemVersion, SpentSignIn, TimelineEntry
 from bot.postmortem.context import KIND_LABELS, build_context
-from bot.timefmt import format_duration
 from bot.postmortem.facts import EntryFact, ReviewFields
-from bot.services.people import NameBook
 from bot.services.export import action_facts, action_items, entry_facts, incident_facts, live_entries
+from bot.services.people import NameBook
 from bot.services.postmortem import choose_template, latest_version, render_facts, review_fields
+from bot.timefmt import format_duration, iso_utc
 from bot.web.filters import ListFilters
 
 REF = re.compile(r"^INC-([1-9][0-9]{0,11})$", re.IGNORECASE)
@@ -101,7 +100,7 @@ def list_rows(session: Session, book: NameBook, shown: list[Incident], *, team_i
     if not shown:
         return []
     ids = [i.id for i in shown]
-    pm_status = dict(session.execute(select(Postmortem.incident_id, Postmortem.status).where(Postmortem.incident_id.in_(ids))).all())
+    pm_status: dict[int, str] = dict(session.execute(select(Postmortem.incident_id, Postmortem.status).where(Postmortem.incident_id.in_(ids))).tuples().all())
     drafted = set(session.scalars(select(PostmortemVersion.incident_id).where(PostmortemVersion.incident_id.in_(ids)).distinct()))
     leads = {i.id: i.role_holder("lead") for i in shown}
     names = book.names(session, team_id, {u for u in leads.values() if u})
@@ -116,7 +115,7 @@ def list_rows(session: Session, book: NameBook, shown: list[Incident], *, team_i
             duration=format_duration(duration) if duration is not None else format_duration((now - incident.began_at).total_seconds()),
             ongoing=duration is None,
             lead=_display_name(lead, names),
-            postmortem=STATUS_LABELS.get(status, "Draft") if incident.id in drafted else "None yet",
+            postmortem=STATUS_LABELS.get(status or "", "Draft") if incident.id in drafted else "None yet",
         ))
     return rows
 
@@ -298,7 +297,7 @@ def timeline_rows(session: Session, book: NameBook, incident: Incident, *, now: 
     def channel_lookup(cid: str) -> str | None:
         return incident.channel_name if cid == incident.channel_id else None
 
-    
+
     rows = [["at_utc", "kind", "label", "source", "key", "author_id", "author", "text", "in_thread", "edited", "files", "ts"]]
     for e in entries:
         files = " ".join(f"{f.get('name') or 'file'} <{f.get('permalink') or ''}>" for f in e.files or [])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import urlencode
 
 PERIODS = {"7d": 7, "30d": 30, "90d": 90, "365d": 365}
@@ -67,8 +67,8 @@ def parse_filters(query: Mapping[str, str], *, now: datetime) -> ListFilters:
         day_from = day_to = None
     if day_from is not None or day_to is not None:
         period = "all"
-        since = datetime.combine(day_from, time(0), timezone.utc) if day_from else None
-        until = datetime.combine(day_to + timedelta(days=1), time(0), timezone.utc) if day_to else None
+        since = datetime.combine(day_from, time(0), UTC) if day_from else None
+        until = datetime.combine(day_to + timedelta(days=1), time(0), UTC) if day_to else None
     severity = get("severity").lower()
     if severity and severity not in SEVERITIES:
         problems.append(f"“severity” must be one of {', '.join(SEVERITIES)}, got “{severity[:40]}”.")

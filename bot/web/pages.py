@@ -18,14 +18,13 @@ from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 import jinja2
-from markupsafe import Markup
 from aiohttp import web
+from markupsafe import Markup
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.timefmt import iso_utc
 from bot.config import Settings
 from bot.db import transaction
 from bot.postmortem.chart import render_timeline_chart
@@ -33,6 +32,7 @@ from bot.postmortem.render import BUILTIN_TEMPLATE_DIR
 from bot.services.people import NameBook
 from bot.slack.io.identity import OpenIDConnect, SignInFailed
 from bot.slack.io.people import SlackDirectory
+from bot.timefmt import iso_utc
 from bot.web import data
 from bot.web.access import Access
 from bot.web.filters import PAGE_SIZE, parse_filters
@@ -53,7 +53,8 @@ UNAVAILABLE = ("<!doctype html><title>Try again shortly</title><h1>Try again sho
                "Please try again in a minute.</p>")
 SECURITY_HEADERS = {
     # No script runs on these pages, whatever a message or postmortem contains.
-    "Content-Security-Policy": "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; form-action 'self' https:; base-uri 'none'; frame-ancestors 'none'",
+    "Content-Security-Policy": ("default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; form-action 'self' https:; "
+                                "base-uri 'none'; frame-ancestors 'none'"),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
@@ -84,11 +85,11 @@ def _md_inline(markdown: str | None) -> Any:
 Page = Callable[["WebView", web.Request, WebSession, Any], Awaitable[web.Response]]
 
 
-def _for_incident(page: Page) -> Callable[["WebView", web.Request], Awaitable[web.Response]]:
+def _for_incident(page: Page) -> Callable[[WebView, web.Request], Awaitable[web.Response]]:
     """A page of one incident: only for a signed-in person allowed to see it."""
 
     @functools.wraps(page)
-    async def guarded(self: "WebView", request: web.Request) -> web.Response:
+    async def guarded(self: WebView, request: web.Request) -> web.Response:
         viewer = await self._viewer(request)
         if isinstance(viewer, web.Response):
             return viewer
@@ -159,11 +160,11 @@ class WebView:
         """Blocking work in the server's threads. The database or Slack failing gets a plain
         503 page (and a log line naming the failure's kind, never its details)."""
         try:
-            return await self._run_blocking(blocking, *args, **kwargs)  # type: ignore[no-any-return]
+            return await self._run_blocking(blocking, *args, **kwargs)
         except (SQLAlchemyError, SlackApiError, SlackClientError, OSError) as error:
             log.warning("web page %s failed: %s", getattr(blocking, "__name__", "?"), type(error).__name__)
             raise web.HTTPServiceUnavailable(
-                text=UNAVAILABLE, content_type="text/html", headers={k: v for k, v in SECURITY_HEADERS.items()}) from None
+                text=UNAVAILABLE, content_type="text/html", headers=dict(SECURITY_HEADERS.items())) from None
 
     @property
     def redirect_uri(self) -> str:
@@ -312,7 +313,7 @@ class WebView:
         # hidden, so someone who may see few incidents of many doesn't cost a query per 50.
         limit = PAGE_SIZE + 1
         while len(shown) <= PAGE_SIZE:
-            batch = self._in_transaction(lambda s: data.incident_batch(s, team_id=viewer.team_id, filters=filters, before=before, limit=limit))
+            batch = self._in_transaction(functools.partial(data.incident_batch, team_id=viewer.team_id, filters=filters, before=before, limit=limit))
             shown.extend(self.access.visible(batch, viewer.user_id))
             if len(batch) < limit:
                 break
@@ -357,6 +358,7 @@ class WebView:
 
         page, fingerprint, fresh = await self._run(self._named, viewer.team_id, work)
         if fresh:
+            assert cached is not None  # fresh only when there was a cached page
             timeline_html = cached[2]
         else:
             timeline_html = await self._run(self._render_timeline, page)
@@ -403,7 +405,7 @@ class WebView:
         context = await self._run(self._context, incident, viewer.team_id)
         png = await self._run(render_timeline_chart, context)
         html = await self._run(markdown_to_html, markdown)
-        
+
         body = self.env.get_template("postmortem_export.html.j2").render(
             ref=incident.ref, title=incident.title, postmortem_html=html, chart_src=png_data_uri(png),
             exported_at=iso_utc(self._clock()), stored=stored)

@@ -1,15 +1,13 @@
 """initial schema
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-23 14:27:13.728151
 """
 from __future__ import annotations
 
-from alembic import op
 import sqlalchemy as sa
-
-
+from alembic import op
 
 revision = '0001'
 down_revision = None
@@ -37,7 +35,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('incidents', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_incidents_channel_id'), ['channel_id'], unique=False)
-        batch_op.create_index('uq_incidents_open_channel', ['team_id', 'channel_id'], unique=True, sqlite_where=sa.text('closed_at IS NULL'), postgresql_where=sa.text('closed_at IS NULL'))
+        batch_op.create_index('uq_incidents_open_channel', ['team_id', 'channel_id'], unique=True,
+                              sqlite_where=sa.text('closed_at IS NULL'), postgresql_where=sa.text('closed_at IS NULL'))
 
     op.create_table('user_profiles',
     sa.Column('team_id', sa.String(length=32), nullable=False),

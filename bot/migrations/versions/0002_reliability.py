@@ -14,7 +14,7 @@ branch_labels = None
 depends_on = None
 
 
-def _team_and_bot_columns() -> list[sa.Column]:  # type: ignore[type-arg]
+def _team_and_bot_columns() -> list[sa.Column]:
     """The team and bot-token columns both slack_sdk tables have, in their order."""
     return [
         sa.Column("team_id", sa.String(32)),

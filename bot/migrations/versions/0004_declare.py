@@ -39,7 +39,8 @@ def upgrade() -> None:
     )
     op.create_table(
         "announcements",
-        sa.Column("incident_id", sa.Integer(), sa.ForeignKey("incidents.id", name="fk_announcements_incident_id_incidents", ondelete="CASCADE"), nullable=False),
+        sa.Column("incident_id", sa.Integer(),
+                  sa.ForeignKey("incidents.id", name="fk_announcements_incident_id_incidents", ondelete="CASCADE"), nullable=False),
         sa.Column("private", sa.Boolean(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("channel_id", sa.String(length=32), nullable=True),

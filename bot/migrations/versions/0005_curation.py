@@ -23,7 +23,8 @@ def upgrade() -> None:
     op.create_table(
         "entry_revisions",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("entry_id", sa.Integer(), sa.ForeignKey("timeline_entries.id", name="fk_entry_revisions_entry_id_timeline_entries", ondelete="CASCADE"), nullable=False),
+        sa.Column("entry_id", sa.Integer(),
+                  sa.ForeignKey("timeline_entries.id", name="fk_entry_revisions_entry_id_timeline_entries", ondelete="CASCADE"), nullable=False),
         sa.Column("field", sa.String(length=16), nullable=False),
         sa.Column("old_value", sa.Text(), nullable=True),
         sa.Column("new_value", sa.Text(), nullable=True),

@@ -80,7 +80,8 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=80), nullable=False),
         sa.Column("declaration_id", sa.Integer(), nullable=False),
         sa.Column("reserved_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["declaration_id"], ["declarations.id"], name=op.f("fk_reserved_channel_names_declaration_id_declarations"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["declaration_id"], ["declarations.id"],
+                                name=op.f("fk_reserved_channel_names_declaration_id_declarations"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("team_id", "name", name=op.f("pk_reserved_channel_names")),
     )
     with op.batch_alter_table("reserved_channel_names", schema=None) as batch_op:

@@ -15,9 +15,10 @@ import time
 import traceback
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -154,7 +155,7 @@ class TrackerSimulator:
             self._thread.join(timeout=5)
         self._server = None
 
-    def __enter__(self):  # type: ignore[no-untyped-def]
+    def __enter__(self):
         return self.start() if self._server is None else self
 
     def __exit__(self, *exc: object) -> None:

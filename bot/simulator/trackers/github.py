@@ -19,9 +19,10 @@ import hmac
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable, Literal
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 from bot.trackers.webhooks import github_signature
 
@@ -411,7 +412,7 @@ class GitHubSimulator(TrackerSimulator):
 
 
 def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _sha1(secret: str, body: bytes) -> str:

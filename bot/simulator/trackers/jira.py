@@ -16,10 +16,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import operator
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
-from typing import Any, Callable, Literal
+from datetime import UTC, date, datetime
+from typing import Any, Literal
 
 from bot.trackers.webhooks import jira_signature
 
@@ -89,7 +91,7 @@ class JiraAccount:
 
 
 def jira_time(epoch: float) -> str:
-    moment = datetime.fromtimestamp(epoch, timezone.utc)
+    moment = datetime.fromtimestamp(epoch, UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"
 
 
@@ -230,7 +232,7 @@ class JiraSimulator(TrackerSimulator):
     def fault_answer(self, route: str, fault: Fault) -> Answer:
         if fault.status == 429:
             wait = fault.retry_after if fault.retry_after is not None else 1
-            reset = datetime.fromtimestamp(self.now() + wait, timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
+            reset = datetime.fromtimestamp(self.now() + wait, UTC).strftime("%Y-%m-%dT%H:%MZ")
             return 429, {"errorMessages": [fault.error or "Rate limit exceeded."], "errors": {}}, {
                 "Retry-After": str(wait), "X-RateLimit-Reset": reset, "RateLimit-Reason": "jira-burst-based"}
         if fault.status == 401:
@@ -255,7 +257,7 @@ class JiraSimulator(TrackerSimulator):
         return headers
 
     def rate_limited_answer(self, retry_after: int, reset_at: float) -> Answer:
-        reset = datetime.fromtimestamp(reset_at, timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
+        reset = datetime.fromtimestamp(reset_at, UTC).strftime("%Y-%m-%dT%H:%MZ")
         return 429, {"errorMessages": ["Rate limit exceeded."], "errors": {}}, {
             "Retry-After": str(retry_after), "X-RateLimit-Reset": reset, "X-RateLimit-Limit": str(self.rate_limit),
             "X-RateLimit-Remaining": "0", "RateLimit-Reason": "jira-quota-tenant-based"}
@@ -448,10 +450,9 @@ class JiraSimulator(TrackerSimulator):
                 found = [i for i in found if i.key == value]
             elif name == "updated":
                 cut = _jql_instant(value, self.now())
-                compare = {">=": lambda t: t >= cut, ">": lambda t: t > cut, "<=": lambda t: t <= cut,
-                           "<": lambda t: t < cut, "=": lambda t: t == cut}[op]
+                compare = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "=": operator.eq}[op]
                 # JQL compares at minute precision.
-                found = [i for i in found if compare(int(i.updated // 60) * 60)]
+                found = [i for i in found if compare(int(i.updated // 60) * 60, cut)]
         if order is not None:
             attr, descending = order
             found.sort(key=lambda i: getattr(i, attr), reverse=descending)
@@ -499,7 +500,7 @@ def _jql_instant(value: str, now: float) -> float:
         seconds = int(relative.group(1)) * {"m": 60, "h": 3600, "d": 86400, "w": 604800}[relative.group(2)]
         return int((now - seconds) // 60) * 60
     try:
-        return datetime.strptime(value, "%Y-%m-%d %H:%M").replace(tzinfo=timezone.utc).timestamp()
+        return datetime.strptime(value, "%Y-%m-%d %H:%M").replace(tzinfo=UTC).timestamp()
     except ValueError:
         raise JqlError(f"Date value '{value}' for field 'updated' is invalid.") from None
 

@@ -17,9 +17,10 @@ import base64
 import json
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, date, datetime
+from typing import Any
 
 from graphql import GraphQLError, build_schema, graphql_sync, parse, validate
 
@@ -141,7 +142,7 @@ class LinearIssue:
 
 
 def _iso_ms(epoch: float) -> str:
-    moment = datetime.fromtimestamp(epoch, timezone.utc)
+    moment = datetime.fromtimestamp(epoch, UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
@@ -389,8 +390,8 @@ class LinearSimulator(TrackerSimulator):
 
     def _resolve_labels(self, _root: Any, _info: Any, filter: dict[str, Any] | None = None, first: int = 50,
                         after: str | None = None, **_: Any) -> dict[str, Any]:
-        found = [l for l in self.labels.values() if _match_label(l, filter, self.teams)]
-        return _connection([self._label_node(l) for l in found], first, after)
+        found = [label for label in self.labels.values() if _match_label(label, filter, self.teams)]
+        return _connection([self._label_node(label) for label in found], first, after)
 
     def _match_issue(self, issue: LinearIssue, where: dict[str, Any] | None) -> bool:
         if not where:
@@ -444,7 +445,8 @@ class LinearSimulator(TrackerSimulator):
         now = self.now()
         number = 1 + sum(1 for i in self.issues.values() if i.team_id == team["id"])
         due = _parse_date(data["dueDate"]) if data.get("dueDate") is not None else None
-        issue = LinearIssue(issue_id, team["id"], number, title, data.get("description"), int(priority or 0), due, list(data.get("labelIds") or []), assignee, state.id, now, now)
+        issue = LinearIssue(issue_id, team["id"], number, title, data.get("description"), int(priority or 0), due,
+                            list(data.get("labelIds") or []), assignee, state.id, now, now)
         self.issues[issue_id] = issue
         self.sync_id += 1
         return {"success": True, "lastSyncId": self.sync_id, "issue": self._issue_node(issue)}
@@ -453,7 +455,7 @@ class LinearSimulator(TrackerSimulator):
         team_id = data.get("teamId")
         if team_id is not None and team_id not in self.teams:
             raise LinearFailure("Entity not found: Team")
-        if any(l["name"] == data["name"] and l["team_id"] in (None, team_id) for l in self.labels.values()):
+        if any(label["name"] == data["name"] and label["team_id"] in (None, team_id) for label in self.labels.values()):
             raise LinearFailure("Duplicate label name", presentable=f"A label named {data['name']} already exists.")
         label_id = data.get("id") or str(uuid.uuid4())
         self.labels[label_id] = {"id": label_id, "name": data["name"], "color": data.get("color") or "#bec2c8",
@@ -523,21 +525,29 @@ def _connection(nodes: list[Any], first: int | None, after: str | None) -> dict[
                                          "endCursor": base64.b64encode(str(end).encode()).decode() if chunk else None}}
 
 
+# Linear's string and equality comparators: (value, value as text, what the filter expects).
+_CONDITIONS: dict[str, Callable[[Any, str, Any], bool]] = {
+    "eq": lambda value, text, expected: value == expected,
+    "neq": lambda value, text, expected: value != expected,
+    "in": lambda value, text, expected: value in expected,
+    "nin": lambda value, text, expected: value not in expected,
+    "eqIgnoreCase": lambda value, text, expected: text.lower() == str(expected).lower(),
+    "neqIgnoreCase": lambda value, text, expected: text.lower() != str(expected).lower(),
+    "contains": lambda value, text, expected: str(expected) in text,
+    "notContains": lambda value, text, expected: str(expected) not in text,
+    "containsIgnoreCase": lambda value, text, expected: str(expected).lower() in text.lower(),
+    "startsWith": lambda value, text, expected: text.startswith(str(expected)),
+    "endsWith": lambda value, text, expected: text.endswith(str(expected)),
+    "null": lambda value, text, expected: (value is None) == bool(expected),
+}
+
+
 def _compare(value: Any, condition: dict[str, Any] | None) -> bool:
     if not condition:
         return True
     text = "" if value is None else str(value)
     for op, expected in condition.items():
-        ok = {
-            "eq": lambda: value == expected, "neq": lambda: value != expected,
-            "in": lambda: value in expected, "nin": lambda: value not in expected,
-            "eqIgnoreCase": lambda: text.lower() == str(expected).lower(),
-            "neqIgnoreCase": lambda: text.lower() != str(expected).lower(),
-            "contains": lambda: str(expected) in text, "notContains": lambda: str(expected) not in text,
-            "containsIgnoreCase": lambda: str(expected).lower() in text.lower(),
-            "startsWith": lambda: text.startswith(str(expected)), "endsWith": lambda: text.endswith(str(expected)),
-            "null": lambda: (value is None) == bool(expected),
-        }[op]()
+        ok = _CONDITIONS[op](value, text, expected)
         if not ok:
             return False
     return True

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 # The suffix of an input block that holds an AI draft (bot.slack.blocks.drafts): a new
 # block_id, same action_id.
 DRAFTED = "_draft"

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from bot.markup import neutralize_mentions
-from bot.timefmt import format_duration, format_utc
 from bot.services.catchup import CatchUp, Event
 from bot.slack.blocks import followups as fb
+from bot.timefmt import format_duration, format_utc
 
 CATCH_UP = "catchup_show"  # the welcome's button; its value is the incident id
 MAX_BLOCKS = 50
@@ -71,7 +71,7 @@ def catch_up_message(c: CatchUp, *, command: str = "/incident", suggestion: Bloc
         tail.append(_section(_clip(f"*Last update* {_event_line(c.last_status)}", SECTION_LIMIT)))
     if c.open_items:
         items = [f"• {fb.item_line(i)}" for i in c.open_items]
-        packed = _chunks(["*Open action items*"] + items)
+        packed = _chunks(["*Open action items*", *items])
         tail.append(_section(packed[0]))
         if len(packed) > 1:
             tail.append(_context(f"…and more: `{command} actions` lists all {len(c.open_items)}."))

@@ -150,7 +150,8 @@ def edit_modal(*, entry_id: int, version: int, label: str, author: str | None, t
                        "hint": _plain("Any time `at <time>` takes: 14:23, 14:23 UTC, 2026-01-15 14:23 Europe/Berlin, 10m ago. Without a zone: yours."),
                        "element": {"type": "plain_text_input", "action_id": "at", "initial_value": shown_at}})
     else:
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": "A message keeps its own time in Slack; only its text can be corrected here."}]})
+        note = "A message keeps its own time in Slack; only its text can be corrected here."
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": note}]})
     return {"type": "modal", "callback_id": EDIT_VIEW, "private_metadata": metadata(entry_id, version, shown_at=shown_at),
             "title": _plain("Edit timeline entry"), "submit": _plain("Save"), "close": _plain("Cancel"), "blocks": blocks}
 

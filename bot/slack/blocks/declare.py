@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot.services.announcements import AnnouncementFacts
 from bot.markup import neutralize_mentions
+from bot.services.announcements import AnnouncementFacts
 from bot.timefmt import format_duration, format_utc
 
 DECLARE_SHORTCUT = "declare_incident"  # the global shortcut's callback_id (manifest.yml)

@@ -10,8 +10,8 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from bot.markup import neutralize_mentions
-from bot.slack.blocks import submitted_field
 from bot.services.actions import STATUS_LABELS, TRACKER_WORDS, ItemView, TicketView
+from bot.slack.blocks import submitted_field
 
 DONE = "followup_done"
 WONTFIX = "followup_wontfix"
@@ -257,5 +257,5 @@ def action_list(incident_id: int, incident_ref: str, items: list[ItemView], comm
                                         *ticket_buttons(item, trackers)]})
     # Slack allows 50 blocks a message; the text fallback always lists everything.
     if len(blocks) > 48:
-        blocks = blocks[:47] + [_context(f"…and more; {len(items)} items in all.")]
-    return text + "\n" + "\n".join(f"• {item_line(i)}" for i in items), blocks + [add]
+        blocks = [*blocks[:47], _context(f"…and more; {len(items)} items in all.")]
+    return text + "\n" + "\n".join(f"• {item_line(i)}" for i in items), [*blocks, add]

@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from bot.markup import neutralize_mentions
-from bot.timefmt import format_duration
 from bot.services.home import HomeFacts
 from bot.slack.blocks import followups as fb
+from bot.timefmt import format_duration
 
 MAX_BLOCKS = 100
 Blocks = list[dict[str, Any]]

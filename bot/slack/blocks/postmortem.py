@@ -213,7 +213,8 @@ def _input(field: str, label: str, hint: str, initial: str | None) -> dict[str, 
     element: dict[str, Any] = {"type": "plain_text_input", "action_id": field, "multiline": True, "max_length": MAX_INPUT_LENGTH}
     if initial:
         element["initial_value"] = initial[:MAX_INPUT_LENGTH]
-    return {"type": "input", "block_id": field, "optional": True, "label": {"type": "plain_text", "text": label}, "hint": {"type": "plain_text", "text": hint}, "element": element}
+    return {"type": "input", "block_id": field, "optional": True, "label": {"type": "plain_text", "text": label},
+            "hint": {"type": "plain_text", "text": hint}, "element": element}
 
 
 #: The Edit modal's fields an AI draft may fill, while still empty (bot.slack.drafts).
@@ -225,7 +226,8 @@ def edit_modal(*, incident_id: int, ref: str, saved: dict[str, str | None], draf
     AI drafts will be put into once ready (bot.slack.blocks.drafts says how)."""
     fields = [_input(field, label, hint, saved.get(field)) for field, label, hint in EDIT_FIELDS]
     blocks: list[dict[str, Any]] = [
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": "What you write here replaces the matching prompts in the draft and is kept when the draft is regenerated. Leave a field empty to keep its prompt."}]},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": "What you write here replaces the matching prompts in the draft "
+                                          "and is kept when the draft is regenerated. Leave a field empty to keep its prompt."}]},
     ]
     if drafting:
         labels = [label for field, label, _ in EDIT_FIELDS if field in drafting]

@@ -49,7 +49,8 @@ def request_of_share(value: str) -> tuple[Period, str | None]:
 def stats_message(stats: Stats, *, shared_by: str | None = None, chart: str | None = None) -> tuple[str, Blocks]:
     """(fallback text, blocks). Private (with a Share button) unless `shared_by` is given;
     `chart` says where the chart went, e.g. "in your DM with me"."""
-    heading = f"Incident stats: {stats.period.label}" if stats.period.label else f"Incident stats: {stats.period.start:%Y-%m-%d %H:%M} to {stats.period.end:%Y-%m-%d %H:%M} UTC"
+    period = stats.period
+    heading = f"Incident stats: {period.label}" if period.label else f"Incident stats: {period.start:%Y-%m-%d %H:%M} to {period.end:%Y-%m-%d %H:%M} UTC"
     if stats.empty:
         text = f":bar_chart: {empty_text(stats)}"
         return text, [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]

@@ -32,7 +32,7 @@ def slack_handlers(session_factory: sessionmaker[Session], settings: Settings, *
 
     common: dict[str, Any] = dict(settings=settings, session_factory=session_factory, client_for=client_for, clock=clock)
     reminder = reminders.ReminderPoster(directory=directory, **common)
-    handlers: dict[str, Handler] = {kind: reminder for kind in kinds.REMINDERS}
+    handlers: dict[str, Handler] = dict.fromkeys(kinds.REMINDERS, reminder)
     handlers.update({
         kinds.DECLARE_CHANNEL: declare.CreateChannel(**common),
         kinds.INVITE: declare.Invite(**common),

@@ -24,10 +24,10 @@ from bot.db import transaction
 from bot.models import Announcement, Incident, OutboxItem
 from bot.outbox import kinds
 from bot.outbox.relay import Outcome
-from bot.slack.effects.base import SlackHandler
 from bot.services import announcements
 from bot.services.announcements import AnnouncementFacts
 from bot.slack.blocks import declare as blocks
+from bot.slack.effects.base import SlackHandler
 from bot.slack.io import channels, messages
 
 log = logging.getLogger(__name__)
@@ -70,8 +70,9 @@ class Announce(SlackHandler):
         where = _where(self.settings)
         channel_id = channels.channel_id_for(client, self.settings.announce_channel or "")
         if channel_id is None:
-            return Outcome.failed(f"The announcement wasn't posted: I can't find the channel `{where}` (SCRIBE_ANNOUNCE_CHANNEL); it doesn't exist, "
-                                  "or it is private and I'm not in it. Ask whoever runs Incident Scribe to fix the setting, or `/invite @Incident Scribe` there.")
+            return Outcome.failed(f"The announcement wasn't posted: I can't find the channel `{where}` (SCRIBE_ANNOUNCE_CHANNEL); "
+                                  "it doesn't exist, or it is private and I'm not in it. "
+                                  "Ask whoever runs Incident Scribe to fix the setting, or `/invite @Incident Scribe` there.")
         incident_id = work.facts.incident_id
         text, body = blocks.announcement_message(work.facts)
         metadata = _metadata(METADATA_EVENT, incident_id)
@@ -174,9 +175,9 @@ class Refresh(SlackHandler):
                         messages.update(client, channel, ts, blocks.closing_line(work.facts, command=command, for_announcement=for_announcement))
                     except messages.MessageFailed as failure:
                         log.warning("incident %s: a closing line wasn't updated: %s", work.incident_id, failure)
-        if work.wanted_topic is not None and work.wanted_topic != work.old_topic:
-            if channels.set_topic(client, work.facts.channel_id, work.wanted_topic) is None:
-                result["topic"] = work.wanted_topic
+        if (work.wanted_topic is not None and work.wanted_topic != work.old_topic
+                and channels.set_topic(client, work.facts.channel_id, work.wanted_topic) is None):
+            result["topic"] = work.wanted_topic
         return Outcome.sent(result=result)
 
     def _post_closing(self, client: WebClient, work: RefreshWork, command: str, reclaimed_from: datetime | None) -> list[str | None]:

@@ -10,10 +10,9 @@ from sqlalchemy.orm import Session
 
 from bot.models import OutboxItem
 from bot.outbox.relay import Outcome
-from bot.slack.effects.base import SlackHandler
 from bot.slack.client import describe_failure, is_transient
+from bot.slack.effects.base import SlackHandler
 from bot.slack.io.replies import reply
-
 
 
 @dataclass(frozen=True)

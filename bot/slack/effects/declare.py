@@ -24,9 +24,9 @@ from sqlalchemy.orm import Session
 from bot.db import transaction
 from bot.models import Announcement, Declaration, Incident, OutboxItem
 from bot.outbox.relay import Outcome
-from bot.slack.effects.base import SlackHandler
 from bot.services import declare
 from bot.slack.blocks import declare as blocks
+from bot.slack.effects.base import SlackHandler
 from bot.slack.io import channels, messages
 from bot.slack.io.replies import reply
 

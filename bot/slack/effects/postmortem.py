@@ -23,11 +23,11 @@ from sqlalchemy.orm import Session
 from bot.db import transaction
 from bot.models import Announcement, Incident, OutboxItem
 from bot.outbox.relay import Outcome
-from bot.slack.effects.base import SlackHandler
 from bot.postmortem import render_timeline_chart
 from bot.services import announcements
 from bot.services import postmortem as pm_service
 from bot.slack.blocks.postmortem import DraftPointer, compact_summary_blocks, summary_blocks, summary_fallback_text
+from bot.slack.effects.base import SlackHandler
 from bot.slack.home_tab import refresh_if_opened
 from bot.slack.io import messages
 from bot.slack.io.replies import reply

@@ -34,11 +34,11 @@ from bot.db import transaction
 from bot.models import ActionItem, Incident, OutboxItem
 from bot.outbox import kinds, store
 from bot.outbox.relay import Outcome
-from bot.slack.effects.base import SlackHandler
 from bot.services import actions, followups, updates
 from bot.services.people import Directory
 from bot.slack.blocks import followups as fb
 from bot.slack.blocks import updates as ub
+from bot.slack.effects.base import SlackHandler
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 
 from bot.models import OutboxItem
 from bot.outbox.relay import Outcome
-from bot.slack.effects.base import SlackHandler
 from bot.services import announcements
 from bot.slack.blocks import updates as ub
+from bot.slack.effects.base import SlackHandler
 from bot.slack.io import messages
 from bot.slack.io.replies import reply
 

@@ -6,9 +6,9 @@ from typing import Any
 from slack_bolt import App, BoltRequest
 
 from bot.slack import subcommands
-from bot.slack.payloads import storable
 from bot.slack.listeners import catchup, commands, curation, declare, drafts, events, followups, postmortem, tickets, updates
 from bot.slack.listeners import stats as stats_listener
+from bot.slack.payloads import storable
 
 
 def register_listeners(app: App) -> None:

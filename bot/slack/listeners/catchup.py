@@ -11,11 +11,11 @@ from slack_sdk import WebClient
 from bot.models import Incident
 from bot.services import catchup, incidents
 from bot.slack import drafts
-from bot.slack.scribe import Scribe
 from bot.slack.blocks import catchup as blocks
 from bot.slack.client import deadline_client
 from bot.slack.io import messages
 from bot.slack.lazy import reports_failure
+from bot.slack.scribe import Scribe
 from bot.timeparse import slack_ts_to_datetime
 
 

@@ -33,7 +33,7 @@ def routed_command(command: dict[str, Any], context: BoltContext, scribe: Scribe
     if routed is None:
         routed = subcommands.route(storable(command.get("text", "") or ""), command=scribe.settings.command)
         context[ROUTED] = routed
-    return routed  # type: ignore[no-any-return]
+    return routed
 
 
 def call_of(command: dict[str, Any], context: BoltContext, scribe: Scribe) -> subcommands.Call:

@@ -17,16 +17,16 @@ from slack_sdk import WebClient
 
 from bot.models import TimelineEntry
 from bot.postmortem.context import compute_metrics
-from bot.timefmt import format_duration
 from bot.services import curation, people
 from bot.services.errors import ScribeError
 from bot.services.export import incident_facts
-from bot.slack.scribe import Scribe
-from bot.slack.subcommands import kind_label, safe
 from bot.slack.blocks import curation as cb
 from bot.slack.io import messages, views
 from bot.slack.lazy import reports_failure
 from bot.slack.payloads import captured_message
+from bot.slack.scribe import Scribe
+from bot.slack.subcommands import kind_label, safe
+from bot.timefmt import format_duration
 
 log = logging.getLogger(__name__)
 

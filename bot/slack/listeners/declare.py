@@ -19,11 +19,11 @@ from bot import commands as cmd
 from bot.models import Announcement, Incident
 from bot.services import declare
 from bot.services.declare import DeclareRequest
-from bot.slack.scribe import Scribe
 from bot.slack.blocks import declare as blocks
 from bot.slack.client import deadline_client, describe_failure
 from bot.slack.io import channels, messages
 from bot.slack.lazy import reports_failure
+from bot.slack.scribe import Scribe
 
 log = logging.getLogger(__name__)
 

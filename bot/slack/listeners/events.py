@@ -18,11 +18,11 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.services import capture
 from bot.services.capture import CapturedMessage, IncomingMessage
-from bot.slack.scribe import Scribe
 from bot.slack.client import deadline_client, describe_failure, is_transient
 from bot.slack.listeners import catchup, home
 from bot.slack.message_text import readable_text
 from bot.slack.payloads import captured_message, is_recordable, is_tombstone, storable
+from bot.slack.scribe import Scribe
 
 log = logging.getLogger(__name__)
 

@@ -17,15 +17,15 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from bot.models import ActionItem, Incident
 from bot.services import actions, tickets
 from bot.services.errors import ScribeError
-from bot.slack.blocks import followups as fb
 from bot.services.people import Person
-from bot.slack.home_tab import refresh_if_opened
-from bot.slack.scribe import Scribe
+from bot.slack.blocks import followups as fb
 from bot.slack.client import deadline_client
+from bot.slack.home_tab import refresh_if_opened
+from bot.slack.io import messages
+from bot.slack.lazy import reports_failure
+from bot.slack.scribe import Scribe
 from bot.timeparse import DueParseError
 from bot.trackers import parse_link_for
-from bot.slack.lazy import reports_failure
-from bot.slack.io import messages
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,8 @@ def reassign_clicked(body: dict[str, Any], action: dict[str, Any], client: WebCl
         _refuse(respond, error, body, client)
         return
     _show(body, client, respond, item_id, *fb.settled_reminder(view, f":arrows_counterclockwise: reassigned to <@{new_owner}> by <@{user_id}>"))
-    _announce(client, view.channel_id, f":arrows_counterclockwise: <@{user_id}> reassigned action item #{view.id} from <@{previous}> to <@{new_owner}>: {fb.item_line(view)}")
+    _announce(client, view.channel_id,
+              f":arrows_counterclockwise: <@{user_id}> reassigned action item #{view.id} from <@{previous}> to <@{new_owner}>: {fb.item_line(view)}")
     _refresh_homes(body, client, scribe, user_id, previous, new_owner)
 
 

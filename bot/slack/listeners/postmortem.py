@@ -18,17 +18,16 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy.orm import Session
 
+from bot.models import Incident
 from bot.services import postmortem as pm_service
 from bot.services.errors import ScribeError
-from bot.models import Incident
-from bot.slack.io.replies import reply_to_command
-from bot.slack.scribe import Scribe
 from bot.slack import drafts
 from bot.slack.blocks import drafts as draft_blocks
 from bot.slack.blocks import postmortem as pm_blocks
 from bot.slack.client import deadline_client
+from bot.slack.io.replies import reply_to_command
 from bot.slack.lazy import reports_failure
-
+from bot.slack.scribe import Scribe
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +71,7 @@ def regenerate(body: dict[str, Any], respond: Respond, scribe: Scribe) -> None:
         _tell(respond, f":x: {error}")
 
 
-def _status_change(status: str):  # type: ignore[no-untyped-def]
+def _status_change(status: str):
     def change(body: dict[str, Any], respond: Respond, scribe: Scribe) -> None:
         user_id = body["user"]["id"]
 

@@ -13,10 +13,10 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from bot.slack.publish_stats import send_answer, stats_answer
-from bot.slack.scribe import Scribe
 from bot.slack.blocks import stats as stats_blocks
 from bot.slack.lazy import reports_failure
+from bot.slack.publish_stats import send_answer, stats_answer
+from bot.slack.scribe import Scribe
 
 
 def _ack_only(ack: Ack) -> None:
