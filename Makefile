@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench install clean
+.PHONY: demo test lint bench install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The checks CI runs before the tests: ruff (style and likely bugs) and mypy (types; strict
+# on the pure cores). Both are configured in pyproject.toml.
+lint: $(STAMP)
+	$(BIN)/ruff check bot bench tests
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
