@@ -313,6 +313,7 @@ def measure_creation(items: int = 100, *, database_url: str | None = None, laten
         floors = {name: _floor(sim, per_tracker[name], latency[name], limits.get(name), began)
                   for name, sim in sims.by_name().items()}
         floor = max(float(f["floor_seconds"]) for f in floors.values())
+        seconds = round(seconds, 3)  # the ratio is the one the reported figures give
         made = {"jira": len(sims.jira.issues), "linear": len(sims.linear.issues),
                 "github": sum(1 for i in sims.github.repos[REPO].issues if not i.is_pull_request)}
         return {
@@ -322,7 +323,7 @@ def measure_creation(items: int = 100, *, database_url: str | None = None, laten
             "tickets_failed": states["failed"],
             "tickets_made": made,
             "duplicates": sum(made.values()) - states["ready"],
-            "seconds": round(seconds, 3),
+            "seconds": seconds,
             "floor_seconds": round(floor, 3),
             "ratio": round(seconds / floor, 3) if floor else float("nan"),
             "per_tracker": floors,
