@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
-from slack_bolt import Respond
+from slack_bolt import BoltContext, Respond
 from slack_sdk import WebClient
 from sqlalchemy.orm import Session
 
@@ -59,6 +59,20 @@ def wanted(settings: Settings, *, private: bool) -> bool:
 def lazy_wanted(settings: Settings) -> bool:
     """For Bolt matchers: whether a listener needs its lazy part at all (see `wanted`)."""
     return model_available(settings)
+
+
+def on(context: BoltContext) -> bool:
+    """Bolt matcher for a listener whose lazy part only drafts: skip that part when drafts are off."""
+    scribe: Scribe = context["scribe"]
+    return lazy_wanted(scribe.settings)
+
+
+def fill_opened_form(client: WebClient, context: BoltContext, scribe: Scribe) -> None:
+    """The lazy part of a listener that opened a form: the drafts its ack asked for (REQUEST).
+    Not wrapped in reports_failure: the person has their form; follow_up logs its own failures."""
+    request = context.get(REQUEST)
+    if request is not None:
+        follow_up(scribe, client, None, request, team_id=context.team_id or "")
 
 
 @dataclass(frozen=True)

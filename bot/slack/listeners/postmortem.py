@@ -90,7 +90,7 @@ def _status_change(status: str):
 def open_edit_modal(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, respond: Respond, scribe: Scribe) -> None:
     """Open the modal right away: the trigger_id is only good for three seconds. With AI
     drafts on, its still-empty Summary, Impact and Contributing factors are drafted after
-    the ack (`fill_edit_drafts`) and put into the open form."""
+    the ack (`drafts.fill_opened_form`) and put into the open form."""
     try:
         incident_id = _incident_id(body)
         with scribe.transaction() as session:
@@ -118,18 +118,6 @@ def open_edit_modal(ack: Ack, body: dict[str, Any], client: WebClient, context: 
     if empty:
         context[drafts.REQUEST] = drafts.FormDraft("postmortem", incident_id, fields=empty).opened(view, opened)
     ack()
-
-
-def fill_edit_drafts(client: WebClient, context: BoltContext, scribe: Scribe) -> None:
-    # No reports_failure: the person has their form; drafts.follow_up logs its own failures.
-    request = context.get(drafts.REQUEST)
-    if request is not None:
-        drafts.follow_up(scribe, client, None, request, team_id=context.team_id or "")
-
-
-def _drafts_on(context: BoltContext) -> bool:
-    scribe: Scribe = context["scribe"]
-    return drafts.lazy_wanted(scribe.settings)
 
 
 def save_edit(ack: Ack, body: dict[str, Any], view: dict[str, Any], scribe: Scribe) -> None:
@@ -169,6 +157,6 @@ def register(app: App) -> None:
     app.action(pm_blocks.MARK_FINAL)(ack=_ack_only, lazy=[reports_failure(_status_change("final"))])
     # With AI drafts on, Edit gets a lazy listener that drafts the empty fields; off, nothing
     # pays for it.
-    app.action(pm_blocks.EDIT, matchers=[_drafts_on])(ack=open_edit_modal, lazy=[fill_edit_drafts])
+    app.action(pm_blocks.EDIT, matchers=[drafts.on])(ack=open_edit_modal, lazy=[drafts.fill_opened_form])
     app.action(pm_blocks.EDIT)(open_edit_modal)
     app.view(pm_blocks.EDIT_MODAL)(ack=save_edit, lazy=[reports_failure(redraft_after_edit)])

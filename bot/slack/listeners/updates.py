@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 def open_form(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, context: BoltContext, respond: Respond,
               scribe: Scribe) -> None:
     """Open the form at once; with AI drafts on, its summary is drafted after the ack
-    (`fill_drafted_form`) and put into the open form."""
+    (`drafts.fill_opened_form`) and put into the open form."""
     ack()
     value = str(action.get("value") or "")
     with scribe.transaction() as session:
@@ -45,18 +45,6 @@ def open_form(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: We
         respond(response_type="ephemeral", replace_original=False, text=f":x: {problem}")
     elif opened is not None and drafting:
         context[drafts.REQUEST] = drafts.FormDraft("update", int(value)).opened(form, opened)
-
-
-def fill_drafted_form(client: WebClient, context: BoltContext, scribe: Scribe) -> None:
-    # No reports_failure: the person has their form; drafts.follow_up logs its own failures.
-    request = context.get(drafts.REQUEST)
-    if request is not None:
-        drafts.follow_up(scribe, client, None, request, team_id=context.team_id or "")
-
-
-def _drafts_on(context: BoltContext) -> bool:
-    scribe: Scribe = context["scribe"]
-    return drafts.lazy_wanted(scribe.settings)
 
 
 def form_errors(status: str | None, summary: str, next_text: str) -> dict[str, str]:
@@ -101,6 +89,6 @@ def form_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], scribe:
 
 def register(app: App) -> None:
     # With AI drafts on, the button gets a lazy listener that drafts the summary; off, nothing pays for it.
-    app.action(ub.OPEN_FORM, matchers=[_drafts_on])(ack=open_form, lazy=[fill_drafted_form])
+    app.action(ub.OPEN_FORM, matchers=[drafts.on])(ack=open_form, lazy=[drafts.fill_opened_form])
     app.action(ub.OPEN_FORM)(open_form)
     app.view(ub.FORM_VIEW)(form_submitted)
