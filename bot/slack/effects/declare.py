@@ -27,8 +27,8 @@ from bot.outbox.relay import Outcome
 from bot.services import declare
 from bot.slack.blocks import declare as blocks
 from bot.slack.effects.base import SlackHandler
+from bot.slack.effects.tell import Line, Tell
 from bot.slack.io import channels, messages
-from bot.slack.io.replies import reply
 
 log = logging.getLogger(__name__)
 
@@ -200,26 +200,19 @@ class Welcome(SlackHandler):
 
 
 
-@dataclass(frozen=True)
-class Answer:
-    team_id: str
-    reply_to: dict[str, str]
-    text: str
+class Reply(Tell):
+    """The declarer's answer, worded from the declaration's outcome when it is carried out,
+    and delivered as any line to one person is."""
 
+    lease = SlackHandler.lease
 
-class Reply(SlackHandler):
-    def prepare(self, session: Session, row: OutboxItem, *, now: datetime) -> Answer | None:
+    def prepare(self, session: Session, row: OutboxItem, *, now: datetime) -> Line | None:
         payload = row.payload or {}
         declaration = session.get(Declaration, payload.get("declaration_id"))
         if declaration is None:
             return None
         outcome = declare.outcome_of(session, declaration, settings=self.settings)
         log.info("declaration %s: %s (%d problem(s))", declaration.id, outcome.status, len(outcome.problems))
-        return Answer(declaration.team_id, payload.get("reply_to") or {"user_id": declaration.user_id}, outcome.reply_text(self.settings.command))
-
-    def perform(self, work: Answer, *, reclaimed_from: datetime | None) -> Outcome:
-        if reply(self.client_for(work.team_id), work.reply_to, work.text):
-            return Outcome.sent()
-        return Outcome.retry("the declarer couldn't be answered")
+        return Line(declaration.team_id, payload.get("reply_to") or {"user_id": declaration.user_id}, outcome.reply_text(self.settings.command))
 
 
