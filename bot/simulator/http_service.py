@@ -1,6 +1,7 @@
 """What every fake served over HTTP shares: a threaded server on 127.0.0.1, port 0 (never a
 fixed port, so tests run in parallel), started and stopped in a background thread. The Slack
-Web API (webapi.py) and the OpenAI-compatible model (openai_compat.py) are such fakes."""
+Web API (webapi.py), the OpenAI-compatible model (openai_compat.py) and the trackers
+(trackers/) are such fakes."""
 
 from __future__ import annotations
 
@@ -46,6 +47,7 @@ class LocalHTTPService:
 
     def __init__(self) -> None:
         self._server: _Server | None = None
+        self._port: int | None = None
         self._thread: threading.Thread | None = None
         # Set by stop(): wakes handlers that wait (a delayed answer) so they give up.
         self._stopping = threading.Event()
@@ -58,6 +60,7 @@ class LocalHTTPService:
             raise RuntimeError(f"{type(self).__name__} already started")
         self._stopping.clear()
         self._server = _Server(self)
+        self._port = int(self._server.server_address[1])
         # A short poll interval makes stop() (shutdown) take ~50 ms instead of up to 0.5 s.
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name=self.thread_name, daemon=True)
@@ -82,6 +85,7 @@ class LocalHTTPService:
 
     @property
     def port(self) -> int:
-        if self._server is None:
+        # Kept after stop: an answer still being written then names its own address.
+        if self._port is None:
             raise RuntimeError(f"{type(self).__name__} not started")
-        return int(self._server.server_address[1])
+        return self._port

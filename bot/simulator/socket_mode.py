@@ -43,6 +43,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from .waiting import wait_until
 from .workspace import Workspace
 
 EVENTS_API = "events_api"
@@ -391,17 +392,9 @@ class SocketModeServer:
             return [c for c in self.connections if c.state == "open"]
 
     def wait_for(self, predicate: Callable[[SocketModeServer], Any], timeout: float = 10.0) -> Any:
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while True:
-                result = predicate(self)
-                if result:
-                    return result
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise AssertionError(f"timed out after {timeout}s; connections: "
-                                         f"{[(c.id, c.state) for c in self.connections]}, acks: {len(self.acks)}")
-                self._changed.wait(min(remaining, 0.05))
+        return wait_until(self._changed, lambda: predicate(self), timeout=timeout,
+                          describe=lambda: f"timed out after {timeout}s; connections: "
+                                           f"{[(c.id, c.state) for c in self.connections]}, acks: {len(self.acks)}")
 
     def wait_for_ack(self, envelope_id: str, timeout: float = 10.0) -> Ack:
         return self.wait_for(lambda s: s.acks.get(envelope_id), timeout)

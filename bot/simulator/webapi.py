@@ -36,6 +36,7 @@ from .http_service import LocalHTTPService, ServiceHandler
 from .methods import OAuthApps, SlackMethods, apps_connections_open, truthy
 from .openid import OpenIDProvider
 from .records import Fault, RecordedCall, SlackError, StandingFault
+from .waiting import wait_until
 from .workspace import Workspace
 
 Answer = tuple[int, Any, dict[str, str]]  # status, JSON value (or text), extra headers
@@ -250,16 +251,8 @@ class FakeSlackWebAPI(LocalHTTPService):
         Woken by every recorded call, and re-checked every 50 ms as well because
         the predicate may watch workspace state that changes without a call.
         """
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while True:
-                result = predicate(self)
-                if result:
-                    return result
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise AssertionError(self._timeout_message(predicate, timeout))
-                self._changed.wait(min(remaining, 0.05))
+        return wait_until(self._changed, lambda: predicate(self), timeout=timeout,
+                          describe=lambda: self._timeout_message(predicate, timeout))
 
     def _timeout_message(self, predicate: Callable[..., Any], timeout: float) -> str:
         name = getattr(predicate, "__qualname__", repr(predicate))

@@ -17,13 +17,14 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
+from ..http_service import LocalHTTPService, ServiceHandler
 from ..records import Fault
+from ..waiting import wait_until
 
 Answer = tuple[int, Any, dict[str, str]]  # status, JSON value (or text), extra headers
 # Headers a recording may keep: none of them carries a secret.
@@ -79,37 +80,23 @@ class SentWebhook:
     status: int | None  # None: the receiver did not answer
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 256
-
-    def __init__(self, sim: TrackerSimulator) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.sim = sim
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+class _Handler(ServiceHandler):
     # Keep-alive, as the trackers do; without TCP_NODELAY the separate header and body
     # writes of a kept-alive answer meet the client's delayed ACK (40 ms a request).
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
 
-    def _any(self) -> None:
-        self.server.sim._serve(self)
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _any
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+    do_PUT = do_PATCH = do_DELETE = ServiceHandler.do_POST
 
 
-class TrackerSimulator:
+
+class TrackerSimulator(LocalHTTPService):
     """Base class. Subclasses set `label`, implement `authenticate`, `dispatch`,
     `fault_answer` and `rate_headers`/`rate_limited_answer`."""
 
     label = "tracker"
     server_name = "TrackerSim/1.0"
+    handler_class = _Handler
 
     def __init__(self, *, clock: Callable[[], float] = time.time, latency: float = 0.0,
                  rate_limit: int | None = None, rate_window: float = 3600.0) -> None:
@@ -118,55 +105,18 @@ class TrackerSimulator:
         # Requests allowed per window (None: unlimited, but headers are still sent).
         self.rate_limit = rate_limit
         self.rate_window = rate_window
+        super().__init__()
+        self.thread_name = f"{self.label}-sim"
         self.lock = threading.RLock()
         self._changed = threading.Condition(self.lock)
         self._calls: list[TrackerCall] = []
         self._faults: dict[str, deque[Fault]] = {}
         self._window_start: float | None = None
         self._window_used = 0
-        self._server: _Server | None = None
-        self._port: int | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
         self.errors: list[str] = []  # tracebacks of simulator bugs (answered 500)
         self.subscriptions: list[Subscription] = []
         self.sent_webhooks: list[SentWebhook] = []
         self.auto_webhooks = True  # send to subscriptions on every change
-
-    # -- lifecycle --------------------------------------------------------------------------
-
-    def start(self) -> TrackerSimulator:
-        if self._server is not None:
-            raise RuntimeError(f"{type(self).__name__} already started")
-        self._server = _Server(self)
-        self._port = int(self._server.server_address[1])
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"{self.label}-sim", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-
-    def __enter__(self):
-        return self.start() if self._server is None else self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        # Kept after stop: an answer still being written then names its own address.
-        if self._port is None:
-            raise RuntimeError(f"{type(self).__name__} not started")
-        return self._port
 
     @property
     def root_url(self) -> str:
@@ -188,17 +138,8 @@ class TrackerSimulator:
             self._calls.clear()
 
     def wait_for(self, predicate: Callable[[Any], Any], timeout: float = 5.0) -> Any:
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while True:
-                result = predicate(self)
-                if result:
-                    return result
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise AssertionError(f"wait_for timed out after {timeout}s; calls: "
-                                         f"{[(c.route, c.status) for c in self._calls[-10:]]}")
-                self._changed.wait(min(remaining, 0.05))
+        return wait_until(self._changed, lambda: predicate(self), timeout=timeout,
+                          describe=lambda: f"wait_for timed out after {timeout}s; calls: {[(c.route, c.status) for c in self._calls[-10:]]}")
 
     # -- scripting ------------------------------------------------------------------------------
 
@@ -273,7 +214,7 @@ class TrackerSimulator:
         except (UnicodeDecodeError, ValueError):
             raise BodyError("body is not JSON") from None
 
-    def _serve(self, handler: _Handler) -> None:
+    def _serve(self, handler: ServiceHandler) -> None:
         at = self.now()
         url = urlsplit(handler.path)
         length = int(handler.headers.get("Content-Length") or 0)
@@ -340,7 +281,7 @@ class TrackerSimulator:
             status, payload, extra = serve()
         return status, payload, {**self.rate_headers(remaining, reset_at), **extra}
 
-    def _write(self, handler: _Handler, status: int, payload: Any, headers: dict[str, str]) -> None:
+    def _write(self, handler: ServiceHandler, status: int, payload: Any, headers: dict[str, str]) -> None:
         if payload is None:
             data = b""
         elif isinstance(payload, (str, bytes)):
