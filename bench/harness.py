@@ -503,24 +503,10 @@ class Bench:
     @contextmanager
     def postgres_database(self) -> Iterator[str]:
         """A private database on the shared server, dropped afterwards whatever happens."""
-        from sqlalchemy import create_engine, text
-        from sqlalchemy.engine import make_url
+        from bot.db.scratch import scratch_database
 
-        from bot.db import normalise_url
-
-        name = f"scribe_bench_{os.getpid()}"
-        admin = create_engine(normalise_url(self.postgres_url), isolation_level="AUTOCOMMIT")
-        try:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
-            yield make_url(normalise_url(self.postgres_url)).set(database=name).render_as_string(hide_password=False)
-        finally:
-            try:
-                with admin.connect() as conn:
-                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            finally:
-                admin.dispose()
+        with scratch_database(self.postgres_url, f"scribe_bench_{os.getpid()}") as url:
+            yield url
 
 
 def open_incidents(server: ServerProcess, traffic: Traffic, channel_ids: Sequence[str]) -> None:

@@ -256,25 +256,9 @@ def _database(stack: ExitStack, database_url: str | None, workdir: Path) -> str:
     if database_url is None:
         return f"sqlite:///{workdir / 'bench.db'}"
     # A database of our own on the server named, dropped afterwards.
-    import uuid
+    from bot.db.scratch import scratch_database
 
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    from bot.db import normalise_url
-
-    name = f"scribe_bench_trackers_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(normalise_url(database_url), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    stack.callback(drop)
-    return make_url(normalise_url(database_url)).set(database=name).render_as_string(hide_password=False)
+    return stack.enter_context(scratch_database(database_url, "scribe_bench_trackers"))
 
 
 def measure_creation(items: int = 100, *, database_url: str | None = None, latency: dict[str, float] | None = None,

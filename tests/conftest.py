@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,10 +16,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from bot.config import Settings
-from bot.db import make_engine, make_session_factory, normalise_url, upgrade
+from bot.db import make_engine, make_session_factory, upgrade
+from bot.db.scratch import scratch_database
 from bot.models import Base
 
 # Fixtures shared by several test modules, defined beside their helpers.
@@ -97,16 +96,9 @@ def postgres_database() -> Iterator[str | None]:
     if not base:
         yield None
         return
-    name = f"scribe_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = create_engine(normalise_url(base), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(normalise_url(base)).set(database=name).render_as_string(hide_password=False)
-    upgrade(url)
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with scratch_database(base, f"scribe_test_{os.getpid()}") as url:
+        upgrade(url)
+        yield url
 
 
 def _truncate_postgres(url: str) -> None:

@@ -6,15 +6,16 @@ transaction trips the wire like a Slack call."""
 from __future__ import annotations
 
 import os
-import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import pytest
 from alembic import command
 from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
 
 from bot.db import alembic_config, guard, normalise_url, upgrade
+from bot.db.scratch import scratch_database
 from bot.insights.stats import parse_period
 from bot.models import Incident
 from bot.services.export import export_incident
@@ -122,27 +123,18 @@ def test_a_tracker_call_inside_a_transaction_trips_the_wire(session_factory, tra
     tracker.close()
 
 
-def _fresh_database(tmp_path, database_url: str):  # type: ignore[no-untyped-def]
+@contextmanager
+def _fresh_database(tmp_path, database_url: str) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """An empty database of the backend under test, of its own (migrations change its schema)."""
     if database_url.startswith("sqlite"):
-        return f"sqlite:///{tmp_path / 'migrations.db'}", lambda: None
-    base = os.environ["SCRIBE_TEST_DATABASE_URL"]
-    name = f"scribe_migrations_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(normalise_url(base), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return make_url(normalise_url(base)).set(database=name).render_as_string(hide_password=False), drop
+        yield f"sqlite:///{tmp_path / 'migrations.db'}"
+        return
+    with scratch_database(os.environ["SCRIBE_TEST_DATABASE_URL"], "scribe_migrations") as url:
+        yield url
 
 
 def test_0011_downgrades_and_upgrades(tmp_path, database_url) -> None:  # type: ignore[no-untyped-def]
-    url, drop = _fresh_database(tmp_path, database_url)
-    try:
+    with _fresh_database(tmp_path, database_url) as url:
         upgrade(url)
         engine = create_engine(normalise_url(url))
         assert set(inspect(engine).get_table_names()) >= TRACKER_TABLES
@@ -165,5 +157,3 @@ def test_0011_downgrades_and_upgrades(tmp_path, database_url) -> None:  # type: 
                 "last_error_kind"} <= columns
         assert inspect(engine).get_pk_constraint("tracker_deliveries")["constrained_columns"] == ["tracker", "delivery_id"]
         engine.dispose()
-    finally:
-        drop()
