@@ -1,6 +1,7 @@
 """One line to one person, later: what a tracker answered, a fault, a reassignment. Kinds
 outside the Slack layer (bot.ticket_sync.effects) ask for it as an outbox row of kind `tell`,
-with the person's `reply_to` (bot.slack.io.replies) and the text."""
+with the person's `reply_to` (bot.slack.io.replies) and the text. The declarer's answer
+(bot.slack.effects.declare.Reply) is delivered the same way, worded when it goes out."""
 
 from __future__ import annotations
 
