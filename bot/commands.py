@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Literal, TypeAlias, cast, get_args
 
@@ -36,6 +37,7 @@ __all__ = [
     "HELP_TEXT",
     "MAX_TIMELINE_LIMIT",
     "MAX_TITLE_LENGTH",
+    "PARSERS",
     "UPDATE_STATUSES",
     "USAGE",
     "AddAction",
@@ -53,6 +55,7 @@ __all__ = [
     "ListActions",
     "Moment",
     "MomentKind",
+    "Parser",
     "PostUpdate",
     "Postmortem",
     "RoleName",
@@ -67,6 +70,7 @@ __all__ = [
     "UsageError",
     "help_text",
     "parse_command",
+    "split_subcommand",
 ]
 
 DEFAULT_COMMAND: Final = "/incident"
@@ -387,68 +391,25 @@ def _canonical_subcommand(word: str) -> str | None:
 # Parsing
 # ---------------------------------------------------------------------------
 
-def subcommand_of(text: str) -> str | None:
-    """The subcommand `text` starts with, by its canonical name, or None (empty or unknown).
-    Reads only the first word: for routing a command before the whole text is parsed."""
+def split_subcommand(text: str, *, command: str = DEFAULT_COMMAND) -> tuple[str, str] | UsageError:
+    """The subcommand `text` names (its canonical name) and the text after it; a bare
+    "/incident" is a request for help. An unknown word is a usage error with suggestions."""
     first = _FIRST_WORD_RE.match(text)
-    return _canonical_subcommand(first.group("word")) if first is not None else None
+    if first is None:
+        return "help", ""
+    name = _canonical_subcommand(first.group("word"))
+    if name is None:
+        return _unknown_subcommand(first.group("word"), command)
+    return name, text[first.end():].strip()
 
 
 def parse_command(text: str, *, command: str = DEFAULT_COMMAND) -> Command | UsageError:
     """Parse the text after the slash command. Never raises."""
-    first = _FIRST_WORD_RE.match(text)
-    if first is None:
-        return Help(None)  # a bare "/incident" is a request for help
-    word = first.group("word")
-    rest = text[first.end():].strip()
-    name = _canonical_subcommand(word)
-    if name is None:
-        return _unknown_subcommand(word, command)
-
-    ctx = _Ctx(name=name, cmd=command)
-    if name == "start":
-        return _parse_start(rest, ctx)
-    if name in _MOMENT_KINDS:
-        return _parse_timed(rest, ctx, text_required=False)
-    if name in _ENTRY_KINDS:
-        return _parse_timed(rest, ctx, text_required=True)
-    if name in ("close", "actions", "backfill", "catchup"):
-        if rest:
-            return ctx.error(f"`{command} {name}` takes no arguments, but got '{_clip(rest)}'.")
-        if name == "catchup":
-            return CatchUp()
-        if name == "close":
-            return Close()
-        return ListActions() if name == "actions" else Backfill()
-    if name == "severity":
-        return _parse_severity(rest, ctx)
-    if name == "role":
-        return _parse_role(rest, ctx)
-    if name == "timeline":
-        return _parse_timeline(rest, ctx)
-    if name == "help":
-        return _parse_help(rest, command)
-    if name == "action":
-        return _parse_action(rest, ctx)
-    if name == "postmortem":
-        return _parse_postmortem(rest, ctx)
-    if name == "update":
-        return _parse_update(rest, ctx)
-    if name == "snooze-updates":
-        return _parse_snooze(rest, ctx)
-    if name == "stats":
-        return _parse_stats(rest, ctx)
-    if name == "declare":
-        return _parse_declare(rest, ctx)
-    if name == "title":
-        return _parse_title(rest, ctx)
-    if name == "ticket":
-        return _parse_ticket(rest, ctx)
-    if name == "tracker":
-        return _parse_tracker(rest, ctx)
-    # Every USAGE key is handled above; this is only reachable if one is added
-    # without a parser, and even then the user gets an answer, not a crash.
-    return ctx.error(f"`{command} {name}` is not available yet.")
+    found = split_subcommand(text, command=command)
+    if isinstance(found, UsageError):
+        return found
+    name, rest = found
+    return PARSERS[name](rest, command)
 
 
 def _clip(text: str, limit: int = 60) -> str:
@@ -843,3 +804,66 @@ def _parse_tracker(rest: str, ctx: _Ctx) -> SetTracker | UsageError:
     if problem:
         return ctx.error(problem)
     return SetTracker("set", first, normalise_target(first, words[1]))
+
+
+# ---------------------------------------------------------------------------
+# The parser of each subcommand, by canonical name: (the text after the subcommand's word,
+# the configured command) → what it asks for, or a usage error. The Slack layer's registry
+# (bot.slack.subcommands) gives each row its parser from here.
+# ---------------------------------------------------------------------------
+
+Parser: TypeAlias = Callable[[str, str], "Command | UsageError"]
+
+
+def _parser(name: str, parse: Callable[[str, _Ctx], Command | UsageError]) -> Parser:
+    def parse_arguments(rest: str, command: str) -> Command | UsageError:
+        return parse(rest, _Ctx(name=name, cmd=command))
+
+    return parse_arguments
+
+
+def _no_arguments(make: Callable[[], Command]) -> Callable[[str, _Ctx], Command | UsageError]:
+    def parse(rest: str, ctx: _Ctx) -> Command | UsageError:
+        if rest:
+            return ctx.error(f"`{ctx.cmd} {ctx.name}` takes no arguments, but got '{_clip(rest)}'.")
+        return make()
+
+    return parse
+
+
+def _moment(rest: str, ctx: _Ctx) -> Command | UsageError:
+    return _parse_timed(rest, ctx, text_required=False)
+
+
+def _entry(rest: str, ctx: _Ctx) -> Command | UsageError:
+    return _parse_timed(rest, ctx, text_required=True)
+
+
+def _help(rest: str, ctx: _Ctx) -> Command | UsageError:
+    return _parse_help(rest, ctx.cmd)
+
+
+_BY_NAME: dict[str, Callable[[str, _Ctx], Command | UsageError]] = {
+    "start": _parse_start,
+    **dict.fromkeys(_MOMENT_KINDS, _moment),
+    **dict.fromkeys(_ENTRY_KINDS, _entry),
+    "close": _no_arguments(Close),
+    "actions": _no_arguments(ListActions),
+    "backfill": _no_arguments(Backfill),
+    "catchup": _no_arguments(CatchUp),
+    "severity": _parse_severity,
+    "role": _parse_role,
+    "timeline": _parse_timeline,
+    "help": _help,
+    "action": _parse_action,
+    "postmortem": _parse_postmortem,
+    "update": _parse_update,
+    "snooze-updates": _parse_snooze,
+    "stats": _parse_stats,
+    "declare": _parse_declare,
+    "title": _parse_title,
+    "ticket": _parse_ticket,
+    "tracker": _parse_tracker,
+}
+
+PARSERS: Final[dict[str, Parser]] = {name: _parser(name, _BY_NAME[name]) for name in USAGE}

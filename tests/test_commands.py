@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from bot.commands import (
     HELP_TEXT,
     MAX_TIMELINE_LIMIT,
+    PARSERS,
     USAGE,
     AddAction,
     AssignRole,
@@ -29,7 +30,7 @@ from bot.commands import (
     UsageError,
     help_text,
     parse_command,
-    subcommand_of,
+    split_subcommand,
 )
 from bot.timeparse import ACCEPTED_DUE_FORMS, ACCEPTED_TIME_FORMS
 
@@ -287,25 +288,34 @@ def test_action_suffixes_in_any_order(body: str, owner: str | None, due: str | N
     assert got == AddAction(body.strip(), owner, due, priority)
 
 
-def test_the_first_word_alone_names_the_subcommand_parse_command_would_run() -> None:
-    """The command listener routes on subcommand_of (no full parse); it must agree with the parser."""
-    assert subcommand_of("") is None and subcommand_of("   ") is None
-    assert subcommand_of("frobnicate the cache") is None
-    assert subcommand_of("  NOTE pool at 100%") == "note"
+def test_the_first_word_names_the_row_and_its_parser_reads_the_rest() -> None:
+    """The command listener finds the registry row by the first word and parses the rest once,
+    with the row's own parser; the outcome is parse_command's."""
+    assert split_subcommand("") == ("help", "") and split_subcommand("   ") == ("help", "")
+    unknown = split_subcommand("frobnicate the cache")
+    assert isinstance(unknown, UsageError) and unknown.message.startswith("Unknown subcommand 'frobnicate'.")
+    assert split_subcommand("  NOTE pool at 100%") == ("note", "pool at 100%")
     for name in USAGE:
-        assert subcommand_of(f"{name} whatever follows") == name
+        assert split_subcommand(f"{name} whatever follows") == (name, "whatever follows")
+    assert set(PARSERS) == set(USAGE)
     from bot.slack.subcommands import SUBCOMMANDS, route
 
-    # One registry row per subcommand, and the row the first word names is the one that runs.
+    # One registry row per subcommand, each holding its parser, and the row the first word names is the one that runs.
     assert set(SUBCOMMANDS) == set(USAGE)
+    assert all(row.parse is PARSERS[name] for name, row in SUBCOMMANDS.items())
     assert {name for name, row in SUBCOMMANDS.items() if row.slow} == {"postmortem", "backfill", "stats"}
     for text in ("postmortem", "postmortem google", "Backfill", "  backfill  "):
         routed = route(text)
-        assert routed.subcommand is not None and routed.subcommand.slow and routed.subcommand.name == subcommand_of(text)
+        assert routed.subcommand is not None and routed.subcommand.slow and routed.subcommand.name == split_subcommand(text)[0]
         assert routed.parsed == parse_command(text)
-    for text in ("note postmortem", "start Backfill broke sev2", "help postmortem", "timeline 5"):
+    for text in ("note postmortem", "start Backfill broke sev2", "help postmortem", "timeline 5", ""):
         routed = route(text)
-        assert routed.subcommand is not None and not routed.subcommand.slow and routed.subcommand.name == subcommand_of(text)
+        assert routed.subcommand is not None and not routed.subcommand.slow and routed.subcommand.name == split_subcommand(text)[0]
+        assert routed.parsed == parse_command(text)
+    # A usage error has no row: nothing runs, the reply says what to type.
+    for text in ("severity sev9", "frobnicate", "close now"):
+        routed = route(text)
+        assert routed.subcommand is None and isinstance(routed.parsed, UsageError) and routed.parsed == parse_command(text)
 
 
 @pytest.mark.parametrize(

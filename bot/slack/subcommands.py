@@ -120,6 +120,7 @@ def _nobody(call: Call, parsed: Any) -> set[str]:
 @dataclass(frozen=True)
 class Subcommand:
     name: str
+    parse: cmd.Parser  # its arguments → a command or a usage error (pure: bot.commands)
     run: Run | None = None
     later: Later | None = None
     on_loop: Callable[[Any], bool] = _never
@@ -528,40 +529,46 @@ def _update_form(parsed: Any) -> bool:
 _MOMENT = dict(run=run_moment, announces=_moment_announces, people=_typed_time)
 _ENTRY = dict(run=run_entry, on_loop=_entry_on_loop, people=_typed_time)
 
+def _row(name: str, **facts: Any) -> Subcommand:
+    return Subcommand(name, cmd.PARSERS[name], **facts)
+
+
 SUBCOMMANDS: dict[str, Subcommand] = {
     row.name: row
     for row in (
-        Subcommand("help", run=run_help, on_loop=_always),
-        Subcommand("start", run=run_start, joins=True),
-        *(Subcommand(kind, **_MOMENT) for kind in ("started", "detected", "mitigated", "resolved")),  # type: ignore[arg-type]
-        *(Subcommand(kind, **_ENTRY) for kind in ("note", "finding", "hypothesis", "mitigation", "decision", "rootcause", "status")),  # type: ignore[arg-type]
-        Subcommand("severity", run=run_severity, announces=_always),
-        Subcommand("role", run=run_role, announces=_role_announces),
-        Subcommand("close", run=run_close, announces=_always),
-        Subcommand("title", run=run_title, announces=_always),
-        Subcommand("timeline", run=run_timeline),
-        Subcommand("action", run=run_action, people=_action_people),
-        Subcommand("actions", run=run_actions),
-        Subcommand("ticket", run=run_ticket),
-        Subcommand("tracker", run=run_tracker),
-        Subcommand("catchup", run=run_catchup, drafts=_always),
-        Subcommand("update", run=run_update, announces=_update_announces, drafts=_update_form),
-        Subcommand("snooze-updates", run=run_snooze),
-        Subcommand("declare", run=run_declare),
-        Subcommand("postmortem", later=later_postmortem),
-        Subcommand("backfill", later=later_backfill),
-        Subcommand("stats", later=later_stats),
+        _row("help", run=run_help, on_loop=_always),
+        _row("start", run=run_start, joins=True),
+        *(_row(kind, **_MOMENT) for kind in ("started", "detected", "mitigated", "resolved")),
+        *(_row(kind, **_ENTRY) for kind in ("note", "finding", "hypothesis", "mitigation", "decision", "rootcause", "status")),
+        _row("severity", run=run_severity, announces=_always),
+        _row("role", run=run_role, announces=_role_announces),
+        _row("close", run=run_close, announces=_always),
+        _row("title", run=run_title, announces=_always),
+        _row("timeline", run=run_timeline),
+        _row("action", run=run_action, people=_action_people),
+        _row("actions", run=run_actions),
+        _row("ticket", run=run_ticket),
+        _row("tracker", run=run_tracker),
+        _row("catchup", run=run_catchup, drafts=_always),
+        _row("update", run=run_update, announces=_update_announces, drafts=_update_form),
+        _row("snooze-updates", run=run_snooze),
+        _row("declare", run=run_declare),
+        _row("postmortem", later=later_postmortem),
+        _row("backfill", later=later_backfill),
+        _row("stats", later=later_stats),
     )
 }
 
 
 def route(text: str, *, command: str = cmd.DEFAULT_COMMAND) -> Routed:
-    """Parse `/incident <text>` once, and find its row."""
-    parsed = cmd.parse_command(text or "", command=command)
-    if isinstance(parsed, cmd.UsageError):
-        return Routed(None, parsed)
-    name = cmd.subcommand_of(text or "") or "help"
-    return Routed(SUBCOMMANDS[name], parsed)
+    """Find the row of `/incident <text>`, and parse its arguments once with the row's parser."""
+    found = cmd.split_subcommand(text or "", command=command)
+    if isinstance(found, cmd.UsageError):
+        return Routed(None, found)
+    name, rest = found
+    row = SUBCOMMANDS[name]
+    parsed = row.parse(rest, command)
+    return Routed(None if isinstance(parsed, cmd.UsageError) else row, parsed)
 
 
 def usage_reply(error: cmd.UsageError, command: str) -> Reply:
