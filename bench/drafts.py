@@ -33,9 +33,12 @@ import time
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 ROOT = Path(__file__).resolve().parents[1]
+if TYPE_CHECKING:
+    from bench.harness import Bench, Row
+
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
@@ -179,6 +182,31 @@ def measure_prompt(entries: int = 10_000, budget: int = DEFAULT_TOKEN_BUDGET) ->
 def run(requests: int = 150, entries: int = 200, slow_seconds: float = 2.0) -> dict[str, Any]:
     """Everything this module measures, as one dict (for the benchmark harness)."""
     return {"catchup": measure_catchup_ack(requests, entries, slow_seconds), "prompt": measure_prompt()}
+
+
+# "None visible": what drafts add to the catch-up's answer, off or down, stays under this.
+OVERHEAD_TARGET_MS = 5.0
+
+
+def draft_rows(bench: Bench) -> list[Row]:
+    """The harness's rows (bench/run.py --only drafts): the catch-up's answer with drafts off,
+    and what drafts on add to its median with the model down and with it slow; the prompt of
+    10,000 entries against its token budget."""
+    from bench.harness import Row
+
+    requests = 30 if bench.quick else 150
+    off = Row("catchup answer p50, drafts off", "ms")
+    added = {name: Row(f"catchup answer p50, drafts on, model {name}: added", "ms", limit=OVERHEAD_TARGET_MS)
+             for name in ("down", "slow")}
+    tokens = Row(f"prompt of 10,000 entries: tokens (budget {DEFAULT_TOKEN_BUDGET:,})", "", limit=DEFAULT_TOKEN_BUDGET + 1)
+    logging.getLogger("bot.drafting").setLevel(logging.ERROR)
+    for _ in range(bench.runs):
+        catchup = measure_catchup_ack(requests)
+        off.values.append(catchup["catchup_ack_ms"]["off"]["median"])
+        for name, row in added.items():
+            row.values.append(catchup["overhead_ms"][name])
+        tokens.values.append(float(measure_prompt()["estimated_tokens"]))
+    return [off, *added.values(), tokens]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,6 +29,15 @@ it measures; they share bench/harness.py and nothing else:
   slow_slack other channels' ack p50/p99 while every Slack call made for one channel takes
             2.5 s (join, users.info, posts, uploads), HTTP and Socket Mode, SQLite and
             PostgreSQL (bench/slow_slack.py).                        target: p99 < 100 ms
+  grounding the grounding check of a six-sentence AI draft over an incident of 10,000 entries
+            (bench/grounding.py).                                    target: p95 < 100 ms
+  drafts    `/incident catchup`'s answer with AI drafts off, and what drafts on add to it with
+            the model down and with it taking 2 s, three apps side by side; the prompt of
+            10,000 entries against its token budget (bench/drafts.py). target: < 5 ms added
+  trackers  100 action items' tickets made across Jira, GitHub and Linear simulators with
+            realistic latency and rate limits: time over the floor those limits allow; and
+            the ack of commands that ask for tickets while every tracker takes 2 s, SQLite and
+            PostgreSQL (bench/trackers.py).             target: <= 1.3, ack p99 < 1 s
 
 Everything runs on 127.0.0.1: Slack is the local simulator (bot/simulator), the servers
 are subprocesses on free ports, databases are temporary (SQLite in a temp dir; PostgreSQL
@@ -53,7 +62,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench import ack, draft, grounding, ingest, memory, reminders, slow_slack, socket_mode, stats, web  # noqa: E402
+from bench import ack, draft, drafts, grounding, ingest, memory, reminders, slow_slack, socket_mode, stats, trackers, web  # noqa: E402
 from bench.harness import DEFAULT_POSTGRES_URL, OUT_DIR, Bench, Row, render_table  # noqa: E402
 
 # The targets `--only` names, in the order a full run measures them. A new target is a
@@ -69,6 +78,8 @@ BENCHMARKS: dict[str, Callable[[Bench], list[Row]]] = {
     "stats": lambda bench: stats.stats_rows(bench, "sqlite") + stats.stats_rows(bench, "postgresql"),
     "slow_slack": lambda bench: slow_slack.slow_slack_rows(bench, "sqlite") + slow_slack.slow_slack_rows(bench, "postgresql"),
     "grounding": grounding.grounding_rows,
+    "drafts": drafts.draft_rows,
+    "trackers": lambda bench: trackers.tracker_rows(bench, "sqlite") + trackers.tracker_rows(bench, "postgresql"),
 }
 
 

@@ -20,7 +20,8 @@ ack never waits for a tracker (issue 25).
 
     python bench/trackers.py [--items 100] [--database-url postgresql+psycopg://…]
 
-`run(...) -> dict` is what a benchmark harness calls; nothing here reads other bench files.
+`make bench` (bench/run.py --only trackers) runs both on SQLite and PostgreSQL through
+`tracker_rows`; `run(...) -> dict` is the same measurement for a script of one's own.
 """
 
 from __future__ import annotations
@@ -43,10 +44,13 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parents[1]
+if TYPE_CHECKING:
+    from bench.harness import Bench, Row
+
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
@@ -359,6 +363,31 @@ def measure_ack_while_slow(commands: int = 40, *, database_url: str | None = Non
             "tickets_asked": sum(asked.values()),
             "tickets_made_before_last_ack": asked["ready"],
         }
+
+
+def tracker_rows(bench: Bench, backend: str) -> list[Row]:
+    """The harness's rows (bench/run.py --only trackers): creation time over its floor, and
+    the ack of commands that ask for tickets while every tracker takes 2 s an answer."""
+    from bench.harness import BenchmarkError, Row
+
+    items = 100  # even with --quick: fewer never meet the rate limits, and the ratio means nothing then
+    database_url = bench.postgres_url if backend == "postgresql" else None
+    made = Row(f"trackers {backend}: {items} tickets", "s")
+    ratio = Row(f"trackers {backend}: {items} tickets, time / floor", "x", limit=1.3)
+    ack = Row(f"trackers {backend}: ack p99, trackers taking 2 s", "ms", limit=ACK_TARGET * 1000)
+    logging.getLogger("bot").setLevel(logging.ERROR)  # the app's retries and 429s are expected here
+    for _ in range(bench.runs):
+        creation = measure_creation(items, database_url=database_url)
+        if creation["tickets_ready"] != items or creation["duplicates"]:
+            raise BenchmarkError(f"trackers {backend}: {creation['tickets_ready']} of {items} tickets made, "
+                                 f"{creation['duplicates']} twice")
+        made.values.append(float(creation["seconds"]))
+        ratio.values.append(float(creation["ratio"]))
+        slow = measure_ack_while_slow(10 if bench.quick else 40, database_url=database_url)
+        if slow["tickets_made_before_last_ack"]:
+            raise BenchmarkError(f"trackers {backend}: a ticket was made before the last ack, so an ack waited for it")
+        ack.values.append(float(slow["ack_p99_seconds"]) * 1000)
+    return [made, ratio, ack]
 
 
 def main(argv: list[str] | None = None) -> int:
