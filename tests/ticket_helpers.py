@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.config import GitHubSettings, JiraSettings, LinearSettings, TrackerSettings
+from bot.config import GitHubSettings, GitLabSettings, JiraSettings, LinearSettings, TrackerSettings
 from bot.models import ActionItem, ItemTicket, OutboxItem
-from bot.simulator.trackers import GitHubSimulator, JiraSimulator, LinearSimulator
+from bot.simulator.trackers import GitHubSimulator, GitLabSimulator, JiraSimulator, LinearSimulator
 from bot.trackers import RetryPolicy
 from tests.conftest import Clock, start_app
 
@@ -21,8 +21,11 @@ JIRA_EMAIL = "scribe-bot@acme.test"
 JIRA_TOKEN = "ATATT-jira-token-0123456789"
 GITHUB_TOKEN = "github_pat_0123456789abcdef"
 LINEAR_KEY = "lin_api_0123456789abcdefSECRET"
-SECRETS = {"jira": "jira-webhook-secret-0123", "github": "github-webhook-secret-0123", "linear": "linear-webhook-secret-0123"}
+GITLAB_TOKEN = "glpat-0123456789SECRETabc"
+SECRETS = {"jira": "jira-webhook-secret-0123", "github": "github-webhook-secret-0123", "linear": "linear-webhook-secret-0123",
+           "gitlab": "gitlab-webhook-token-0123"}
 REPO = "acme/ops"
+GITLAB_PROJECT = "acme/platform/ops"
 PUBLIC_URL = "https://scribe.acme.test"
 # A team's own Jira workflow: nothing in these names says what they mean.
 WORKFLOW = [("Icebox", "new"), ("Cooking", "indeterminate"), ("Shipped", "done")]
@@ -38,6 +41,8 @@ class Trackers:
     jira: JiraSimulator
     github: GitHubSimulator
     linear: LinearSimulator
+    # Connected only where a test asks for it (tests/test_tickets_gitlab.py).
+    gitlab: GitLabSimulator | None = None
 
     def settings(self, default: str | None = None, *, webhooks: bool = True) -> TrackerSettings:
         """The app connected to all three; `webhooks`: their secrets set (status by webhook),
@@ -49,6 +54,8 @@ class Trackers:
                               webhook_secret=secret("jira")),
             github=GitHubSettings(base_url=self.github.base_url, token=GITHUB_TOKEN, repo=REPO, webhook_secret=secret("github")),
             linear=LinearSettings(base_url=self.linear.base_url, api_key=LINEAR_KEY, team="ENG", webhook_secret=secret("linear")),
+            gitlab=GitLabSettings() if self.gitlab is None else GitLabSettings(
+                base_url=self.gitlab.base_url, token=GITLAB_TOKEN, project=GITLAB_PROJECT, webhook_secret=secret("gitlab")),
         )
 
     def all(self) -> list[Any]:
