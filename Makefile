@@ -7,10 +7,12 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test lint bench install clean
 
+# setuptools prints a note on every editable install of a top-level package ("be careful
+# with folders …"); only that note is hidden, so a real warning (a deprecation) still shows.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $(STAMP)
 
 install: $(STAMP)
