@@ -138,6 +138,21 @@ def replies_to(api, user: str) -> list[dict[str, Any]]:  # type: ignore[no-untyp
     return [e["message"] for e in api.ephemerals if e["user"] == user]
 
 
+def hold_the_model(app, model: FakeOpenAI) -> tuple[threading.Event, threading.Event]:  # type: ignore[no-untyped-def]
+    """The model answers (a good draft) only once the test sets `answer`; `asked` is set when the
+    app has asked it. The player doesn't wait for the app's work after the ack: it is held."""
+    asked, answer = threading.Event(), threading.Event()
+
+    def held(request: ChatRequest) -> Reply:
+        asked.set()
+        assert answer.wait(10), "the test never let the model answer"
+        return good_draft(request)
+
+    model.script = held
+    app.player.after_request = lambda: None
+    return asked, answer
+
+
 def block_ids(message: dict[str, Any]) -> list[str | None]:
     return [b.get("block_id") for b in message.get("blocks") or []]
 
@@ -306,15 +321,7 @@ def test_a_model_that_is_down_leaves_the_facts_and_is_left_alone_for_a_while(dat
 
 def test_the_facts_are_not_kept_waiting_for_a_slow_model(dapp, clock, model) -> None:  # type: ignore[no-untyped-def]
     record_incident(dapp, clock)
-    asked, answer = threading.Event(), threading.Event()
-
-    def held(request: ChatRequest) -> Reply:
-        asked.set()
-        assert answer.wait(10), "the test never let the model answer"
-        return good_draft(request)
-
-    model.script = held
-    dapp.player.after_request = lambda: None  # don't wait for the app's work after the ack: the model is held
+    asked, answer = hold_the_model(dapp, model)
     reply = dapp.player.command("U0CHI", "C0INC", "catchup")
     # The ack is here, with the facts, while the model has been asked and hasn't answered.
     assert reply.status == 200 and reply.json() == facts_now(dapp, clock)
@@ -436,15 +443,7 @@ def test_update_form_opens_at_once_then_gets_the_draft_marked_as_one(dapp, clock
 
 def test_the_person_typing_first_keeps_their_text_and_the_draft_stays_out(dapp, clock, model) -> None:  # type: ignore[no-untyped-def]
     record_update_and_after(dapp, clock)
-    asked, answer = threading.Event(), threading.Event()
-
-    def held(request: ChatRequest) -> Reply:
-        asked.set()
-        assert answer.wait(10), "the test never let the model answer"
-        return good_draft(request)
-
-    model.script = held
-    dapp.player.after_request = lambda: None
+    asked, answer = hold_the_model(dapp, model)
     dapp.player.command("U0CHI", "C0INC", "update")
     assert asked.wait(10)
     view_id = dapp.api.calls_to("views.open")[-1].response["view"]["id"]
@@ -471,15 +470,7 @@ def test_the_person_typing_first_keeps_their_text_and_the_draft_stays_out(dapp, 
 
 def test_what_the_person_chose_elsewhere_in_the_form_survives_the_draft(dapp, clock, model) -> None:  # type: ignore[no-untyped-def]
     record_update_and_after(dapp, clock)
-    asked, answer = threading.Event(), threading.Event()
-
-    def held(request: ChatRequest) -> Reply:
-        asked.set()
-        assert answer.wait(10)
-        return good_draft(request)
-
-    model.script = held
-    dapp.player.after_request = lambda: None
+    asked, answer = hold_the_model(dapp, model)
     dapp.player.command("U0CHI", "C0INC", "update")
     assert asked.wait(10)
     view_id = dapp.api.calls_to("views.open")[-1].response["view"]["id"]
@@ -558,15 +549,7 @@ def test_post_an_update_button_opens_the_same_form_and_drafts_it_too(dapp, clock
 def test_typing_in_the_edit_form_first_keeps_every_draft_out(dapp, clock, model) -> None:  # type: ignore[no-untyped-def]
     record_incident(dapp, clock)
     cmd(dapp, "close")
-    asked, answer = threading.Event(), threading.Event()
-
-    def held(request: ChatRequest) -> Reply:
-        asked.set()
-        assert answer.wait(10), "the test never let the model answer"
-        return good_draft(request)
-
-    model.script = held
-    dapp.player.after_request = lambda: None
+    asked, answer = hold_the_model(dapp, model)
     dapp.player.click("U0CHI", "C0INC", action_id="postmortem_edit", value="1")
     assert asked.wait(10)
     view_id = dapp.api.calls_to("views.open")[-1].response["view"]["id"]
