@@ -157,6 +157,11 @@ class Incident(Base):
         # The same rule in SQL, for filtering and grouping by it.
         return func.coalesce(cls.started_at, cls.declared_at, type_=UTCDateTime())
 
+    def milestones(self) -> dict[str, datetime | None]:
+        """Its recorded milestone times by name (started, detected, mitigated, resolved)."""
+        return {"started": self.started_at, "detected": self.detected_at, "mitigated": self.mitigated_at,
+                "resolved": self.resolved_at}
+
     def role_holder(self, role: str) -> str | None:
         return next((r.user_id for r in self.roles if r.role == role), None)
 

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from bot.models import Incident, TimelineEntry
 from bot.services.export import export_incident
 from bot.services.incidents import latest_incident
+from bot.timefmt import format_utc
 from tests.conftest import cmd
 
 
@@ -68,6 +69,48 @@ def test_backdated_moments_set_metrics(app) -> None:  # type: ignore[no-untyped-
         ("mitigated", "2026-01-15T14:50:30Z", None, "command", "U0ANN"),
         ("resolved", "2026-01-15T15:07:00Z", None, "command", "U0ANN"),
     ]
+
+
+
+def utc_of(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def test_a_milestone_before_the_declaration_is_recorded_and_the_reply_says_how_to_mend_it(app) -> None:  # type: ignore[no-untyped-def]
+    cmd(app, "start Checkout errors")
+    declared = utc_of(export(app)["incident"]["declared_at"])
+    body = cmd(app, "detected at 2026-01-15 14:23 UTC PagerDuty fired")
+    assert body["response_type"] == "in_channel"
+    assert body["text"] == (
+        ":stopwatch: *Detected* at 2026-01-15 14:23:00 UTC for INC-1: PagerDuty fired\n"
+        ":warning: That puts detected (2026-01-15 14:23:00 UTC) before the incident began: it was declared at "
+        f"{format_utc(declared)}, and no start was recorded, so its time to detect would be negative. Record when the "
+        "impact started with `/incident started at <time>`, or correct this time with `/incident detected at <time>`."
+    )
+    data = export(app)
+    assert data["incident"]["detected_at"] == "2026-01-15T14:23:00Z"  # recorded all the same: the latest word wins
+    assert data["metrics"]["time_to_detect_s"] == (utc_of("2026-01-15T14:23:00Z") - declared).total_seconds() < 0
+
+    # Doing what it says mends it, and says nothing more.
+    body = cmd(app, "started at 2026-01-15 14:00 UTC first 502s")
+    assert body["text"] == ":stopwatch: *Impact started* at 2026-01-15 14:00:00 UTC for INC-1: first 502s"
+    assert export(app)["metrics"]["time_to_detect_s"] == 1380.0
+
+
+def test_a_milestone_before_another_is_recorded_and_the_reply_names_both(app) -> None:  # type: ignore[no-untyped-def]
+    cmd(app, "start Checkout errors")
+    cmd(app, "started at 2026-01-15 14:00 UTC")
+    cmd(app, "detected at 2026-01-15 14:23 UTC")
+    body = cmd(app, "resolved at 2026-01-15 14:10 UTC")
+    assert body["text"] == (
+        ":stopwatch: *Resolved* at 2026-01-15 14:10:00 UTC for INC-1\n"
+        ":warning: That puts resolved (2026-01-15 14:10:00 UTC) before detected (2026-01-15 14:23:00 UTC), so the time "
+        "between them would be negative. Correct whichever is wrong with `/incident detected at <time>` or "
+        "`/incident resolved at <time>`."
+    )
+    assert export(app)["incident"]["resolved_at"] == "2026-01-15T14:10:00Z"
+    body = cmd(app, "resolved at 2026-01-15 15:07 UTC")
+    assert body["text"] == ":stopwatch: *Resolved* at 2026-01-15 15:07:00 UTC for INC-1 (was 2026-01-15 14:10:00 UTC)"
 
 
 def test_local_time_uses_the_users_slack_time_zone(app) -> None:  # type: ignore[no-untyped-def]

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.lifecycle import began_at
+from bot.lifecycle import out_of_order
 from bot.models import EntryRevision, Incident, TimelineEntry
 from bot.services import incidents
 from bot.services.capture import CapturedMessage, record_message
@@ -40,10 +40,6 @@ MARK_LABELS = {
 }
 TEXT_LIMIT = 3000
 STALE = "This entry changed since you opened it. Close this form and open it again to see the current version."
-# Which moment must not come before which: (earlier, later). The nearest neighbours first,
-# so a time before both detected and the start is explained against detected.
-_ORDER = (("detected", "mitigated"), ("detected", "resolved"), ("mitigated", "resolved"),
-          ("started", "detected"), ("started", "mitigated"), ("started", "resolved"))
 
 
 class FieldError(ScribeError):
@@ -122,19 +118,16 @@ def _bump(entry: TimelineEntry, user_id: str) -> None:
 def check_order(incident: Incident, moment: str, at: datetime, *, command: str = "/incident") -> None:
     """Refuse a milestone time that would put e.g. detected before started, or any milestone
     before the incident began (bot.lifecycle: its declaration when no start was recorded)."""
-    times = {m: getattr(incident, f"{m}_at") for m in MOMENTS}
-    times[moment] = at
-    times["started"] = began_at(times["started"], incident.declared_at)
-    for earlier, later in _ORDER:
-        if moment not in (earlier, later) or times[earlier] is None or times[later] is None:
-            continue
-        if times[later] < times[earlier]:
-            if earlier == "started" and incident.started_at is None and moment != "started":
-                raise FieldError("at", f"That would put {later} ({iso_utc(times[later])}) before the incident began: it was declared at "
-                                       f"{iso_utc(incident.declared_at)}, and no start was recorded. Check the time, or first record "
-                                       f"when the impact started with `{command} started at <time>`.")
-            raise FieldError("at", f"That would put {later} ({iso_utc(times[later])}) before {earlier} ({iso_utc(times[earlier])}). "
-                                   f"Check the time, or correct the {earlier if moment == later else later} entry first.")
+    problem = out_of_order(incident.milestones(), incident.declared_at, moment, at)
+    if problem is None:
+        return
+    later, earlier = problem.later, problem.earlier
+    if problem.before_declaration:
+        raise FieldError("at", f"That would put {later} ({iso_utc(problem.later_at)}) before the incident began: it was declared at "
+                               f"{iso_utc(incident.declared_at)}, and no start was recorded. Check the time, or first record "
+                               f"when the impact started with `{command} started at <time>`.")
+    raise FieldError("at", f"That would put {later} ({iso_utc(problem.later_at)}) before {earlier} ({iso_utc(problem.earlier_at)}). "
+                           f"Check the time, or correct the {earlier if moment == later else later} entry first.")
 
 
 def _latest_moment_entry(session: Session, incident: Incident, moment: str, *, excluding: int) -> TimelineEntry | None:

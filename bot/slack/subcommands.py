@@ -35,6 +35,7 @@ from bot import commands as cmd
 from bot.config import Settings
 from bot.db import transaction
 from bot.groupcommit import GroupCommit
+from bot.lifecycle import OutOfOrder, out_of_order
 from bot.links import incident_url
 from bot.markup import neutralize_mentions
 from bot.models import Incident, TimelineEntry
@@ -239,6 +240,9 @@ def run_start(session: Session, call: Call, parsed: cmd.Start) -> Reply:
 def run_moment(session: Session, call: Call, parsed: cmd.Moment) -> Reply:
     incident = _open_incident(session, call)
     at, zone_note = resolve_time(call, parsed.at)
+    # Recorded even when it contradicts another milestone (the latest word wins, and metrics show
+    # a contradiction rather than hide it), but the person is told, and how to mend it.
+    contradiction = out_of_order(incident.milestones(), incident.declared_at, parsed.kind, at)
     previous = incidents.record_moment(
         session, incident=incident, moment=parsed.kind, at=at, text=parsed.text, user_id=call.user_id, command_id=call.command_id, now=call.now,
     )
@@ -247,10 +251,24 @@ def run_moment(session: Session, call: Call, parsed: cmd.Moment) -> Reply:
         text += f": {safe(parsed.text)}"
     if previous is not None and previous != at:
         text += f" (was {format_utc(previous)})"
+    if contradiction is not None:
+        text += "\n" + order_warning(contradiction, incident, call.settings.command)
     if parsed.kind == "resolved":
         followups.sync_reviews(session, incident, zone=call.settings.timezone, cadence=followups.Cadence.from_settings(call.settings))
     updates.sync_nudges(session, incident, settings=call.settings)
     return Reply(text + zone_note, in_channel=True)
+
+
+def order_warning(problem: OutOfOrder, incident: Incident, name: str) -> str:
+    """What a milestone given by command contradicts, and what to type to mend it."""
+    later = f"{kind_label(problem.later).lower()} ({format_utc(problem.later_at)})"
+    if problem.before_declaration:
+        return (f":warning: That puts {later} before the incident began: it was declared at {format_utc(incident.declared_at)}, "
+                f"and no start was recorded, so its time to detect would be negative. Record when the impact started with "
+                f"`{name} started at <time>`, or correct this time with `{name} {problem.later} at <time>`.")
+    earlier = f"{kind_label(problem.earlier).lower()} ({format_utc(problem.earlier_at)})"
+    return (f":warning: That puts {later} before {earlier}, so the time between them would be negative. "
+            f"Correct whichever is wrong with `{name} {problem.earlier} at <time>` or `{name} {problem.later} at <time>`.")
 
 
 def run_entry(session: Session, call: Call, parsed: cmd.Entry) -> Reply:
