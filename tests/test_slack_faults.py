@@ -82,6 +82,9 @@ FALLBACK_NOTE = " (read in UTC: I couldn't get your time zone from Slack; add a 
 )
 def test_time_zone_lookup_faults_fall_back_loudly(app, faults, typed, detected, note) -> None:  # type: ignore[no-untyped-def]
     start(app)
+    # The impact began before the detection typed below (Bob, so Ann's zone is still to be asked),
+    # so the reply has nothing to say but the time and how it was read.
+    assert app.player.command("U0BOB", "C0INC", "started at 2026-11-19 00:00 UTC").status == 200
     app.api.inject("users.info", *faults)
     reply = app.player.command("U0ANN", "C0INC", f"detected at {typed}")
     assert reply.status == 200

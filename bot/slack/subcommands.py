@@ -251,12 +251,13 @@ def run_moment(session: Session, call: Call, parsed: cmd.Moment) -> Reply:
         text += f": {safe(parsed.text)}"
     if previous is not None and previous != at:
         text += f" (was {format_utc(previous)})"
+    text += zone_note  # how the time was read belongs with the time
     if contradiction is not None:
         text += "\n" + order_warning(contradiction, incident, call.settings.command)
     if parsed.kind == "resolved":
         followups.sync_reviews(session, incident, zone=call.settings.timezone, cadence=followups.Cadence.from_settings(call.settings))
     updates.sync_nudges(session, incident, settings=call.settings)
-    return Reply(text + zone_note, in_channel=True)
+    return Reply(text, in_channel=True)
 
 
 def order_warning(problem: OutOfOrder, incident: Incident, name: str) -> str:
