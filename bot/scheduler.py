@@ -23,7 +23,6 @@ from sqlalchemy import Engine
 from bot.outbox.relay import Relay
 
 log = logging.getLogger(__name__)
-UTC = UTC
 POLLER_JOB_ID = "scribe-reminder-poller"
 
 
