@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+# An incident's milestones, in the order they happen; each is a `<name>_at` time on the incident.
+MILESTONES = ("started", "detected", "mitigated", "resolved")
 # Which milestone must not come before which: (earlier, later). The nearest neighbours first,
 # so a time before both detected and the start is explained against detected.
 MILESTONE_ORDER = (("detected", "mitigated"), ("detected", "resolved"), ("mitigated", "resolved"),
@@ -46,7 +48,7 @@ class OutOfOrder:
 def out_of_order(milestones: Mapping[str, datetime | None], declared_at: datetime, moment: str, at: datetime) -> OutOfOrder | None:
     """What setting `moment` to `at` would put out of order, given the recorded `milestones`
     (started, detected, mitigated, resolved; None where not recorded); None if nothing."""
-    times = {name: milestones.get(name) for name in ("started", "detected", "mitigated", "resolved")}
+    times = {name: milestones.get(name) for name in MILESTONES}
     times[moment] = at
     times["started"] = began_at(times["started"], declared_at)
     for earlier, later in MILESTONE_ORDER:

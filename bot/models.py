@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from bot.lifecycle import began_at
+from bot.lifecycle import MILESTONES, began_at
 
 UTC = UTC
 
@@ -159,8 +159,7 @@ class Incident(Base):
 
     def milestones(self) -> dict[str, datetime | None]:
         """Its recorded milestone times by name (started, detected, mitigated, resolved)."""
-        return {"started": self.started_at, "detected": self.detected_at, "mitigated": self.mitigated_at,
-                "resolved": self.resolved_at}
+        return {name: getattr(self, f"{name}_at") for name in MILESTONES}
 
     def role_holder(self, role: str) -> str | None:
         return next((r.user_id for r in self.roles if r.role == role), None)

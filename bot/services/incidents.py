@@ -21,10 +21,11 @@ from sqlalchemy.orm import Session
 
 from bot.db import insert_ignoring_duplicates, insert_ignoring_sql
 from bot.db.direct import autocommit_driver_connection
+from bot.lifecycle import MILESTONES
 from bot.models import Declaration, Incident, RoleAssignment, TimelineEntry
 from bot.services.errors import IncidentAlreadyOpen, NoOpenIncident, NotAllowed
 
-MOMENTS = ("started", "detected", "mitigated", "resolved")
+MOMENTS = MILESTONES
 ENTRY_KINDS = ("note", "finding", "hypothesis", "mitigation", "decision", "rootcause", "status")
 ROLES = ("lead", "comms", "scribe")
 
